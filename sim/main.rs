@@ -1,0 +1,2 @@
+//! The `faultline` command (work in progress).
+fn main() {}
