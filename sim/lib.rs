@@ -30,3 +30,6 @@ pub mod dist;
 pub mod engine;
 pub mod rng;
 pub mod time;
+pub mod metrics;
+pub mod model;
+pub mod scenario;

@@ -1,0 +1,256 @@
+//! Counters, HDR latency histograms and time-series rows; memory is fixed whatever the simulated duration.
+
+use crate::time::{SimTime, NS_PER_MS};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Largest latency a histogram tracks exactly (1 hour); longer ones are clamped to it.
+pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
+
+/// A latency recorder: an HDR histogram (for percentiles) plus an exact sum (for the mean).
+#[derive(Clone, Debug)]
+pub struct Latency {
+    hist: Histogram<u64>,
+    sum_ns: u128,
+    count: u64,
+    max_ns: u64,
+}
+
+/// Latency summary in milliseconds, as written to `summary.json`.
+#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+pub struct LatencyMs {
+    /// Exact mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Exact maximum.
+    pub max: f64,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / NS_PER_MS as f64
+}
+
+impl Latency {
+    /// A recorder with `sigfig` significant decimal digits (3 for summaries, 2 for per-bucket series).
+    pub fn new(sigfig: u8) -> Self {
+        Latency {
+            hist: Histogram::new_with_bounds(1, LATENCY_MAX_NS, sigfig).expect("valid bounds"),
+            sum_ns: 0,
+            count: 0,
+            max_ns: 0,
+        }
+    }
+
+    /// Records one value in nanoseconds.
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        self.hist.saturating_record(ns.clamp(1, LATENCY_MAX_NS));
+        self.sum_ns += ns as u128;
+        self.count += 1;
+        self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// Values recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Exact mean in nanoseconds (0 when empty).
+    pub fn mean_ns(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum_ns as f64 / self.count as f64
+        }
+    }
+
+    /// A percentile (0–100) in nanoseconds (0 when empty).
+    pub fn percentile_ns(&self, q: f64) -> u64 {
+        if self.count == 0 {
+            0
+        } else {
+            self.hist.value_at_quantile(q / 100.0)
+        }
+    }
+
+    /// The summary in milliseconds.
+    pub fn summary(&self) -> LatencyMs {
+        LatencyMs {
+            mean: self.mean_ns() / NS_PER_MS as f64,
+            p50: ms(self.percentile_ns(50.0)),
+            p90: ms(self.percentile_ns(90.0)),
+            p99: ms(self.percentile_ns(99.0)),
+            p999: ms(self.percentile_ns(99.9)),
+            max: ms(self.max_ns),
+        }
+    }
+
+    /// Forgets everything (for per-bucket recorders).
+    pub fn reset(&mut self) {
+        self.hist.reset();
+        self.sum_ns = 0;
+        self.count = 0;
+        self.max_ns = 0;
+    }
+}
+
+/// How a request ended, as its caller saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Answered successfully.
+    Ok,
+    /// Answered with an error (its own, or a failed required call).
+    Error,
+    /// Refused at once because the queue was full.
+    Rejected,
+    /// The caller stopped waiting (the callee may still be working).
+    Timeout,
+}
+
+/// Outcome counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests that arrived (services) or were sent (workloads).
+    pub requests: u64,
+    /// Answered ok.
+    pub ok: u64,
+    /// Answered with an error.
+    pub errors: u64,
+    /// Refused.
+    pub rejected: u64,
+    /// The caller gave up.
+    pub timeouts: u64,
+}
+
+impl Counts {
+    /// Counts one outcome.
+    #[inline]
+    pub fn add(&mut self, o: Outcome) {
+        match o {
+            Outcome::Ok => self.ok += 1,
+            Outcome::Error => self.errors += 1,
+            Outcome::Rejected => self.rejected += 1,
+            Outcome::Timeout => self.timeouts += 1,
+        }
+    }
+
+    /// Failed outcomes of any kind.
+    pub fn failed(&self) -> u64 {
+        self.errors + self.rejected + self.timeouts
+    }
+}
+
+/// One row of `timeseries.csv`: one component during one bucket.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SeriesRow {
+    /// Bucket start, seconds.
+    pub t_s: f64,
+    /// "service" or "workload".
+    pub kind: &'static str,
+    /// Component name.
+    pub name: String,
+    /// Arrivals (services) or sends (workloads) during the bucket.
+    pub requests: u64,
+    /// Completed ok during the bucket.
+    pub ok: u64,
+    /// Completed with an error.
+    pub errors: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Timed out.
+    pub timeouts: u64,
+    /// Latency of requests completed during the bucket, ms.
+    pub latency_p50_ms: f64,
+    /// 90th percentile, ms.
+    pub latency_p90_ms: f64,
+    /// 99th percentile, ms.
+    pub latency_p99_ms: f64,
+    /// Requests inside the component at the bucket's end (services only).
+    pub in_flight: u64,
+    /// Work waiting for a worker at the bucket's end (services only).
+    pub queue_depth: u64,
+    /// Share of worker time busy during the bucket (services only).
+    pub utilization: f64,
+}
+
+/// One row of `events.csv`: a state change.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct StateEvent {
+    /// When, seconds.
+    pub t_s: f64,
+    /// What kind of change (run_start, instance_up, warmup_end, run_end, ...).
+    pub kind: &'static str,
+    /// The component concerned.
+    pub subject: String,
+    /// Details.
+    pub detail: String,
+}
+
+/// Where a run streams its time series and state changes as they happen, so that
+/// nothing accumulates in memory over a long run.
+pub trait Sink {
+    /// One closed bucket of one component.
+    fn series(&mut self, row: &SeriesRow);
+    /// One state change.
+    fn event(&mut self, event: &StateEvent);
+}
+
+/// A sink that keeps everything in memory (tests, small runs).
+#[derive(Default, Debug)]
+pub struct MemorySink {
+    /// Rows received.
+    pub rows: Vec<SeriesRow>,
+    /// Events received.
+    pub events: Vec<StateEvent>,
+}
+
+impl Sink for MemorySink {
+    fn series(&mut self, row: &SeriesRow) {
+        self.rows.push(row.clone());
+    }
+    fn event(&mut self, event: &StateEvent) {
+        self.events.push(event.clone());
+    }
+}
+
+/// A sink that drops everything (benchmarks measuring the engine alone still compute the rows).
+#[derive(Default, Debug)]
+pub struct NullSink;
+
+impl Sink for NullSink {
+    fn series(&mut self, _: &SeriesRow) {}
+    fn event(&mut self, _: &StateEvent) {}
+}
+
+/// Seconds of a time, for rows.
+pub fn secs(t: SimTime) -> f64 {
+    t.as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_summary_is_exact_for_mean_and_max() {
+        let mut l = Latency::new(3);
+        for ms_ in 1..=100u64 {
+            l.record(ms_ * NS_PER_MS);
+        }
+        let s = l.summary();
+        assert_eq!(s.mean, 50.5);
+        assert_eq!(s.max, 100.0);
+        assert!((s.p50 - 50.0).abs() < 0.1, "{}", s.p50);
+        assert!((s.p99 - 99.0).abs() < 0.1, "{}", s.p99);
+        l.reset();
+        assert_eq!(l.summary(), LatencyMs::default());
+    }
+}

@@ -1,0 +1,983 @@
+//! The system model: instances with workers and bounded queues, the network, workloads, and the run loop.
+//!
+//! This is the only layer where the engine and the domain meet. A request's life:
+//! a workload (or a caller's call step) creates it; after the network delay it is
+//! *delivered* to an instance, which rejects it at once if its queue is full;
+//! otherwise its endpoint's steps run in order: `work` holds one of the instance's
+//! workers for a drawn time (waiting in the queue when none is free), a call sends
+//! a child request and waits for its answer (holding no worker), a parallel group
+//! waits for all its children. A required call that fails fails the request. The
+//! answer travels back over the network; a lost message is never delivered, so
+//! only the caller's timeout ends the wait. A caller that times out abandons the
+//! wait while the callee keeps working: that work is counted as wasted.
+
+pub mod spec;
+
+use crate::dist::Dist;
+use crate::engine::{Engine, EventKey, Stop};
+use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
+use crate::rng::SimRng;
+use crate::time::{SimDuration, SimTime, NS_PER_S};
+use rand_distr::{Distribution, Exp};
+use spec::*;
+use std::collections::VecDeque;
+
+/// "No request" in parent links.
+const NONE: u32 = u32::MAX;
+
+/// The events of the model.
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    /// An open-loop workload's next arrival.
+    Arrive { wl: u32 },
+    /// A closed-loop user finished thinking and sends.
+    UserSend { wl: u32, user: u32 },
+    /// A request reaches its instance.
+    Deliver { req: u32 },
+    /// A work step ends.
+    WorkDone { req: u32 },
+    /// A response reaches the caller.
+    Respond { req: u32 },
+    /// A caller's (or client's) timeout fires.
+    Timeout { req: u32 },
+    /// A time-series bucket closes.
+    Bucket,
+    /// Warmup ends: statistics start.
+    WarmupEnd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Travelling to the instance.
+    Sent,
+    /// At the instance (queued, working or waiting on calls).
+    Running,
+    /// Its answer is travelling back.
+    Responding,
+    /// A message was lost: only the timeout will free it.
+    Lost,
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    service: u32,
+    instance: u32,
+    endpoint: u32,
+    step: u32,
+    pending: u32,
+    parent: u32,
+    /// Root requests: the workload; child requests: unused.
+    workload: u32,
+    /// Closed-loop user (NONE for open loop).
+    user: u32,
+    state: State,
+    /// It reached its instance (a lost request never does).
+    arrived: bool,
+    failed: bool,
+    abandoned: bool,
+    required: bool,
+    measured: bool,
+    outcome: Outcome,
+    /// When the client sent it (roots) or the caller sent it (children).
+    sent: SimTime,
+    /// When it reached its instance.
+    born: SimTime,
+    enqueued: SimTime,
+    work_started: SimTime,
+    timeout: Option<EventKey>,
+    /// Worker time spent on this request and every answered child, ns.
+    work_ns: u64,
+}
+
+struct Instance {
+    service: u32,
+    busy: u32,
+    in_flight: u32,
+    queue: VecDeque<u32>,
+}
+
+struct Svc {
+    first_instance: u32,
+    instances: u32,
+    workers: u32,
+    work_rng: SimRng,
+    error_rng: SimRng,
+    branch_rng: SimRng,
+    /// Cumulative endpoint weights (normalised).
+    endpoint_cum: Vec<f64>,
+    busy: u32,
+    busy_since: SimTime,
+    busy_ns: u128,
+    bucket_busy_ns: u128,
+    counts: Counts,
+    bucket: Counts,
+    latency: Latency,
+    bucket_latency: Latency,
+    queue_wait: Latency,
+    wasted_ns: u128,
+}
+
+struct Link {
+    latency: Dist,
+    loss: f64,
+    rng: SimRng,
+    /// Round-robin position over the callee's instances.
+    rr: u32,
+    messages: u64,
+    lost: u64,
+}
+
+struct Wl {
+    rng: SimRng,
+    think_rng: SimRng,
+    rr: u32,
+    /// Exponential gaps at the profile's maximum rate, per ns (thinning).
+    gap: Option<Exp<f64>>,
+    counts: Counts,
+    bucket: Counts,
+    latency: Latency,
+    bucket_latency: Latency,
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// It reached its duration.
+    Horizon,
+    /// `sim.max_events` events were processed first.
+    EventBudget,
+    /// `sim.max_in_flight` requests were alive at once.
+    RequestLimit,
+}
+
+/// What a run produced, besides the streamed series.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    /// Why it stopped.
+    pub stop: StopReason,
+    /// Virtual time at the end.
+    pub end: SimTime,
+    /// Events processed.
+    pub events: u64,
+    /// Per workload, in scenario order.
+    pub workloads: Vec<WorkloadResult>,
+    /// Per service, in scenario order.
+    pub services: Vec<ServiceResult>,
+    /// Messages sent over the network / lost.
+    pub network_messages: u64,
+    /// Messages lost.
+    pub network_lost: u64,
+    /// Requests still alive at the end.
+    pub in_flight_at_end: u64,
+    /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
+    pub arrivals: Vec<SimTime>,
+}
+
+/// Per-workload results (requests sent after warmup).
+#[derive(Clone, Debug)]
+pub struct WorkloadResult {
+    /// Name.
+    pub name: String,
+    /// Outcome counts.
+    pub counts: Counts,
+    /// End-to-end latency of answered requests (ok or error), ms.
+    pub latency: LatencyMs,
+}
+
+/// Per-service results (requests arriving after warmup).
+#[derive(Clone, Debug)]
+pub struct ServiceResult {
+    /// Name.
+    pub name: String,
+    /// Outcome counts; `timeouts` counts requests whose caller gave up on them.
+    pub counts: Counts,
+    /// Share of worker time busy after warmup.
+    pub utilization: f64,
+    /// Wait for a worker, per work step, ms.
+    pub queue_wait: LatencyMs,
+    /// Arrival at the service to response, ms.
+    pub latency: LatencyMs,
+    /// Worker time spent on requests whose answer nobody waited for, ms.
+    pub wasted_work_ms: f64,
+}
+
+/// Run options that do not change results.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Keep the first N root arrival times in [`RunResult::arrivals`] (for tests of common random numbers).
+    pub record_arrivals: usize,
+}
+
+/// A system being simulated.
+pub struct World<'a> {
+    spec: &'a SystemSpec,
+    engine: Engine<Ev>,
+    svcs: Vec<Svc>,
+    insts: Vec<Instance>,
+    reqs: Vec<Req>,
+    free: Vec<u32>,
+    live: usize,
+    /// links[from * n + to]: index into `link_table`, or NONE for pairs that never talk.
+    links: Vec<u32>,
+    link_table: Vec<Link>,
+    wls: Vec<Wl>,
+    warmup: SimTime,
+    bucket_start: SimTime,
+    stop: Option<StopReason>,
+    opts: RunOptions,
+    arrivals: Vec<SimTime>,
+}
+
+impl<'a> World<'a> {
+    /// Builds the runtime state of `spec`: instances, streams, first events.
+    pub fn new(spec: &'a SystemSpec, opts: RunOptions) -> Self {
+        let seed = spec.seed;
+        let mut engine = Engine::new(spec.horizon(), spec.max_events);
+        let mut insts = Vec::new();
+        let mut svcs = Vec::new();
+        for (i, s) in spec.services.iter().enumerate() {
+            let first = insts.len() as u32;
+            for _ in 0..s.replicas {
+                insts.push(Instance { service: i as u32, busy: 0, in_flight: 0, queue: VecDeque::new() });
+            }
+            let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
+            let mut acc = 0.0;
+            let mut endpoint_cum: Vec<f64> = s
+                .endpoints
+                .iter()
+                .map(|e| {
+                    acc += e.weight / total;
+                    acc
+                })
+                .collect();
+            if let Some(last) = endpoint_cum.last_mut() {
+                *last = 1.0;
+            }
+            svcs.push(Svc {
+                first_instance: first,
+                instances: s.replicas,
+                workers: s.workers,
+                work_rng: SimRng::for_component(seed, &format!("service:{}:work", s.name)),
+                error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
+                branch_rng: SimRng::for_component(seed, &format!("service:{}:branch", s.name)),
+                endpoint_cum,
+                busy: 0,
+                busy_since: SimTime::ZERO,
+                busy_ns: 0,
+                bucket_busy_ns: 0,
+                counts: Counts::default(),
+                bucket: Counts::default(),
+                latency: Latency::new(3),
+                bucket_latency: Latency::new(2),
+                queue_wait: Latency::new(3),
+                wasted_ns: 0,
+            });
+        }
+        // Directed links for every pair that calls each other (responses use the reverse link).
+        let n = spec.services.len();
+        let mut links = vec![NONE; n * n];
+        let mut link_table = Vec::new();
+        for (i, s) in spec.services.iter().enumerate() {
+            for e in &s.endpoints {
+                for step in &e.steps {
+                    let calls: &[CallSpec] = match step {
+                        Step::Call(c) => std::slice::from_ref(c),
+                        Step::Parallel(cs) => cs,
+                        Step::Work(_) => &[],
+                    };
+                    for c in calls {
+                        let j = c.to.0 as usize;
+                        for (from, to) in [(i, j), (j, i)] {
+                            if links[from * n + to] == NONE {
+                                let o = spec.network.links.iter().rev().find(|l| {
+                                    (l.a.0 as usize, l.b.0 as usize) == (from, to) || (l.a.0 as usize, l.b.0 as usize) == (to, from)
+                                });
+                                let (latency, loss) = match o {
+                                    Some(l) => (l.latency.clone(), l.loss),
+                                    None => (spec.network.latency.clone(), spec.network.loss),
+                                };
+                                let name = format!("net:{}->{}", spec.services[from].name, spec.services[to].name);
+                                links[from * n + to] = link_table.len() as u32;
+                                link_table.push(Link { latency, loss, rng: SimRng::for_component(seed, &name), rr: 0, messages: 0, lost: 0 });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut wls = Vec::new();
+        for (i, w) in spec.workloads.iter().enumerate() {
+            let mut rng = SimRng::for_component(seed, &format!("workload:{}:arrivals", w.name));
+            let mut think_rng = SimRng::for_component(seed, &format!("workload:{}:think", w.name));
+            let gap = match &w.arrivals {
+                Arrivals::Open { profile, poisson: true } => {
+                    let max = profile.max_rate();
+                    (max > 0.0).then(|| Exp::new(max / NS_PER_S as f64).expect("positive rate"))
+                }
+                _ => None,
+            };
+            let mut wl = Wl {
+                rng: rng.clone(),
+                think_rng: think_rng.clone(),
+                rr: 0,
+                gap,
+                counts: Counts::default(),
+                bucket: Counts::default(),
+                latency: Latency::new(3),
+                bucket_latency: Latency::new(2),
+            };
+            match &w.arrivals {
+                Arrivals::Open { profile, poisson } => {
+                    if let Some(t) = next_arrival(profile, *poisson, wl.gap.as_ref(), &mut rng, SimTime::ZERO, spec.horizon(), true) {
+                        engine.schedule_at(t, Ev::Arrive { wl: i as u32 });
+                    }
+                }
+                Arrivals::Closed { users, think } => {
+                    for u in 0..*users {
+                        let t = SimTime::ZERO.after(think.sample(&mut think_rng));
+                        engine.schedule_at(t, Ev::UserSend { wl: i as u32, user: u });
+                    }
+                }
+            }
+            wl.rng = rng;
+            wl.think_rng = think_rng;
+            wls.push(wl);
+        }
+        if spec.warmup.0 > 0 {
+            engine.schedule_at(SimTime::ZERO.after(spec.warmup), Ev::WarmupEnd);
+        }
+        engine.schedule_at(SimTime::ZERO.after(spec.bucket), Ev::Bucket);
+        World {
+            spec,
+            engine,
+            svcs,
+            insts,
+            reqs: Vec::with_capacity(1024),
+            free: Vec::new(),
+            live: 0,
+            links,
+            link_table,
+            wls,
+            warmup: SimTime::ZERO.after(spec.warmup),
+            bucket_start: SimTime::ZERO,
+            stop: None,
+            arrivals: Vec::with_capacity(opts.record_arrivals),
+            opts,
+        }
+    }
+
+    /// Runs to the end, streaming series and state changes into `sink`.
+    pub fn run(mut self, sink: &mut dyn Sink) -> RunResult {
+        sink.event(&StateEvent { t_s: 0.0, kind: "run_start", subject: self.spec.name.clone(), detail: format!("seed {}", self.spec.seed) });
+        for (i, inst) in self.insts.iter().enumerate() {
+            let s = &self.spec.services[inst.service as usize];
+            let k = i as u32 - self.svcs[inst.service as usize].first_instance;
+            sink.event(&StateEvent { t_s: 0.0, kind: "instance_up", subject: format!("{}/{}", s.name, k), detail: format!("{} workers", s.workers) });
+        }
+        let stop = loop {
+            match self.engine.next() {
+                Ok((now, ev)) => {
+                    self.handle(now, ev, sink);
+                    if let Some(s) = self.stop {
+                        break s;
+                    }
+                }
+                Err(Stop::Horizon) => {
+                    self.engine.finish(Stop::Horizon);
+                    break StopReason::Horizon;
+                }
+                Err(Stop::EventBudget) => break StopReason::EventBudget,
+            }
+        };
+        let end = self.engine.now();
+        if end > self.bucket_start {
+            self.close_bucket(end, sink);
+        }
+        let detail = match stop {
+            StopReason::Horizon => "reached the scenario duration".to_string(),
+            StopReason::EventBudget => format!("event budget sim.max_events = {} exhausted", self.spec.max_events),
+            StopReason::RequestLimit => format!("request limit sim.max_in_flight = {} reached", self.spec.max_in_flight),
+        };
+        sink.event(&StateEvent { t_s: secs(end), kind: "run_end", subject: self.spec.name.clone(), detail });
+        self.finish(stop, end)
+    }
+
+    fn finish(mut self, stop: StopReason, end: SimTime) -> RunResult {
+        let measured = end.since(self.warmup.min(end));
+        let spec = self.spec;
+        let services = (0..self.svcs.len())
+            .map(|i| {
+                self.account_busy(i, end);
+                let s = &self.svcs[i];
+                let capacity_ns = s.workers as f64 * s.instances as f64 * measured.0 as f64;
+                ServiceResult {
+                    name: spec.services[i].name.clone(),
+                    counts: s.counts.clone(),
+                    utilization: if capacity_ns > 0.0 { s.busy_ns as f64 / capacity_ns } else { 0.0 },
+                    queue_wait: s.queue_wait.summary(),
+                    latency: s.latency.summary(),
+                    wasted_work_ms: s.wasted_ns as f64 / 1e6,
+                }
+            })
+            .collect();
+        let workloads = self
+            .wls
+            .iter()
+            .zip(&spec.workloads)
+            .map(|(w, s)| WorkloadResult { name: s.name.clone(), counts: w.counts.clone(), latency: w.latency.summary() })
+            .collect();
+        RunResult {
+            stop,
+            end,
+            events: self.engine.processed(),
+            workloads,
+            services,
+            network_messages: self.link_table.iter().map(|l| l.messages).sum(),
+            network_lost: self.link_table.iter().map(|l| l.lost).sum(),
+            in_flight_at_end: self.live as u64,
+            arrivals: self.arrivals,
+        }
+    }
+
+    fn handle(&mut self, now: SimTime, ev: Ev, sink: &mut dyn Sink) {
+        match ev {
+            Ev::Arrive { wl } => self.on_arrive(now, wl),
+            Ev::UserSend { wl, user } => self.send_root(now, wl, user),
+            Ev::Deliver { req } => self.on_deliver(now, req),
+            Ev::WorkDone { req } => self.on_work_done(now, req),
+            Ev::Respond { req } => self.on_respond(now, req),
+            Ev::Timeout { req } => self.on_timeout(now, req),
+            Ev::Bucket => {
+                self.close_bucket(now, sink);
+                self.engine.schedule_at(now.after(self.spec.bucket), Ev::Bucket);
+            }
+            Ev::WarmupEnd => {
+                for i in 0..self.svcs.len() {
+                    self.account_busy(i, now);
+                    self.svcs[i].busy_ns = 0;
+                }
+                sink.event(&StateEvent { t_s: secs(now), kind: "warmup_end", subject: self.spec.name.clone(), detail: "statistics start".into() });
+            }
+        }
+    }
+
+    // ---- requests -------------------------------------------------------
+
+    fn alloc(&mut self, r: Req) -> Option<u32> {
+        if self.live >= self.spec.max_in_flight {
+            self.stop = Some(StopReason::RequestLimit);
+            return None;
+        }
+        self.live += 1;
+        Some(match self.free.pop() {
+            Some(i) => {
+                self.reqs[i as usize] = r;
+                i
+            }
+            None => {
+                self.reqs.push(r);
+                (self.reqs.len() - 1) as u32
+            }
+        })
+    }
+
+    fn release(&mut self, id: u32) {
+        self.live -= 1;
+        self.free.push(id);
+    }
+
+    fn pick_endpoint(&mut self, service: u32, fixed: Option<u32>, chooser: Chooser) -> u32 {
+        if let Some(e) = fixed {
+            return e;
+        }
+        let cum = &self.svcs[service as usize].endpoint_cum;
+        if cum.len() == 1 {
+            return 0;
+        }
+        let u = match chooser {
+            Chooser::Service(s) => self.svcs[s as usize].branch_rng.unit(),
+            Chooser::Workload(w) => self.wls[w as usize].rng.unit(),
+        };
+        let cum = &self.svcs[service as usize].endpoint_cum;
+        cum.partition_point(|&c| c <= u).min(cum.len() - 1) as u32
+    }
+
+    fn on_arrive(&mut self, now: SimTime, wl: u32) {
+        self.send_root(now, wl, NONE);
+        if self.stop.is_some() {
+            return;
+        }
+        let Arrivals::Open { profile, poisson } = &self.spec.workloads[wl as usize].arrivals else { unreachable!("open loop") };
+        let w = &mut self.wls[wl as usize];
+        if let Some(t) = next_arrival(profile, *poisson, w.gap.as_ref(), &mut w.rng, now, self.spec.horizon(), false) {
+            self.engine.schedule_at(t, Ev::Arrive { wl });
+        }
+    }
+
+    /// A client sends a request straight to the target (clients sit at the edge: no network hop).
+    fn send_root(&mut self, now: SimTime, wl: u32, user: u32) {
+        let spec = &self.spec.workloads[wl as usize];
+        let target = spec.target.0;
+        let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
+        let svc = &self.svcs[target as usize];
+        let w = &mut self.wls[wl as usize];
+        let instance = svc.first_instance + w.rr % svc.instances;
+        w.rr = w.rr.wrapping_add(1);
+        let measured = now >= self.warmup;
+        if measured {
+            w.counts.requests += 1;
+        }
+        w.bucket.requests += 1;
+        if self.arrivals.len() < self.opts.record_arrivals {
+            self.arrivals.push(now);
+        }
+        let timeout = spec.timeout;
+        let Some(id) = self.alloc(Req {
+            service: target,
+            instance,
+            endpoint,
+            step: 0,
+            pending: 0,
+            parent: NONE,
+            workload: wl,
+            user,
+            state: State::Sent,
+            arrived: false,
+            failed: false,
+            abandoned: false,
+            required: true,
+            measured,
+            outcome: Outcome::Ok,
+            sent: now,
+            born: now,
+            enqueued: now,
+            work_started: now,
+            timeout: None,
+            work_ns: 0,
+        }) else {
+            return;
+        };
+        if let Some(t) = timeout {
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_at(now.after(t), Ev::Timeout { req: id }));
+        }
+        self.on_deliver(now, id);
+    }
+
+    fn send_call(&mut self, now: SimTime, parent: u32, call: &CallSpec) {
+        let from = self.reqs[parent as usize].service;
+        let to = call.to.0;
+        let endpoint = self.pick_endpoint(to, call.endpoint, Chooser::Service(from));
+        let n = self.svcs.len();
+        let li = self.links[from as usize * n + to as usize] as usize;
+        let callee = &self.svcs[to as usize];
+        let link = &mut self.link_table[li];
+        let instance = callee.first_instance + link.rr % callee.instances;
+        link.rr = link.rr.wrapping_add(1);
+        link.messages += 1;
+        let lost = link.rng.chance(link.loss);
+        let delay = if lost { SimDuration::ZERO } else { link.latency.sample(&mut link.rng) };
+        if lost {
+            link.lost += 1;
+        }
+        let Some(id) = self.alloc(Req {
+            service: to,
+            instance,
+            endpoint,
+            step: 0,
+            pending: 0,
+            parent,
+            workload: NONE,
+            user: NONE,
+            state: if lost { State::Lost } else { State::Sent },
+            arrived: false,
+            failed: false,
+            abandoned: false,
+            required: call.required,
+            measured: false,
+            outcome: Outcome::Ok,
+            sent: now,
+            born: now,
+            enqueued: now,
+            work_started: now,
+            timeout: None,
+            work_ns: 0,
+        }) else {
+            return;
+        };
+        if let Some(t) = call.timeout {
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_at(now.after(t), Ev::Timeout { req: id }));
+        }
+        if !lost {
+            self.engine.schedule_at(now.after(delay), Ev::Deliver { req: id });
+        }
+    }
+
+    fn on_deliver(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        r.state = State::Running;
+        r.arrived = true;
+        r.born = now;
+        r.measured = now >= self.warmup;
+        let (s, i, measured) = (r.service as usize, r.instance as usize, r.measured);
+        let svc = &mut self.svcs[s];
+        if measured {
+            svc.counts.requests += 1;
+        }
+        svc.bucket.requests += 1;
+        let inst = &mut self.insts[i];
+        if inst.queue.len() >= self.spec.services[s].queue_capacity as usize && inst.busy >= svc.workers {
+            // Admission control: a full queue refuses at once.
+            if measured {
+                svc.counts.rejected += 1;
+            }
+            svc.bucket.rejected += 1;
+            self.respond(now, id, Outcome::Rejected);
+            return;
+        }
+        inst.in_flight += 1;
+        self.advance(now, id);
+    }
+
+    /// Runs steps until one has to wait (work or calls) or the handler ends.
+    fn advance(&mut self, now: SimTime, id: u32) {
+        let spec = self.spec;
+        loop {
+            let r = &self.reqs[id as usize];
+            let steps = &spec.services[r.service as usize].endpoints[r.endpoint as usize].steps;
+            let Some(step) = steps.get(r.step as usize) else {
+                self.complete(now, id);
+                return;
+            };
+            let service = r.service as usize;
+            match step {
+                Step::Work(_) => {
+                    let inst = &mut self.insts[r.instance as usize];
+                    if inst.busy < self.svcs[service].workers {
+                        self.start_work(now, id);
+                    } else {
+                        inst.queue.push_back(id);
+                        self.reqs[id as usize].enqueued = now;
+                    }
+                    return;
+                }
+                Step::Call(c) => {
+                    if self.svcs[service].branch_rng.chance(c.probability) {
+                        self.reqs[id as usize].pending = 1;
+                        self.send_call(now, id, c);
+                        return;
+                    }
+                }
+                Step::Parallel(cs) => {
+                    let mut sent = 0;
+                    for c in cs {
+                        if self.svcs[service].branch_rng.chance(c.probability) {
+                            sent += 1;
+                            self.reqs[id as usize].pending = sent;
+                            self.send_call(now, id, c);
+                        }
+                    }
+                    if sent > 0 {
+                        return;
+                    }
+                }
+            }
+            self.reqs[id as usize].step += 1;
+        }
+    }
+
+    fn start_work(&mut self, now: SimTime, id: u32) {
+        let spec = self.spec;
+        let r = &mut self.reqs[id as usize];
+        let Step::Work(dist) = &spec.services[r.service as usize].endpoints[r.endpoint as usize].steps[r.step as usize] else {
+            unreachable!("start_work on a work step")
+        };
+        r.work_started = now;
+        let (s, i, measured, waited) = (r.service as usize, r.instance as usize, r.measured, now.since(r.enqueued));
+        self.account_busy(s, now);
+        let svc = &mut self.svcs[s];
+        svc.busy += 1;
+        self.insts[i].busy += 1;
+        if measured {
+            svc.queue_wait.record(waited.0);
+        }
+        let d = dist.sample(&mut svc.work_rng);
+        self.engine.schedule_at(now.after(d), Ev::WorkDone { req: id });
+    }
+
+    fn on_work_done(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        r.work_ns += now.since(r.work_started).0;
+        r.step += 1;
+        let (s, i) = (r.service as usize, r.instance as usize);
+        self.account_busy(s, now);
+        self.svcs[s].busy -= 1;
+        let inst = &mut self.insts[i];
+        inst.busy -= 1;
+        let next = match self.spec.services[s].discipline {
+            Discipline::Fifo => inst.queue.pop_front(),
+            Discipline::Lifo => inst.queue.pop_back(),
+        };
+        if let Some(n) = next {
+            self.start_work(now, n);
+        }
+        self.advance(now, id);
+    }
+
+    /// The handler ran all its steps (or a required call failed): decide the outcome and answer.
+    fn complete(&mut self, now: SimTime, id: u32) {
+        let r = &self.reqs[id as usize];
+        let (s, i) = (r.service as usize, r.instance as usize);
+        let svc = &mut self.svcs[s];
+        let outcome = if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) { Outcome::Error } else { Outcome::Ok };
+        self.insts[i].in_flight -= 1;
+        let latency = now.since(r.born).0;
+        if r.measured {
+            svc.counts.add(outcome);
+            svc.latency.record(latency);
+        }
+        svc.bucket.add(outcome);
+        svc.bucket_latency.record(latency);
+        self.respond(now, id, outcome);
+    }
+
+    /// Sends the answer of `id` back to whoever waits for it.
+    fn respond(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let r = &mut self.reqs[id as usize];
+        r.outcome = outcome;
+        if r.abandoned {
+            // Nobody waits: all the work done for it was wasted.
+            let (s, work) = (r.service as usize, r.work_ns);
+            self.svcs[s].wasted_ns += work as u128;
+            if r.timeout.is_none() {
+                self.release(id);
+            }
+            return;
+        }
+        if r.parent == NONE {
+            self.client_result(now, id, outcome);
+            return;
+        }
+        let (parent, service) = (r.parent as usize, r.service as usize);
+        let parent_service = self.reqs[parent].service as usize;
+        let n = self.svcs.len();
+        let li = self.links[service * n + parent_service] as usize;
+        let r = &mut self.reqs[id as usize];
+        let link = &mut self.link_table[li];
+        link.messages += 1;
+        if link.rng.chance(link.loss) {
+            link.lost += 1;
+            r.state = State::Lost;
+            return;
+        }
+        let delay = link.latency.sample(&mut link.rng);
+        r.state = State::Responding;
+        self.engine.schedule_at(now.after(delay), Ev::Respond { req: id });
+    }
+
+    fn on_respond(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        if r.abandoned {
+            // The caller timed out while the answer travelled.
+            let (s, work) = (r.service as usize, r.work_ns);
+            self.svcs[s].wasted_ns += work as u128;
+            self.release(id);
+            return;
+        }
+        if let Some(k) = r.timeout.take() {
+            self.engine.cancel(k);
+        }
+        let (parent, outcome, required, work) = (r.parent, r.outcome, r.required, r.work_ns);
+        self.release(id);
+        self.call_result(now, parent, outcome, required, work);
+    }
+
+    /// A call of `parent` ended with `outcome`.
+    fn call_result(&mut self, now: SimTime, parent: u32, outcome: Outcome, required: bool, work_ns: u64) {
+        let p = &mut self.reqs[parent as usize];
+        p.work_ns += work_ns;
+        p.pending -= 1;
+        if outcome != Outcome::Ok && required {
+            p.failed = true;
+        }
+        if p.pending == 0 {
+            if p.failed {
+                self.complete(now, parent);
+            } else {
+                p.step += 1;
+                self.advance(now, parent);
+            }
+        }
+    }
+
+    fn on_timeout(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        r.timeout = None;
+        r.abandoned = true;
+        let (s, measured, arrived, parent, required) = (r.service as usize, r.measured, r.arrived, r.parent, r.required);
+        // The callee counts requests it received whose caller gave up on them.
+        if arrived {
+            if measured {
+                self.svcs[s].counts.timeouts += 1;
+            }
+            self.svcs[s].bucket.timeouts += 1;
+        }
+        if parent == NONE {
+            self.client_result(now, id, Outcome::Timeout);
+        } else {
+            self.call_result(now, parent, Outcome::Timeout, required, 0);
+        }
+        let r = &self.reqs[id as usize];
+        match r.state {
+            // Never arrived, or its answer was lost: nothing will come back.
+            State::Lost => {
+                if r.arrived {
+                    let work = r.work_ns;
+                    self.svcs[s].wasted_ns += work as u128;
+                }
+                self.release(id);
+            }
+            // Still working, or its answer is on the way: freed when that ends.
+            State::Sent | State::Running | State::Responding => {}
+        }
+    }
+
+    /// A root request ended for its client (answered, or the client gave up).
+    fn client_result(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let r = &self.reqs[id as usize];
+        let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
+        if outcome != Outcome::Timeout {
+            if let Some(k) = r.timeout {
+                self.engine.cancel(k);
+            }
+            self.release(id);
+        }
+        let w = &mut self.wls[wl as usize];
+        let latency = now.since(sent).0;
+        if measured {
+            w.counts.add(outcome);
+            if matches!(outcome, Outcome::Ok | Outcome::Error) {
+                w.latency.record(latency);
+            }
+        }
+        w.bucket.add(outcome);
+        if matches!(outcome, Outcome::Ok | Outcome::Error) {
+            w.bucket_latency.record(latency);
+        }
+        if user != NONE {
+            if let Arrivals::Closed { think, .. } = &self.spec.workloads[wl as usize].arrivals {
+                let t = now.after(think.sample(&mut w.think_rng));
+                self.engine.schedule_at(t, Ev::UserSend { wl, user });
+            }
+        }
+    }
+
+    // ---- accounting -------------------------------------------------------
+
+    /// Integrates busy workers up to `now` (only after warmup counts for the summary).
+    #[inline]
+    fn account_busy(&mut self, s: usize, now: SimTime) {
+        let svc = &mut self.svcs[s];
+        let from = svc.busy_since.max(self.bucket_start);
+        if now > from {
+            svc.bucket_busy_ns += svc.busy as u128 * now.since(from).0 as u128;
+        }
+        let from = svc.busy_since.max(self.warmup);
+        if now > from {
+            svc.busy_ns += svc.busy as u128 * now.since(from).0 as u128;
+        }
+        svc.busy_since = now;
+    }
+
+    fn close_bucket(&mut self, now: SimTime, sink: &mut dyn Sink) {
+        let t_s = secs(self.bucket_start);
+        let width = now.since(self.bucket_start).0 as f64;
+        for s in 0..self.svcs.len() {
+            self.account_busy(s, now);
+            let first = self.svcs[s].first_instance as usize;
+            let n = self.svcs[s].instances as usize;
+            let (in_flight, queue_depth) = self.insts[first..first + n]
+                .iter()
+                .fold((0u64, 0u64), |(f, q), i| (f + i.in_flight as u64, q + i.queue.len() as u64));
+            let svc = &mut self.svcs[s];
+            let capacity = svc.workers as f64 * n as f64 * width;
+            sink.series(&row(t_s, "service", &self.spec.services[s].name, &svc.bucket, &svc.bucket_latency, in_flight, queue_depth, svc.bucket_busy_ns as f64 / capacity.max(1.0)));
+            svc.bucket = Counts::default();
+            svc.bucket_latency.reset();
+            svc.bucket_busy_ns = 0;
+        }
+        for (w, spec) in self.wls.iter_mut().zip(&self.spec.workloads) {
+            sink.series(&row(t_s, "workload", &spec.name, &w.bucket, &w.bucket_latency, 0, 0, 0.0));
+            w.bucket = Counts::default();
+            w.bucket_latency.reset();
+        }
+        self.bucket_start = now;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Chooser {
+    Service(u32),
+    Workload(u32),
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(t_s: f64, kind: &'static str, name: &str, c: &Counts, l: &Latency, in_flight: u64, queue_depth: u64, utilization: f64) -> SeriesRow {
+    let ms = |q| l.percentile_ns(q) as f64 / 1e6;
+    SeriesRow {
+        t_s,
+        kind,
+        name: name.to_string(),
+        requests: c.requests,
+        ok: c.ok,
+        errors: c.errors,
+        rejected: c.rejected,
+        timeouts: c.timeouts,
+        latency_p50_ms: ms(50.0),
+        latency_p90_ms: ms(90.0),
+        latency_p99_ms: ms(99.0),
+        in_flight,
+        queue_depth,
+        utilization,
+    }
+}
+
+/// The next arrival strictly after `now` (or at `now` for the very first uniform one),
+/// or `None` past the horizon. Poisson arrivals with a varying rate use thinning
+/// (Lewis & Shedler): candidates at the maximum rate, each kept with probability
+/// rate(t)/max. Uniform arrivals step by 1/rate(t); a zero rate is skipped in 1 ms steps.
+fn next_arrival(
+    profile: &RateProfile,
+    poisson: bool,
+    gap: Option<&Exp<f64>>,
+    rng: &mut SimRng,
+    now: SimTime,
+    horizon: SimTime,
+    first: bool,
+) -> Option<SimTime> {
+    let mut t = now;
+    if poisson {
+        let gap = gap?;
+        let max = profile.max_rate();
+        loop {
+            t = t.after(SimDuration(gap.sample(rng).round().max(0.0) as u64));
+            if t > horizon {
+                return None;
+            }
+            if matches!(profile, RateProfile::Flat(_)) || rng.unit() * max < profile.rate_at(t) {
+                return Some(t);
+            }
+        }
+    }
+    loop {
+        if t > horizon {
+            return None;
+        }
+        let rate = profile.rate_at(t);
+        if rate > 0.0 {
+            let step = SimDuration((NS_PER_S as f64 / rate).round().max(1.0) as u64);
+            return Some(if first && t == SimTime::ZERO { t } else { t.after(step) });
+        }
+        t = t.after(SimDuration::from_millis(1));
+    }
+}

@@ -1,0 +1,251 @@
+//! The validated, id-resolved description of a system that the model runs (built by `scenario`).
+
+use crate::dist::Dist;
+use crate::time::{SimDuration, SimTime};
+
+/// Index of a service in [`SystemSpec::services`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceId(pub u32);
+
+/// Index of a workload in [`SystemSpec::workloads`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadId(pub u32);
+
+/// Order in which a busy instance serves its waiting work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discipline {
+    /// First in, first out.
+    Fifo,
+    /// Last in, first out (fresh requests first: bounds latency of the lucky under overload).
+    Lifo,
+}
+
+/// Everything a run needs: limits, network, services and workloads.
+#[derive(Clone, Debug)]
+pub struct SystemSpec {
+    /// Scenario name.
+    pub name: String,
+    /// Simulated length; arrivals stop and the run ends here.
+    pub duration: SimDuration,
+    /// Statistics ignore requests that start before this.
+    pub warmup: SimDuration,
+    /// Root seed of every random stream.
+    pub seed: u64,
+    /// Width of a time-series bucket.
+    pub bucket: SimDuration,
+    /// Hard limit on delivered events; hitting it ends the run and is reported.
+    pub max_events: u64,
+    /// Hard limit on requests alive at once; hitting it ends the run and is reported.
+    pub max_in_flight: usize,
+    /// The network between services.
+    pub network: NetworkSpec,
+    /// The services.
+    pub services: Vec<ServiceSpec>,
+    /// The load.
+    pub workloads: Vec<WorkloadSpec>,
+}
+
+impl SystemSpec {
+    /// The end of the run.
+    pub fn horizon(&self) -> SimTime {
+        SimTime::ZERO.after(self.duration)
+    }
+}
+
+/// Latency and loss between services.
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    /// One-way latency of a hop with no override.
+    pub latency: Dist,
+    /// Probability that a message (request or response) is lost.
+    pub loss: f64,
+    /// Per-link overrides, applying in both directions.
+    pub links: Vec<LinkSpec>,
+}
+
+/// A per-link override of latency and loss.
+#[derive(Clone, Debug)]
+pub struct LinkSpec {
+    /// One end.
+    pub a: ServiceId,
+    /// The other end.
+    pub b: ServiceId,
+    /// One-way latency.
+    pub latency: Dist,
+    /// Loss probability.
+    pub loss: f64,
+}
+
+/// One service: identical instances behind one name.
+#[derive(Clone, Debug)]
+pub struct ServiceSpec {
+    /// Name, unique.
+    pub name: String,
+    /// Number of instances.
+    pub replicas: u32,
+    /// Concurrent local-work slots per instance.
+    pub workers: u32,
+    /// Work waiting for a worker, per instance; arrivals beyond it are rejected.
+    pub queue_capacity: u32,
+    /// Queue order.
+    pub discipline: Discipline,
+    /// Probability that a request fails on its own (after its steps), as a 5xx would.
+    pub error_rate: f64,
+    /// Endpoints (at least one).
+    pub endpoints: Vec<EndpointSpec>,
+}
+
+/// One operation of a service, with its own steps.
+#[derive(Clone, Debug)]
+pub struct EndpointSpec {
+    /// Name, unique within the service.
+    pub name: String,
+    /// Relative weight when a caller does not name an endpoint.
+    pub weight: f64,
+    /// What handling a request does, in order.
+    pub steps: Vec<Step>,
+}
+
+/// One step of a handler.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Local work holding a worker for a drawn duration.
+    Work(Dist),
+    /// One synchronous call.
+    Call(CallSpec),
+    /// Calls issued together; the step ends when all have answered.
+    Parallel(Vec<CallSpec>),
+}
+
+/// A synchronous call to another service.
+#[derive(Clone, Debug)]
+pub struct CallSpec {
+    /// Callee.
+    pub to: ServiceId,
+    /// Callee endpoint; `None` picks one by weight.
+    pub endpoint: Option<u32>,
+    /// The caller stops waiting after this long (the callee keeps working).
+    pub timeout: Option<SimDuration>,
+    /// Probability that the call is made at all (conditional paths).
+    pub probability: f64,
+    /// Whether a failed call fails the caller's request.
+    pub required: bool,
+}
+
+/// A source of requests aimed at one service.
+#[derive(Clone, Debug)]
+pub struct WorkloadSpec {
+    /// Name, unique.
+    pub name: String,
+    /// Entry service.
+    pub target: ServiceId,
+    /// Entry endpoint; `None` picks one by weight.
+    pub endpoint: Option<u32>,
+    /// The client gives up after this long.
+    pub timeout: Option<SimDuration>,
+    /// Open or closed loop.
+    pub arrivals: Arrivals,
+}
+
+/// How requests arrive.
+#[derive(Clone, Debug)]
+pub enum Arrivals {
+    /// Open loop: arrivals independent of responses, with a rate profile (per second).
+    Open {
+        /// The rate over time.
+        profile: RateProfile,
+        /// Exponential gaps (Poisson process, thinned for varying rates) or fixed gaps.
+        poisson: bool,
+    },
+    /// Closed loop: `users` clients each send, wait for the answer, think, repeat.
+    Closed {
+        /// Number of clients.
+        users: u32,
+        /// Pause between an answer and the next request.
+        think: Dist,
+    },
+}
+
+/// Arrival rate (requests per second) as a function of time.
+#[derive(Clone, Debug)]
+pub enum RateProfile {
+    /// Fixed rate.
+    Flat(f64),
+    /// Linear from `from` to `to` over `over`, then `to`.
+    Ramp {
+        /// Rate at t = 0.
+        from: f64,
+        /// Rate after the ramp.
+        to: f64,
+        /// Ramp length.
+        over: SimDuration,
+    },
+    /// Piecewise constant: `(start, rate)` sorted by start; rate before the first start is 0.
+    Steps(Vec<(SimTime, f64)>),
+    /// `base`, except `peak` during [at, at + length).
+    Spike {
+        /// Normal rate.
+        base: f64,
+        /// Rate during the spike.
+        peak: f64,
+        /// Spike start.
+        at: SimTime,
+        /// Spike length.
+        length: SimDuration,
+    },
+    /// `mean + amplitude · sin(2π t / period)`, floored at 0.
+    Diurnal {
+        /// Mean rate.
+        mean: f64,
+        /// Swing around the mean.
+        amplitude: f64,
+        /// Period of one cycle.
+        period: SimDuration,
+    },
+}
+
+impl RateProfile {
+    /// Rate at `t`, per second.
+    pub fn rate_at(&self, t: SimTime) -> f64 {
+        match self {
+            RateProfile::Flat(r) => *r,
+            RateProfile::Ramp { from, to, over } => {
+                if over.0 == 0 || t.0 >= over.0 {
+                    *to
+                } else {
+                    from + (to - from) * (t.0 as f64 / over.0 as f64)
+                }
+            }
+            RateProfile::Steps(steps) => {
+                let i = steps.partition_point(|(start, _)| *start <= t);
+                if i == 0 {
+                    0.0
+                } else {
+                    steps[i - 1].1
+                }
+            }
+            RateProfile::Spike { base, peak, at, length } => {
+                if t >= *at && t < at.after(*length) {
+                    *peak
+                } else {
+                    *base
+                }
+            }
+            RateProfile::Diurnal { mean, amplitude, period } => {
+                let phase = (t.0 % period.0.max(1)) as f64 / period.0.max(1) as f64;
+                (mean + amplitude * (2.0 * std::f64::consts::PI * phase).sin()).max(0.0)
+            }
+        }
+    }
+
+    /// An upper bound of the rate over all time (for thinning).
+    pub fn max_rate(&self) -> f64 {
+        match self {
+            RateProfile::Flat(r) => *r,
+            RateProfile::Ramp { from, to, .. } => from.max(*to),
+            RateProfile::Steps(steps) => steps.iter().map(|s| s.1).fold(0.0, f64::max),
+            RateProfile::Spike { base, peak, .. } => base.max(*peak),
+            RateProfile::Diurnal { mean, amplitude, .. } => mean + amplitude.abs(),
+        }
+    }
+}

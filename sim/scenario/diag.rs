@@ -1,0 +1,183 @@
+//! Scenario diagnostics: TOML paths, their file/line/column, and did-you-mean suggestions.
+
+use std::fmt;
+use toml::de::{DeTable, DeValue};
+
+/// One segment of a TOML path: a key or an array index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// `.key`
+    Key(String),
+    /// `[index]`
+    Index(usize),
+}
+
+/// A path into the scenario document, e.g. `service[1].calls[0].to`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TomlPath(pub Vec<Seg>);
+
+impl TomlPath {
+    /// This path extended by a key.
+    pub fn key(&self, k: &str) -> TomlPath {
+        let mut p = self.0.clone();
+        p.push(Seg::Key(k.to_string()));
+        TomlPath(p)
+    }
+    /// This path extended by an index.
+    pub fn index(&self, i: usize) -> TomlPath {
+        let mut p = self.0.clone();
+        p.push(Seg::Index(i));
+        TomlPath(p)
+    }
+}
+
+impl fmt::Display for TomlPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => write!(f, "{k}")?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One problem found in a scenario.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where in the document (empty for whole-document problems).
+    pub path: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong, and what would be valid.
+    pub message: String,
+}
+
+/// A scenario that cannot run: every problem found, each with its place.
+/// Always fatal for the run; the CLI maps it to exit code 2.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The file (or label) the scenario came from.
+    pub file: String,
+    /// The problems, in document order of discovery.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file)?;
+            if let Some(l) = d.line {
+                write!(f, ":{l}")?;
+                if let Some(c) = d.column {
+                    write!(f, ":{c}")?;
+                }
+            }
+            write!(f, ": error: ")?;
+            if !d.path.is_empty() {
+                write!(f, "{}: ", d.path)?;
+            }
+            write!(f, "{}", d.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// 1-based (line, column) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+/// The byte span of the deepest existing prefix of `path` in the TOML `text`.
+pub fn locate(text: &str, path: &TomlPath) -> Option<std::ops::Range<usize>> {
+    let doc = DeTable::parse(text).ok()?;
+    let mut span = None;
+    let mut table: Option<&DeTable> = Some(doc.get_ref());
+    let mut array: Option<&toml::de::DeArray> = None;
+    for seg in &path.0 {
+        let value = match (seg, table, array) {
+            (Seg::Key(k), Some(t), _) => match t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()) {
+                Some((key, v)) => {
+                    span = Some(key.span());
+                    v
+                }
+                None => break,
+            },
+            (Seg::Index(i), _, Some(a)) => match a.get(*i) {
+                Some(v) => {
+                    span = Some(v.span());
+                    v
+                }
+                None => break,
+            },
+            _ => break,
+        };
+        table = None;
+        array = None;
+        match value.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    span
+}
+
+/// The nearest of `candidates` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| (strsim::levenshtein(word, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, c)| (*d, *c))
+        .map(|(_, c)| c)
+}
+
+/// Adds a suggestion to serde's "unknown field `x`, expected one of `a`, `b`" messages.
+pub fn improve_serde_message(message: &str) -> String {
+    let message = message.trim();
+    let Some(rest) = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))
+    else {
+        return message.to_string();
+    };
+    let Some((word, tail)) = rest.split_once('`') else { return message.to_string() };
+    let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    match did_you_mean(word, expected.iter().copied()) {
+        Some(s) => format!("{message} (did you mean `{s}`?)"),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locates_nested_paths() {
+        let text = "[sim]\nname = \"x\"\n\n[[service]]\nname = \"a\"\n\n[[service]]\nname = \"b\"\ncalls = [{ to = \"zz\" }]\n";
+        let p = TomlPath::default().key("service").index(1).key("calls").index(0).key("to");
+        assert_eq!(p.to_string(), "service[1].calls[0].to");
+        let span = locate(text, &p).unwrap();
+        assert_eq!(line_col(text, span.start), (9, 13));
+    }
+
+    #[test]
+    fn suggests_near_keys() {
+        let m = improve_serde_message("unknown field `replcas`, expected one of `name`, `replicas`, `workers`");
+        assert!(m.ends_with("(did you mean `replicas`?)"), "{m}");
+        let m = improve_serde_message("unknown field `zzzzzz`, expected `name` or `replicas`");
+        assert!(!m.contains("did you mean"), "{m}");
+    }
+}

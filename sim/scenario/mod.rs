@@ -1,0 +1,191 @@
+//! Scenario files: TOML parsing, `--set` overrides, validation with file:line:column, static analysis.
+//!
+//! Loading has two stages, so that every problem is reported at once with its
+//! place: serde parses the TOML into the mirror structs of [`raw`] (unknown keys
+//! and wrong types stop here, with a did-you-mean), then [`validate`] checks the
+//! meaning (unknown services, cycles, bad rates...) and resolves names to ids.
+
+pub mod analysis;
+pub mod diag;
+pub mod raw;
+pub mod validate;
+
+use crate::model::spec::SystemSpec;
+use crate::rng::stable_hash;
+use diag::{improve_serde_message, line_col, locate, Diagnostic, ScenarioError, Seg, TomlPath};
+use raw::RawScenario;
+use serde::Deserialize;
+use std::path::Path;
+
+/// A loaded, valid scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Where it came from (for messages).
+    pub file: String,
+    /// The file's text.
+    pub text: String,
+    /// The overrides applied, as given.
+    pub overrides: Vec<String>,
+    /// The parsed document with defaults filled in and overrides applied.
+    pub raw: RawScenario,
+    /// The validated model.
+    pub spec: SystemSpec,
+}
+
+impl Scenario {
+    /// A stable hash of the file's text and the overrides (`fnv1a64:` + hex), for manifests.
+    pub fn hash(&self) -> String {
+        let mut bytes = self.text.clone().into_bytes();
+        for o in &self.overrides {
+            bytes.push(0);
+            bytes.extend_from_slice(o.as_bytes());
+        }
+        format!("fnv1a64:{:016x}", stable_hash(&bytes))
+    }
+}
+
+/// Reads and validates a scenario file, applying `--set path=value` overrides.
+pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        diagnostics: vec![Diagnostic { path: String::new(), line: None, column: None, message: format!("cannot read the file: {e}") }],
+    })?;
+    parse(&file, &text, overrides)
+}
+
+/// Parses and validates scenario `text`; `file` labels the messages.
+pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, ScenarioError> {
+    let fail = |diagnostics: Vec<Diagnostic>| ScenarioError { file: file.to_string(), diagnostics };
+    // Stage 1a: the file as written, so that type errors point into it.
+    let mut raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(s) => {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        fail(vec![Diagnostic { path: String::new(), line, column, message: improve_serde_message(e.message()) }])
+    })?;
+    // Stage 1b: overrides, applied to the document tree and parsed again.
+    if !overrides.is_empty() {
+        let mut doc = toml::Value::Table(toml::from_str(text).expect("parsed above"));
+        let mut diags = Vec::new();
+        for o in overrides {
+            if let Err(message) = apply_override(&mut doc, o) {
+                diags.push(Diagnostic { path: String::new(), line: None, column: None, message: format!("--set {o}: {message}") });
+            }
+        }
+        if !diags.is_empty() {
+            return Err(fail(diags));
+        }
+        raw = RawScenario::deserialize(doc).map_err(|e| {
+            fail(vec![Diagnostic {
+                path: String::new(),
+                line: None,
+                column: None,
+                message: format!("after --set {}: {}", overrides.join(" --set "), improve_serde_message(e.message())),
+            }])
+        })?;
+    }
+    // Stage 2: meaning.
+    let spec = validate::validate(&raw).map_err(|problems| {
+        fail(
+            problems
+                .into_iter()
+                .map(|p| {
+                    let (line, column) = match locate(text, &p.path) {
+                        Some(s) => {
+                            let (l, c) = line_col(text, s.start);
+                            (Some(l), Some(c))
+                        }
+                        None => (None, None),
+                    };
+                    Diagnostic { path: p.path.to_string(), line, column, message: p.message }
+                })
+                .collect(),
+        )
+    })?;
+    Ok(Scenario { file: file.to_string(), text: text.to_string(), overrides: overrides.to_vec(), raw, spec })
+}
+
+/// Parses `a.b[2].c` or `service.orders.workers` (an array element picked by its `name`).
+fn parse_override_path(doc: &toml::Value, path: &str) -> Result<TomlPath, String> {
+    let mut segs = Vec::new();
+    for part in path.split('.') {
+        let (key, rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if key.is_empty() && rest.is_empty() {
+            return Err("empty path segment".into());
+        }
+        if !key.is_empty() {
+            segs.push(Seg::Key(key.to_string()));
+        }
+        let mut rest = rest;
+        while let Some(r) = rest.strip_prefix('[') {
+            let end = r.find(']').ok_or("unclosed '['")?;
+            let idx: usize = r[..end].parse().map_err(|_| format!("bad index {:?}", &r[..end]))?;
+            segs.push(Seg::Index(idx));
+            rest = &r[end + 1..];
+        }
+    }
+    // Resolve `array.name` into `array[i]` where element i has that name.
+    let mut out = Vec::new();
+    let mut cur: Option<&toml::Value> = None;
+    let mut table = doc.as_table();
+    for seg in segs {
+        match (&seg, cur) {
+            (Seg::Key(k), Some(toml::Value::Array(items))) => {
+                let i = items
+                    .iter()
+                    .position(|v| v.get("name").and_then(|n| n.as_str()) == Some(k.as_str()))
+                    .ok_or_else(|| format!("no element named {k:?} in {}", TomlPath(out.clone())))?;
+                out.push(Seg::Index(i));
+                cur = items.get(i);
+            }
+            (Seg::Key(k), _) => {
+                out.push(seg.clone());
+                cur = table.and_then(|t| t.get(k.as_str()));
+            }
+            (Seg::Index(i), Some(toml::Value::Array(items))) => {
+                out.push(seg.clone());
+                cur = items.get(*i);
+            }
+            (Seg::Index(_), _) => return Err(format!("{} is not an array", TomlPath(out.clone()))),
+        }
+        table = cur.and_then(|v| v.as_table());
+    }
+    Ok(TomlPath(out))
+}
+
+/// Sets `path=value` in `doc`. The value is read as TOML (`4`, `0.5`, `true`, `[1, 2]`,
+/// `{ dist = "exp", mean = "2ms" }`), and as a plain string when it is not valid TOML (`20s`).
+pub fn apply_override(doc: &mut toml::Value, assignment: &str) -> Result<(), String> {
+    let (path, value) = assignment.split_once('=').ok_or("expected path=value, e.g. sim.duration=20s")?;
+    let (path, value) = (path.trim(), value.trim());
+    let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(mut t) => t.remove("v").expect("just parsed"),
+        Err(_) => toml::Value::String(value.to_string()),
+    };
+    let segs = parse_override_path(doc, path)?.0;
+    let (last, parents) = segs.split_last().ok_or("empty path")?;
+    let mut cur: &mut toml::Value = doc;
+    for s in parents {
+        cur = match (s, cur) {
+            (Seg::Key(k), toml::Value::Table(t)) => t.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            (Seg::Index(i), toml::Value::Array(a)) => a.get_mut(*i).ok_or_else(|| format!("index {i} is out of range"))?,
+            _ => return Err(format!("{path}: the path goes through a value that is not a table")),
+        };
+    }
+    match (last, cur) {
+        (Seg::Key(k), toml::Value::Table(t)) => {
+            t.insert(k.clone(), value);
+        }
+        (Seg::Index(i), toml::Value::Array(a)) if *i < a.len() => a[*i] = value,
+        _ => return Err(format!("{path}: cannot set this path")),
+    }
+    Ok(())
+}

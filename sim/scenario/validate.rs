@@ -1,0 +1,684 @@
+//! Validation: turns a parsed [`RawScenario`] into a [`SystemSpec`], collecting every error with its TOML path.
+
+use super::diag::{did_you_mean, TomlPath};
+use super::raw::*;
+use crate::dist::Dist;
+use crate::model::spec::*;
+use crate::time::{SimDuration, SimTime};
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::BTreeMap;
+
+/// A semantic problem before it is placed in the file.
+#[derive(Clone, Debug)]
+pub struct Problem {
+    /// Where.
+    pub path: TomlPath,
+    /// What.
+    pub message: String,
+}
+
+struct Ctx {
+    problems: Vec<Problem>,
+}
+
+impl Ctx {
+    fn err(&mut self, path: TomlPath, message: impl Into<String>) {
+        self.problems.push(Problem { path, message: message.into() });
+    }
+}
+
+fn root() -> TomlPath {
+    TomlPath::default()
+}
+
+/// Validates `raw`; on success every name is resolved to an id.
+pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
+    let mut cx = Ctx { problems: Vec::new() };
+    let sim = &raw.sim;
+    let sp = root().key("sim");
+    if sim.name.trim().is_empty() {
+        cx.err(sp.key("name"), "the scenario needs a non-empty name");
+    } else if sim.name.contains(['/', '\\']) || sim.name.starts_with('.') {
+        cx.err(sp.key("name"), "the name is used as a directory name: no '/', '\\' or leading '.'");
+    }
+    if sim.duration.0 == 0 {
+        cx.err(sp.key("duration"), "duration must be longer than 0s");
+    }
+    if sim.warmup >= sim.duration && sim.duration.0 > 0 {
+        cx.err(
+            sp.key("warmup"),
+            format!("warmup ({}) must be shorter than duration ({}), or nothing would be measured", sim.warmup, sim.duration),
+        );
+    }
+    if sim.bucket.0 == 0 {
+        cx.err(sp.key("bucket"), "bucket must be longer than 0s");
+    }
+    if sim.max_events == 0 {
+        cx.err(sp.key("max_events"), "max_events must be at least 1");
+    }
+    if sim.max_in_flight == 0 {
+        cx.err(sp.key("max_in_flight"), "max_in_flight must be at least 1");
+    }
+
+    // Names first, so calls can be resolved whatever their order.
+    let mut ids: BTreeMap<&str, ServiceId> = BTreeMap::new();
+    for (i, s) in raw.service.iter().enumerate() {
+        let p = root().key("service").index(i).key("name");
+        if s.name.trim().is_empty() {
+            cx.err(p, "a service needs a non-empty name");
+        } else if ids.insert(s.name.as_str(), ServiceId(i as u32)).is_some() {
+            cx.err(p, format!("service name {:?} is used twice; names must be unique", s.name));
+        }
+    }
+    if raw.service.is_empty() {
+        cx.err(root(), "the scenario has no [[service]]: add at least one");
+    }
+    let names: Vec<&str> = raw.service.iter().map(|s| s.name.as_str()).collect();
+    let resolve = |cx: &mut Ctx, name: &str, path: TomlPath| -> Option<ServiceId> {
+        match ids.get(name) {
+            Some(id) => Some(*id),
+            None => {
+                let hint = match did_you_mean(name, names.iter().copied()) {
+                    Some(s) => format!(" (did you mean {s:?}?)"),
+                    None => format!(" (services: {})", names.join(", ")),
+                };
+                cx.err(path, format!("unknown service {name:?}{hint}"));
+                None
+            }
+        }
+    };
+
+    // Network.
+    let np = root().key("network");
+    let latency = build_dist(&mut cx, &raw.network.latency, np.key("latency"));
+    check_probability(&mut cx, raw.network.loss, np.key("loss"), true);
+    let mut links = Vec::new();
+    for (i, l) in raw.network.link.iter().enumerate() {
+        let lp = np.key("link").index(i);
+        let a = resolve(&mut cx, &l.from, lp.key("from"));
+        let b = resolve(&mut cx, &l.to, lp.key("to"));
+        let lat = match &l.latency {
+            Some(d) => build_dist(&mut cx, d, lp.key("latency")),
+            None => latency.clone(),
+        };
+        let loss = l.loss.unwrap_or(raw.network.loss);
+        check_probability(&mut cx, loss, lp.key("loss"), true);
+        if let (Some(a), Some(b), Some(latency)) = (a, b, lat) {
+            links.push(LinkSpec { a, b, latency, loss });
+        }
+    }
+
+    // Services. Endpoint names are resolved in a second pass, once all services are known.
+    let mut services = Vec::new();
+    for (i, s) in raw.service.iter().enumerate() {
+        let p = root().key("service").index(i);
+        if s.replicas == 0 {
+            cx.err(p.key("replicas"), "replicas must be at least 1");
+        }
+        if s.workers == 0 {
+            cx.err(p.key("workers"), "workers must be at least 1");
+        }
+        let discipline = match s.queue.discipline.as_str() {
+            "fifo" => Discipline::Fifo,
+            "lifo" => Discipline::Lifo,
+            other => {
+                cx.err(p.key("queue").key("discipline"), format!("unknown discipline {other:?}: use \"fifo\" or \"lifo\""));
+                Discipline::Fifo
+            }
+        };
+        check_probability(&mut cx, s.error_rate, p.key("error_rate"), false);
+        let mut endpoints = Vec::new();
+        if s.endpoint.is_empty() {
+            endpoints.push(("default".to_string(), 1.0, s.work.as_ref(), &s.calls, p.clone()));
+        } else {
+            if s.work.is_some() || !s.calls.is_empty() {
+                cx.err(
+                    p.key(if s.work.is_some() { "work" } else { "calls" }),
+                    "a service with [[service.endpoint]] tables keeps its work and calls inside the endpoints",
+                );
+            }
+            let mut seen = BTreeMap::new();
+            for (j, e) in s.endpoint.iter().enumerate() {
+                let ep = p.key("endpoint").index(j);
+                if seen.insert(e.name.as_str(), j).is_some() {
+                    cx.err(ep.key("name"), format!("endpoint {:?} is defined twice in service {:?}", e.name, s.name));
+                }
+                if !(e.weight.is_finite() && e.weight >= 0.0) {
+                    cx.err(ep.key("weight"), format!("weight must be >= 0, got {}", e.weight));
+                }
+                endpoints.push((e.name.clone(), e.weight, e.work.as_ref(), &e.calls, ep));
+            }
+            if s.endpoint.iter().all(|e| e.weight <= 0.0) {
+                cx.err(p.key("endpoint"), "at least one endpoint needs a weight above 0");
+            }
+        }
+        let mut built = Vec::new();
+        for (name, weight, work, calls, ep) in endpoints {
+            let mut steps = Vec::new();
+            if let Some(w) = work {
+                if let Some(d) = build_dist(&mut cx, w, ep.key("work")) {
+                    steps.push(Step::Work(d));
+                }
+            }
+            for (k, st) in calls.iter().enumerate() {
+                let stp = ep.key("calls").index(k);
+                if let Some(step) = build_step(&mut cx, st, stp, &resolve, raw) {
+                    steps.push(step);
+                }
+            }
+            built.push(EndpointSpec { name, weight, steps });
+        }
+        services.push(ServiceSpec {
+            name: s.name.clone(),
+            replicas: s.replicas.max(1),
+            workers: s.workers.max(1),
+            queue_capacity: s.queue.capacity,
+            discipline,
+            error_rate: s.error_rate,
+            endpoints: built,
+        });
+    }
+
+    // Synchronous cycles: a service that (transitively) calls itself and waits would deadlock
+    // or recurse forever.
+    let mut graph = DiGraph::<u32, ()>::with_capacity(raw.service.len(), 0);
+    for i in 0..raw.service.len() {
+        graph.add_node(i as u32);
+    }
+    let mut first_call: BTreeMap<(u32, u32), TomlPath> = BTreeMap::new();
+    for (i, s) in raw.service.iter().enumerate() {
+        let eps: Vec<(&Vec<RawStep>, TomlPath)> = if s.endpoint.is_empty() {
+            vec![(&s.calls, root().key("service").index(i))]
+        } else {
+            s.endpoint.iter().enumerate().map(|(j, e)| (&e.calls, root().key("service").index(i).key("endpoint").index(j))).collect()
+        };
+        for (calls, ep) in eps {
+            for (k, st) in calls.iter().enumerate() {
+                let members: Vec<(&RawStep, TomlPath)> = match &st.parallel {
+                    Some(ps) => ps.iter().enumerate().map(|(m, x)| (x, ep.key("calls").index(k).key("parallel").index(m))).collect(),
+                    None => vec![(st, ep.key("calls").index(k))],
+                };
+                for (m, mp) in members {
+                    if let Some(to) = m.to.as_deref().and_then(|t| ids.get(t)) {
+                        if graph.find_edge(NodeIndex::new(i), NodeIndex::new(to.0 as usize)).is_none() {
+                            graph.add_edge(NodeIndex::new(i), NodeIndex::new(to.0 as usize), ());
+                        }
+                        first_call.entry((i as u32, to.0)).or_insert(mp.key("to"));
+                    }
+                }
+            }
+        }
+    }
+    for scc in petgraph::algo::tarjan_scc(&graph) {
+        let self_loop = scc.len() == 1 && graph.contains_edge(scc[0], scc[0]);
+        if scc.len() > 1 || self_loop {
+            let mut members: Vec<u32> = scc.iter().map(|n| n.index() as u32).collect();
+            members.sort_unstable();
+            let cycle = cycle_through(&graph, &members);
+            let text: Vec<&str> = cycle.iter().map(|&n| raw.service[n as usize].name.as_str()).collect();
+            let path = first_call.get(&(cycle[0], cycle[1])).cloned().unwrap_or_default();
+            cx.err(
+                path,
+                format!(
+                    "synchronous call cycle {}: each call waits for the next, so a request would never finish; break the cycle or make one call asynchronous",
+                    text.join(" -> ")
+                ),
+            );
+        }
+    }
+
+    // Workloads.
+    let mut workloads = Vec::new();
+    let mut wl_names = BTreeMap::new();
+    for (i, w) in raw.workload.iter().enumerate() {
+        let p = root().key("workload").index(i);
+        if wl_names.insert(w.name.as_str(), i).is_some() {
+            cx.err(p.key("name"), format!("workload name {:?} is used twice; names must be unique", w.name));
+        }
+        let target = resolve(&mut cx, &w.target, p.key("target"));
+        let endpoint = target.and_then(|t| resolve_endpoint(&mut cx, raw, t, w.endpoint.as_deref(), p.key("endpoint")));
+        if w.timeout == Some(SimDuration::ZERO) {
+            cx.err(p.key("timeout"), "timeout must be longer than 0s");
+        }
+        let arrivals = build_arrivals(&mut cx, &w.arrivals, p.key("arrivals"));
+        if let (Some(target), Some(arrivals)) = (target, arrivals) {
+            workloads.push(WorkloadSpec { name: w.name.clone(), target, endpoint: endpoint.flatten(), timeout: w.timeout, arrivals });
+        }
+    }
+    if raw.workload.is_empty() {
+        cx.err(root(), "the scenario has no [[workload]]: nothing would send requests");
+    }
+
+    // Lost messages are only noticed by a timeout: without one the caller would wait forever.
+    let lossy = raw.network.loss > 0.0 || links.iter().any(|l| l.loss > 0.0);
+    if lossy {
+        for (i, w) in raw.workload.iter().enumerate() {
+            if w.timeout.is_none() {
+                cx.err(
+                    root().key("workload").index(i).key("timeout"),
+                    "the network loses messages, so this workload needs a timeout (a lost reply would be waited for forever)",
+                );
+            }
+        }
+        for (i, s) in services.iter().enumerate() {
+            for (j, e) in s.endpoints.iter().enumerate() {
+                let calls = e.steps.iter().flat_map(|st| match st {
+                    Step::Call(c) => std::slice::from_ref(c).iter(),
+                    Step::Parallel(cs) => cs.iter(),
+                    Step::Work(_) => [].iter(),
+                });
+                if calls.clone().any(|c| c.timeout.is_none()) {
+                    let p = if raw.service[i].endpoint.is_empty() {
+                        root().key("service").index(i).key("calls")
+                    } else {
+                        root().key("service").index(i).key("endpoint").index(j).key("calls")
+                    };
+                    cx.err(p, "the network loses messages, so every call needs a timeout (a lost reply would be waited for forever)");
+                }
+            }
+        }
+    }
+
+    if !cx.problems.is_empty() {
+        return Err(cx.problems);
+    }
+    Ok(SystemSpec {
+        name: sim.name.clone(),
+        duration: sim.duration,
+        warmup: sim.warmup,
+        seed: sim.seed,
+        bucket: sim.bucket,
+        max_events: sim.max_events,
+        max_in_flight: sim.max_in_flight,
+        network: NetworkSpec { latency: latency.expect("checked"), loss: raw.network.loss, links },
+        services,
+        workloads,
+    })
+}
+
+/// A closed walk through the members of a strongly connected component, starting at its smallest node.
+fn cycle_through(graph: &DiGraph<u32, ()>, members: &[u32]) -> Vec<u32> {
+    let start = members[0];
+    let node = |n: u32| NodeIndex::new(n as usize);
+    if graph.contains_edge(node(start), node(start)) {
+        return vec![start, start];
+    }
+    // Breadth-first search inside the component for the shortest way back to `start`.
+    let mut prev: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut frontier = vec![start];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for &n in &frontier {
+            let mut outs: Vec<u32> = graph.neighbors(node(n)).map(|m| m.index() as u32).filter(|m| members.binary_search(m).is_ok()).collect();
+            outs.sort_unstable();
+            for m in outs {
+                if m == start {
+                    let mut path = vec![start];
+                    let mut cur = n;
+                    while cur != start {
+                        path.push(cur);
+                        cur = prev[&cur];
+                    }
+                    path[1..].reverse();
+                    path.push(start);
+                    return path;
+                }
+                if let std::collections::btree_map::Entry::Vacant(e) = prev.entry(m) {
+                    e.insert(n);
+                    next.push(m);
+                }
+            }
+        }
+        frontier = next;
+    }
+    vec![start, start]
+}
+
+fn resolve_endpoint(cx: &mut Ctx, raw: &RawScenario, service: ServiceId, name: Option<&str>, path: TomlPath) -> Option<Option<u32>> {
+    let Some(name) = name else { return Some(None) };
+    let s = &raw.service[service.0 as usize];
+    let names: Vec<&str> = if s.endpoint.is_empty() { vec!["default"] } else { s.endpoint.iter().map(|e| e.name.as_str()).collect() };
+    match names.iter().position(|n| *n == name) {
+        Some(i) => Some(Some(i as u32)),
+        None => {
+            let hint = did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+            cx.err(path, format!("service {:?} has no endpoint {name:?}{hint}; its endpoints: {}", s.name, names.join(", ")));
+            None
+        }
+    }
+}
+
+fn build_step(
+    cx: &mut Ctx,
+    st: &RawStep,
+    path: TomlPath,
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+    raw: &RawScenario,
+) -> Option<Step> {
+    let kinds = [st.to.is_some(), st.parallel.is_some(), st.work.is_some()].iter().filter(|b| **b).count();
+    if kinds != 1 {
+        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
+        return None;
+    }
+    if let Some(w) = &st.work {
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some() {
+            cx.err(path.clone(), "a work step takes only `work`; endpoint, timeout, p and required belong to calls");
+        }
+        return build_dist(cx, w, path.key("work")).map(Step::Work);
+    }
+    if let Some(members) = &st.parallel {
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some() {
+            cx.err(path.clone(), "a parallel group takes only `parallel`; put timeout, p and required on each call inside it");
+        }
+        if members.is_empty() {
+            cx.err(path.key("parallel"), "a parallel group needs at least one call");
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (m, c) in members.iter().enumerate() {
+            let mp = path.key("parallel").index(m);
+            if c.to.is_none() {
+                cx.err(mp, "each member of a parallel group is a call `{ to = \"service\" }`");
+                continue;
+            }
+            if c.parallel.is_some() || c.work.is_some() {
+                cx.err(mp, "a call inside a parallel group cannot itself hold `parallel` or `work`");
+                continue;
+            }
+            if let Some(call) = build_call(cx, c, mp, resolve, raw) {
+                calls.push(call);
+            }
+        }
+        return Some(Step::Parallel(calls));
+    }
+    build_call(cx, st, path, resolve, raw).map(Step::Call)
+}
+
+fn build_call(
+    cx: &mut Ctx,
+    st: &RawStep,
+    path: TomlPath,
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+    raw: &RawScenario,
+) -> Option<CallSpec> {
+    let to = resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?;
+    let endpoint = resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?;
+    let probability = st.p.unwrap_or(1.0);
+    check_probability(cx, probability, path.key("p"), false);
+    if st.timeout == Some(SimDuration::ZERO) {
+        cx.err(path.key("timeout"), "timeout must be longer than 0s");
+    }
+    Some(CallSpec { to, endpoint, timeout: st.timeout, probability, required: st.required.unwrap_or(true) })
+}
+
+fn check_probability(cx: &mut Ctx, p: f64, path: TomlPath, below_one: bool) {
+    let ok = p.is_finite() && p >= 0.0 && if below_one { p < 1.0 } else { p <= 1.0 };
+    if !ok {
+        let range = if below_one { "0 <= x < 1" } else { "0 <= x <= 1" };
+        cx.err(path, format!("a probability must be {range}, got {p}"));
+    }
+}
+
+fn check_rate(cx: &mut Ctx, rate: Option<f64>, path: TomlPath, allow_zero: bool) -> Option<f64> {
+    match rate {
+        None => {
+            cx.err(path, "missing: a rate in requests per second, e.g. 100");
+            None
+        }
+        Some(r) if !r.is_finite() || r < 0.0 || (r == 0.0 && !allow_zero) => {
+            let need = if allow_zero { ">= 0" } else { "> 0" };
+            cx.err(path, format!("a rate must be {need} requests per second, got {r}"));
+            None
+        }
+        Some(r) => Some(r),
+    }
+}
+
+/// Every field of `RawArrivals` by name, with whether it is set, for "not used by" errors.
+fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 15] {
+    [
+        ("rate", a.rate.is_some()),
+        ("from", a.from.is_some()),
+        ("to", a.to.is_some()),
+        ("over", a.over.is_some()),
+        ("steps", a.steps.is_some()),
+        ("base", a.base.is_some()),
+        ("peak", a.peak.is_some()),
+        ("at", a.at.is_some()),
+        ("for", a.length.is_some()),
+        ("mean", a.mean.is_some()),
+        ("amplitude", a.amplitude.is_some()),
+        ("period", a.period.is_some()),
+        ("users", a.users.is_some()),
+        ("think", a.think.is_some()),
+        ("process", a.process.is_some()),
+    ]
+}
+
+fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arrivals> {
+    let allowed: &[&str] = match a.kind.as_str() {
+        "poisson" | "constant" => &["rate"],
+        "ramp" => &["from", "to", "over", "process"],
+        "step" => &["steps", "process"],
+        "spike" => &["base", "peak", "at", "for", "process"],
+        "diurnal" => &["mean", "amplitude", "period", "process"],
+        "closed" => &["users", "think"],
+        other => {
+            let kinds = ["poisson", "constant", "ramp", "step", "spike", "diurnal", "closed"];
+            let hint = did_you_mean(other, kinds).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+            cx.err(path.key("kind"), format!("unknown arrival kind {other:?}{hint}; valid: {}", kinds.join(", ")));
+            return None;
+        }
+    };
+    let before = cx.problems.len();
+    for (field, set) in arrival_fields(a) {
+        if set && !allowed.contains(&field) {
+            cx.err(path.key(field), format!("`{field}` is not used by kind = {:?}; it takes: {}", a.kind, allowed.join(", ")));
+        }
+    }
+    let poisson = match a.process.as_deref() {
+        None | Some("poisson") => true,
+        Some("uniform") => false,
+        Some(other) => {
+            cx.err(path.key("process"), format!("unknown process {other:?}: use \"poisson\" or \"uniform\""));
+            true
+        }
+    };
+    let need_d = |cx: &mut Ctx, d: Option<SimDuration>, name: &str, positive: bool| -> Option<SimDuration> {
+        match d {
+            None => {
+                cx.err(path.key(name), format!("missing `{name}` (a duration such as \"30s\") for kind = {:?}", a.kind));
+                None
+            }
+            Some(d) if positive && d.0 == 0 => {
+                cx.err(path.key(name), format!("`{name}` must be longer than 0s"));
+                None
+            }
+            Some(d) => Some(d),
+        }
+    };
+    let out = match a.kind.as_str() {
+        "poisson" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open { profile: RateProfile::Flat(r), poisson: true }),
+        "constant" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open { profile: RateProfile::Flat(r), poisson: false }),
+        "ramp" => {
+            let from = check_rate(cx, a.from, path.key("from"), true);
+            let to = check_rate(cx, a.to, path.key("to"), true);
+            let over = need_d(cx, a.over, "over", false);
+            match (from, to, over) {
+                (Some(from), Some(to), Some(over)) if from.max(to) > 0.0 => Some(RateProfile::Ramp { from, to, over }),
+                (Some(_), Some(_), Some(_)) => {
+                    cx.err(path, "a ramp from 0 to 0 sends nothing: one end must be above 0");
+                    None
+                }
+                _ => None,
+            }
+            .map(|profile| Arrivals::Open { profile, poisson })
+        }
+        "step" => {
+            let steps = a.steps.as_deref().unwrap_or_default();
+            if steps.is_empty() {
+                cx.err(path.key("steps"), "a step schedule needs steps = [{ at = \"0s\", rate = 10 }, ...]");
+            }
+            let mut out = Vec::new();
+            for (i, s) in steps.iter().enumerate() {
+                let sp = path.key("steps").index(i);
+                if i > 0 && s.at <= steps[i - 1].at {
+                    cx.err(sp.key("at"), "steps must be in increasing order of `at`");
+                }
+                if let Some(r) = check_rate(cx, Some(s.rate), sp.key("rate"), true) {
+                    out.push((SimTime::ZERO.after(s.at), r));
+                }
+            }
+            if !steps.is_empty() && steps.iter().all(|s| s.rate <= 0.0) {
+                cx.err(path.key("steps"), "every step has rate 0: nothing would be sent");
+            }
+            Some(Arrivals::Open { profile: RateProfile::Steps(out), poisson })
+        }
+        "spike" => {
+            let base = check_rate(cx, a.base, path.key("base"), true);
+            let peak = check_rate(cx, a.peak, path.key("peak"), false);
+            let at = need_d(cx, a.at, "at", false);
+            let length = need_d(cx, a.length, "for", true);
+            match (base, peak, at, length) {
+                (Some(base), Some(peak), Some(at), Some(length)) => {
+                    Some(Arrivals::Open { profile: RateProfile::Spike { base, peak, at: SimTime::ZERO.after(at), length }, poisson })
+                }
+                _ => None,
+            }
+        }
+        "diurnal" => {
+            let mean = check_rate(cx, a.mean, path.key("mean"), false);
+            let amplitude = check_rate(cx, a.amplitude, path.key("amplitude"), true);
+            let period = need_d(cx, a.period, "period", true);
+            match (mean, amplitude, period) {
+                (Some(mean), Some(amplitude), Some(period)) => {
+                    Some(Arrivals::Open { profile: RateProfile::Diurnal { mean, amplitude, period }, poisson })
+                }
+                _ => None,
+            }
+        }
+        "closed" => {
+            let users = match a.users {
+                Some(u) if u > 0 => Some(u),
+                _ => {
+                    cx.err(path.key("users"), "a closed workload needs users = N with N >= 1");
+                    None
+                }
+            };
+            let think = match &a.think {
+                Some(t) => build_dist(cx, t, path.key("think")),
+                None => Some(Dist::Constant(SimDuration::ZERO)),
+            };
+            match (users, think) {
+                (Some(users), Some(think)) => Some(Arrivals::Closed { users, think }),
+                _ => None,
+            }
+        }
+        _ => unreachable!("kind checked above"),
+    };
+    (cx.problems.len() == before).then_some(out).flatten()
+}
+
+/// Fields of `RawDist` by name, with whether each is set.
+fn dist_fields(d: &RawDist) -> [(&'static str, bool); 12] {
+    [
+        ("value", d.value.is_some()),
+        ("min", d.min.is_some()),
+        ("max", d.max.is_some()),
+        ("mean", d.mean.is_some()),
+        ("std", d.std.is_some()),
+        ("sigma", d.sigma.is_some()),
+        ("median", d.median.is_some()),
+        ("p99", d.p99.is_some()),
+        ("scale", d.scale.is_some()),
+        ("shape", d.shape.is_some()),
+        ("parts", d.parts.is_some()),
+        ("values", d.values.is_some()),
+    ]
+}
+
+/// Builds a distribution, reporting missing, unused and invalid parameters.
+pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) -> Option<Dist> {
+    let kinds = ["constant", "uniform", "exp", "normal", "lognormal", "pareto", "mixture", "empirical"];
+    let allowed: &[&str] = match d.dist.as_str() {
+        "constant" => &["value"],
+        "uniform" => &["min", "max"],
+        "exp" | "exponential" => &["mean"],
+        "normal" => &["mean", "std"],
+        "lognormal" => {
+            if d.median.is_some() || d.p99.is_some() {
+                &["median", "p99"]
+            } else {
+                &["mean", "sigma"]
+            }
+        }
+        "pareto" => &["scale", "shape"],
+        "mixture" => &["parts"],
+        "empirical" => &["values"],
+        other => {
+            let hint = did_you_mean(other, kinds).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
+            cx_problems.push(path.key("dist"), format!("unknown distribution {other:?}{hint}; valid: {}", kinds.join(", ")));
+            return None;
+        }
+    };
+    let mut ok = true;
+    for (field, set) in dist_fields(d) {
+        if set && !allowed.contains(&field) {
+            cx_problems.push(path.key(field), format!("`{field}` is not used by dist = {:?}; it takes: {}", d.dist, allowed.join(", ")));
+            ok = false;
+        }
+    }
+    for field in allowed {
+        let set = dist_fields(d).iter().any(|(f, s)| f == field && *s);
+        if !set {
+            cx_problems.push(path.key(field), format!("missing `{field}` for dist = {:?} (it takes: {})", d.dist, allowed.join(", ")));
+            ok = false;
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let built = match d.dist.as_str() {
+        "constant" => Ok(Dist::Constant(d.value.expect("checked"))),
+        "uniform" => Dist::uniform(d.min.expect("checked"), d.max.expect("checked")),
+        "exp" | "exponential" => Dist::exp(d.mean.expect("checked")),
+        "normal" => Dist::normal(d.mean.expect("checked"), d.std.expect("checked")),
+        "lognormal" if d.median.is_some() => Dist::lognormal_median_p99(d.median.expect("checked"), d.p99.expect("checked")),
+        "lognormal" => Dist::lognormal_mean_sigma(d.mean.expect("checked"), d.sigma.expect("checked")),
+        "pareto" => Dist::pareto(d.scale.expect("checked"), d.shape.expect("checked")),
+        "mixture" => {
+            let mut parts = Vec::new();
+            for (i, p) in d.parts.as_deref().expect("checked").iter().enumerate() {
+                parts.push((p.weight, build_dist(cx_problems, &p.of, path.key("parts").index(i).key("of"))?));
+            }
+            Dist::mixture(parts)
+        }
+        "empirical" => Dist::empirical(d.values.clone().expect("checked")),
+        _ => unreachable!("kind checked above"),
+    };
+    match built {
+        Ok(dist) => Some(dist),
+        Err(e) => {
+            cx_problems.push(path, e.0);
+            None
+        }
+    }
+}
+
+/// Where `build_dist` reports problems (lets it serve both validation and tests).
+pub trait DistSink {
+    /// Records one problem.
+    fn push(&mut self, path: TomlPath, message: String);
+}
+
+impl DistSink for Ctx {
+    fn push(&mut self, path: TomlPath, message: String) {
+        self.err(path, message);
+    }
+}
+
+impl DistSink for Vec<Problem> {
+    fn push(&mut self, path: TomlPath, message: String) {
+        Vec::push(self, Problem { path, message });
+    }
+}
