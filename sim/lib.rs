@@ -33,3 +33,5 @@ pub mod time;
 pub mod metrics;
 pub mod model;
 pub mod scenario;
+pub mod report;
+pub mod cli;

@@ -51,7 +51,7 @@ impl Latency {
     /// Records one value in nanoseconds.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        self.hist.saturating_record(ns.clamp(1, LATENCY_MAX_NS));
+        self.hist.saturating_record(ns.min(LATENCY_MAX_NS));
         self.sum_ns += ns as u128;
         self.count += 1;
         self.max_ns = self.max_ns.max(ns);

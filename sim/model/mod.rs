@@ -653,11 +653,13 @@ impl<'a> World<'a> {
             match step {
                 Step::Work(_) => {
                     let inst = &mut self.insts[r.instance as usize];
-                    if inst.busy < self.svcs[service].workers {
-                        self.start_work(now, id);
-                    } else {
+                    let free = inst.busy < self.svcs[service].workers;
+                    if !free {
                         inst.queue.push_back(id);
-                        self.reqs[id as usize].enqueued = now;
+                    }
+                    self.reqs[id as usize].enqueued = now;
+                    if free {
+                        self.start_work(now, id);
                     }
                     return;
                 }

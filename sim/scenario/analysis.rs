@@ -1,1 +1,282 @@
-//! Static analysis of a scenario (in progress).
+//! Static analysis of a valid scenario: call graph, call chains, latency bounds from timeouts, latency budget hops.
+
+use crate::model::spec::*;
+use crate::time::SimDuration;
+use std::fmt::Write;
+
+/// Paths listed per workload at most (a fan-out graph can have very many).
+const MAX_PATHS: usize = 64;
+
+fn calls_of(e: &EndpointSpec) -> impl Iterator<Item = &CallSpec> {
+    e.steps.iter().flat_map(|st| match st {
+        Step::Call(c) => std::slice::from_ref(c).iter(),
+        Step::Parallel(cs) => cs.iter(),
+        Step::Work(_) => [].iter(),
+    })
+}
+
+fn endpoints_called(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>) -> Vec<&EndpointSpec> {
+    let s = &spec.services[service.0 as usize];
+    match endpoint {
+        Some(e) => vec![&s.endpoints[e as usize]],
+        None => s.endpoints.iter().filter(|e| e.weight > 0.0).collect(),
+    }
+}
+
+fn fmt_ns(ns: f64) -> String {
+    if ns.is_finite() {
+        format!("{}", SimDuration(ns.round() as u64))
+    } else {
+        "unbounded".into()
+    }
+}
+
+/// Network one-way latency statistic (mean or max) between two services.
+fn net(spec: &SystemSpec, a: ServiceId, b: ServiceId, worst: bool) -> f64 {
+    let d = spec
+        .network
+        .links
+        .iter()
+        .rev()
+        .find(|l| (l.a == a && l.b == b) || (l.a == b && l.b == a))
+        .map_or(&spec.network.latency, |l| &l.latency);
+    if worst {
+        d.max_ns().unwrap_or(f64::INFINITY)
+    } else {
+        d.mean_ns().unwrap_or(f64::INFINITY)
+    }
+}
+
+/// Latency of handling a request at `service`, without queueing: the mean
+/// (parallel groups counted as their slowest member's mean, a lower bound) or the
+/// worst case (each call capped by its timeout; unbounded distributions without a
+/// timeout make it unbounded).
+fn latency_ns(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, worst: bool, depth: usize) -> f64 {
+    if depth > spec.services.len() {
+        return f64::INFINITY; // unreachable for a validated (acyclic) scenario
+    }
+    let mut out: f64 = 0.0;
+    for e in endpoints_called(spec, service, endpoint) {
+        let mut total = 0.0;
+        for st in &e.steps {
+            let call = |c: &CallSpec| {
+                let inner = 2.0 * net(spec, service, c.to, worst) + latency_ns(spec, c.to, c.endpoint, worst, depth + 1);
+                let capped = match c.timeout {
+                    Some(t) => inner.min(t.0 as f64),
+                    None => inner,
+                };
+                if worst {
+                    capped
+                } else {
+                    c.probability * capped
+                }
+            };
+            total += match st {
+                Step::Work(d) => {
+                    if worst {
+                        d.max_ns().unwrap_or(f64::INFINITY)
+                    } else {
+                        d.mean_ns().unwrap_or(f64::INFINITY)
+                    }
+                }
+                Step::Call(c) => call(c),
+                Step::Parallel(cs) => cs.iter().map(call).fold(0.0, f64::max),
+            };
+        }
+        out = out.max(total);
+    }
+    out
+}
+
+/// Mean local work of a service (all work steps of its endpoints, weighted).
+fn mean_work_ns(s: &ServiceSpec) -> f64 {
+    let total_w: f64 = s.endpoints.iter().map(|e| e.weight).sum();
+    s.endpoints
+        .iter()
+        .map(|e| {
+            let w: f64 = e.steps.iter().map(|st| if let Step::Work(d) = st { d.mean_ns().unwrap_or(f64::INFINITY) } else { 0.0 }).sum();
+            w * e.weight / total_w
+        })
+        .sum()
+}
+
+/// One chain of calls from a workload's entry.
+#[derive(Clone, Debug)]
+pub struct CallPath {
+    /// Services along the chain, entry first.
+    pub services: Vec<ServiceId>,
+    /// Timeout of each call along it (one fewer than services).
+    pub timeouts: Vec<Option<SimDuration>>,
+}
+
+fn paths_from(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, prefix: &mut CallPath, out: &mut Vec<CallPath>) {
+    let mut leaf = true;
+    for e in endpoints_called(spec, service, endpoint) {
+        for c in calls_of(e) {
+            if prefix.services.contains(&c.to) || out.len() >= MAX_PATHS {
+                continue;
+            }
+            leaf = false;
+            prefix.services.push(c.to);
+            prefix.timeouts.push(c.timeout);
+            paths_from(spec, c.to, c.endpoint, prefix, out);
+            prefix.services.pop();
+            prefix.timeouts.pop();
+        }
+    }
+    if leaf && out.len() < MAX_PATHS && !out.iter().any(|p| p.services == prefix.services) {
+        out.push(prefix.clone());
+    }
+}
+
+/// Every call chain from the workload's entry (up to 64).
+pub fn call_paths(spec: &SystemSpec, w: &WorkloadSpec) -> Vec<CallPath> {
+    let mut out = Vec::new();
+    let mut prefix = CallPath { services: vec![w.target], timeouts: vec![] };
+    paths_from(spec, w.target, w.endpoint, &mut prefix, &mut out);
+    out
+}
+
+/// How many hops fit in a latency budget, by the articles' arithmetic:
+/// (budget − entry service time) / (one-way network + service time per hop).
+#[derive(Clone, Debug)]
+pub struct HopBudget {
+    /// The budget.
+    pub budget_ns: f64,
+    /// Mean work at the entry service.
+    pub entry_ns: f64,
+    /// Mean one-way network latency per hop.
+    pub network_ns: f64,
+    /// Mean work per downstream hop (averaged over the deepest chain).
+    pub service_ns: f64,
+    /// (budget − entry) / (network + service), before rounding down.
+    pub ratio: f64,
+    /// Whole hops that fit.
+    pub hops_fit: u64,
+    /// Hops in the deepest chain.
+    pub deepest_hops: usize,
+}
+
+/// The hop arithmetic for one workload against `budget`.
+pub fn hop_budget(spec: &SystemSpec, w: &WorkloadSpec, budget: SimDuration) -> HopBudget {
+    let deepest = call_paths(spec, w).into_iter().max_by_key(|p| p.services.len()).expect("at least the entry");
+    let entry_ns = mean_work_ns(&spec.services[w.target.0 as usize]);
+    let hops = deepest.services.len() - 1;
+    let (mut net_sum, mut work_sum) = (0.0, 0.0);
+    for pair in deepest.services.windows(2) {
+        net_sum += net(spec, pair[0], pair[1], false);
+        work_sum += mean_work_ns(&spec.services[pair[1].0 as usize]);
+    }
+    let (network_ns, service_ns) = if hops > 0 {
+        (net_sum / hops as f64, work_sum / hops as f64)
+    } else {
+        (spec.network.latency.mean_ns().unwrap_or(f64::INFINITY), entry_ns)
+    };
+    let ratio = (budget.0 as f64 - entry_ns) / (network_ns + service_ns);
+    let hops_fit = if ratio.is_finite() && ratio > 0.0 { ratio.floor() as u64 } else { 0 };
+    HopBudget { budget_ns: budget.0 as f64, entry_ns, network_ns, service_ns, ratio, hops_fit, deepest_hops: hops }
+}
+
+/// The text `faultline validate` prints.
+pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String {
+    let mut o = String::new();
+    let name = |id: ServiceId| spec.services[id.0 as usize].name.as_str();
+    let _ = writeln!(o, "scenario {:?}: {} services, {} workloads, duration {}, warmup {}, seed {}", spec.name, spec.services.len(), spec.workloads.len(), spec.duration, spec.warmup, spec.seed);
+    let _ = writeln!(o, "\ncall graph:");
+    for s in &spec.services {
+        let _ = writeln!(o, "  {} ({} x {} workers, queue {})", s.name, s.replicas, s.workers, s.queue_capacity);
+        for e in &s.endpoints {
+            for c in calls_of(e) {
+                let mut attrs = Vec::new();
+                if s.endpoints.len() > 1 {
+                    attrs.push(format!("from endpoint {}", e.name));
+                }
+                attrs.push(match c.timeout {
+                    Some(t) => format!("timeout {t}"),
+                    None => "no timeout".into(),
+                });
+                if c.probability < 1.0 {
+                    attrs.push(format!("p {}", c.probability));
+                }
+                if !c.required {
+                    attrs.push("optional".into());
+                }
+                let _ = writeln!(o, "    -> {} ({})", name(c.to), attrs.join(", "));
+            }
+        }
+    }
+    let _ = writeln!(o, "\nsynchronous cycles: none");
+    for w in &spec.workloads {
+        let paths = call_paths(spec, w);
+        let deepest = paths.iter().map(|p| p.services.len() - 1).max().unwrap_or(0);
+        let _ = writeln!(o, "\nworkload {:?} -> {}:", w.name, name(w.target));
+        let _ = writeln!(o, "  deepest call chain: {deepest} hops");
+        let mean = latency_ns(spec, w.target, w.endpoint, false, 0);
+        let worst = latency_ns(spec, w.target, w.endpoint, true, 0);
+        let worst = match w.timeout {
+            Some(t) => worst.min(t.0 as f64),
+            None => worst,
+        };
+        let _ = writeln!(o, "  latency without queueing: mean >= {}, worst case {}", fmt_ns(mean), fmt_ns(worst));
+        let _ = writeln!(o, "  paths (worst case is capped by the first timeout met on the way down):");
+        for p in &paths {
+            let chain: Vec<&str> = p.services.iter().map(|&s| name(s)).collect();
+            let cap = p.timeouts.iter().enumerate().find_map(|(i, t)| t.map(|t| (i, t)));
+            let bound = match (w.timeout, cap) {
+                (Some(t), _) => format!("bounded by the client timeout {t}"),
+                (None, Some((i, t))) => format!("bounded by the {} -> {} timeout {t}", chain[i], chain[i + 1]),
+                (None, None) if p.services.len() == 1 => "no calls".into(),
+                (None, None) => "unbounded: no timeout on any call".into(),
+            };
+            let _ = writeln!(o, "    {}: {}", chain.join(" -> "), bound);
+        }
+        if paths.len() >= MAX_PATHS {
+            let _ = writeln!(o, "    (first {MAX_PATHS} paths only)");
+        }
+        if let Some(b) = latency_budget {
+            let h = hop_budget(spec, w, b);
+            let verdict = if h.deepest_hops as u64 <= h.hops_fit { "fits" } else { "does NOT fit" };
+            let _ = writeln!(
+                o,
+                "  latency budget {b}: ({b} - {} at {}) / ({} network + {} service per hop) = {:.2}, so {} hops fit; the deepest chain has {} hops: {verdict}",
+                fmt_ns(h.entry_ns),
+                name(w.target),
+                fmt_ns(h.network_ns),
+                fmt_ns(h.service_ns),
+                h.ratio,
+                h.hops_fit,
+                h.deepest_hops
+            );
+        }
+    }
+    o
+}
+
+/// The call graph in Graphviz DOT.
+pub fn dot(spec: &SystemSpec) -> String {
+    let mut o = String::from("digraph faultline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    for w in &spec.workloads {
+        let _ = writeln!(o, "  \"workload:{}\" [shape=ellipse, label=\"{}\"];", w.name, w.name);
+        let _ = writeln!(o, "  \"workload:{}\" -> \"{}\";", w.name, spec.services[w.target.0 as usize].name);
+    }
+    for s in &spec.services {
+        let _ = writeln!(o, "  \"{}\" [label=\"{}\\n{} x {} workers\"];", s.name, s.name, s.replicas, s.workers);
+    }
+    for s in &spec.services {
+        let mut seen: Vec<(ServiceId, String)> = Vec::new();
+        for e in &s.endpoints {
+            for c in calls_of(e) {
+                let label = match c.timeout {
+                    Some(t) => format!("timeout {t}"),
+                    None => String::new(),
+                };
+                if !seen.contains(&(c.to, label.clone())) {
+                    let _ = writeln!(o, "  \"{}\" -> \"{}\" [label=\"{}\"];", s.name, spec.services[c.to.0 as usize].name, label);
+                    seen.push((c.to, label));
+                }
+            }
+        }
+    }
+    o.push_str("}\n");
+    o
+}

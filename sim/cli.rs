@@ -1,0 +1,146 @@
+//! The command-line interface: argument parsing (clap) and the commands, mapped to exit codes.
+
+use crate::report;
+use crate::scenario::{self, analysis, diag::ScenarioError};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Exit code: success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: a check failed or the run hit a limit.
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code: the input is invalid.
+pub const EXIT_INVALID: i32 = 2;
+
+/// faultline: a deterministic discrete-event simulator for microservice systems.
+#[derive(Parser, Debug)]
+#[command(name = "faultline", version, about, long_about = None,
+    after_help = "Examples:\n  faultline run scenarios/quickstart.toml\n  faultline validate scenarios/quickstart.toml\n  faultline graph scenarios/quickstart.toml | dot -Tsvg > graph.svg\n\nExit codes: 0 ok, 1 failed (run limit hit), 2 invalid input.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a scenario and write summary.json, timeseries.csv, events.csv and manifest.json.
+    #[command(after_help = "Examples:\n  faultline run scenarios/quickstart.toml\n  faultline run scenarios/chain.toml --set sim.duration=60s --seed 7 --out /tmp/chain\n  faultline run scenarios/quickstart.toml --set service.orders.workers=16")]
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Override any field: `path=value`, e.g. `sim.duration=30s` or `service.orders.replicas=4`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: reports/<scenario name>/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Check a scenario and print its call graph and static analysis.
+    #[command(after_help = "Example:\n  faultline validate scenarios/quickstart.toml --set sim.latency_budget=200ms")]
+    Validate {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override any field: `path=value`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+    /// Print the call graph in Graphviz DOT.
+    #[command(after_help = "Example:\n  faultline graph scenarios/quickstart.toml | dot -Tsvg > graph.svg")]
+    Graph {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Override any field: `path=value`.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+    },
+}
+
+fn load(path: &std::path::Path, mut set: Vec<String>, seed: Option<u64>) -> Result<scenario::Scenario, ScenarioError> {
+    if let Some(s) = seed {
+        set.push(format!("sim.seed={s}"));
+    }
+    scenario::load(path, &set)
+}
+
+/// Runs the parsed command; returns the process exit code. Messages go to stderr,
+/// results to stdout and files.
+pub fn execute(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run { scenario, seed, set, out } => {
+            let scn = match load(&scenario, set, seed) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_INVALID;
+                }
+            };
+            let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scn.spec.name));
+            // The one allowed use of the wall clock: timing for the user, on stderr only.
+            #[allow(clippy::disallowed_methods)]
+            let started = std::time::Instant::now();
+            let output = match report::run_to_dir(&scn, &dir) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("error: cannot write the reports to {}: {e}", dir.display());
+                    return EXIT_FAILED;
+                }
+            };
+            let wall = started.elapsed().as_secs_f64();
+            let r = &output.result;
+            eprintln!(
+                "faultline: {} simulated {:.1}s in {:.3}s wall: {} events, {:.2} M events/s",
+                scn.spec.name,
+                r.end.as_secs_f64(),
+                wall,
+                r.events,
+                r.events as f64 / wall.max(1e-9) / 1e6
+            );
+            for w in &r.workloads {
+                let c = &w.counts;
+                eprintln!(
+                    "  workload {}: sent {}, ok {}, failed {} (errors {}, rejected {}, timeouts {}), latency p50 {:.2} ms, p99 {:.2} ms",
+                    w.name, c.requests, c.ok, c.failed(), c.errors, c.rejected, c.timeouts, w.latency.p50, w.latency.p99
+                );
+            }
+            eprintln!("  wrote {}/summary.json, timeseries.csv, events.csv, manifest.json", output.dir.display());
+            match r.stop {
+                crate::model::StopReason::Horizon => EXIT_OK,
+                other => {
+                    eprintln!(
+                        "error: the run stopped early ({}) at {:.3}s; raise sim.max_events or sim.max_in_flight, or find the overload. Reproduce: faultline run {} --seed {}",
+                        serde_json::to_value(other).expect("enum").as_str().unwrap_or("limit"),
+                        r.end.as_secs_f64(),
+                        scn.file,
+                        scn.spec.seed
+                    );
+                    EXIT_FAILED
+                }
+            }
+        }
+        Command::Validate { scenario, set } => match load(&scenario, set, None) {
+            Ok(scn) => {
+                print!("{}", analysis::report(&scn.spec, scn.raw.sim.latency_budget));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_INVALID
+            }
+        },
+        Command::Graph { scenario, set } => match load(&scenario, set, None) {
+            Ok(scn) => {
+                print!("{}", analysis::dot(&scn.spec));
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_INVALID
+            }
+        },
+    }
+}

@@ -1,0 +1,171 @@
+//! Output files: `summary.json`, `manifest.json`, `timeseries.csv` and `events.csv` (see DESIGN.md's output contract).
+
+use crate::metrics::{LatencyMs, SeriesRow, Sink, StateEvent};
+use crate::model::{RunOptions, RunResult, World};
+use crate::scenario::Scenario;
+use serde_json::{json, Map, Value};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The crate version written into every manifest.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Streams time-series rows and state changes to CSV files as the run produces them.
+pub struct CsvSink {
+    series: csv::Writer<BufWriter<File>>,
+    events: csv::Writer<BufWriter<File>>,
+    error: Option<csv::Error>,
+}
+
+impl CsvSink {
+    /// Creates `timeseries.csv` and `events.csv` in `dir`.
+    pub fn create(dir: &Path) -> io::Result<Self> {
+        let open = |name: &str| -> io::Result<csv::Writer<BufWriter<File>>> {
+            Ok(csv::Writer::from_writer(BufWriter::new(File::create(dir.join(name))?)))
+        };
+        Ok(CsvSink { series: open("timeseries.csv")?, events: open("events.csv")?, error: None })
+    }
+
+    /// Flushes both files, returning the first write error met during the run.
+    pub fn finish(mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(io::Error::other(e));
+        }
+        self.series.flush()?;
+        self.events.flush()
+    }
+}
+
+impl Sink for CsvSink {
+    fn series(&mut self, row: &SeriesRow) {
+        if self.error.is_none() {
+            if let Err(e) = self.series.serialize(row) {
+                self.error = Some(e);
+            }
+        }
+    }
+    fn event(&mut self, event: &StateEvent) {
+        if self.error.is_none() {
+            if let Err(e) = self.events.serialize(event) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// Rounds to 6 decimals: enough for nanoseconds in ms and keeps the JSON readable.
+fn r6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+fn latency_json(l: &LatencyMs) -> Value {
+    json!({
+        "mean": r6(l.mean), "p50": r6(l.p50), "p90": r6(l.p90),
+        "p99": r6(l.p99), "p999": r6(l.p999), "max": r6(l.max),
+    })
+}
+
+/// The `summary.json` document of a run.
+pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
+    let spec = &scn.spec;
+    let mut workloads = Map::new();
+    for w in &result.workloads {
+        let c = &w.counts;
+        let done = c.ok + c.failed();
+        workloads.insert(
+            w.name.clone(),
+            json!({
+                "sent": c.requests,
+                "ok": c.ok,
+                "failed": c.failed(),
+                "errors": c.errors,
+                "rejected": c.rejected,
+                "timeouts": c.timeouts,
+                "error_rate": if done > 0 { r6(c.failed() as f64 / done as f64) } else { 0.0 },
+                "latency_ms": latency_json(&w.latency),
+            }),
+        );
+    }
+    let mut services = Map::new();
+    for s in &result.services {
+        let c = &s.counts;
+        services.insert(
+            s.name.clone(),
+            json!({
+                "requests": c.requests,
+                "ok": c.ok,
+                "errors": c.errors,
+                "rejected": c.rejected,
+                "timeouts": c.timeouts,
+                "retries": 0,
+                "utilization": r6(s.utilization),
+                "queue_wait_ms": { "mean": r6(s.queue_wait.mean), "p99": r6(s.queue_wait.p99) },
+                "latency_ms": latency_json(&s.latency),
+                "wasted_work_ms": r6(s.wasted_work_ms),
+            }),
+        );
+    }
+    json!({
+        "scenario": spec.name,
+        "seed": spec.seed,
+        "sim_duration_s": r6(result.end.as_secs_f64()),
+        "warmup_s": r6(spec.warmup.as_secs_f64()),
+        "events": result.events,
+        "stop_reason": result.stop,
+        "in_flight_at_end": result.in_flight_at_end,
+        "network": { "messages": result.network_messages, "lost": result.network_lost },
+        "workloads": workloads,
+        "services": services,
+    })
+}
+
+/// The `manifest.json` document: what it takes to reproduce the run.
+pub fn manifest_json(scn: &Scenario) -> Value {
+    json!({
+        "faultline_version": VERSION,
+        "scenario": scn.spec.name,
+        "scenario_file": scn.file,
+        "scenario_hash": scn.hash(),
+        "seed": scn.spec.seed,
+        "overrides": scn.overrides,
+        "effective": serde_json::to_value(&scn.raw).expect("plain data serialises"),
+        "reproduce": format!(
+            "faultline run {} --seed {}{}",
+            scn.file,
+            scn.spec.seed,
+            scn.overrides.iter().map(|o| format!(" --set {o}")).collect::<String>()
+        ),
+    })
+}
+
+/// Writes `value` as pretty JSON with a trailing newline, via a temporary file and a rename.
+pub fn write_json(path: &Path, value: &Value) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    {
+        let mut f = BufWriter::new(File::create(&tmp)?);
+        serde_json::to_writer_pretty(&mut f, value)?;
+        f.write_all(b"\n")?;
+        f.flush()?;
+    }
+    std::fs::rename(tmp, path)
+}
+
+/// A finished run with its output directory.
+pub struct RunOutput {
+    /// Where the files are.
+    pub dir: PathBuf,
+    /// The results.
+    pub result: RunResult,
+}
+
+/// Runs a scenario and writes every output file into `dir` (created if needed).
+pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
+    std::fs::create_dir_all(dir)?;
+    let mut sink = CsvSink::create(dir)?;
+    let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    sink.finish()?;
+    write_json(&dir.join("summary.json"), &summary_json(scn, &result))?;
+    write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
+    Ok(RunOutput { dir: dir.to_path_buf(), result })
+}
