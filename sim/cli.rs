@@ -26,7 +26,9 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a scenario and write summary.json, timeseries.csv, events.csv and manifest.json.
-    #[command(after_help = "Examples:\n  faultline run scenarios/quickstart.toml\n  faultline run scenarios/chain.toml --set sim.duration=60s --seed 7 --out /tmp/chain\n  faultline run scenarios/quickstart.toml --set service.orders.workers=16")]
+    #[command(
+        after_help = "Examples:\n  faultline run scenarios/quickstart.toml\n  faultline run scenarios/chain.toml --set sim.duration=60s --seed 7 --out /tmp/chain\n  faultline run scenarios/quickstart.toml --set service.orders.workers=16"
+    )]
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
@@ -41,7 +43,9 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Check a scenario and print its call graph and static analysis.
-    #[command(after_help = "Example:\n  faultline validate scenarios/quickstart.toml --set sim.latency_budget=200ms")]
+    #[command(
+        after_help = "Example:\n  faultline validate scenarios/quickstart.toml --set sim.latency_budget=200ms"
+    )]
     Validate {
         /// The scenario file (TOML).
         scenario: PathBuf,
@@ -50,7 +54,9 @@ pub enum Command {
         set: Vec<String>,
     },
     /// Print the call graph in Graphviz DOT.
-    #[command(after_help = "Example:\n  faultline graph scenarios/quickstart.toml | dot -Tsvg > graph.svg")]
+    #[command(
+        after_help = "Example:\n  faultline graph scenarios/quickstart.toml | dot -Tsvg > graph.svg"
+    )]
     Graph {
         /// The scenario file (TOML).
         scenario: PathBuf,
@@ -60,7 +66,11 @@ pub enum Command {
     },
 }
 
-fn load(path: &std::path::Path, mut set: Vec<String>, seed: Option<u64>) -> Result<scenario::Scenario, ScenarioError> {
+fn load(
+    path: &std::path::Path,
+    mut set: Vec<String>,
+    seed: Option<u64>,
+) -> Result<scenario::Scenario, ScenarioError> {
     if let Some(s) = seed {
         set.push(format!("sim.seed={s}"));
     }
@@ -71,7 +81,12 @@ fn load(path: &std::path::Path, mut set: Vec<String>, seed: Option<u64>) -> Resu
 /// results to stdout and files.
 pub fn execute(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run { scenario, seed, set, out } => {
+        Command::Run {
+            scenario,
+            seed,
+            set,
+            out,
+        } => {
             let scn = match load(&scenario, set, seed) {
                 Ok(s) => s,
                 Err(e) => {
@@ -107,7 +122,10 @@ pub fn execute(cli: Cli) -> i32 {
                     w.name, c.requests, c.ok, c.failed(), c.errors, c.rejected, c.timeouts, w.latency.p50, w.latency.p99
                 );
             }
-            eprintln!("  wrote {}/summary.json, timeseries.csv, events.csv, manifest.json", output.dir.display());
+            eprintln!(
+                "  wrote {}/summary.json, timeseries.csv, events.csv, manifest.json",
+                output.dir.display()
+            );
             match r.stop {
                 crate::model::StopReason::Horizon => EXIT_OK,
                 other => {
@@ -124,7 +142,10 @@ pub fn execute(cli: Cli) -> i32 {
         }
         Command::Validate { scenario, set } => match load(&scenario, set, None) {
             Ok(scn) => {
-                print!("{}", analysis::report(&scn.spec, scn.raw.sim.latency_budget));
+                print!(
+                    "{}",
+                    analysis::report(&scn.spec, scn.raw.sim.latency_budget)
+                );
                 EXIT_OK
             }
             Err(e) => {

@@ -78,7 +78,9 @@ fn positive(what: &str, x: f64) -> Result<f64, DistError> {
     if x.is_finite() && x > 0.0 {
         Ok(x)
     } else {
-        Err(DistError(format!("{what} must be a positive finite number, got {x}")))
+        Err(DistError(format!(
+            "{what} must be a positive finite number, got {x}"
+        )))
     }
 }
 
@@ -86,9 +88,14 @@ impl Dist {
     /// Uniform on [lo, hi].
     pub fn uniform(lo: SimDuration, hi: SimDuration) -> Result<Dist, DistError> {
         if lo > hi {
-            return Err(DistError(format!("uniform needs min <= max, got min {lo} > max {hi}")));
+            return Err(DistError(format!(
+                "uniform needs min <= max, got min {lo} > max {hi}"
+            )));
         }
-        Ok(Dist::Uniform { lo_ns: lo.0 as f64, hi_ns: hi.0 as f64 })
+        Ok(Dist::Uniform {
+            lo_ns: lo.0 as f64,
+            hi_ns: hi.0 as f64,
+        })
     }
 
     /// Exponential with the given mean.
@@ -102,14 +109,20 @@ impl Dist {
     pub fn normal(mean: SimDuration, std: SimDuration) -> Result<Dist, DistError> {
         let (mu_ns, sigma_ns) = (mean.0 as f64, std.0 as f64);
         let sampler = Normal::new(mu_ns, sigma_ns).map_err(|e| DistError(e.to_string()))?;
-        Ok(Dist::Normal { mu_ns, sigma_ns, sampler })
+        Ok(Dist::Normal {
+            mu_ns,
+            sigma_ns,
+            sampler,
+        })
     }
 
     /// Log-normal with the given mean and shape `sigma` (of ln X): mu = ln(mean) − sigma²/2.
     pub fn lognormal_mean_sigma(mean: SimDuration, sigma: f64) -> Result<Dist, DistError> {
         let mean_ns = positive("lognormal mean", mean.0 as f64)?;
         if !(sigma.is_finite() && sigma >= 0.0) {
-            return Err(DistError(format!("lognormal sigma must be >= 0 and finite, got {sigma}")));
+            return Err(DistError(format!(
+                "lognormal sigma must be >= 0 and finite, got {sigma}"
+            )));
         }
         Self::lognormal(mean_ns.ln() - sigma * sigma / 2.0, sigma)
     }
@@ -119,7 +132,9 @@ impl Dist {
         let m = positive("lognormal median", median.0 as f64)?;
         let p = positive("lognormal p99", p99.0 as f64)?;
         if p < m {
-            return Err(DistError(format!("lognormal needs p99 >= median, got p99 {p99} < median {median}")));
+            return Err(DistError(format!(
+                "lognormal needs p99 >= median, got p99 {p99} < median {median}"
+            )));
         }
         Self::lognormal(m.ln(), (p / m).ln() / Z_P99)
     }
@@ -134,7 +149,11 @@ impl Dist {
         let scale_ns = positive("pareto scale", scale.0 as f64)?;
         let shape = positive("pareto shape", shape)?;
         let sampler = Pareto::new(scale_ns, shape).map_err(|e| DistError(e.to_string()))?;
-        Ok(Dist::Pareto { scale_ns, shape, sampler })
+        Ok(Dist::Pareto {
+            scale_ns,
+            shape,
+            sampler,
+        })
     }
 
     /// A mixture of `(weight, dist)` parts; weights are normalised.
@@ -145,7 +164,9 @@ impl Dist {
         let mut total = 0.0;
         for (w, _) in &parts {
             if !(w.is_finite() && *w >= 0.0) {
-                return Err(DistError(format!("mixture weights must be >= 0 and finite, got {w}")));
+                return Err(DistError(format!(
+                    "mixture weights must be >= 0 and finite, got {w}"
+                )));
             }
             total += w;
         }
@@ -161,13 +182,18 @@ impl Dist {
             dists.push(d);
         }
         *cumulative.last_mut().expect("non-empty") = 1.0;
-        Ok(Dist::Mixture { cumulative, parts: dists })
+        Ok(Dist::Mixture {
+            cumulative,
+            parts: dists,
+        })
     }
 
     /// Equally likely values.
     pub fn empirical(values: Vec<SimDuration>) -> Result<Dist, DistError> {
         if values.is_empty() {
-            return Err(DistError("an empirical distribution needs at least one value".into()));
+            return Err(DistError(
+                "an empirical distribution needs at least one value".into(),
+            ));
         }
         Ok(Dist::Empirical(values))
     }
@@ -207,7 +233,9 @@ impl Dist {
             Dist::Constant(d) => Some(d.0 as f64),
             Dist::Uniform { lo_ns, hi_ns } => Some((lo_ns + hi_ns) / 2.0),
             Dist::Exp { mean_ns, .. } => Some(*mean_ns),
-            Dist::Normal { mu_ns, sigma_ns, .. } => {
+            Dist::Normal {
+                mu_ns, sigma_ns, ..
+            } => {
                 // Truncated at zero: mu + sigma * phi(a) / (1 - Phi(a)), with a = -mu/sigma.
                 if *sigma_ns == 0.0 {
                     return Some(mu_ns.max(0.0));
@@ -218,7 +246,9 @@ impl Dist {
                 Some(mu_ns + sigma_ns * phi / upper_tail)
             }
             Dist::LogNormal { mu, sigma, .. } => Some((mu + sigma * sigma / 2.0).exp()),
-            Dist::Pareto { scale_ns, shape, .. } => (*shape > 1.0).then(|| shape * scale_ns / (shape - 1.0)),
+            Dist::Pareto {
+                scale_ns, shape, ..
+            } => (*shape > 1.0).then(|| shape * scale_ns / (shape - 1.0)),
             Dist::Mixture { cumulative, parts } => {
                 let mut prev = 0.0;
                 let mut total = 0.0;
@@ -238,7 +268,10 @@ impl Dist {
             Dist::Constant(d) => Some(d.0 as f64),
             Dist::Uniform { hi_ns, .. } => Some(*hi_ns),
             Dist::Empirical(v) => v.iter().map(|d| d.0 as f64).reduce(f64::max),
-            Dist::Mixture { parts, .. } => parts.iter().map(Dist::max_ns).try_fold(0.0f64, |m, x| Some(m.max(x?))),
+            Dist::Mixture { parts, .. } => parts
+                .iter()
+                .map(Dist::max_ns)
+                .try_fold(0.0f64, |m, x| Some(m.max(x?))),
             _ => None,
         }
     }
@@ -267,7 +300,9 @@ pub fn erfc(x: f64) -> f64 {
                     + t * (0.096_784_18
                         + t * (-0.186_288_06
                             + t * (0.278_868_07
-                                + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
             .exp();
     if x >= 0.0 {
         r
@@ -300,19 +335,28 @@ mod tests {
             Dist::lognormal_mean_sigma(ms(10), 0.5).unwrap(),
             Dist::lognormal_median_p99(ms(10), ms(50)).unwrap(),
             Dist::pareto(ms(1), 3.0).unwrap(),
-            Dist::mixture(vec![(0.95, Dist::Constant(ms(5))), (0.05, Dist::Constant(ms(200)))]).unwrap(),
+            Dist::mixture(vec![
+                (0.95, Dist::Constant(ms(5))),
+                (0.05, Dist::Constant(ms(200))),
+            ])
+            .unwrap(),
             Dist::empirical(vec![ms(1), ms(2), ms(6)]).unwrap(),
         ];
         for d in cases {
             let want = d.mean_ns().unwrap();
             let got = sample_mean(&d, 200_000);
-            assert!((got - want).abs() / want < 0.02, "{d:?}: sample mean {got} vs analytic {want}");
+            assert!(
+                (got - want).abs() / want < 0.02,
+                "{d:?}: sample mean {got} vs analytic {want}"
+            );
         }
     }
 
     #[test]
     fn median_p99_lognormal_has_that_p99() {
-        let d = Dist::lognormal_median_p99(SimDuration(10 * NS_PER_MS), SimDuration(50 * NS_PER_MS)).unwrap();
+        let d =
+            Dist::lognormal_median_p99(SimDuration(10 * NS_PER_MS), SimDuration(50 * NS_PER_MS))
+                .unwrap();
         let mut rng = SimRng::for_component(3, "p99");
         let mut xs: Vec<u64> = (0..100_000).map(|_| d.sample(&mut rng).0).collect();
         xs.sort_unstable();

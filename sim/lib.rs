@@ -26,12 +26,12 @@
 //! function of (scenario, seed, crate version).
 #![deny(missing_docs)]
 
+pub mod cli;
 pub mod dist;
 pub mod engine;
-pub mod rng;
-pub mod time;
 pub mod metrics;
 pub mod model;
-pub mod scenario;
 pub mod report;
-pub mod cli;
+pub mod rng;
+pub mod scenario;
+pub mod time;

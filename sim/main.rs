@@ -6,7 +6,11 @@ fn main() {
     let cli = match faultline::cli::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { faultline::cli::EXIT_INVALID } else { faultline::cli::EXIT_OK };
+            let code = if e.use_stderr() {
+                faultline::cli::EXIT_INVALID
+            } else {
+                faultline::cli::EXIT_OK
+            };
             let _ = e.print();
             std::process::exit(code);
         }

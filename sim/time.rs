@@ -85,9 +85,14 @@ pub struct DurationError {
 /// The decimal part is handled with integers, so "0.1s" is exactly 100,000,000 ns
 /// (no float rounding). A fraction finer than one nanosecond is refused.
 pub fn parse_duration(input: &str) -> Result<SimDuration, DurationError> {
-    let err = |why| DurationError { input: input.to_string(), why };
+    let err = |why| DurationError {
+        input: input.to_string(),
+        why,
+    };
     let s = input.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| err("missing unit"))?;
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| err("missing unit"))?;
     let (num, unit) = s.split_at(split);
     let unit_ns: u64 = match unit.trim() {
         "ns" => 1,
@@ -109,8 +114,14 @@ pub fn parse_duration(input: &str) -> Result<SimDuration, DurationError> {
     if (int_part.is_empty() && frac_part.is_empty()) || frac_part.contains('.') {
         return Err(err("malformed number"));
     }
-    let int: u64 = if int_part.is_empty() { 0 } else { int_part.parse().map_err(|_| err("number too large"))? };
-    let mut total = int.checked_mul(unit_ns).ok_or_else(|| err("number too large"))?;
+    let int: u64 = if int_part.is_empty() {
+        0
+    } else {
+        int_part.parse().map_err(|_| err("number too large"))?
+    };
+    let mut total = int
+        .checked_mul(unit_ns)
+        .ok_or_else(|| err("number too large"))?;
     // Fraction: digits d1 d2 ... contribute unit_ns * 0.d1d2..., computed exactly.
     let mut scale = unit_ns;
     for c in frac_part.chars() {
@@ -122,7 +133,9 @@ pub fn parse_duration(input: &str) -> Result<SimDuration, DurationError> {
             continue;
         }
         scale /= 10;
-        total = total.checked_add(digit * scale).ok_or_else(|| err("number too large"))?;
+        total = total
+            .checked_add(digit * scale)
+            .ok_or_else(|| err("number too large"))?;
     }
     Ok(SimDuration(total))
 }
@@ -178,7 +191,9 @@ impl<'de> Deserialize<'de> for SimDuration {
                 )))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<SimDuration, E> {
-                Err(E::custom(format!("a duration needs a unit: write \"{v}s\", not the bare number {v}")))
+                Err(E::custom(format!(
+                    "a duration needs a unit: write \"{v}s\", not the bare number {v}"
+                )))
             }
         }
         d.deserialize_any(V)
@@ -191,11 +206,23 @@ mod tests {
 
     #[test]
     fn parses_exactly() {
-        assert_eq!(parse_duration("250ms").unwrap(), SimDuration(250 * NS_PER_MS));
-        assert_eq!(parse_duration("1.5s").unwrap(), SimDuration(1_500 * NS_PER_MS));
-        assert_eq!(parse_duration("0.1s").unwrap(), SimDuration(100 * NS_PER_MS));
+        assert_eq!(
+            parse_duration("250ms").unwrap(),
+            SimDuration(250 * NS_PER_MS)
+        );
+        assert_eq!(
+            parse_duration("1.5s").unwrap(),
+            SimDuration(1_500 * NS_PER_MS)
+        );
+        assert_eq!(
+            parse_duration("0.1s").unwrap(),
+            SimDuration(100 * NS_PER_MS)
+        );
         assert_eq!(parse_duration("2m").unwrap(), SimDuration(120 * NS_PER_S));
-        assert_eq!(parse_duration("3h").unwrap(), SimDuration(3 * 3_600 * NS_PER_S));
+        assert_eq!(
+            parse_duration("3h").unwrap(),
+            SimDuration(3 * 3_600 * NS_PER_S)
+        );
         assert_eq!(parse_duration("100us").unwrap(), SimDuration(100_000));
         assert_eq!(parse_duration("7ns").unwrap(), SimDuration(7));
         assert_eq!(parse_duration(".5ms").unwrap(), SimDuration(500_000));
@@ -204,14 +231,34 @@ mod tests {
 
     #[test]
     fn refuses_malformed() {
-        for bad in ["", "ms", "5", "5x", "1.2.3s", "-1s", "1.5ns", "99999999999999999999s", "1e3ms"] {
+        for bad in [
+            "",
+            "ms",
+            "5",
+            "5x",
+            "1.2.3s",
+            "-1s",
+            "1.5ns",
+            "99999999999999999999s",
+            "1e3ms",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn display_round_trips() {
-        for s in ["250ms", "1.5s", "2m", "3h", "100us", "7ns", "1.000001s", "0s", "90s"] {
+        for s in [
+            "250ms",
+            "1.5s",
+            "2m",
+            "3h",
+            "100us",
+            "7ns",
+            "1.000001s",
+            "0s",
+            "90s",
+        ] {
             let d = parse_duration(s).unwrap();
             assert_eq!(parse_duration(&d.to_string()).unwrap(), d, "{s}");
         }

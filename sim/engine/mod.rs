@@ -38,7 +38,7 @@ impl<E> Ord for Entry<E> {
     }
 }
 
-/// Why [`Engine::next`] returned no event.
+/// Why [`Engine::next_event`] returned no event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stop {
     /// The next event lies beyond the horizon (or there is none): the run is complete.
@@ -93,7 +93,11 @@ impl<E> Engine<E> {
     /// Schedules `event` at absolute time `at`, which must not be in the past.
     #[inline]
     pub fn schedule_at(&mut self, at: SimTime, event: E) -> EventKey {
-        debug_assert!(at >= self.now, "event scheduled in the past: {at:?} < {:?}", self.now);
+        debug_assert!(
+            at >= self.now,
+            "event scheduled in the past: {at:?} < {:?}",
+            self.now
+        );
         let at = at.max(self.now);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -117,7 +121,7 @@ impl<E> Engine<E> {
 
     /// The next live event, advancing the clock to its time; or why there is none.
     #[inline]
-    pub fn next(&mut self) -> Result<(SimTime, E), Stop> {
+    pub fn next_event(&mut self) -> Result<(SimTime, E), Stop> {
         loop {
             if self.processed >= self.budget {
                 return Err(Stop::EventBudget);
@@ -158,8 +162,16 @@ mod tests {
         e.schedule_at(SimTime(1), "a");
         e.schedule_at(SimTime(5), "c");
         e.schedule_at(SimTime(9), "d");
-        let order: Vec<_> = std::iter::from_fn(|| e.next().ok()).collect();
-        assert_eq!(order, vec![(SimTime(1), "a"), (SimTime(5), "b"), (SimTime(5), "c"), (SimTime(9), "d")]);
+        let order: Vec<_> = std::iter::from_fn(|| e.next_event().ok()).collect();
+        assert_eq!(
+            order,
+            vec![
+                (SimTime(1), "a"),
+                (SimTime(5), "b"),
+                (SimTime(5), "c"),
+                (SimTime(9), "d")
+            ]
+        );
         assert_eq!(e.processed(), 4);
     }
 
@@ -169,8 +181,8 @@ mod tests {
         let k = e.schedule_at(SimTime(2), 2);
         e.schedule_at(SimTime(3), 3);
         e.cancel(k);
-        assert_eq!(e.next(), Ok((SimTime(3), 3)));
-        assert_eq!(e.next(), Err(Stop::Horizon));
+        assert_eq!(e.next_event(), Ok((SimTime(3), 3)));
+        assert_eq!(e.next_event(), Err(Stop::Horizon));
         assert_eq!(e.processed(), 1);
     }
 
@@ -179,8 +191,8 @@ mod tests {
         let mut e = Engine::new(SimTime(10), u64::MAX);
         e.schedule_at(SimTime(10), 1);
         e.schedule_at(SimTime(11), 2);
-        assert_eq!(e.next(), Ok((SimTime(10), 1)));
-        assert_eq!(e.next(), Err(Stop::Horizon));
+        assert_eq!(e.next_event(), Ok((SimTime(10), 1)));
+        assert_eq!(e.next_event(), Err(Stop::Horizon));
         e.finish(Stop::Horizon);
         assert_eq!(e.now(), SimTime(10));
 
@@ -188,17 +200,17 @@ mod tests {
         for t in 0..5 {
             e.schedule_at(SimTime(t), t);
         }
-        assert!(e.next().is_ok() && e.next().is_ok());
-        assert_eq!(e.next(), Err(Stop::EventBudget));
+        assert!(e.next_event().is_ok() && e.next_event().is_ok());
+        assert_eq!(e.next_event(), Err(Stop::EventBudget));
     }
 
     #[test]
     fn schedule_in_is_relative_to_now() {
         let mut e = Engine::new(SimTime::MAX, u64::MAX);
         e.schedule_at(SimTime(100), 0);
-        e.next().unwrap();
+        e.next_event().unwrap();
         e.schedule_in(SimDuration(5), 1);
-        assert_eq!(e.next(), Ok((SimTime(105), 1)));
+        assert_eq!(e.next_event(), Ok((SimTime(105), 1)));
     }
 
     proptest::proptest! {
@@ -216,7 +228,7 @@ mod tests {
                 if cancel_mask[i] { e.cancel(*k); } else { want.push((times[i], i)); }
             }
             want.sort();
-            let got: Vec<(u64, usize)> = std::iter::from_fn(|| e.next().ok()).map(|(t, i)| (t.0, i)).collect();
+            let got: Vec<(u64, usize)> = std::iter::from_fn(|| e.next_event().ok()).map(|(t, i)| (t.0, i)).collect();
             proptest::prop_assert_eq!(got, want);
         }
     }

@@ -133,6 +133,8 @@ struct Wl {
     rr: u32,
     /// Exponential gaps at the profile's maximum rate, per ns (thinning).
     gap: Option<Exp<f64>>,
+    /// Sent but not yet answered or timed out, since t = 0 (warmup included).
+    pending: u64,
     counts: Counts,
     bucket: Counts,
     latency: Latency,
@@ -183,6 +185,8 @@ pub struct WorkloadResult {
     pub counts: Counts,
     /// End-to-end latency of answered requests (ok or error), ms.
     pub latency: LatencyMs,
+    /// Requests (warmup included) neither answered nor timed out when the run ended.
+    pub pending_at_end: u64,
 }
 
 /// Per-service results (requests arriving after warmup).
@@ -239,7 +243,12 @@ impl<'a> World<'a> {
         for (i, s) in spec.services.iter().enumerate() {
             let first = insts.len() as u32;
             for _ in 0..s.replicas {
-                insts.push(Instance { service: i as u32, busy: 0, in_flight: 0, queue: VecDeque::new() });
+                insts.push(Instance {
+                    service: i as u32,
+                    busy: 0,
+                    in_flight: 0,
+                    queue: VecDeque::new(),
+                });
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
             let mut acc = 0.0;
@@ -291,15 +300,26 @@ impl<'a> World<'a> {
                         for (from, to) in [(i, j), (j, i)] {
                             if links[from * n + to] == NONE {
                                 let o = spec.network.links.iter().rev().find(|l| {
-                                    (l.a.0 as usize, l.b.0 as usize) == (from, to) || (l.a.0 as usize, l.b.0 as usize) == (to, from)
+                                    (l.a.0 as usize, l.b.0 as usize) == (from, to)
+                                        || (l.a.0 as usize, l.b.0 as usize) == (to, from)
                                 });
                                 let (latency, loss) = match o {
                                     Some(l) => (l.latency.clone(), l.loss),
                                     None => (spec.network.latency.clone(), spec.network.loss),
                                 };
-                                let name = format!("net:{}->{}", spec.services[from].name, spec.services[to].name);
+                                let name = format!(
+                                    "net:{}->{}",
+                                    spec.services[from].name, spec.services[to].name
+                                );
                                 links[from * n + to] = link_table.len() as u32;
-                                link_table.push(Link { latency, loss, rng: SimRng::for_component(seed, &name), rr: 0, messages: 0, lost: 0 });
+                                link_table.push(Link {
+                                    latency,
+                                    loss,
+                                    rng: SimRng::for_component(seed, &name),
+                                    rr: 0,
+                                    messages: 0,
+                                    lost: 0,
+                                });
                             }
                         }
                     }
@@ -311,7 +331,10 @@ impl<'a> World<'a> {
             let mut rng = SimRng::for_component(seed, &format!("workload:{}:arrivals", w.name));
             let mut think_rng = SimRng::for_component(seed, &format!("workload:{}:think", w.name));
             let gap = match &w.arrivals {
-                Arrivals::Open { profile, poisson: true } => {
+                Arrivals::Open {
+                    profile,
+                    poisson: true,
+                } => {
                     let max = profile.max_rate();
                     (max > 0.0).then(|| Exp::new(max / NS_PER_S as f64).expect("positive rate"))
                 }
@@ -322,6 +345,7 @@ impl<'a> World<'a> {
                 think_rng: think_rng.clone(),
                 rr: 0,
                 gap,
+                pending: 0,
                 counts: Counts::default(),
                 bucket: Counts::default(),
                 latency: Latency::new(3),
@@ -329,14 +353,28 @@ impl<'a> World<'a> {
             };
             match &w.arrivals {
                 Arrivals::Open { profile, poisson } => {
-                    if let Some(t) = next_arrival(profile, *poisson, wl.gap.as_ref(), &mut rng, SimTime::ZERO, spec.horizon(), true) {
+                    if let Some(t) = next_arrival(
+                        profile,
+                        *poisson,
+                        wl.gap.as_ref(),
+                        &mut rng,
+                        SimTime::ZERO,
+                        spec.horizon(),
+                        true,
+                    ) {
                         engine.schedule_at(t, Ev::Arrive { wl: i as u32 });
                     }
                 }
                 Arrivals::Closed { users, think } => {
                     for u in 0..*users {
                         let t = SimTime::ZERO.after(think.sample(&mut think_rng));
-                        engine.schedule_at(t, Ev::UserSend { wl: i as u32, user: u });
+                        engine.schedule_at(
+                            t,
+                            Ev::UserSend {
+                                wl: i as u32,
+                                user: u,
+                            },
+                        );
                     }
                 }
             }
@@ -369,14 +407,24 @@ impl<'a> World<'a> {
 
     /// Runs to the end, streaming series and state changes into `sink`.
     pub fn run(mut self, sink: &mut dyn Sink) -> RunResult {
-        sink.event(&StateEvent { t_s: 0.0, kind: "run_start", subject: self.spec.name.clone(), detail: format!("seed {}", self.spec.seed) });
+        sink.event(&StateEvent {
+            t_s: 0.0,
+            kind: "run_start",
+            subject: self.spec.name.clone(),
+            detail: format!("seed {}", self.spec.seed),
+        });
         for (i, inst) in self.insts.iter().enumerate() {
             let s = &self.spec.services[inst.service as usize];
             let k = i as u32 - self.svcs[inst.service as usize].first_instance;
-            sink.event(&StateEvent { t_s: 0.0, kind: "instance_up", subject: format!("{}/{}", s.name, k), detail: format!("{} workers", s.workers) });
+            sink.event(&StateEvent {
+                t_s: 0.0,
+                kind: "instance_up",
+                subject: format!("{}/{}", s.name, k),
+                detail: format!("{} workers", s.workers),
+            });
         }
         let stop = loop {
-            match self.engine.next() {
+            match self.engine.next_event() {
                 Ok((now, ev)) => {
                     self.handle(now, ev, sink);
                     if let Some(s) = self.stop {
@@ -396,10 +444,21 @@ impl<'a> World<'a> {
         }
         let detail = match stop {
             StopReason::Horizon => "reached the scenario duration".to_string(),
-            StopReason::EventBudget => format!("event budget sim.max_events = {} exhausted", self.spec.max_events),
-            StopReason::RequestLimit => format!("request limit sim.max_in_flight = {} reached", self.spec.max_in_flight),
+            StopReason::EventBudget => format!(
+                "event budget sim.max_events = {} exhausted",
+                self.spec.max_events
+            ),
+            StopReason::RequestLimit => format!(
+                "request limit sim.max_in_flight = {} reached",
+                self.spec.max_in_flight
+            ),
         };
-        sink.event(&StateEvent { t_s: secs(end), kind: "run_end", subject: self.spec.name.clone(), detail });
+        sink.event(&StateEvent {
+            t_s: secs(end),
+            kind: "run_end",
+            subject: self.spec.name.clone(),
+            detail,
+        });
         self.finish(stop, end)
     }
 
@@ -414,7 +473,11 @@ impl<'a> World<'a> {
                 ServiceResult {
                     name: spec.services[i].name.clone(),
                     counts: s.counts.clone(),
-                    utilization: if capacity_ns > 0.0 { s.busy_ns as f64 / capacity_ns } else { 0.0 },
+                    utilization: if capacity_ns > 0.0 {
+                        s.busy_ns as f64 / capacity_ns
+                    } else {
+                        0.0
+                    },
                     queue_wait: s.queue_wait.summary(),
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
@@ -425,7 +488,12 @@ impl<'a> World<'a> {
             .wls
             .iter()
             .zip(&spec.workloads)
-            .map(|(w, s)| WorkloadResult { name: s.name.clone(), counts: w.counts.clone(), latency: w.latency.summary() })
+            .map(|(w, s)| WorkloadResult {
+                name: s.name.clone(),
+                counts: w.counts.clone(),
+                latency: w.latency.summary(),
+                pending_at_end: w.pending,
+            })
             .collect();
         RunResult {
             stop,
@@ -450,14 +518,20 @@ impl<'a> World<'a> {
             Ev::Timeout { req } => self.on_timeout(now, req),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
-                self.engine.schedule_at(now.after(self.spec.bucket), Ev::Bucket);
+                self.engine
+                    .schedule_at(now.after(self.spec.bucket), Ev::Bucket);
             }
             Ev::WarmupEnd => {
                 for i in 0..self.svcs.len() {
                     self.account_busy(i, now);
                     self.svcs[i].busy_ns = 0;
                 }
-                sink.event(&StateEvent { t_s: secs(now), kind: "warmup_end", subject: self.spec.name.clone(), detail: "statistics start".into() });
+                sink.event(&StateEvent {
+                    t_s: secs(now),
+                    kind: "warmup_end",
+                    subject: self.spec.name.clone(),
+                    detail: "statistics start".into(),
+                });
             }
         }
     }
@@ -508,9 +582,19 @@ impl<'a> World<'a> {
         if self.stop.is_some() {
             return;
         }
-        let Arrivals::Open { profile, poisson } = &self.spec.workloads[wl as usize].arrivals else { unreachable!("open loop") };
+        let Arrivals::Open { profile, poisson } = &self.spec.workloads[wl as usize].arrivals else {
+            unreachable!("open loop")
+        };
         let w = &mut self.wls[wl as usize];
-        if let Some(t) = next_arrival(profile, *poisson, w.gap.as_ref(), &mut w.rng, now, self.spec.horizon(), false) {
+        if let Some(t) = next_arrival(
+            profile,
+            *poisson,
+            w.gap.as_ref(),
+            &mut w.rng,
+            now,
+            self.spec.horizon(),
+            false,
+        ) {
             self.engine.schedule_at(t, Ev::Arrive { wl });
         }
     }
@@ -529,6 +613,7 @@ impl<'a> World<'a> {
             w.counts.requests += 1;
         }
         w.bucket.requests += 1;
+        w.pending += 1;
         if self.arrivals.len() < self.opts.record_arrivals {
             self.arrivals.push(now);
         }
@@ -559,7 +644,10 @@ impl<'a> World<'a> {
             return;
         };
         if let Some(t) = timeout {
-            self.reqs[id as usize].timeout = Some(self.engine.schedule_at(now.after(t), Ev::Timeout { req: id }));
+            self.reqs[id as usize].timeout = Some(
+                self.engine
+                    .schedule_at(now.after(t), Ev::Timeout { req: id }),
+            );
         }
         self.on_deliver(now, id);
     }
@@ -576,7 +664,11 @@ impl<'a> World<'a> {
         link.rr = link.rr.wrapping_add(1);
         link.messages += 1;
         let lost = link.rng.chance(link.loss);
-        let delay = if lost { SimDuration::ZERO } else { link.latency.sample(&mut link.rng) };
+        let delay = if lost {
+            SimDuration::ZERO
+        } else {
+            link.latency.sample(&mut link.rng)
+        };
         if lost {
             link.lost += 1;
         }
@@ -606,10 +698,14 @@ impl<'a> World<'a> {
             return;
         };
         if let Some(t) = call.timeout {
-            self.reqs[id as usize].timeout = Some(self.engine.schedule_at(now.after(t), Ev::Timeout { req: id }));
+            self.reqs[id as usize].timeout = Some(
+                self.engine
+                    .schedule_at(now.after(t), Ev::Timeout { req: id }),
+            );
         }
         if !lost {
-            self.engine.schedule_at(now.after(delay), Ev::Deliver { req: id });
+            self.engine
+                .schedule_at(now.after(delay), Ev::Deliver { req: id });
         }
     }
 
@@ -626,7 +722,9 @@ impl<'a> World<'a> {
         }
         svc.bucket.requests += 1;
         let inst = &mut self.insts[i];
-        if inst.queue.len() >= self.spec.services[s].queue_capacity as usize && inst.busy >= svc.workers {
+        if inst.queue.len() >= self.spec.services[s].queue_capacity as usize
+            && inst.busy >= svc.workers
+        {
             // Admission control: a full queue refuses at once.
             if measured {
                 svc.counts.rejected += 1;
@@ -691,11 +789,18 @@ impl<'a> World<'a> {
     fn start_work(&mut self, now: SimTime, id: u32) {
         let spec = self.spec;
         let r = &mut self.reqs[id as usize];
-        let Step::Work(dist) = &spec.services[r.service as usize].endpoints[r.endpoint as usize].steps[r.step as usize] else {
+        let Step::Work(dist) = &spec.services[r.service as usize].endpoints[r.endpoint as usize]
+            .steps[r.step as usize]
+        else {
             unreachable!("start_work on a work step")
         };
         r.work_started = now;
-        let (s, i, measured, waited) = (r.service as usize, r.instance as usize, r.measured, now.since(r.enqueued));
+        let (s, i, measured, waited) = (
+            r.service as usize,
+            r.instance as usize,
+            r.measured,
+            now.since(r.enqueued),
+        );
         self.account_busy(s, now);
         let svc = &mut self.svcs[s];
         svc.busy += 1;
@@ -704,7 +809,8 @@ impl<'a> World<'a> {
             svc.queue_wait.record(waited.0);
         }
         let d = dist.sample(&mut svc.work_rng);
-        self.engine.schedule_at(now.after(d), Ev::WorkDone { req: id });
+        self.engine
+            .schedule_at(now.after(d), Ev::WorkDone { req: id });
     }
 
     fn on_work_done(&mut self, now: SimTime, id: u32) {
@@ -731,7 +837,11 @@ impl<'a> World<'a> {
         let r = &self.reqs[id as usize];
         let (s, i) = (r.service as usize, r.instance as usize);
         let svc = &mut self.svcs[s];
-        let outcome = if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) { Outcome::Error } else { Outcome::Ok };
+        let outcome = if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) {
+            Outcome::Error
+        } else {
+            Outcome::Ok
+        };
         self.insts[i].in_flight -= 1;
         let latency = now.since(r.born).0;
         if r.measured {
@@ -774,7 +884,8 @@ impl<'a> World<'a> {
         }
         let delay = link.latency.sample(&mut link.rng);
         r.state = State::Responding;
-        self.engine.schedule_at(now.after(delay), Ev::Respond { req: id });
+        self.engine
+            .schedule_at(now.after(delay), Ev::Respond { req: id });
     }
 
     fn on_respond(&mut self, now: SimTime, id: u32) {
@@ -795,7 +906,14 @@ impl<'a> World<'a> {
     }
 
     /// A call of `parent` ended with `outcome`.
-    fn call_result(&mut self, now: SimTime, parent: u32, outcome: Outcome, required: bool, work_ns: u64) {
+    fn call_result(
+        &mut self,
+        now: SimTime,
+        parent: u32,
+        outcome: Outcome,
+        required: bool,
+        work_ns: u64,
+    ) {
         let p = &mut self.reqs[parent as usize];
         p.work_ns += work_ns;
         p.pending -= 1;
@@ -816,7 +934,13 @@ impl<'a> World<'a> {
         let r = &mut self.reqs[id as usize];
         r.timeout = None;
         r.abandoned = true;
-        let (s, measured, arrived, parent, required) = (r.service as usize, r.measured, r.arrived, r.parent, r.required);
+        let (s, measured, arrived, parent, required) = (
+            r.service as usize,
+            r.measured,
+            r.arrived,
+            r.parent,
+            r.required,
+        );
         // The callee counts requests it received whose caller gave up on them.
         if arrived {
             if measured {
@@ -855,6 +979,7 @@ impl<'a> World<'a> {
             self.release(id);
         }
         let w = &mut self.wls[wl as usize];
+        w.pending -= 1;
         let latency = now.since(sent).0;
         if measured {
             w.counts.add(outcome);
@@ -900,16 +1025,36 @@ impl<'a> World<'a> {
             let n = self.svcs[s].instances as usize;
             let (in_flight, queue_depth) = self.insts[first..first + n]
                 .iter()
-                .fold((0u64, 0u64), |(f, q), i| (f + i.in_flight as u64, q + i.queue.len() as u64));
+                .fold((0u64, 0u64), |(f, q), i| {
+                    (f + i.in_flight as u64, q + i.queue.len() as u64)
+                });
             let svc = &mut self.svcs[s];
             let capacity = svc.workers as f64 * n as f64 * width;
-            sink.series(&row(t_s, "service", &self.spec.services[s].name, &svc.bucket, &svc.bucket_latency, in_flight, queue_depth, svc.bucket_busy_ns as f64 / capacity.max(1.0)));
+            sink.series(&row(
+                t_s,
+                "service",
+                &self.spec.services[s].name,
+                &svc.bucket,
+                &svc.bucket_latency,
+                in_flight,
+                queue_depth,
+                svc.bucket_busy_ns as f64 / capacity.max(1.0),
+            ));
             svc.bucket = Counts::default();
             svc.bucket_latency.reset();
             svc.bucket_busy_ns = 0;
         }
         for (w, spec) in self.wls.iter_mut().zip(&self.spec.workloads) {
-            sink.series(&row(t_s, "workload", &spec.name, &w.bucket, &w.bucket_latency, 0, 0, 0.0));
+            sink.series(&row(
+                t_s,
+                "workload",
+                &spec.name,
+                &w.bucket,
+                &w.bucket_latency,
+                0,
+                0,
+                0.0,
+            ));
             w.bucket = Counts::default();
             w.bucket_latency.reset();
         }
@@ -924,7 +1069,16 @@ enum Chooser {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn row(t_s: f64, kind: &'static str, name: &str, c: &Counts, l: &Latency, in_flight: u64, queue_depth: u64, utilization: f64) -> SeriesRow {
+fn row(
+    t_s: f64,
+    kind: &'static str,
+    name: &str,
+    c: &Counts,
+    l: &Latency,
+    in_flight: u64,
+    queue_depth: u64,
+    utilization: f64,
+) -> SeriesRow {
     let ms = |q| l.percentile_ns(q) as f64 / 1e6;
     SeriesRow {
         t_s,
@@ -978,7 +1132,11 @@ fn next_arrival(
         let rate = profile.rate_at(t);
         if rate > 0.0 {
             let step = SimDuration((NS_PER_S as f64 / rate).round().max(1.0) as u64);
-            return Some(if first && t == SimTime::ZERO { t } else { t.after(step) });
+            return Some(if first && t == SimTime::ZERO {
+                t
+            } else {
+                t.after(step)
+            });
         }
         t = t.after(SimDuration::from_millis(1));
     }

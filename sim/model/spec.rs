@@ -224,14 +224,23 @@ impl RateProfile {
                     steps[i - 1].1
                 }
             }
-            RateProfile::Spike { base, peak, at, length } => {
+            RateProfile::Spike {
+                base,
+                peak,
+                at,
+                length,
+            } => {
                 if t >= *at && t < at.after(*length) {
                     *peak
                 } else {
                     *base
                 }
             }
-            RateProfile::Diurnal { mean, amplitude, period } => {
+            RateProfile::Diurnal {
+                mean,
+                amplitude,
+                period,
+            } => {
                 let phase = (t.0 % period.0.max(1)) as f64 / period.0.max(1) as f64;
                 (mean + amplitude * (2.0 * std::f64::consts::PI * phase).sin()).max(0.0)
             }
@@ -245,7 +254,9 @@ impl RateProfile {
             RateProfile::Ramp { from, to, .. } => from.max(*to),
             RateProfile::Steps(steps) => steps.iter().map(|s| s.1).fold(0.0, f64::max),
             RateProfile::Spike { base, peak, .. } => base.max(*peak),
-            RateProfile::Diurnal { mean, amplitude, .. } => mean + amplitude.abs(),
+            RateProfile::Diurnal {
+                mean, amplitude, ..
+            } => mean + amplitude.abs(),
         }
     }
 }

@@ -22,9 +22,15 @@ impl CsvSink {
     /// Creates `timeseries.csv` and `events.csv` in `dir`.
     pub fn create(dir: &Path) -> io::Result<Self> {
         let open = |name: &str| -> io::Result<csv::Writer<BufWriter<File>>> {
-            Ok(csv::Writer::from_writer(BufWriter::new(File::create(dir.join(name))?)))
+            Ok(csv::Writer::from_writer(BufWriter::new(File::create(
+                dir.join(name),
+            )?)))
         };
-        Ok(CsvSink { series: open("timeseries.csv")?, events: open("events.csv")?, error: None })
+        Ok(CsvSink {
+            series: open("timeseries.csv")?,
+            events: open("events.csv")?,
+            error: None,
+        })
     }
 
     /// Flushes both files, returning the first write error met during the run.
@@ -82,6 +88,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "errors": c.errors,
                 "rejected": c.rejected,
                 "timeouts": c.timeouts,
+                "pending_at_end": w.pending_at_end,
                 "error_rate": if done > 0 { r6(c.failed() as f64 / done as f64) } else { 0.0 },
                 "latency_ms": latency_json(&w.latency),
             }),
@@ -167,5 +174,8 @@ pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
     sink.finish()?;
     write_json(&dir.join("summary.json"), &summary_json(scn, &result))?;
     write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
-    Ok(RunOutput { dir: dir.to_path_buf(), result })
+    Ok(RunOutput {
+        dir: dir.to_path_buf(),
+        result,
+    })
 }

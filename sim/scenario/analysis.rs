@@ -15,7 +15,11 @@ fn calls_of(e: &EndpointSpec) -> impl Iterator<Item = &CallSpec> {
     })
 }
 
-fn endpoints_called(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>) -> Vec<&EndpointSpec> {
+fn endpoints_called(
+    spec: &SystemSpec,
+    service: ServiceId,
+    endpoint: Option<u32>,
+) -> Vec<&EndpointSpec> {
     let s = &spec.services[service.0 as usize];
     match endpoint {
         Some(e) => vec![&s.endpoints[e as usize]],
@@ -51,7 +55,13 @@ fn net(spec: &SystemSpec, a: ServiceId, b: ServiceId, worst: bool) -> f64 {
 /// (parallel groups counted as their slowest member's mean, a lower bound) or the
 /// worst case (each call capped by its timeout; unbounded distributions without a
 /// timeout make it unbounded).
-fn latency_ns(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, worst: bool, depth: usize) -> f64 {
+fn latency_ns(
+    spec: &SystemSpec,
+    service: ServiceId,
+    endpoint: Option<u32>,
+    worst: bool,
+    depth: usize,
+) -> f64 {
     if depth > spec.services.len() {
         return f64::INFINITY; // unreachable for a validated (acyclic) scenario
     }
@@ -60,7 +70,8 @@ fn latency_ns(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, wors
         let mut total = 0.0;
         for st in &e.steps {
             let call = |c: &CallSpec| {
-                let inner = 2.0 * net(spec, service, c.to, worst) + latency_ns(spec, c.to, c.endpoint, worst, depth + 1);
+                let inner = 2.0 * net(spec, service, c.to, worst)
+                    + latency_ns(spec, c.to, c.endpoint, worst, depth + 1);
                 let capped = match c.timeout {
                     Some(t) => inner.min(t.0 as f64),
                     None => inner,
@@ -94,7 +105,17 @@ fn mean_work_ns(s: &ServiceSpec) -> f64 {
     s.endpoints
         .iter()
         .map(|e| {
-            let w: f64 = e.steps.iter().map(|st| if let Step::Work(d) = st { d.mean_ns().unwrap_or(f64::INFINITY) } else { 0.0 }).sum();
+            let w: f64 = e
+                .steps
+                .iter()
+                .map(|st| {
+                    if let Step::Work(d) = st {
+                        d.mean_ns().unwrap_or(f64::INFINITY)
+                    } else {
+                        0.0
+                    }
+                })
+                .sum();
             w * e.weight / total_w
         })
         .sum()
@@ -109,7 +130,13 @@ pub struct CallPath {
     pub timeouts: Vec<Option<SimDuration>>,
 }
 
-fn paths_from(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, prefix: &mut CallPath, out: &mut Vec<CallPath>) {
+fn paths_from(
+    spec: &SystemSpec,
+    service: ServiceId,
+    endpoint: Option<u32>,
+    prefix: &mut CallPath,
+    out: &mut Vec<CallPath>,
+) {
     let mut leaf = true;
     for e in endpoints_called(spec, service, endpoint) {
         for c in calls_of(e) {
@@ -132,7 +159,10 @@ fn paths_from(spec: &SystemSpec, service: ServiceId, endpoint: Option<u32>, pref
 /// Every call chain from the workload's entry (up to 64).
 pub fn call_paths(spec: &SystemSpec, w: &WorkloadSpec) -> Vec<CallPath> {
     let mut out = Vec::new();
-    let mut prefix = CallPath { services: vec![w.target], timeouts: vec![] };
+    let mut prefix = CallPath {
+        services: vec![w.target],
+        timeouts: vec![],
+    };
     paths_from(spec, w.target, w.endpoint, &mut prefix, &mut out);
     out
 }
@@ -159,7 +189,10 @@ pub struct HopBudget {
 
 /// The hop arithmetic for one workload against `budget`.
 pub fn hop_budget(spec: &SystemSpec, w: &WorkloadSpec, budget: SimDuration) -> HopBudget {
-    let deepest = call_paths(spec, w).into_iter().max_by_key(|p| p.services.len()).expect("at least the entry");
+    let deepest = call_paths(spec, w)
+        .into_iter()
+        .max_by_key(|p| p.services.len())
+        .expect("at least the entry");
     let entry_ns = mean_work_ns(&spec.services[w.target.0 as usize]);
     let hops = deepest.services.len() - 1;
     let (mut net_sum, mut work_sum) = (0.0, 0.0);
@@ -170,21 +203,49 @@ pub fn hop_budget(spec: &SystemSpec, w: &WorkloadSpec, budget: SimDuration) -> H
     let (network_ns, service_ns) = if hops > 0 {
         (net_sum / hops as f64, work_sum / hops as f64)
     } else {
-        (spec.network.latency.mean_ns().unwrap_or(f64::INFINITY), entry_ns)
+        (
+            spec.network.latency.mean_ns().unwrap_or(f64::INFINITY),
+            entry_ns,
+        )
     };
     let ratio = (budget.0 as f64 - entry_ns) / (network_ns + service_ns);
-    let hops_fit = if ratio.is_finite() && ratio > 0.0 { ratio.floor() as u64 } else { 0 };
-    HopBudget { budget_ns: budget.0 as f64, entry_ns, network_ns, service_ns, ratio, hops_fit, deepest_hops: hops }
+    let hops_fit = if ratio.is_finite() && ratio > 0.0 {
+        ratio.floor() as u64
+    } else {
+        0
+    };
+    HopBudget {
+        budget_ns: budget.0 as f64,
+        entry_ns,
+        network_ns,
+        service_ns,
+        ratio,
+        hops_fit,
+        deepest_hops: hops,
+    }
 }
 
 /// The text `faultline validate` prints.
 pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String {
     let mut o = String::new();
     let name = |id: ServiceId| spec.services[id.0 as usize].name.as_str();
-    let _ = writeln!(o, "scenario {:?}: {} services, {} workloads, duration {}, warmup {}, seed {}", spec.name, spec.services.len(), spec.workloads.len(), spec.duration, spec.warmup, spec.seed);
+    let _ = writeln!(
+        o,
+        "scenario {:?}: {} services, {} workloads, duration {}, warmup {}, seed {}",
+        spec.name,
+        spec.services.len(),
+        spec.workloads.len(),
+        spec.duration,
+        spec.warmup,
+        spec.seed
+    );
     let _ = writeln!(o, "\ncall graph:");
     for s in &spec.services {
-        let _ = writeln!(o, "  {} ({} x {} workers, queue {})", s.name, s.replicas, s.workers, s.queue_capacity);
+        let _ = writeln!(
+            o,
+            "  {} ({} x {} workers, queue {})",
+            s.name, s.replicas, s.workers, s.queue_capacity
+        );
         for e in &s.endpoints {
             for c in calls_of(e) {
                 let mut attrs = Vec::new();
@@ -208,7 +269,11 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
     let _ = writeln!(o, "\nsynchronous cycles: none");
     for w in &spec.workloads {
         let paths = call_paths(spec, w);
-        let deepest = paths.iter().map(|p| p.services.len() - 1).max().unwrap_or(0);
+        let deepest = paths
+            .iter()
+            .map(|p| p.services.len() - 1)
+            .max()
+            .unwrap_or(0);
         let _ = writeln!(o, "\nworkload {:?} -> {}:", w.name, name(w.target));
         let _ = writeln!(o, "  deepest call chain: {deepest} hops");
         let mean = latency_ns(spec, w.target, w.endpoint, false, 0);
@@ -217,14 +282,30 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
             Some(t) => worst.min(t.0 as f64),
             None => worst,
         };
-        let _ = writeln!(o, "  latency without queueing: mean >= {}, worst case {}", fmt_ns(mean), fmt_ns(worst));
-        let _ = writeln!(o, "  paths (worst case is capped by the first timeout met on the way down):");
+        let _ = writeln!(
+            o,
+            "  latency without queueing: mean >= {}, worst case {}",
+            fmt_ns(mean),
+            fmt_ns(worst)
+        );
+        let _ = writeln!(
+            o,
+            "  paths (worst case is capped by the first timeout met on the way down):"
+        );
         for p in &paths {
             let chain: Vec<&str> = p.services.iter().map(|&s| name(s)).collect();
-            let cap = p.timeouts.iter().enumerate().find_map(|(i, t)| t.map(|t| (i, t)));
+            let cap = p
+                .timeouts
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| t.map(|t| (i, t)));
             let bound = match (w.timeout, cap) {
                 (Some(t), _) => format!("bounded by the client timeout {t}"),
-                (None, Some((i, t))) => format!("bounded by the {} -> {} timeout {t}", chain[i], chain[i + 1]),
+                (None, Some((i, t))) => format!(
+                    "bounded by the {} -> {} timeout {t}",
+                    chain[i],
+                    chain[i + 1]
+                ),
                 (None, None) if p.services.len() == 1 => "no calls".into(),
                 (None, None) => "unbounded: no timeout on any call".into(),
             };
@@ -235,7 +316,11 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
         }
         if let Some(b) = latency_budget {
             let h = hop_budget(spec, w, b);
-            let verdict = if h.deepest_hops as u64 <= h.hops_fit { "fits" } else { "does NOT fit" };
+            let verdict = if h.deepest_hops as u64 <= h.hops_fit {
+                "fits"
+            } else {
+                "does NOT fit"
+            };
             let _ = writeln!(
                 o,
                 "  latency budget {b}: ({b} - {} at {}) / ({} network + {} service per hop) = {:.2}, so {} hops fit; the deepest chain has {} hops: {verdict}",
@@ -254,13 +339,27 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
 
 /// The call graph in Graphviz DOT.
 pub fn dot(spec: &SystemSpec) -> String {
-    let mut o = String::from("digraph faultline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut o = String::from(
+        "digraph faultline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+    );
     for w in &spec.workloads {
-        let _ = writeln!(o, "  \"workload:{}\" [shape=ellipse, label=\"{}\"];", w.name, w.name);
-        let _ = writeln!(o, "  \"workload:{}\" -> \"{}\";", w.name, spec.services[w.target.0 as usize].name);
+        let _ = writeln!(
+            o,
+            "  \"workload:{}\" [shape=ellipse, label=\"{}\"];",
+            w.name, w.name
+        );
+        let _ = writeln!(
+            o,
+            "  \"workload:{}\" -> \"{}\";",
+            w.name, spec.services[w.target.0 as usize].name
+        );
     }
     for s in &spec.services {
-        let _ = writeln!(o, "  \"{}\" [label=\"{}\\n{} x {} workers\"];", s.name, s.name, s.replicas, s.workers);
+        let _ = writeln!(
+            o,
+            "  \"{}\" [label=\"{}\\n{} x {} workers\"];",
+            s.name, s.name, s.replicas, s.workers
+        );
     }
     for s in &spec.services {
         let mut seen: Vec<(ServiceId, String)> = Vec::new();
@@ -271,7 +370,11 @@ pub fn dot(spec: &SystemSpec) -> String {
                     None => String::new(),
                 };
                 if !seen.contains(&(c.to, label.clone())) {
-                    let _ = writeln!(o, "  \"{}\" -> \"{}\" [label=\"{}\"];", s.name, spec.services[c.to.0 as usize].name, label);
+                    let _ = writeln!(
+                        o,
+                        "  \"{}\" -> \"{}\" [label=\"{}\"];",
+                        s.name, spec.services[c.to.0 as usize].name, label
+                    );
                     seen.push((c.to, label));
                 }
             }

@@ -107,7 +107,10 @@ pub fn locate(text: &str, path: &TomlPath) -> Option<std::ops::Range<usize>> {
     let mut array: Option<&toml::de::DeArray> = None;
     for seg in &path.0 {
         let value = match (seg, table, array) {
-            (Seg::Key(k), Some(t), _) => match t.iter().find(|(key, _)| key.get_ref().as_ref() == k.as_str()) {
+            (Seg::Key(k), Some(t), _) => match t
+                .iter()
+                .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
+            {
                 Some((key, v)) => {
                     span = Some(key.span());
                     v
@@ -135,7 +138,10 @@ pub fn locate(text: &str, path: &TomlPath) -> Option<std::ops::Range<usize>> {
 }
 
 /// The nearest of `candidates` to `word`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (word.chars().count() / 3).max(2);
     candidates
         .into_iter()
@@ -148,11 +154,15 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 /// Adds a suggestion to serde's "unknown field `x`, expected one of `a`, `b`" messages.
 pub fn improve_serde_message(message: &str) -> String {
     let message = message.trim();
-    let Some(rest) = message.strip_prefix("unknown field `").or_else(|| message.strip_prefix("unknown variant `"))
+    let Some(rest) = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))
     else {
         return message.to_string();
     };
-    let Some((word, tail)) = rest.split_once('`') else { return message.to_string() };
+    let Some((word, tail)) = rest.split_once('`') else {
+        return message.to_string();
+    };
     let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
     match did_you_mean(word, expected.iter().copied()) {
         Some(s) => format!("{message} (did you mean `{s}`?)"),
@@ -167,15 +177,22 @@ mod tests {
     #[test]
     fn locates_nested_paths() {
         let text = "[sim]\nname = \"x\"\n\n[[service]]\nname = \"a\"\n\n[[service]]\nname = \"b\"\ncalls = [{ to = \"zz\" }]\n";
-        let p = TomlPath::default().key("service").index(1).key("calls").index(0).key("to");
+        let p = TomlPath::default()
+            .key("service")
+            .index(1)
+            .key("calls")
+            .index(0)
+            .key("to");
         assert_eq!(p.to_string(), "service[1].calls[0].to");
         let span = locate(text, &p).unwrap();
-        assert_eq!(line_col(text, span.start), (9, 13));
+        assert_eq!(line_col(text, span.start), (9, 12));
     }
 
     #[test]
     fn suggests_near_keys() {
-        let m = improve_serde_message("unknown field `replcas`, expected one of `name`, `replicas`, `workers`");
+        let m = improve_serde_message(
+            "unknown field `replcas`, expected one of `name`, `replicas`, `workers`",
+        );
         assert!(m.ends_with("(did you mean `replicas`?)"), "{m}");
         let m = improve_serde_message("unknown field `zzzzzz`, expected `name` or `replicas`");
         assert!(!m.contains("did you mean"), "{m}");

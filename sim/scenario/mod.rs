@@ -49,14 +49,22 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: file.clone(),
-        diagnostics: vec![Diagnostic { path: String::new(), line: None, column: None, message: format!("cannot read the file: {e}") }],
+        diagnostics: vec![Diagnostic {
+            path: String::new(),
+            line: None,
+            column: None,
+            message: format!("cannot read the file: {e}"),
+        }],
     })?;
     parse(&file, &text, overrides)
 }
 
 /// Parses and validates scenario `text`; `file` labels the messages.
 pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, ScenarioError> {
-    let fail = |diagnostics: Vec<Diagnostic>| ScenarioError { file: file.to_string(), diagnostics };
+    let fail = |diagnostics: Vec<Diagnostic>| ScenarioError {
+        file: file.to_string(),
+        diagnostics,
+    };
     // Stage 1a: the file as written, so that type errors point into it.
     let mut raw: RawScenario = toml::from_str(text).map_err(|e| {
         let (line, column) = match e.span() {
@@ -66,7 +74,12 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
             }
             None => (None, None),
         };
-        fail(vec![Diagnostic { path: String::new(), line, column, message: improve_serde_message(e.message()) }])
+        fail(vec![Diagnostic {
+            path: String::new(),
+            line,
+            column,
+            message: improve_serde_message(e.message()),
+        }])
     })?;
     // Stage 1b: overrides, applied to the document tree and parsed again.
     if !overrides.is_empty() {
@@ -74,7 +87,12 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         let mut diags = Vec::new();
         for o in overrides {
             if let Err(message) = apply_override(&mut doc, o) {
-                diags.push(Diagnostic { path: String::new(), line: None, column: None, message: format!("--set {o}: {message}") });
+                diags.push(Diagnostic {
+                    path: String::new(),
+                    line: None,
+                    column: None,
+                    message: format!("--set {o}: {message}"),
+                });
             }
         }
         if !diags.is_empty() {
@@ -85,7 +103,11 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
                 path: String::new(),
                 line: None,
                 column: None,
-                message: format!("after --set {}: {}", overrides.join(" --set "), improve_serde_message(e.message())),
+                message: format!(
+                    "after --set {}: {}",
+                    overrides.join(" --set "),
+                    improve_serde_message(e.message())
+                ),
             }])
         })?;
     }
@@ -102,12 +124,23 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
                         }
                         None => (None, None),
                     };
-                    Diagnostic { path: p.path.to_string(), line, column, message: p.message }
+                    Diagnostic {
+                        path: p.path.to_string(),
+                        line,
+                        column,
+                        message: p.message,
+                    }
                 })
                 .collect(),
         )
     })?;
-    Ok(Scenario { file: file.to_string(), text: text.to_string(), overrides: overrides.to_vec(), raw, spec })
+    Ok(Scenario {
+        file: file.to_string(),
+        text: text.to_string(),
+        overrides: overrides.to_vec(),
+        raw,
+        spec,
+    })
 }
 
 /// Parses `a.b[2].c` or `service.orders.workers` (an array element picked by its `name`).
@@ -127,7 +160,9 @@ fn parse_override_path(doc: &toml::Value, path: &str) -> Result<TomlPath, String
         let mut rest = rest;
         while let Some(r) = rest.strip_prefix('[') {
             let end = r.find(']').ok_or("unclosed '['")?;
-            let idx: usize = r[..end].parse().map_err(|_| format!("bad index {:?}", &r[..end]))?;
+            let idx: usize = r[..end]
+                .parse()
+                .map_err(|_| format!("bad index {:?}", &r[..end]))?;
             segs.push(Seg::Index(idx));
             rest = &r[end + 1..];
         }
@@ -142,7 +177,9 @@ fn parse_override_path(doc: &toml::Value, path: &str) -> Result<TomlPath, String
                 let i = items
                     .iter()
                     .position(|v| v.get("name").and_then(|n| n.as_str()) == Some(k.as_str()))
-                    .ok_or_else(|| format!("no element named {k:?} in {}", TomlPath(out.clone())))?;
+                    .ok_or_else(|| {
+                        format!("no element named {k:?} in {}", TomlPath(out.clone()))
+                    })?;
                 out.push(Seg::Index(i));
                 cur = items.get(i);
             }
@@ -164,7 +201,9 @@ fn parse_override_path(doc: &toml::Value, path: &str) -> Result<TomlPath, String
 /// Sets `path=value` in `doc`. The value is read as TOML (`4`, `0.5`, `true`, `[1, 2]`,
 /// `{ dist = "exp", mean = "2ms" }`), and as a plain string when it is not valid TOML (`20s`).
 pub fn apply_override(doc: &mut toml::Value, assignment: &str) -> Result<(), String> {
-    let (path, value) = assignment.split_once('=').ok_or("expected path=value, e.g. sim.duration=20s")?;
+    let (path, value) = assignment
+        .split_once('=')
+        .ok_or("expected path=value, e.g. sim.duration=20s")?;
     let (path, value) = (path.trim(), value.trim());
     let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
         Ok(mut t) => t.remove("v").expect("just parsed"),
@@ -175,9 +214,17 @@ pub fn apply_override(doc: &mut toml::Value, assignment: &str) -> Result<(), Str
     let mut cur: &mut toml::Value = doc;
     for s in parents {
         cur = match (s, cur) {
-            (Seg::Key(k), toml::Value::Table(t)) => t.entry(k.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new())),
-            (Seg::Index(i), toml::Value::Array(a)) => a.get_mut(*i).ok_or_else(|| format!("index {i} is out of range"))?,
-            _ => return Err(format!("{path}: the path goes through a value that is not a table")),
+            (Seg::Key(k), toml::Value::Table(t)) => t
+                .entry(k.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            (Seg::Index(i), toml::Value::Array(a)) => a
+                .get_mut(*i)
+                .ok_or_else(|| format!("index {i} is out of range"))?,
+            _ => {
+                return Err(format!(
+                    "{path}: the path goes through a value that is not a table"
+                ))
+            }
         };
     }
     match (last, cur) {

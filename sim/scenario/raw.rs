@@ -121,7 +121,11 @@ pub struct RawPart {
 }
 
 fn default_latency() -> RawDist {
-    RawDist { dist: "constant".into(), value: Some(SimDuration::ZERO), ..RawDist::default() }
+    RawDist {
+        dist: "constant".into(),
+        value: Some(SimDuration::ZERO),
+        ..RawDist::default()
+    }
 }
 
 /// `[network]`.
@@ -141,7 +145,11 @@ pub struct RawNetwork {
 
 impl Default for RawNetwork {
     fn default() -> Self {
-        RawNetwork { latency: default_latency(), loss: 0.0, link: Vec::new() }
+        RawNetwork {
+            latency: default_latency(),
+            loss: 0.0,
+            link: Vec::new(),
+        }
     }
 }
 
@@ -189,7 +197,10 @@ fn default_discipline() -> String {
 
 impl Default for RawQueue {
     fn default() -> Self {
-        RawQueue { capacity: default_capacity(), discipline: default_discipline() }
+        RawQueue {
+            capacity: default_capacity(),
+            discipline: default_discipline(),
+        }
     }
 }
 

@@ -23,7 +23,10 @@ struct Ctx {
 
 impl Ctx {
     fn err(&mut self, path: TomlPath, message: impl Into<String>) {
-        self.problems.push(Problem { path, message: message.into() });
+        self.problems.push(Problem {
+            path,
+            message: message.into(),
+        });
     }
 }
 
@@ -33,13 +36,18 @@ fn root() -> TomlPath {
 
 /// Validates `raw`; on success every name is resolved to an id.
 pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
-    let mut cx = Ctx { problems: Vec::new() };
+    let mut cx = Ctx {
+        problems: Vec::new(),
+    };
     let sim = &raw.sim;
     let sp = root().key("sim");
     if sim.name.trim().is_empty() {
         cx.err(sp.key("name"), "the scenario needs a non-empty name");
     } else if sim.name.contains(['/', '\\']) || sim.name.starts_with('.') {
-        cx.err(sp.key("name"), "the name is used as a directory name: no '/', '\\' or leading '.'");
+        cx.err(
+            sp.key("name"),
+            "the name is used as a directory name: no '/', '\\' or leading '.'",
+        );
     }
     if sim.duration.0 == 0 {
         cx.err(sp.key("duration"), "duration must be longer than 0s");
@@ -47,7 +55,10 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     if sim.warmup >= sim.duration && sim.duration.0 > 0 {
         cx.err(
             sp.key("warmup"),
-            format!("warmup ({}) must be shorter than duration ({}), or nothing would be measured", sim.warmup, sim.duration),
+            format!(
+                "warmup ({}) must be shorter than duration ({}), or nothing would be measured",
+                sim.warmup, sim.duration
+            ),
         );
     }
     if sim.bucket.0 == 0 {
@@ -67,7 +78,13 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         if s.name.trim().is_empty() {
             cx.err(p, "a service needs a non-empty name");
         } else if ids.insert(s.name.as_str(), ServiceId(i as u32)).is_some() {
-            cx.err(p, format!("service name {:?} is used twice; names must be unique", s.name));
+            cx.err(
+                p,
+                format!(
+                    "service name {:?} is used twice; names must be unique",
+                    s.name
+                ),
+            );
         }
     }
     if raw.service.is_empty() {
@@ -104,7 +121,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         let loss = l.loss.unwrap_or(raw.network.loss);
         check_probability(&mut cx, loss, lp.key("loss"), true);
         if let (Some(a), Some(b), Some(latency)) = (a, b, lat) {
-            links.push(LinkSpec { a, b, latency, loss });
+            links.push(LinkSpec {
+                a,
+                b,
+                latency,
+                loss,
+            });
         }
     }
 
@@ -122,14 +144,23 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             "fifo" => Discipline::Fifo,
             "lifo" => Discipline::Lifo,
             other => {
-                cx.err(p.key("queue").key("discipline"), format!("unknown discipline {other:?}: use \"fifo\" or \"lifo\""));
+                cx.err(
+                    p.key("queue").key("discipline"),
+                    format!("unknown discipline {other:?}: use \"fifo\" or \"lifo\""),
+                );
                 Discipline::Fifo
             }
         };
         check_probability(&mut cx, s.error_rate, p.key("error_rate"), false);
         let mut endpoints = Vec::new();
         if s.endpoint.is_empty() {
-            endpoints.push(("default".to_string(), 1.0, s.work.as_ref(), &s.calls, p.clone()));
+            endpoints.push((
+                "default".to_string(),
+                1.0,
+                s.work.as_ref(),
+                &s.calls,
+                p.clone(),
+            ));
         } else {
             if s.work.is_some() || !s.calls.is_empty() {
                 cx.err(
@@ -141,15 +172,27 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             for (j, e) in s.endpoint.iter().enumerate() {
                 let ep = p.key("endpoint").index(j);
                 if seen.insert(e.name.as_str(), j).is_some() {
-                    cx.err(ep.key("name"), format!("endpoint {:?} is defined twice in service {:?}", e.name, s.name));
+                    cx.err(
+                        ep.key("name"),
+                        format!(
+                            "endpoint {:?} is defined twice in service {:?}",
+                            e.name, s.name
+                        ),
+                    );
                 }
                 if !(e.weight.is_finite() && e.weight >= 0.0) {
-                    cx.err(ep.key("weight"), format!("weight must be >= 0, got {}", e.weight));
+                    cx.err(
+                        ep.key("weight"),
+                        format!("weight must be >= 0, got {}", e.weight),
+                    );
                 }
                 endpoints.push((e.name.clone(), e.weight, e.work.as_ref(), &e.calls, ep));
             }
             if s.endpoint.iter().all(|e| e.weight <= 0.0) {
-                cx.err(p.key("endpoint"), "at least one endpoint needs a weight above 0");
+                cx.err(
+                    p.key("endpoint"),
+                    "at least one endpoint needs a weight above 0",
+                );
             }
         }
         let mut built = Vec::new();
@@ -166,7 +209,11 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     steps.push(step);
                 }
             }
-            built.push(EndpointSpec { name, weight, steps });
+            built.push(EndpointSpec {
+                name,
+                weight,
+                steps,
+            });
         }
         services.push(ServiceSpec {
             name: s.name.clone(),
@@ -190,17 +237,33 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         let eps: Vec<(&Vec<RawStep>, TomlPath)> = if s.endpoint.is_empty() {
             vec![(&s.calls, root().key("service").index(i))]
         } else {
-            s.endpoint.iter().enumerate().map(|(j, e)| (&e.calls, root().key("service").index(i).key("endpoint").index(j))).collect()
+            s.endpoint
+                .iter()
+                .enumerate()
+                .map(|(j, e)| {
+                    (
+                        &e.calls,
+                        root().key("service").index(i).key("endpoint").index(j),
+                    )
+                })
+                .collect()
         };
         for (calls, ep) in eps {
             for (k, st) in calls.iter().enumerate() {
                 let members: Vec<(&RawStep, TomlPath)> = match &st.parallel {
-                    Some(ps) => ps.iter().enumerate().map(|(m, x)| (x, ep.key("calls").index(k).key("parallel").index(m))).collect(),
+                    Some(ps) => ps
+                        .iter()
+                        .enumerate()
+                        .map(|(m, x)| (x, ep.key("calls").index(k).key("parallel").index(m)))
+                        .collect(),
                     None => vec![(st, ep.key("calls").index(k))],
                 };
                 for (m, mp) in members {
                     if let Some(to) = m.to.as_deref().and_then(|t| ids.get(t)) {
-                        if graph.find_edge(NodeIndex::new(i), NodeIndex::new(to.0 as usize)).is_none() {
+                        if graph
+                            .find_edge(NodeIndex::new(i), NodeIndex::new(to.0 as usize))
+                            .is_none()
+                        {
                             graph.add_edge(NodeIndex::new(i), NodeIndex::new(to.0 as usize), ());
                         }
                         first_call.entry((i as u32, to.0)).or_insert(mp.key("to"));
@@ -215,8 +278,14 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             let mut members: Vec<u32> = scc.iter().map(|n| n.index() as u32).collect();
             members.sort_unstable();
             let cycle = cycle_through(&graph, &members);
-            let text: Vec<&str> = cycle.iter().map(|&n| raw.service[n as usize].name.as_str()).collect();
-            let path = first_call.get(&(cycle[0], cycle[1])).cloned().unwrap_or_default();
+            let text: Vec<&str> = cycle
+                .iter()
+                .map(|&n| raw.service[n as usize].name.as_str())
+                .collect();
+            let path = first_call
+                .get(&(cycle[0], cycle[1]))
+                .cloned()
+                .unwrap_or_default();
             cx.err(
                 path,
                 format!(
@@ -233,20 +302,37 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     for (i, w) in raw.workload.iter().enumerate() {
         let p = root().key("workload").index(i);
         if wl_names.insert(w.name.as_str(), i).is_some() {
-            cx.err(p.key("name"), format!("workload name {:?} is used twice; names must be unique", w.name));
+            cx.err(
+                p.key("name"),
+                format!(
+                    "workload name {:?} is used twice; names must be unique",
+                    w.name
+                ),
+            );
         }
         let target = resolve(&mut cx, &w.target, p.key("target"));
-        let endpoint = target.and_then(|t| resolve_endpoint(&mut cx, raw, t, w.endpoint.as_deref(), p.key("endpoint")));
+        let endpoint = target.and_then(|t| {
+            resolve_endpoint(&mut cx, raw, t, w.endpoint.as_deref(), p.key("endpoint"))
+        });
         if w.timeout == Some(SimDuration::ZERO) {
             cx.err(p.key("timeout"), "timeout must be longer than 0s");
         }
         let arrivals = build_arrivals(&mut cx, &w.arrivals, p.key("arrivals"));
         if let (Some(target), Some(arrivals)) = (target, arrivals) {
-            workloads.push(WorkloadSpec { name: w.name.clone(), target, endpoint: endpoint.flatten(), timeout: w.timeout, arrivals });
+            workloads.push(WorkloadSpec {
+                name: w.name.clone(),
+                target,
+                endpoint: endpoint.flatten(),
+                timeout: w.timeout,
+                arrivals,
+            });
         }
     }
     if raw.workload.is_empty() {
-        cx.err(root(), "the scenario has no [[workload]]: nothing would send requests");
+        cx.err(
+            root(),
+            "the scenario has no [[workload]]: nothing would send requests",
+        );
     }
 
     // Lost messages are only noticed by a timeout: without one the caller would wait forever.
@@ -271,7 +357,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     let p = if raw.service[i].endpoint.is_empty() {
                         root().key("service").index(i).key("calls")
                     } else {
-                        root().key("service").index(i).key("endpoint").index(j).key("calls")
+                        root()
+                            .key("service")
+                            .index(i)
+                            .key("endpoint")
+                            .index(j)
+                            .key("calls")
                     };
                     cx.err(p, "the network loses messages, so every call needs a timeout (a lost reply would be waited for forever)");
                 }
@@ -290,7 +381,11 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         bucket: sim.bucket,
         max_events: sim.max_events,
         max_in_flight: sim.max_in_flight,
-        network: NetworkSpec { latency: latency.expect("checked"), loss: raw.network.loss, links },
+        network: NetworkSpec {
+            latency: latency.expect("checked"),
+            loss: raw.network.loss,
+            links,
+        },
         services,
         workloads,
     })
@@ -309,7 +404,11 @@ fn cycle_through(graph: &DiGraph<u32, ()>, members: &[u32]) -> Vec<u32> {
     while !frontier.is_empty() {
         let mut next = Vec::new();
         for &n in &frontier {
-            let mut outs: Vec<u32> = graph.neighbors(node(n)).map(|m| m.index() as u32).filter(|m| members.binary_search(m).is_ok()).collect();
+            let mut outs: Vec<u32> = graph
+                .neighbors(node(n))
+                .map(|m| m.index() as u32)
+                .filter(|m| members.binary_search(m).is_ok())
+                .collect();
             outs.sort_unstable();
             for m in outs {
                 if m == start {
@@ -334,15 +433,34 @@ fn cycle_through(graph: &DiGraph<u32, ()>, members: &[u32]) -> Vec<u32> {
     vec![start, start]
 }
 
-fn resolve_endpoint(cx: &mut Ctx, raw: &RawScenario, service: ServiceId, name: Option<&str>, path: TomlPath) -> Option<Option<u32>> {
+fn resolve_endpoint(
+    cx: &mut Ctx,
+    raw: &RawScenario,
+    service: ServiceId,
+    name: Option<&str>,
+    path: TomlPath,
+) -> Option<Option<u32>> {
     let Some(name) = name else { return Some(None) };
     let s = &raw.service[service.0 as usize];
-    let names: Vec<&str> = if s.endpoint.is_empty() { vec!["default"] } else { s.endpoint.iter().map(|e| e.name.as_str()).collect() };
+    let names: Vec<&str> = if s.endpoint.is_empty() {
+        vec!["default"]
+    } else {
+        s.endpoint.iter().map(|e| e.name.as_str()).collect()
+    };
     match names.iter().position(|n| *n == name) {
         Some(i) => Some(Some(i as u32)),
         None => {
-            let hint = did_you_mean(name, names.iter().copied()).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-            cx.err(path, format!("service {:?} has no endpoint {name:?}{hint}; its endpoints: {}", s.name, names.join(", ")));
+            let hint = did_you_mean(name, names.iter().copied())
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            cx.err(
+                path,
+                format!(
+                    "service {:?} has no endpoint {name:?}{hint}; its endpoints: {}",
+                    s.name,
+                    names.join(", ")
+                ),
+            );
             None
         }
     }
@@ -355,34 +473,51 @@ fn build_step(
     resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
     raw: &RawScenario,
 ) -> Option<Step> {
-    let kinds = [st.to.is_some(), st.parallel.is_some(), st.work.is_some()].iter().filter(|b| **b).count();
+    let kinds = [st.to.is_some(), st.parallel.is_some(), st.work.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if kinds != 1 {
         cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
         return None;
     }
     if let Some(w) = &st.work {
-        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some() {
-            cx.err(path.clone(), "a work step takes only `work`; endpoint, timeout, p and required belong to calls");
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        {
+            cx.err(
+                path.clone(),
+                "a work step takes only `work`; endpoint, timeout, p and required belong to calls",
+            );
         }
         return build_dist(cx, w, path.key("work")).map(Step::Work);
     }
     if let Some(members) = &st.parallel {
-        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some() {
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        {
             cx.err(path.clone(), "a parallel group takes only `parallel`; put timeout, p and required on each call inside it");
         }
         if members.is_empty() {
-            cx.err(path.key("parallel"), "a parallel group needs at least one call");
+            cx.err(
+                path.key("parallel"),
+                "a parallel group needs at least one call",
+            );
             return None;
         }
         let mut calls = Vec::new();
         for (m, c) in members.iter().enumerate() {
             let mp = path.key("parallel").index(m);
             if c.to.is_none() {
-                cx.err(mp, "each member of a parallel group is a call `{ to = \"service\" }`");
+                cx.err(
+                    mp,
+                    "each member of a parallel group is a call `{ to = \"service\" }`",
+                );
                 continue;
             }
             if c.parallel.is_some() || c.work.is_some() {
-                cx.err(mp, "a call inside a parallel group cannot itself hold `parallel` or `work`");
+                cx.err(
+                    mp,
+                    "a call inside a parallel group cannot itself hold `parallel` or `work`",
+                );
                 continue;
             }
             if let Some(call) = build_call(cx, c, mp, resolve, raw) {
@@ -408,13 +543,23 @@ fn build_call(
     if st.timeout == Some(SimDuration::ZERO) {
         cx.err(path.key("timeout"), "timeout must be longer than 0s");
     }
-    Some(CallSpec { to, endpoint, timeout: st.timeout, probability, required: st.required.unwrap_or(true) })
+    Some(CallSpec {
+        to,
+        endpoint,
+        timeout: st.timeout,
+        probability,
+        required: st.required.unwrap_or(true),
+    })
 }
 
 fn check_probability(cx: &mut Ctx, p: f64, path: TomlPath, below_one: bool) {
     let ok = p.is_finite() && p >= 0.0 && if below_one { p < 1.0 } else { p <= 1.0 };
     if !ok {
-        let range = if below_one { "0 <= x < 1" } else { "0 <= x <= 1" };
+        let range = if below_one {
+            "0 <= x < 1"
+        } else {
+            "0 <= x <= 1"
+        };
         cx.err(path, format!("a probability must be {range}, got {p}"));
     }
 }
@@ -427,7 +572,10 @@ fn check_rate(cx: &mut Ctx, rate: Option<f64>, path: TomlPath, allow_zero: bool)
         }
         Some(r) if !r.is_finite() || r < 0.0 || (r == 0.0 && !allow_zero) => {
             let need = if allow_zero { ">= 0" } else { "> 0" };
-            cx.err(path, format!("a rate must be {need} requests per second, got {r}"));
+            cx.err(
+                path,
+                format!("a rate must be {need} requests per second, got {r}"),
+            );
             None
         }
         Some(r) => Some(r),
@@ -464,50 +612,88 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
         "diurnal" => &["mean", "amplitude", "period", "process"],
         "closed" => &["users", "think"],
         other => {
-            let kinds = ["poisson", "constant", "ramp", "step", "spike", "diurnal", "closed"];
-            let hint = did_you_mean(other, kinds).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-            cx.err(path.key("kind"), format!("unknown arrival kind {other:?}{hint}; valid: {}", kinds.join(", ")));
+            let kinds = [
+                "poisson", "constant", "ramp", "step", "spike", "diurnal", "closed",
+            ];
+            let hint = did_you_mean(other, kinds)
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            cx.err(
+                path.key("kind"),
+                format!(
+                    "unknown arrival kind {other:?}{hint}; valid: {}",
+                    kinds.join(", ")
+                ),
+            );
             return None;
         }
     };
     let before = cx.problems.len();
     for (field, set) in arrival_fields(a) {
         if set && !allowed.contains(&field) {
-            cx.err(path.key(field), format!("`{field}` is not used by kind = {:?}; it takes: {}", a.kind, allowed.join(", ")));
+            cx.err(
+                path.key(field),
+                format!(
+                    "`{field}` is not used by kind = {:?}; it takes: {}",
+                    a.kind,
+                    allowed.join(", ")
+                ),
+            );
         }
     }
     let poisson = match a.process.as_deref() {
         None | Some("poisson") => true,
         Some("uniform") => false,
         Some(other) => {
-            cx.err(path.key("process"), format!("unknown process {other:?}: use \"poisson\" or \"uniform\""));
+            cx.err(
+                path.key("process"),
+                format!("unknown process {other:?}: use \"poisson\" or \"uniform\""),
+            );
             true
         }
     };
-    let need_d = |cx: &mut Ctx, d: Option<SimDuration>, name: &str, positive: bool| -> Option<SimDuration> {
-        match d {
-            None => {
-                cx.err(path.key(name), format!("missing `{name}` (a duration such as \"30s\") for kind = {:?}", a.kind));
-                None
+    let need_d =
+        |cx: &mut Ctx, d: Option<SimDuration>, name: &str, positive: bool| -> Option<SimDuration> {
+            match d {
+                None => {
+                    cx.err(
+                        path.key(name),
+                        format!(
+                            "missing `{name}` (a duration such as \"30s\") for kind = {:?}",
+                            a.kind
+                        ),
+                    );
+                    None
+                }
+                Some(d) if positive && d.0 == 0 => {
+                    cx.err(path.key(name), format!("`{name}` must be longer than 0s"));
+                    None
+                }
+                Some(d) => Some(d),
             }
-            Some(d) if positive && d.0 == 0 => {
-                cx.err(path.key(name), format!("`{name}` must be longer than 0s"));
-                None
-            }
-            Some(d) => Some(d),
-        }
-    };
+        };
     let out = match a.kind.as_str() {
-        "poisson" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open { profile: RateProfile::Flat(r), poisson: true }),
-        "constant" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open { profile: RateProfile::Flat(r), poisson: false }),
+        "poisson" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open {
+            profile: RateProfile::Flat(r),
+            poisson: true,
+        }),
+        "constant" => check_rate(cx, a.rate, path.key("rate"), false).map(|r| Arrivals::Open {
+            profile: RateProfile::Flat(r),
+            poisson: false,
+        }),
         "ramp" => {
             let from = check_rate(cx, a.from, path.key("from"), true);
             let to = check_rate(cx, a.to, path.key("to"), true);
             let over = need_d(cx, a.over, "over", false);
             match (from, to, over) {
-                (Some(from), Some(to), Some(over)) if from.max(to) > 0.0 => Some(RateProfile::Ramp { from, to, over }),
+                (Some(from), Some(to), Some(over)) if from.max(to) > 0.0 => {
+                    Some(RateProfile::Ramp { from, to, over })
+                }
                 (Some(_), Some(_), Some(_)) => {
-                    cx.err(path, "a ramp from 0 to 0 sends nothing: one end must be above 0");
+                    cx.err(
+                        path,
+                        "a ramp from 0 to 0 sends nothing: one end must be above 0",
+                    );
                     None
                 }
                 _ => None,
@@ -517,7 +703,10 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
         "step" => {
             let steps = a.steps.as_deref().unwrap_or_default();
             if steps.is_empty() {
-                cx.err(path.key("steps"), "a step schedule needs steps = [{ at = \"0s\", rate = 10 }, ...]");
+                cx.err(
+                    path.key("steps"),
+                    "a step schedule needs steps = [{ at = \"0s\", rate = 10 }, ...]",
+                );
             }
             let mut out = Vec::new();
             for (i, s) in steps.iter().enumerate() {
@@ -530,9 +719,15 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
                 }
             }
             if !steps.is_empty() && steps.iter().all(|s| s.rate <= 0.0) {
-                cx.err(path.key("steps"), "every step has rate 0: nothing would be sent");
+                cx.err(
+                    path.key("steps"),
+                    "every step has rate 0: nothing would be sent",
+                );
             }
-            Some(Arrivals::Open { profile: RateProfile::Steps(out), poisson })
+            Some(Arrivals::Open {
+                profile: RateProfile::Steps(out),
+                poisson,
+            })
         }
         "spike" => {
             let base = check_rate(cx, a.base, path.key("base"), true);
@@ -540,9 +735,15 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
             let at = need_d(cx, a.at, "at", false);
             let length = need_d(cx, a.length, "for", true);
             match (base, peak, at, length) {
-                (Some(base), Some(peak), Some(at), Some(length)) => {
-                    Some(Arrivals::Open { profile: RateProfile::Spike { base, peak, at: SimTime::ZERO.after(at), length }, poisson })
-                }
+                (Some(base), Some(peak), Some(at), Some(length)) => Some(Arrivals::Open {
+                    profile: RateProfile::Spike {
+                        base,
+                        peak,
+                        at: SimTime::ZERO.after(at),
+                        length,
+                    },
+                    poisson,
+                }),
                 _ => None,
             }
         }
@@ -551,9 +752,14 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
             let amplitude = check_rate(cx, a.amplitude, path.key("amplitude"), true);
             let period = need_d(cx, a.period, "period", true);
             match (mean, amplitude, period) {
-                (Some(mean), Some(amplitude), Some(period)) => {
-                    Some(Arrivals::Open { profile: RateProfile::Diurnal { mean, amplitude, period }, poisson })
-                }
+                (Some(mean), Some(amplitude), Some(period)) => Some(Arrivals::Open {
+                    profile: RateProfile::Diurnal {
+                        mean,
+                        amplitude,
+                        period,
+                    },
+                    poisson,
+                }),
                 _ => None,
             }
         }
@@ -561,7 +767,10 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
             let users = match a.users {
                 Some(u) if u > 0 => Some(u),
                 _ => {
-                    cx.err(path.key("users"), "a closed workload needs users = N with N >= 1");
+                    cx.err(
+                        path.key("users"),
+                        "a closed workload needs users = N with N >= 1",
+                    );
                     None
                 }
             };
@@ -599,7 +808,16 @@ fn dist_fields(d: &RawDist) -> [(&'static str, bool); 12] {
 
 /// Builds a distribution, reporting missing, unused and invalid parameters.
 pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) -> Option<Dist> {
-    let kinds = ["constant", "uniform", "exp", "normal", "lognormal", "pareto", "mixture", "empirical"];
+    let kinds = [
+        "constant",
+        "uniform",
+        "exp",
+        "normal",
+        "lognormal",
+        "pareto",
+        "mixture",
+        "empirical",
+    ];
     let allowed: &[&str] = match d.dist.as_str() {
         "constant" => &["value"],
         "uniform" => &["min", "max"],
@@ -616,22 +834,44 @@ pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) 
         "mixture" => &["parts"],
         "empirical" => &["values"],
         other => {
-            let hint = did_you_mean(other, kinds).map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default();
-            cx_problems.push(path.key("dist"), format!("unknown distribution {other:?}{hint}; valid: {}", kinds.join(", ")));
+            let hint = did_you_mean(other, kinds)
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            cx_problems.push(
+                path.key("dist"),
+                format!(
+                    "unknown distribution {other:?}{hint}; valid: {}",
+                    kinds.join(", ")
+                ),
+            );
             return None;
         }
     };
     let mut ok = true;
     for (field, set) in dist_fields(d) {
         if set && !allowed.contains(&field) {
-            cx_problems.push(path.key(field), format!("`{field}` is not used by dist = {:?}; it takes: {}", d.dist, allowed.join(", ")));
+            cx_problems.push(
+                path.key(field),
+                format!(
+                    "`{field}` is not used by dist = {:?}; it takes: {}",
+                    d.dist,
+                    allowed.join(", ")
+                ),
+            );
             ok = false;
         }
     }
     for field in allowed {
         let set = dist_fields(d).iter().any(|(f, s)| f == field && *s);
         if !set {
-            cx_problems.push(path.key(field), format!("missing `{field}` for dist = {:?} (it takes: {})", d.dist, allowed.join(", ")));
+            cx_problems.push(
+                path.key(field),
+                format!(
+                    "missing `{field}` for dist = {:?} (it takes: {})",
+                    d.dist,
+                    allowed.join(", ")
+                ),
+            );
             ok = false;
         }
     }
@@ -643,13 +883,20 @@ pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) 
         "uniform" => Dist::uniform(d.min.expect("checked"), d.max.expect("checked")),
         "exp" | "exponential" => Dist::exp(d.mean.expect("checked")),
         "normal" => Dist::normal(d.mean.expect("checked"), d.std.expect("checked")),
-        "lognormal" if d.median.is_some() => Dist::lognormal_median_p99(d.median.expect("checked"), d.p99.expect("checked")),
-        "lognormal" => Dist::lognormal_mean_sigma(d.mean.expect("checked"), d.sigma.expect("checked")),
+        "lognormal" if d.median.is_some() => {
+            Dist::lognormal_median_p99(d.median.expect("checked"), d.p99.expect("checked"))
+        }
+        "lognormal" => {
+            Dist::lognormal_mean_sigma(d.mean.expect("checked"), d.sigma.expect("checked"))
+        }
         "pareto" => Dist::pareto(d.scale.expect("checked"), d.shape.expect("checked")),
         "mixture" => {
             let mut parts = Vec::new();
             for (i, p) in d.parts.as_deref().expect("checked").iter().enumerate() {
-                parts.push((p.weight, build_dist(cx_problems, &p.of, path.key("parts").index(i).key("of"))?));
+                parts.push((
+                    p.weight,
+                    build_dist(cx_problems, &p.of, path.key("parts").index(i).key("of"))?,
+                ));
             }
             Dist::mixture(parts)
         }
