@@ -285,7 +285,8 @@ fn to_duration(ns: f64) -> SimDuration {
     } else if ns >= u64::MAX as f64 {
         SimDuration(u64::MAX)
     } else {
-        SimDuration(ns.round() as u64)
+        // Rounds half up; cheaper than f64::round on the hot path.
+        SimDuration((ns + 0.5) as u64)
     }
 }
 

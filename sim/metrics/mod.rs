@@ -6,6 +6,9 @@ use serde::Serialize;
 
 /// Largest latency a histogram tracks exactly (1 hour); longer ones are clamped to it.
 pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
+/// Smallest latency resolved (1 µs): coarser at the bottom keeps the histogram
+/// small and cache-resident; means and maxima stay exact (kept beside it).
+pub const LATENCY_LOW_NS: u64 = 1_000;
 
 /// A latency recorder: an HDR histogram (for percentiles) plus an exact sum (for the mean).
 #[derive(Clone, Debug)]
@@ -41,7 +44,8 @@ impl Latency {
     /// A recorder with `sigfig` significant decimal digits (3 for summaries, 2 for per-bucket series).
     pub fn new(sigfig: u8) -> Self {
         Latency {
-            hist: Histogram::new_with_bounds(1, LATENCY_MAX_NS, sigfig).expect("valid bounds"),
+            hist: Histogram::new_with_bounds(LATENCY_LOW_NS, LATENCY_MAX_NS, sigfig)
+                .expect("valid bounds"),
             sum_ns: 0,
             count: 0,
             max_ns: 0,

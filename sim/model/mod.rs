@@ -25,13 +25,13 @@ use std::collections::VecDeque;
 /// "No request" in parent links.
 const NONE: u32 = u32::MAX;
 
-/// The events of the model.
+/// The events of the model. Kept at 8 bytes: the heap moves them on every sift.
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     /// An open-loop workload's next arrival.
     Arrive { wl: u32 },
-    /// A closed-loop user finished thinking and sends.
-    UserSend { wl: u32, user: u32 },
+    /// A closed-loop user (an index into `World::users`) finished thinking and sends.
+    UserSend { user: u32 },
     /// A request reaches its instance.
     Deliver { req: u32 },
     /// A work step ends.
@@ -226,6 +226,8 @@ pub struct World<'a> {
     links: Vec<u32>,
     link_table: Vec<Link>,
     wls: Vec<Wl>,
+    /// Closed-loop users: the workload of each (events carry the index, keeping them 8 bytes).
+    users: Vec<u32>,
     warmup: SimTime,
     bucket_start: SimTime,
     stop: Option<StopReason>,
@@ -327,6 +329,7 @@ impl<'a> World<'a> {
             }
         }
         let mut wls = Vec::new();
+        let mut users = Vec::new();
         for (i, w) in spec.workloads.iter().enumerate() {
             let mut rng = SimRng::for_component(seed, &format!("workload:{}:arrivals", w.name));
             let mut think_rng = SimRng::for_component(seed, &format!("workload:{}:think", w.name));
@@ -365,16 +368,16 @@ impl<'a> World<'a> {
                         engine.schedule_at(t, Ev::Arrive { wl: i as u32 });
                     }
                 }
-                Arrivals::Closed { users, think } => {
-                    for u in 0..*users {
+                Arrivals::Closed { users: n, think } => {
+                    for _ in 0..*n {
                         let t = SimTime::ZERO.after(think.sample(&mut think_rng));
                         engine.schedule_at(
                             t,
                             Ev::UserSend {
-                                wl: i as u32,
-                                user: u,
+                                user: users.len() as u32,
                             },
                         );
+                        users.push(i as u32);
                     }
                 }
             }
@@ -397,6 +400,7 @@ impl<'a> World<'a> {
             links,
             link_table,
             wls,
+            users,
             warmup: SimTime::ZERO.after(spec.warmup),
             bucket_start: SimTime::ZERO,
             stop: None,
@@ -511,7 +515,7 @@ impl<'a> World<'a> {
     fn handle(&mut self, now: SimTime, ev: Ev, sink: &mut dyn Sink) {
         match ev {
             Ev::Arrive { wl } => self.on_arrive(now, wl),
-            Ev::UserSend { wl, user } => self.send_root(now, wl, user),
+            Ev::UserSend { user } => self.send_root(now, self.users[user as usize], user),
             Ev::Deliver { req } => self.on_deliver(now, req),
             Ev::WorkDone { req } => self.on_work_done(now, req),
             Ev::Respond { req } => self.on_respond(now, req),
@@ -994,7 +998,7 @@ impl<'a> World<'a> {
         if user != NONE {
             if let Arrivals::Closed { think, .. } = &self.spec.workloads[wl as usize].arrivals {
                 let t = now.after(think.sample(&mut w.think_rng));
-                self.engine.schedule_at(t, Ev::UserSend { wl, user });
+                self.engine.schedule_at(t, Ev::UserSend { user });
             }
         }
     }
@@ -1061,6 +1065,8 @@ impl<'a> World<'a> {
         self.bucket_start = now;
     }
 }
+
+const _: () = assert!(std::mem::size_of::<Ev>() == 8);
 
 #[derive(Clone, Copy)]
 enum Chooser {
