@@ -71,7 +71,7 @@ fn bare_chain() -> f64 {
     let mut start: Vec<u64> = Vec::with_capacity(N as usize);
     let mut heap: BinaryHeap<Reverse<(u64, u64, u8, u32)>> = BinaryHeap::new();
     let (mut seq, mut lat_sum, mut done) = (0u64, 0u64, 0u64);
-    let mut net = |rng: &mut ChaCha8Rng| (500_000.0 + 1_000_000.0 * rng.random::<f64>()) as u64;
+    let net = |rng: &mut ChaCha8Rng| (500_000.0 + 1_000_000.0 * rng.random::<f64>()) as u64;
     heap.push(Reverse((arr.sample(&mut rng) as u64, 0, 0, 0)));
     macro_rules! work {
         ($tier:expr, $t:expr, $req:expr) => {{
