@@ -24,6 +24,35 @@
 //! Each random component draws from its own stream ([`rng::SimRng`]), keyed by the
 //! scenario seed and the component's name. Together these make a run a pure
 //! function of (scenario, seed, crate version).
+//!
+//! # Example
+//!
+//! ```
+//! use faultline::{metrics::MemorySink, model::{RunOptions, World}, scenario};
+//!
+//! let text = r#"
+//! [sim]
+//! name = "hello"
+//! duration = "60s"
+//! [[service]]
+//! name = "api"
+//! workers = 2
+//! work = { dist = "exp", mean = "10ms" }
+//! [[workload]]
+//! name = "users"
+//! target = "api"
+//! arrivals = { kind = "poisson", rate = 50 }
+//! "#;
+//! let scn = scenario::parse("hello.toml", text, &[]).expect("valid");
+//! let result = World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default());
+//! let api = &result.services[0];
+//! assert!(api.counts.ok > 2_500);
+//! assert!((api.utilization - 0.25).abs() < 0.05); // 50/s x 10 ms / 2 workers
+//!
+//! // Invalid input is an error with its place, never a panic.
+//! let err = scenario::parse("bad.toml", &text.replace("workers", "wokers"), &[]).unwrap_err();
+//! assert!(err.to_string().starts_with("bad.toml:7:1: error: unknown field `wokers`"));
+//! ```
 #![deny(missing_docs)]
 
 pub mod cli;

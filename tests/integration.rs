@@ -618,3 +618,178 @@ mod props {
         }
     }
 }
+
+/// The articles' latency-budget arithmetic: (200 ms − 10 ms gateway) / (2 ms network
+/// + 30 ms service per hop) = 5.9, so 5 hops fit: a 5-hop chain fits, a 6-hop one does not.
+#[test]
+fn latency_budget_hops_match_the_articles() {
+    fn chain(hops: usize) -> String {
+        let mut s = String::from("[sim]\nname = \"budget\"\nduration = \"10s\"\nlatency_budget = \"200ms\"\n[network]\nlatency = { dist = \"constant\", value = \"2ms\" }\n");
+        s += "[[service]]\nname = \"s0\"\nwork = { dist = \"constant\", value = \"10ms\" }\ncalls = [{ to = \"s1\" }]\n";
+        for i in 1..=hops {
+            s += &format!("[[service]]\nname = \"s{i}\"\nwork = {{ dist = \"constant\", value = \"30ms\" }}\n");
+            if i < hops {
+                s += &format!("calls = [{{ to = \"s{}\" }}]\n", i + 1);
+            }
+        }
+        s + "[[workload]]\nname = \"w\"\ntarget = \"s0\"\narrivals = { kind = \"constant\", rate = 1 }\n"
+    }
+    for (hops, fits) in [(5, true), (6, false)] {
+        let scn = scenario(&chain(hops));
+        let b = faultline::scenario::analysis::hop_budget(
+            &scn.spec,
+            &scn.spec.workloads[0],
+            scn.raw.sim.latency_budget.unwrap(),
+        );
+        assert!((b.ratio - 190.0 / 32.0).abs() < 1e-9, "{}", b.ratio);
+        assert_eq!(b.hops_fit, 5);
+        assert_eq!(b.deepest_hops, hops);
+        let text = faultline::scenario::analysis::report(&scn.spec, scn.raw.sim.latency_budget);
+        assert!(
+            text.contains(if fits { ": fits" } else { "does NOT fit" }),
+            "{text}"
+        );
+        // The run agrees: with no queueing (1 req/s, constant times) the latency is exactly
+        // 10 + hops × (2 × 2 + 30) − ... i.e. entry work + per hop a round trip and the work.
+        let r = run(&scn);
+        let expected_ms = 10.0 + hops as f64 * (2.0 * 2.0 + 30.0);
+        assert!(
+            (r.workloads[0].latency.max - expected_ms).abs() < 0.01,
+            "{} vs {expected_ms}",
+            r.workloads[0].latency.max
+        );
+        assert_eq!(r.workloads[0].latency.max <= 200.0, fits);
+    }
+}
+
+/// Closed loop: the interactive response-time law X = N / (R + Z). With N = 10 users,
+/// think Z = exp(1 s) and an uncongested service of constant R = 100 ms, X = 9.09/s.
+/// Over 2,000 s (~18,000 requests) the count's relative standard error is ~1 %; 3 % is a 3-sigma band.
+#[test]
+fn closed_loop_obeys_the_response_time_law() {
+    let r = run(&scenario(
+        r#"
+[sim]
+name = "closed"
+duration = "2000s"
+[[service]]
+name = "s"
+workers = 100
+work = { dist = "constant", value = "100ms" }
+[[workload]]
+name = "users"
+target = "s"
+arrivals = { kind = "closed", users = 10, think = { dist = "exp", mean = "1s" } }
+"#,
+    ));
+    let x = r.workloads[0].counts.requests as f64 / 2000.0;
+    assert!(
+        (x - 10.0 / 1.1).abs() / (10.0 / 1.1) < 0.03,
+        "throughput {x}"
+    );
+}
+
+/// Time-varying open-loop profiles send what their rate integrates to.
+#[test]
+fn arrival_profiles_send_their_integrated_rate() {
+    let cases = [
+        // (arrivals, expected count over 100 s)
+        (r#"{ kind = "constant", rate = 20 }"#, 2000.0),
+        (
+            r#"{ kind = "ramp", from = 0, to = 40, over = "100s" }"#,
+            2000.0,
+        ),
+        (
+            r#"{ kind = "step", steps = [{ at = "0s", rate = 10 }, { at = "50s", rate = 30 }] }"#,
+            2000.0,
+        ),
+        (
+            r#"{ kind = "spike", base = 10, peak = 110, at = "40s", for = "10s" }"#,
+            2000.0,
+        ),
+        (
+            r#"{ kind = "diurnal", mean = 20, amplitude = 15, period = "50s" }"#,
+            2000.0,
+        ),
+        (
+            r#"{ kind = "step", steps = [{ at = "0s", rate = 10 }, { at = "50s", rate = 30 }], process = "uniform" }"#,
+            2000.0,
+        ),
+    ];
+    for (arrivals, want) in cases {
+        let r = run(&scenario(&format!(
+            "[sim]\nname = \"p\"\nduration = \"100s\"\n[[service]]\nname = \"s\"\nworkers = 1000\nwork = {{ dist = \"constant\", value = \"1ms\" }}\n[[workload]]\nname = \"w\"\ntarget = \"s\"\narrivals = {arrivals}\n"
+        )));
+        let got = r.workloads[0].counts.requests as f64;
+        // Poisson count of 2,000: standard deviation 45, so 7 % (~3 sigma) for the random ones.
+        assert!(
+            (got - want).abs() / want < 0.07,
+            "{arrivals}: {got} vs {want}"
+        );
+    }
+}
+
+/// Endpoints chosen by weight (3:1) route the traffic to their own calls; a named endpoint takes all of it.
+#[test]
+fn endpoints_split_by_weight() {
+    let text = r#"
+[sim]
+name = "ep"
+duration = "200s"
+[[service]]
+name = "api"
+workers = 100
+[[service.endpoint]]
+name = "read"
+weight = 3
+calls = [{ to = "cache" }]
+[[service.endpoint]]
+name = "write"
+weight = 1
+calls = [{ to = "db" }]
+[[service]]
+name = "cache"
+workers = 100
+[[service]]
+name = "db"
+workers = 100
+[[workload]]
+name = "w"
+target = "api"
+arrivals = { kind = "poisson", rate = 50 }
+"#;
+    let r = run(&scenario(text));
+    let (cache, db) = (
+        r.services[1].counts.requests as f64,
+        r.services[2].counts.requests as f64,
+    );
+    // 10,000 requests: the share of reads is 0.75 ± 0.0043 (1 sigma); 0.02 is over 4 sigma.
+    assert!((cache / (cache + db) - 0.75).abs() < 0.02, "{cache} {db}");
+    let r = run(&scenario(&text.replace(
+        "target = \"api\"",
+        "target = \"api\"\nendpoint = \"write\"",
+    )));
+    assert_eq!(r.services[1].counts.requests, 0);
+}
+
+/// The layering holds: the engine and the foundations name no domain module.
+#[test]
+fn engine_and_foundations_do_not_import_upper_layers() {
+    for file in [
+        "sim/engine/mod.rs",
+        "sim/time.rs",
+        "sim/rng.rs",
+        "sim/dist.rs",
+        "sim/metrics/mod.rs",
+    ] {
+        let text = std::fs::read_to_string(file).unwrap();
+        for upper in [
+            "crate::model",
+            "crate::scenario",
+            "crate::report",
+            "crate::cli",
+        ] {
+            assert!(!text.contains(upper), "{file} imports {upper}");
+        }
+    }
+}
