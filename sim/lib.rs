@@ -60,6 +60,7 @@ pub mod dist;
 pub mod engine;
 pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod report;
 pub mod rng;
 pub mod scenario;

@@ -772,7 +772,8 @@ arrivals = { kind = "poisson", rate = 50 }
     assert_eq!(r.services[1].counts.requests, 0);
 }
 
-/// The layering holds: the engine and the foundations name no domain module.
+/// The layering holds: the engine, the foundations and the policies name no upper layer,
+/// and policies never touch the event queue.
 #[test]
 fn engine_and_foundations_do_not_import_upper_layers() {
     for file in [

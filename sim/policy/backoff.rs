@@ -1,0 +1,267 @@
+//! Back-off between retries: the AWS, Envoy, gRPC and Resilience4j formulas (POLICIES.md §2–§3).
+
+use crate::time::{SimDuration, NS_PER_MS};
+use rand::{Rng, RngCore};
+
+/// Jitter applied to an exponential back-off (AWS "Exponential Backoff and Jitter").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jitter {
+    /// min(cap, base · 2^n).
+    None,
+    /// U(0, min(cap, base · 2^n)).
+    Full,
+    /// v/2 + U(0, v/2) with v = min(cap, base · 2^n).
+    Equal,
+}
+
+/// A back-off rule. `retry` numbers start at 1 for the first retry.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Backoff {
+    /// Retry at once.
+    None,
+    /// Always the same wait (Resilience4j's default: 500 ms).
+    Fixed(SimDuration),
+    /// AWS exponential with a jitter, base b and cap c: v = min(c, b · 2^n).
+    Exponential {
+        /// b.
+        base: SimDuration,
+        /// c.
+        cap: SimDuration,
+        /// Jitter.
+        jitter: Jitter,
+    },
+    /// AWS decorrelated jitter: sleep_0 = b; sleep_n = min(c, U(b, 3 · sleep_{n−1})). Stateful.
+    Decorrelated {
+        /// b.
+        base: SimDuration,
+        /// c.
+        cap: SimDuration,
+    },
+    /// Envoy's router: interval I starts at base; a retry waits U[0, I) whole ms, then I doubles up to max.
+    Envoy {
+        /// Base interval (default 25 ms).
+        base: SimDuration,
+        /// Maximum interval (default 10 × base).
+        max: SimDuration,
+    },
+    /// gRPC A6: min(initial · multiplier^(n−1), max) · U(0.8, 1.2).
+    Grpc {
+        /// Initial back-off.
+        initial: SimDuration,
+        /// Growth per retry.
+        multiplier: f64,
+        /// Cap (before the jitter).
+        max: SimDuration,
+    },
+    /// Resilience4j IntervalFunction.ofExponentialBackoff: initial · multiplier^(n−1), floored in ms at each step, capped.
+    R4jExponential {
+        /// First wait.
+        initial: SimDuration,
+        /// Growth (default 1.5).
+        multiplier: f64,
+        /// Cap.
+        max: SimDuration,
+    },
+}
+
+/// Per-call back-off state (the decorrelated and Envoy rules remember their last value).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackoffState {
+    prev: SimDuration,
+}
+
+fn ns(x: f64) -> SimDuration {
+    SimDuration(if x <= 0.0 { 0 } else { (x + 0.5) as u64 })
+}
+
+impl Backoff {
+    /// The wait before retry number `retry` (≥ 1).
+    pub fn delay(
+        &self,
+        state: &mut BackoffState,
+        retry: u32,
+        rng: &mut impl RngCore,
+    ) -> SimDuration {
+        let n = retry.max(1);
+        match *self {
+            Backoff::None => SimDuration::ZERO,
+            Backoff::Fixed(d) => d,
+            Backoff::Exponential { base, cap, jitter } => {
+                let v = (base.0 as f64 * 2f64.powi(n.min(62) as i32)).min(cap.0 as f64);
+                match jitter {
+                    Jitter::None => ns(v),
+                    Jitter::Full => ns(rng.random::<f64>() * v),
+                    Jitter::Equal => ns(v / 2.0 + rng.random::<f64>() * v / 2.0),
+                }
+            }
+            Backoff::Decorrelated { base, cap } => {
+                let prev = if n == 1 || state.prev.0 == 0 {
+                    base
+                } else {
+                    state.prev
+                };
+                let (lo, hi) = (base.0 as f64, 3.0 * prev.0 as f64);
+                let next = ns((lo + rng.random::<f64>() * (hi - lo)).min(cap.0 as f64));
+                state.prev = next;
+                next
+            }
+            Backoff::Envoy { base, max } => {
+                let interval = if n == 1 || state.prev.0 == 0 {
+                    base
+                } else {
+                    state.prev
+                };
+                let interval_ms = (interval.0 / NS_PER_MS).max(1);
+                let wait = SimDuration((rng.next_u64() % interval_ms) * NS_PER_MS);
+                let doubled = SimDuration(interval.0.saturating_mul(2));
+                state.prev = if doubled > max { max } else { doubled };
+                wait
+            }
+            Backoff::Grpc {
+                initial,
+                multiplier,
+                max,
+            } => {
+                let v = (initial.0 as f64 * multiplier.powi(n as i32 - 1)).min(max.0 as f64);
+                ns(v * (0.8 + 0.4 * rng.random::<f64>()))
+            }
+            Backoff::R4jExponential {
+                initial,
+                multiplier,
+                max,
+            } => super::breaker::WaitInterval::Exponential {
+                initial,
+                multiplier,
+                max,
+            }
+            .of(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SimRng;
+
+    /// An RNG pinned to one value, for the reference test vectors.
+    struct Pinned(u64);
+    impl RngCore for Pinned {
+        fn next_u32(&mut self) -> u32 {
+            self.0 as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            dst.fill(0xff)
+        }
+    }
+
+    fn ms(x: u64) -> SimDuration {
+        SimDuration::from_millis(x)
+    }
+
+    #[test]
+    fn s2_b1_b3_resilience4j_intervals() {
+        let mut st = BackoffState::default();
+        let fixed = Backoff::Fixed(ms(500));
+        let total: u64 = (1..=2)
+            .map(|n| fixed.delay(&mut st, n, &mut Pinned(0)).0)
+            .sum();
+        assert_eq!(SimDuration(total), ms(1000));
+        let exp = Backoff::R4jExponential {
+            initial: ms(100),
+            multiplier: 2.0,
+            max: SimDuration::from_secs(60),
+        };
+        let waits: Vec<_> = (1..=4)
+            .map(|n| exp.delay(&mut st, n, &mut Pinned(0)))
+            .collect();
+        assert_eq!(waits, [ms(100), ms(200), ms(400), ms(800)]);
+    }
+
+    #[test]
+    fn s2_b5_exponential_1_5() {
+        let exp = Backoff::R4jExponential {
+            initial: ms(5000),
+            multiplier: 1.5,
+            max: SimDuration::from_secs(600),
+        };
+        let mut st = BackoffState::default();
+        assert_eq!(exp.delay(&mut st, 1, &mut Pinned(0)), ms(5000));
+        assert_eq!(exp.delay(&mut st, 2, &mut Pinned(0)), ms(7500));
+    }
+
+    #[test]
+    fn s3_b1_envoy_current_variant() {
+        let b = Backoff::Envoy {
+            base: ms(500),
+            max: SimDuration::from_secs(30),
+        };
+        let mut st = BackoffState::default();
+        assert_eq!(b.delay(&mut st, 1, &mut Pinned(999)), ms(499));
+        assert_eq!(b.delay(&mut st, 2, &mut Pinned(999)), ms(999));
+    }
+
+    #[test]
+    fn s3_b2_grpc_ranges() {
+        let b = Backoff::Grpc {
+            initial: ms(100),
+            multiplier: 2.0,
+            max: SimDuration::from_secs(1),
+        };
+        let ranges = [(80, 120), (160, 240), (320, 480), (640, 960), (800, 1200)];
+        let mut rng = SimRng::for_component(1, "grpc");
+        let mut st = BackoffState::default();
+        for _ in 0..1000 {
+            for (n, (lo, hi)) in ranges.iter().enumerate() {
+                let d = b.delay(&mut st, n as u32 + 1, &mut rng);
+                assert!(d >= ms(*lo) && d <= ms(*hi), "retry {}: {d}", n + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn s3_b3_decorrelated_at_the_upper_end() {
+        let b = Backoff::Decorrelated {
+            base: ms(5),
+            cap: ms(2000),
+        };
+        let mut st = BackoffState::default();
+        let got: Vec<_> = (1..=6)
+            .map(|n| b.delay(&mut st, n, &mut Pinned(u64::MAX)))
+            .collect();
+        assert_eq!(got, [ms(15), ms(45), ms(135), ms(405), ms(1215), ms(2000)]);
+    }
+
+    #[test]
+    fn s3_b4_equal_jitter_floor_full_jitter_zero() {
+        let eq = Backoff::Exponential {
+            base: ms(5),
+            cap: ms(2000),
+            jitter: Jitter::Equal,
+        };
+        let full = Backoff::Exponential {
+            base: ms(5),
+            cap: ms(2000),
+            jitter: Jitter::Full,
+        };
+        let mut st = BackoffState::default();
+        let mut rng = SimRng::for_component(2, "jitter");
+        for n in 1..12 {
+            let v = (5.0 * 2f64.powi(n as i32)).min(2000.0);
+            for _ in 0..200 {
+                assert!(eq.delay(&mut st, n, &mut rng).as_millis_f64() >= v / 2.0 - 1e-6);
+            }
+        }
+        assert_eq!(full.delay(&mut st, 3, &mut Pinned(0)), SimDuration::ZERO);
+        let none = Backoff::Exponential {
+            base: ms(5),
+            cap: ms(2000),
+            jitter: Jitter::None,
+        };
+        assert_eq!(none.delay(&mut st, 3, &mut Pinned(0)), ms(40));
+        assert_eq!(none.delay(&mut st, 20, &mut Pinned(0)), ms(2000));
+    }
+}

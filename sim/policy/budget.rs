@@ -1,0 +1,273 @@
+//! Retry limiters that stop retry storms: Envoy's budget, Finagle's RetryBudget, gRPC throttling, the AWS retry quota (POLICIES.md §4).
+
+use crate::time::{SimDuration, SimTime};
+
+/// Envoy: concurrent retries allowed = max(percent · (active + pending), min_concurrency).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EnvoyBudget {
+    /// budget_percent (default 20).
+    pub percent: f64,
+    /// min_retry_concurrency (default 3).
+    pub min_concurrency: u32,
+}
+
+impl Default for EnvoyBudget {
+    fn default() -> Self {
+        EnvoyBudget {
+            percent: 20.0,
+            min_concurrency: 3,
+        }
+    }
+}
+
+impl EnvoyBudget {
+    /// Concurrent retries allowed with this many active plus pending requests.
+    pub fn allowed(&self, active_requests: u64) -> u64 {
+        ((self.percent / 100.0 * active_requests as f64) as u64).max(self.min_concurrency as u64)
+    }
+
+    /// Whether one more retry may start.
+    pub fn may_retry(&self, active_requests: u64, active_retries: u64) -> bool {
+        active_retries < self.allowed(active_requests)
+    }
+}
+
+/// Envoy's plain `max_retries` limit (default 3 concurrent retries).
+pub fn envoy_max_retries_allows(max_retries: u64, active_retries: u64) -> bool {
+    active_retries < max_retries
+}
+
+/// Finagle RetryBudget: deposits per request and withdrawals per retry in a window of `ttl`
+/// (10 slices), plus a constant reserve of `min_retries_per_s · ttl` retries.
+#[derive(Clone, Debug)]
+pub struct FinagleBudget {
+    ttl: SimDuration,
+    /// Tokens a retry costs: 1000 / percent_can_retry (scaled by 1000 as in Finagle).
+    cost: i64,
+    reserve: i64,
+    /// (slice index, balance) for the live slices, oldest first.
+    slices: std::collections::VecDeque<(u64, i64)>,
+}
+
+impl FinagleBudget {
+    /// A budget; Finagle's defaults are ttl 10 s, 10 retries/s, 20 %.
+    pub fn new(ttl: SimDuration, min_retries_per_s: f64, percent_can_retry: f64) -> Self {
+        let cost = (1000.0 / percent_can_retry.max(1e-9)) as i64;
+        let reserve = (min_retries_per_s * ttl.as_secs_f64()) as i64 * cost;
+        FinagleBudget {
+            ttl: SimDuration(ttl.0.max(10)),
+            cost,
+            reserve,
+            slices: Default::default(),
+        }
+    }
+
+    fn slice(&self, now: SimTime) -> u64 {
+        now.0 / (self.ttl.0 / 10)
+    }
+
+    fn expire(&mut self, now: SimTime) {
+        let cur = self.slice(now);
+        while self.slices.front().is_some_and(|&(s, _)| s + 10 <= cur) {
+            self.slices.pop_front();
+        }
+    }
+
+    fn add(&mut self, now: SimTime, tokens: i64) {
+        self.expire(now);
+        let cur = self.slice(now);
+        match self.slices.back_mut() {
+            Some((s, b)) if *s == cur => *b += tokens,
+            _ => self.slices.push_back((cur, tokens)),
+        }
+    }
+
+    /// Every request (first attempt) deposits.
+    pub fn deposit(&mut self, now: SimTime) {
+        self.add(now, 1000);
+    }
+
+    /// A retry withdraws if the balance allows it.
+    pub fn try_withdraw(&mut self, now: SimTime) -> bool {
+        self.expire(now);
+        let balance: i64 = self.reserve + self.slices.iter().map(|s| s.1).sum::<i64>();
+        if balance >= self.cost {
+            self.add(now, -self.cost);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// gRPC retry throttling: tokens in [0, max]; failures cost 1, successes earn `ratio`;
+/// retries and hedges only while tokens > max / 2. Kept in thousandths, as gRPC does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcThrottle {
+    max_milli: u64,
+    ratio_milli: u64,
+    tokens_milli: u64,
+}
+
+impl GrpcThrottle {
+    /// A full bucket.
+    pub fn new(max_tokens: u32, token_ratio: f64) -> Self {
+        let max_milli = max_tokens as u64 * 1000;
+        GrpcThrottle {
+            max_milli,
+            ratio_milli: (token_ratio * 1000.0) as u64,
+            tokens_milli: max_milli,
+        }
+    }
+    /// A counted failure.
+    pub fn on_failure(&mut self) {
+        self.tokens_milli = self.tokens_milli.saturating_sub(1000);
+    }
+    /// A success.
+    pub fn on_success(&mut self) {
+        self.tokens_milli = (self.tokens_milli + self.ratio_milli).min(self.max_milli);
+    }
+    /// Whether retries (and extra hedges) are allowed now.
+    pub fn may_retry(&self) -> bool {
+        self.tokens_milli * 2 > self.max_milli
+    }
+    /// Tokens, for reports.
+    pub fn tokens(&self) -> f64 {
+        self.tokens_milli as f64 / 1000.0
+    }
+}
+
+/// The AWS SDK standard retry quota: 500 tokens; a retry costs 5 (10 after a timeout);
+/// a first-try success refunds 1, a success after retries refunds the last cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AwsQuota {
+    capacity: u32,
+    tokens: u32,
+    cost: u32,
+    timeout_cost: u32,
+}
+
+impl Default for AwsQuota {
+    fn default() -> Self {
+        AwsQuota {
+            capacity: 500,
+            tokens: 500,
+            cost: 5,
+            timeout_cost: 10,
+        }
+    }
+}
+
+impl AwsQuota {
+    /// Takes the cost of one retry; returns the amount taken, or `None` (no retry).
+    pub fn acquire(&mut self, after_timeout: bool) -> Option<u32> {
+        let cost = if after_timeout {
+            self.timeout_cost
+        } else {
+            self.cost
+        };
+        (self.tokens >= cost).then(|| {
+            self.tokens -= cost;
+            cost
+        })
+    }
+    /// A successful response; `last_cost` is what the last retry of this call took (None: no retry).
+    pub fn on_success(&mut self, last_cost: Option<u32>) {
+        self.tokens = (self.tokens + last_cost.unwrap_or(1)).min(self.capacity);
+    }
+    /// Tokens left.
+    pub fn tokens(&self) -> u32 {
+        self.tokens
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s4_b1_envoy_budget_scales_with_active_requests() {
+        let b = EnvoyBudget::default();
+        assert_eq!(b.allowed(100), 20);
+        assert_eq!(b.allowed(10), 3);
+        assert!(b.may_retry(100, 19) && !b.may_retry(100, 20));
+    }
+
+    #[test]
+    fn s4_b2_envoy_max_retries() {
+        assert!(envoy_max_retries_allows(3, 2));
+        assert!(!envoy_max_retries_allows(3, 3));
+    }
+
+    #[test]
+    fn s4_2_b1_finagle_reserve_and_its_return() {
+        let mut b = FinagleBudget::new(SimDuration::from_secs(10), 10.0, 0.2);
+        let t0 = SimTime::ZERO;
+        for i in 0..100 {
+            assert!(b.try_withdraw(t0), "retry {i}");
+        }
+        assert!(!b.try_withdraw(t0));
+        assert!(
+            b.try_withdraw(t0.after(SimDuration::from_secs(10))),
+            "the reserve is back after ttl"
+        );
+    }
+
+    #[test]
+    fn s4_2_b2_finagle_requests_add_twenty_percent() {
+        let mut b = FinagleBudget::new(SimDuration::from_secs(10), 10.0, 0.2);
+        let t = SimTime::ZERO.after(SimDuration::from_secs(5));
+        for _ in 0..1000 {
+            b.deposit(t);
+        }
+        let n = (0..1000).take_while(|_| b.try_withdraw(t)).count();
+        assert_eq!(n, 300);
+    }
+
+    #[test]
+    fn s4_3_b1_grpc_throttle() {
+        let mut t = GrpcThrottle::new(10, 0.1);
+        for _ in 0..5 {
+            assert!(t.may_retry());
+            t.on_failure();
+        }
+        assert_eq!(t.tokens(), 5.0);
+        assert!(!t.may_retry());
+        t.on_success();
+        assert!(t.may_retry());
+        assert_eq!(t.tokens(), 5.1);
+    }
+
+    #[test]
+    fn s4_4_b1_b2_aws_quota() {
+        let mut q = AwsQuota::default();
+        for i in 0..100 {
+            assert!(q.acquire(false).is_some(), "retry {i}");
+        }
+        assert!(q.acquire(false).is_none());
+        for _ in 0..5 {
+            q.on_success(None);
+        }
+        assert!(q.acquire(false).is_some());
+        assert!(q.acquire(false).is_none());
+    }
+
+    proptest::proptest! {
+        /// Finagle's budget never allows more retries than 20 % of the requests in the
+        /// window plus the reserve.
+        #[test]
+        fn finagle_never_exceeds_ratio_plus_reserve(ops in proptest::collection::vec((proptest::bool::ANY, 0u64..200), 1..2000)) {
+            let mut b = FinagleBudget::new(SimDuration::from_secs(10), 10.0, 0.2);
+            let mut now = SimTime::ZERO;
+            let (mut deposits, mut retries) = (0u64, 0u64);
+            for (is_request, dt_ms) in ops {
+                now = now.after(SimDuration::from_millis(dt_ms));
+                if is_request { b.deposit(now); deposits += 1; }
+                else if b.try_withdraw(now) { retries += 1; }
+                // Over the whole run (a superset of any window): retries <= 0.2 deposits + reserve per elapsed ttl.
+                let windows = 1 + now.0 / SimDuration::from_secs(10).0;
+                proptest::prop_assert!(retries <= deposits / 5 + 100 * (windows + 1));
+            }
+        }
+    }
+}

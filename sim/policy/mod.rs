@@ -1,0 +1,9 @@
+//! Resilience policies as sans-IO state machines: `now` and randomness are arguments, decisions are return values.
+//!
+//! Nothing here touches the event queue or the clock. The model drives these
+//! machines; their semantics follow ../shared/docs/POLICIES.md, whose numbered
+//! behaviours are the unit tests (named `s<section>_b<number>_...`).
+
+pub mod backoff;
+pub mod breaker;
+pub mod budget;
