@@ -16,6 +16,9 @@ pub mod spec;
 use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
 use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
+use crate::policy::backoff::BackoffState;
+use crate::policy::breaker::{self, Breaker, CallResult};
+use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
 use rand_distr::{Distribution, Exp};
@@ -40,6 +43,10 @@ enum Ev {
     Respond { req: u32 },
     /// A caller's (or client's) timeout fires.
     Timeout { req: u32 },
+    /// A call's back-off is over: make the next attempt.
+    Retry { call: u32 },
+    /// A breaker's timer (automatic half-open, half-open max wait).
+    BreakerTimer { edge: u32 },
     /// A time-series bucket closes.
     Bucket,
     /// Warmup ends: statistics start.
@@ -75,7 +82,6 @@ struct Req {
     arrived: bool,
     failed: bool,
     abandoned: bool,
-    required: bool,
     measured: bool,
     outcome: Outcome,
     /// When the client sent it (roots) or the caller sent it (children).
@@ -87,6 +93,75 @@ struct Req {
     timeout: Option<EventKey>,
     /// Worker time spent on this request and every answered child, ns.
     work_ns: u64,
+}
+
+/// A logical call from a request to a callee: one or more attempts under its policies.
+struct Call {
+    /// The calling request.
+    parent: u32,
+    site: u32,
+    attempt: u32,
+    attempt_started: SimTime,
+    deadline: SimTime,
+    backoff: BackoffState,
+    /// What the last retry took from an AWS quota.
+    last_cost: Option<u32>,
+    /// A retry of this call is counted as active (Envoy budget).
+    in_retry: bool,
+    measured: bool,
+    work_ns: u64,
+}
+
+/// One call site in a handler, resolved.
+struct Site {
+    spec: CallSpec,
+    from: u32,
+    edge: u32,
+}
+
+/// A retry limiter's state.
+enum BudgetState {
+    None,
+    Envoy(EnvoyBudget),
+    Finagle(FinagleBudget),
+    Grpc(GrpcThrottle),
+    Aws(AwsQuota),
+}
+
+/// Counters of one edge (caller service → callee), after warmup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EdgeStats {
+    /// Logical calls.
+    pub calls: u64,
+    /// Attempts sent to the callee (breaker-rejected ones excluded).
+    pub attempts: u64,
+    /// Attempts after the first.
+    pub retries: u64,
+    /// Calls that ended ok.
+    pub ok: u64,
+    /// Calls that ended failed.
+    pub failed: u64,
+    /// Attempts refused by the breaker.
+    pub breaker_rejected: u64,
+    /// Retries refused by the retry budget.
+    pub budget_denied: u64,
+}
+
+/// Per-edge state: the breaker, the retry budget and counters.
+struct Edge {
+    from: u32,
+    to: u32,
+    breaker: Option<Breaker>,
+    record: OutcomeSet,
+    timer_at: Option<SimTime>,
+    rng: SimRng,
+    budget: BudgetState,
+    active_calls: u64,
+    active_retries: u64,
+    stats: EdgeStats,
+    open_since: Option<SimTime>,
+    open_ns: u64,
+    transitions: u64,
 }
 
 struct Instance {
@@ -166,6 +241,8 @@ pub struct RunResult {
     pub workloads: Vec<WorkloadResult>,
     /// Per service, in scenario order.
     pub services: Vec<ServiceResult>,
+    /// Per edge (caller → callee), in order of first appearance.
+    pub edges: Vec<EdgeResult>,
     /// Messages sent over the network / lost.
     pub network_messages: u64,
     /// Messages lost.
@@ -174,6 +251,23 @@ pub struct RunResult {
     pub in_flight_at_end: u64,
     /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
     pub arrivals: Vec<SimTime>,
+}
+
+/// Per-edge results: calls, attempts, retries, breaker (after warmup for the counters).
+#[derive(Clone, Debug)]
+pub struct EdgeResult {
+    /// Caller service.
+    pub from: String,
+    /// Callee service.
+    pub to: String,
+    /// Counters.
+    pub stats: EdgeStats,
+    /// The breaker's final state, if the edge has one.
+    pub breaker_state: Option<breaker::State>,
+    /// Breaker state changes (whole run).
+    pub breaker_transitions: u64,
+    /// Time the breaker spent open (whole run), seconds.
+    pub breaker_open_s: f64,
 }
 
 /// Per-workload results (requests sent after warmup).
@@ -204,6 +298,8 @@ pub struct ServiceResult {
     pub latency: LatencyMs,
     /// Worker time spent on requests whose answer nobody waited for, ms.
     pub wasted_work_ms: f64,
+    /// Retries this service made as a caller, after warmup.
+    pub retries: u64,
 }
 
 /// Run options that do not change results.
@@ -226,6 +322,14 @@ pub struct World<'a> {
     links: Vec<u32>,
     link_table: Vec<Link>,
     wls: Vec<Wl>,
+    calls: Vec<Call>,
+    free_calls: Vec<u32>,
+    sites: Vec<Site>,
+    /// site_index[service][endpoint][step]: the first site of that step (parallel members follow).
+    site_index: Vec<Vec<Vec<u32>>>,
+    edges: Vec<Edge>,
+    /// State changes waiting to be written to the sink.
+    log: Vec<StateEvent>,
     /// Closed-loop users: the workload of each (events carry the index, keeping them 8 bytes).
     users: Vec<u32>,
     warmup: SimTime,
@@ -385,6 +489,7 @@ impl<'a> World<'a> {
             wl.think_rng = think_rng;
             wls.push(wl);
         }
+        let (sites, site_index, edges) = build_sites(spec);
         if spec.warmup.0 > 0 {
             engine.schedule_at(SimTime::ZERO.after(spec.warmup), Ev::WarmupEnd);
         }
@@ -400,6 +505,12 @@ impl<'a> World<'a> {
             links,
             link_table,
             wls,
+            calls: Vec::with_capacity(1024),
+            free_calls: Vec::new(),
+            sites,
+            site_index,
+            edges,
+            log: Vec::new(),
             users,
             warmup: SimTime::ZERO.after(spec.warmup),
             bucket_start: SimTime::ZERO,
@@ -431,6 +542,11 @@ impl<'a> World<'a> {
             match self.engine.next_event() {
                 Ok((now, ev)) => {
                     self.handle(now, ev, sink);
+                    if !self.log.is_empty() {
+                        for e in self.log.drain(..) {
+                            sink.event(&e);
+                        }
+                    }
                     if let Some(s) = self.stop {
                         break s;
                     }
@@ -485,6 +601,12 @@ impl<'a> World<'a> {
                     queue_wait: s.queue_wait.summary(),
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
+                    retries: self
+                        .edges
+                        .iter()
+                        .filter(|e| e.from as usize == i)
+                        .map(|e| e.stats.retries)
+                        .sum(),
                 }
             })
             .collect();
@@ -499,9 +621,23 @@ impl<'a> World<'a> {
                 pending_at_end: w.pending,
             })
             .collect();
+        let edges = self
+            .edges
+            .iter()
+            .map(|e| EdgeResult {
+                from: spec.services[e.from as usize].name.clone(),
+                to: spec.services[e.to as usize].name.clone(),
+                stats: e.stats.clone(),
+                breaker_state: e.breaker.as_ref().map(|b| b.state()),
+                breaker_transitions: e.transitions,
+                breaker_open_s: (e.open_ns + e.open_since.map_or(0, |s| end.since(s).0)) as f64
+                    / 1e9,
+            })
+            .collect();
         RunResult {
             stop,
             end,
+            edges,
             events: self.engine.processed(),
             workloads,
             services,
@@ -520,6 +656,15 @@ impl<'a> World<'a> {
             Ev::WorkDone { req } => self.on_work_done(now, req),
             Ev::Respond { req } => self.on_respond(now, req),
             Ev::Timeout { req } => self.on_timeout(now, req),
+            Ev::Retry { call } => self.attempt(now, call),
+            Ev::BreakerTimer { edge } => {
+                let e = &mut self.edges[edge as usize];
+                if e.timer_at == Some(now) {
+                    e.timer_at = None;
+                    let t = e.breaker.as_mut().and_then(|b| b.on_timer(now));
+                    self.breaker_changed(now, edge, t);
+                }
+            }
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -635,7 +780,6 @@ impl<'a> World<'a> {
             arrived: false,
             failed: false,
             abandoned: false,
-            required: true,
             measured,
             outcome: Outcome::Ok,
             sent: now,
@@ -656,10 +800,18 @@ impl<'a> World<'a> {
         self.on_deliver(now, id);
     }
 
-    fn send_call(&mut self, now: SimTime, parent: u32, call: &CallSpec) {
-        let from = self.reqs[parent as usize].service;
-        let to = call.to.0;
-        let endpoint = self.pick_endpoint(to, call.endpoint, Chooser::Service(from));
+    /// Sends one attempt of `call_id` over the network.
+    fn send_attempt(&mut self, now: SimTime, call_id: u32) {
+        let c = &self.calls[call_id as usize];
+        let (parent, deadline) = (call_id, c.deadline);
+        let site = &self.sites[c.site as usize];
+        let (from, to, fixed_endpoint, try_timeout) = (
+            site.from,
+            site.spec.to.0,
+            site.spec.endpoint,
+            site.spec.timeout,
+        );
+        let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
         let n = self.svcs.len();
         let li = self.links[from as usize * n + to as usize] as usize;
         let callee = &self.svcs[to as usize];
@@ -689,7 +841,6 @@ impl<'a> World<'a> {
             arrived: false,
             failed: false,
             abandoned: false,
-            required: call.required,
             measured: false,
             outcome: Outcome::Ok,
             sent: now,
@@ -701,15 +852,232 @@ impl<'a> World<'a> {
         }) else {
             return;
         };
-        if let Some(t) = call.timeout {
-            self.reqs[id as usize].timeout = Some(
-                self.engine
-                    .schedule_at(now.after(t), Ev::Timeout { req: id }),
-            );
+        // The per-try timeout, shortened by the overall deadline of the retries.
+        let until = try_timeout.map_or(deadline, |t| now.after(t).min(deadline));
+        if until != SimTime::MAX {
+            self.reqs[id as usize].timeout =
+                Some(self.engine.schedule_at(until, Ev::Timeout { req: id }));
         }
         if !lost {
             self.engine
                 .schedule_at(now.after(delay), Ev::Deliver { req: id });
+        }
+    }
+
+    // ---- calls: retries, breakers, budgets ------------------------------------
+
+    /// A request starts a logical call at `site`.
+    fn start_call(&mut self, now: SimTime, parent: u32, site: u32) {
+        let spec = self.spec;
+        let s = &self.sites[site as usize];
+        let edge = s.edge as usize;
+        let retry = s.spec.retry.map(|r| &spec.retries[r as usize]);
+        let deadline = retry
+            .and_then(|r| r.overall_timeout)
+            .map_or(SimTime::MAX, |t| now.after(t));
+        let measured = now >= self.warmup;
+        let e = &mut self.edges[edge];
+        e.active_calls += 1;
+        if measured {
+            e.stats.calls += 1;
+        }
+        if let BudgetState::Finagle(b) = &mut e.budget {
+            b.deposit(now);
+        }
+        let call = Call {
+            parent,
+            site,
+            attempt: 0,
+            attempt_started: now,
+            deadline,
+            backoff: BackoffState::default(),
+            last_cost: None,
+            in_retry: false,
+            measured,
+            work_ns: 0,
+        };
+        let id = match self.free_calls.pop() {
+            Some(i) => {
+                self.calls[i as usize] = call;
+                i
+            }
+            None => {
+                self.calls.push(call);
+                (self.calls.len() - 1) as u32
+            }
+        };
+        self.attempt(now, id);
+    }
+
+    /// Makes the next attempt of a call, through its breaker.
+    fn attempt(&mut self, now: SimTime, id: u32) {
+        let c = &mut self.calls[id as usize];
+        c.attempt += 1;
+        c.attempt_started = now;
+        let (edge, attempt, measured) = (self.sites[c.site as usize].edge, c.attempt, c.measured);
+        let e = &mut self.edges[edge as usize];
+        if let Some(b) = e.breaker.as_mut() {
+            let (permit, t) = b.try_acquire(now);
+            self.breaker_changed(now, edge, t);
+            if permit.is_err() {
+                let e = &mut self.edges[edge as usize];
+                if measured {
+                    e.stats.breaker_rejected += 1;
+                }
+                self.attempt_done(now, id, Attempt::CircuitOpen, 0);
+                return;
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        if measured {
+            e.stats.attempts += 1;
+            if attempt > 1 {
+                e.stats.retries += 1;
+            }
+        }
+        self.send_attempt(now, id);
+    }
+
+    /// An attempt ended: record it, then retry or finish the call.
+    fn attempt_done(&mut self, now: SimTime, id: u32, outcome: Attempt, work_ns: u64) {
+        let spec = self.spec;
+        let c = &mut self.calls[id as usize];
+        c.work_ns += work_ns;
+        let site = &self.sites[c.site as usize];
+        let edge = site.edge;
+        let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
+        let e = &mut self.edges[edge as usize];
+        if c.in_retry {
+            c.in_retry = false;
+            e.active_retries -= 1;
+        }
+        if outcome != Attempt::CircuitOpen {
+            let failed = match outcome {
+                Attempt::Ok => false,
+                Attempt::Error => e.record.error,
+                Attempt::Timeout => e.record.timeout,
+                Attempt::Rejected => e.record.rejected,
+                Attempt::CircuitOpen => false,
+            };
+            if let Some(b) = e.breaker.as_mut() {
+                let result = if failed {
+                    CallResult::Failure
+                } else {
+                    CallResult::Success
+                };
+                let t = b.on_result(now, result, now.since(c.attempt_started));
+                self.breaker_changed(now, edge, t);
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        let c = &mut self.calls[id as usize];
+        if let BudgetState::Grpc(t) = &mut e.budget {
+            match outcome {
+                Attempt::Ok => t.on_success(),
+                Attempt::CircuitOpen => {}
+                _ => t.on_failure(),
+            }
+        }
+        if outcome == Attempt::Ok {
+            if let BudgetState::Aws(q) = &mut e.budget {
+                q.on_success(c.last_cost);
+            }
+            self.finish_call(now, id, Outcome::Ok);
+            return;
+        }
+        if let Some(r) = retry {
+            let wanted = match outcome {
+                Attempt::Error => r.retry_on.error,
+                Attempt::Timeout => r.retry_on.timeout,
+                Attempt::Rejected => r.retry_on.rejected,
+                Attempt::CircuitOpen => r.retry_on.circuit_open,
+                Attempt::Ok => false,
+            };
+            if wanted && c.attempt < r.max_attempts && now < c.deadline {
+                let allowed = match &mut e.budget {
+                    BudgetState::None => true,
+                    BudgetState::Envoy(b) => b.may_retry(e.active_calls, e.active_retries),
+                    BudgetState::Finagle(b) => b.try_withdraw(now),
+                    BudgetState::Grpc(t) => t.may_retry(),
+                    BudgetState::Aws(q) => match q.acquire(outcome == Attempt::Timeout) {
+                        Some(cost) => {
+                            c.last_cost = Some(cost);
+                            true
+                        }
+                        None => false,
+                    },
+                };
+                if allowed {
+                    let delay = r.backoff.delay(&mut c.backoff, c.attempt, &mut e.rng);
+                    let at = now.after(delay);
+                    if at < c.deadline {
+                        c.in_retry = true;
+                        e.active_retries += 1;
+                        self.engine.schedule_at(at, Ev::Retry { call: id });
+                        return;
+                    }
+                } else if c.measured {
+                    e.stats.budget_denied += 1;
+                }
+            }
+        }
+        let final_outcome = match outcome {
+            Attempt::Ok => Outcome::Ok,
+            Attempt::Error | Attempt::CircuitOpen => Outcome::Error,
+            Attempt::Rejected => Outcome::Rejected,
+            Attempt::Timeout => Outcome::Timeout,
+        };
+        self.finish_call(now, id, final_outcome);
+    }
+
+    /// A logical call ended: tell the calling request.
+    fn finish_call(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let c = &self.calls[id as usize];
+        let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
+        let site = &self.sites[c.site as usize];
+        let (edge, required) = (site.edge as usize, site.spec.required);
+        let e = &mut self.edges[edge];
+        e.active_calls -= 1;
+        if measured {
+            if outcome == Outcome::Ok {
+                e.stats.ok += 1;
+            } else {
+                e.stats.failed += 1;
+            }
+        }
+        self.free_calls.push(id);
+        self.call_result(now, parent, outcome, required, work);
+    }
+
+    /// Logs a breaker transition, tracks time open, and arms the breaker's timer.
+    fn breaker_changed(&mut self, now: SimTime, edge: u32, t: Option<breaker::Transition>) {
+        let e = &mut self.edges[edge as usize];
+        if let Some(t) = t {
+            e.transitions += 1;
+            let is_open = |s| matches!(s, breaker::State::Open | breaker::State::ForcedOpen);
+            if is_open(t.to) && e.open_since.is_none() {
+                e.open_since = Some(now);
+            } else if !is_open(t.to) {
+                if let Some(since) = e.open_since.take() {
+                    e.open_ns += now.since(since).0;
+                }
+            }
+            let name = format!(
+                "{}->{}",
+                self.spec.services[e.from as usize].name, self.spec.services[e.to as usize].name
+            );
+            self.log.push(StateEvent {
+                t_s: secs(now),
+                kind: "breaker",
+                subject: name,
+                detail: format!("{} -> {}", state_name(t.from), state_name(t.to)),
+            });
+        }
+        if let Some(at) = e.breaker.as_ref().and_then(|b| b.next_timer()) {
+            if e.timer_at != Some(at) && at >= now {
+                e.timer_at = Some(at);
+                self.engine.schedule_at(at, Ev::BreakerTimer { edge });
+            }
         }
     }
 
@@ -767,18 +1135,20 @@ impl<'a> World<'a> {
                 }
                 Step::Call(c) => {
                     if self.svcs[service].branch_rng.chance(c.probability) {
+                        let site = self.site_index[service][r.endpoint as usize][r.step as usize];
                         self.reqs[id as usize].pending = 1;
-                        self.send_call(now, id, c);
+                        self.start_call(now, id, site);
                         return;
                     }
                 }
                 Step::Parallel(cs) => {
+                    let first = self.site_index[service][r.endpoint as usize][r.step as usize];
                     let mut sent = 0;
-                    for c in cs {
+                    for (k, c) in cs.iter().enumerate() {
                         if self.svcs[service].branch_rng.chance(c.probability) {
                             sent += 1;
                             self.reqs[id as usize].pending = sent;
-                            self.send_call(now, id, c);
+                            self.start_call(now, id, first + k as u32);
                         }
                     }
                     if sent > 0 {
@@ -874,8 +1244,8 @@ impl<'a> World<'a> {
             self.client_result(now, id, outcome);
             return;
         }
-        let (parent, service) = (r.parent as usize, r.service as usize);
-        let parent_service = self.reqs[parent].service as usize;
+        let (call, service) = (r.parent as usize, r.service as usize);
+        let parent_service = self.sites[self.calls[call].site as usize].from as usize;
         let n = self.svcs.len();
         let li = self.links[service * n + parent_service] as usize;
         let r = &mut self.reqs[id as usize];
@@ -904,9 +1274,9 @@ impl<'a> World<'a> {
         if let Some(k) = r.timeout.take() {
             self.engine.cancel(k);
         }
-        let (parent, outcome, required, work) = (r.parent, r.outcome, r.required, r.work_ns);
+        let (call, outcome, work) = (r.parent, r.outcome, r.work_ns);
         self.release(id);
-        self.call_result(now, parent, outcome, required, work);
+        self.attempt_done(now, call, Attempt::from(outcome), work);
     }
 
     /// A call of `parent` ended with `outcome`.
@@ -938,13 +1308,7 @@ impl<'a> World<'a> {
         let r = &mut self.reqs[id as usize];
         r.timeout = None;
         r.abandoned = true;
-        let (s, measured, arrived, parent, required) = (
-            r.service as usize,
-            r.measured,
-            r.arrived,
-            r.parent,
-            r.required,
-        );
+        let (s, measured, arrived, parent) = (r.service as usize, r.measured, r.arrived, r.parent);
         // The callee counts requests it received whose caller gave up on them.
         if arrived {
             if measured {
@@ -955,7 +1319,7 @@ impl<'a> World<'a> {
         if parent == NONE {
             self.client_result(now, id, Outcome::Timeout);
         } else {
-            self.call_result(now, parent, Outcome::Timeout, required, 0);
+            self.attempt_done(now, parent, Attempt::Timeout, 0);
         }
         let r = &self.reqs[id as usize];
         match r.state {
@@ -1067,6 +1431,126 @@ impl<'a> World<'a> {
 }
 
 const _: () = assert!(std::mem::size_of::<Ev>() == 8);
+
+/// How one attempt ended, as its caller saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    Ok,
+    Error,
+    Rejected,
+    Timeout,
+    /// The caller's own breaker refused it: nothing was sent.
+    CircuitOpen,
+}
+
+impl From<Outcome> for Attempt {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Ok => Attempt::Ok,
+            Outcome::Error => Attempt::Error,
+            Outcome::Rejected => Attempt::Rejected,
+            Outcome::Timeout => Attempt::Timeout,
+        }
+    }
+}
+
+fn state_name(s: breaker::State) -> &'static str {
+    match s {
+        breaker::State::Closed => "closed",
+        breaker::State::Open => "open",
+        breaker::State::HalfOpen => "half_open",
+        breaker::State::Disabled => "disabled",
+        breaker::State::ForcedOpen => "forced_open",
+        breaker::State::MetricsOnly => "metrics_only",
+    }
+}
+
+/// Numbers every call site, and makes one edge per (caller, callee) pair that
+/// carries the breaker and retry budget of the first site naming one.
+fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) {
+    let mut sites = Vec::new();
+    let mut index = Vec::new();
+    let mut edges: Vec<Edge> = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        let mut per_ep = Vec::new();
+        for e in &s.endpoints {
+            let mut per_step = Vec::new();
+            for step in &e.steps {
+                per_step.push(sites.len() as u32);
+                let calls: &[CallSpec] = match step {
+                    Step::Call(c) => std::slice::from_ref(c),
+                    Step::Parallel(cs) => cs,
+                    Step::Work(_) => &[],
+                };
+                for c in calls {
+                    let (from, to) = (i as u32, c.to.0);
+                    let edge = match edges.iter().position(|e| e.from == from && e.to == to) {
+                        Some(k) => k,
+                        None => {
+                            let name =
+                                format!("edge:{}->{}", s.name, spec.services[to as usize].name);
+                            edges.push(Edge {
+                                from,
+                                to,
+                                breaker: None,
+                                record: OutcomeSet {
+                                    error: true,
+                                    timeout: true,
+                                    rejected: true,
+                                    circuit_open: false,
+                                },
+                                timer_at: None,
+                                rng: SimRng::for_component(spec.seed, &name),
+                                budget: BudgetState::None,
+                                active_calls: 0,
+                                active_retries: 0,
+                                stats: EdgeStats::default(),
+                                open_since: None,
+                                open_ns: 0,
+                                transitions: 0,
+                            });
+                            edges.len() - 1
+                        }
+                    };
+                    let e = &mut edges[edge];
+                    if let (None, Some(b)) = (&e.breaker, c.breaker) {
+                        let policy = &spec.breakers[b as usize];
+                        e.breaker = Some(Breaker::new(policy.config.clone()));
+                        e.record = policy.record;
+                    }
+                    if let (BudgetState::None, Some(r)) = (&e.budget, c.retry) {
+                        e.budget = match &spec.retries[r as usize].budget {
+                            None => BudgetState::None,
+                            Some(BudgetSpec::Envoy(b)) => BudgetState::Envoy(*b),
+                            Some(BudgetSpec::Finagle {
+                                ttl,
+                                min_retries_per_s,
+                                percent_can_retry,
+                            }) => BudgetState::Finagle(FinagleBudget::new(
+                                *ttl,
+                                *min_retries_per_s,
+                                *percent_can_retry,
+                            )),
+                            Some(BudgetSpec::Grpc {
+                                max_tokens,
+                                token_ratio,
+                            }) => BudgetState::Grpc(GrpcThrottle::new(*max_tokens, *token_ratio)),
+                            Some(BudgetSpec::Aws) => BudgetState::Aws(AwsQuota::default()),
+                        };
+                    }
+                    sites.push(Site {
+                        spec: c.clone(),
+                        from,
+                        edge: edge as u32,
+                    });
+                }
+            }
+            per_ep.push(per_step);
+        }
+        index.push(per_ep);
+    }
+    (sites, index, edges)
+}
 
 #[derive(Clone, Copy)]
 enum Chooser {

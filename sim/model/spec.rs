@@ -43,6 +43,10 @@ pub struct SystemSpec {
     pub services: Vec<ServiceSpec>,
     /// The load.
     pub workloads: Vec<WorkloadSpec>,
+    /// Named retry policies.
+    pub retries: Vec<RetryPolicy>,
+    /// Named circuit breakers.
+    pub breakers: Vec<BreakerPolicy>,
 }
 
 impl SystemSpec {
@@ -130,6 +134,77 @@ pub struct CallSpec {
     pub probability: f64,
     /// Whether a failed call fails the caller's request.
     pub required: bool,
+    /// Retry policy (index into [`SystemSpec::retries`]).
+    pub retry: Option<u32>,
+    /// Circuit breaker (index into [`SystemSpec::breakers`]); one breaker per caller service,
+    /// callee and policy name, shared by the caller's instances.
+    pub breaker: Option<u32>,
+}
+
+/// Which attempt outcomes a retry policy retries, or a breaker counts as failures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutcomeSet {
+    /// The callee answered with an error.
+    pub error: bool,
+    /// The per-try timeout fired.
+    pub timeout: bool,
+    /// The callee's queue was full.
+    pub rejected: bool,
+    /// The caller's own breaker refused the attempt.
+    pub circuit_open: bool,
+}
+
+/// A named retry policy (`[policy.retry.NAME]`).
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Its name.
+    pub name: String,
+    /// Attempts in all, the first included (≥ 1).
+    pub max_attempts: u32,
+    /// Wait before each retry.
+    pub backoff: crate::policy::backoff::Backoff,
+    /// What is retried.
+    pub retry_on: OutcomeSet,
+    /// What limits retries across calls.
+    pub budget: Option<BudgetSpec>,
+    /// Deadline for all attempts together (each try keeps its own `timeout`).
+    pub overall_timeout: Option<SimDuration>,
+}
+
+/// A retry limiter, one per edge (caller service → callee).
+#[derive(Clone, Debug)]
+pub enum BudgetSpec {
+    /// Envoy: concurrent retries ≤ max(percent · active calls, min).
+    Envoy(crate::policy::budget::EnvoyBudget),
+    /// Finagle: 20 % of recent calls plus a reserve per second.
+    Finagle {
+        /// Window.
+        ttl: SimDuration,
+        /// Reserve, retries per second.
+        min_retries_per_s: f64,
+        /// Share of calls that may be retried.
+        percent_can_retry: f64,
+    },
+    /// gRPC retry throttling.
+    Grpc {
+        /// Bucket size.
+        max_tokens: u32,
+        /// Tokens earned per success.
+        token_ratio: f64,
+    },
+    /// AWS SDK standard retry quota.
+    Aws,
+}
+
+/// A named circuit breaker (`[policy.breaker.NAME]`).
+#[derive(Clone, Debug)]
+pub struct BreakerPolicy {
+    /// Its name.
+    pub name: String,
+    /// The state machine's configuration.
+    pub config: crate::policy::breaker::Config,
+    /// Which attempt outcomes count as failures.
+    pub record: OutcomeSet,
 }
 
 /// A source of requests aimed at one service.

@@ -105,13 +105,35 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "errors": c.errors,
                 "rejected": c.rejected,
                 "timeouts": c.timeouts,
-                "retries": 0,
+                "retries": s.retries,
                 "utilization": r6(s.utilization),
                 "queue_wait_ms": { "mean": r6(s.queue_wait.mean), "p99": r6(s.queue_wait.p99) },
                 "latency_ms": latency_json(&s.latency),
                 "wasted_work_ms": r6(s.wasted_work_ms),
             }),
         );
+    }
+    let mut edges = Map::new();
+    for e in &result.edges {
+        let st = &e.stats;
+        let mut v = json!({
+            "calls": st.calls,
+            "attempts": st.attempts,
+            "retries": st.retries,
+            "amplification": if st.calls > 0 { r6(st.attempts as f64 / st.calls as f64) } else { 0.0 },
+            "ok": st.ok,
+            "failed": st.failed,
+            "breaker_rejected": st.breaker_rejected,
+            "budget_denied": st.budget_denied,
+        });
+        if let Some(state) = e.breaker_state {
+            v["breaker"] = json!({
+                "final_state": state,
+                "transitions": e.breaker_transitions,
+                "time_open_s": r6(e.breaker_open_s),
+            });
+        }
+        edges.insert(format!("{}->{}", e.from, e.to), v);
     }
     json!({
         "scenario": spec.name,
@@ -124,6 +146,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         "network": { "messages": result.network_messages, "lost": result.network_lost },
         "workloads": workloads,
         "services": services,
+        "edges": edges,
     })
 }
 

@@ -23,6 +23,159 @@ pub struct RawScenario {
     /// `[[workload]]`.
     #[serde(default)]
     pub workload: Vec<RawWorkload>,
+    /// `[policy.retry.NAME]`, `[policy.breaker.NAME]`.
+    #[serde(default)]
+    pub policy: RawPolicies,
+}
+
+/// Named policies, referenced by calls (or by a service as the default for its calls).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPolicies {
+    /// Retry policies by name.
+    #[serde(default)]
+    pub retry: std::collections::BTreeMap<String, RawRetry>,
+    /// Circuit breakers by name.
+    #[serde(default)]
+    pub breaker: std::collections::BTreeMap<String, RawBreaker>,
+}
+
+fn three() -> u32 {
+    3
+}
+
+/// `[policy.retry.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetry {
+    /// Attempts in all, the first included.
+    #[serde(default = "three")]
+    pub max_attempts: u32,
+    /// Wait before each retry; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<RawBackoff>,
+    /// What to retry: any of "error", "timeout", "rejected", "circuit_open" (default: the first three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_on: Option<Vec<String>>,
+    /// Retry limiter, per edge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<RawBudget>,
+    /// Deadline for all attempts together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overall_timeout: Option<SimDuration>,
+}
+
+/// `backoff = { kind = "exponential", base = "25ms", cap = "1s", jitter = "full" }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackoff {
+    /// none, fixed, exponential, decorrelated, envoy, grpc.
+    pub kind: String,
+    /// fixed: the wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<SimDuration>,
+    /// exponential, decorrelated, envoy, grpc: the first step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<SimDuration>,
+    /// exponential, decorrelated, envoy, grpc: the largest wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<SimDuration>,
+    /// exponential: "none", "full" or "equal".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<String>,
+    /// grpc: growth per retry (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplier: Option<f64>,
+}
+
+/// `budget = { kind = "envoy", percent = 20, min_concurrency = 3 }` and the others.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// envoy, finagle, grpc, aws.
+    pub kind: String,
+    /// envoy: percent of active calls that may be retries (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// envoy: retries always allowed concurrently (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_concurrency: Option<u32>,
+    /// finagle: window (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<SimDuration>,
+    /// finagle: reserve in retries per second (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_retries_per_s: Option<f64>,
+    /// finagle: share of calls that may be retried (default 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent_can_retry: Option<f64>,
+    /// grpc: bucket size (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    /// grpc: tokens per success (default 0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_ratio: Option<f64>,
+}
+
+/// `window = { kind = "count", size = 20 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWindow {
+    /// count or time.
+    pub kind: String,
+    /// Calls (count) or seconds (time).
+    pub size: u32,
+}
+
+/// `[policy.breaker.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    /// "rate" (Resilience4j, default) or "consecutive" (the articles').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// rate: open when this share of the window failed (0-1, default 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    /// rate: open when this share of the window was slow (0-1, default 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_call_rate: Option<f64>,
+    /// rate: a call longer than this is slow (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_call_duration: Option<SimDuration>,
+    /// rate: the sliding window (default count 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<RawWindow>,
+    /// rate: calls needed before rates count (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_calls: Option<u32>,
+    /// rate: trial calls in half-open (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_open_calls: Option<u32>,
+    /// Time open (rate default 60s, consecutive default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_for: Option<SimDuration>,
+    /// rate: each re-opening multiplies the open time by this (exponential open back-off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_multiplier: Option<f64>,
+    /// rate: cap of the open time with `open_multiplier` (default 10 × open_for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_max: Option<SimDuration>,
+    /// rate: move to half-open by timer, not on the next call (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub automatic: Option<bool>,
+    /// rate: leave half-open after this long without a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_half_open: Option<SimDuration>,
+    /// consecutive: failures in a row that open it (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+    /// consecutive: half-open successes that close it (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub successes: Option<u32>,
+    /// Which outcomes count as failures: any of "error", "timeout", "rejected" (default all three).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Vec<String>>,
 }
 
 fn default_seed() -> u64 {
@@ -228,6 +381,12 @@ pub struct RawService {
     /// Steps after `work`: calls, parallel groups, work.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<RawStep>,
+    /// Retry policy for every call of this service that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    /// Breaker for every call of this service that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
     /// `[[service.endpoint]]`: named operations; when present, `work` and `calls` must be absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint: Vec<RawEndpoint>,
@@ -269,6 +428,12 @@ pub struct RawStep {
     /// Whether a failed call fails the request (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required: Option<bool>,
+    /// Retry policy name (`[policy.retry.NAME]`); "none" turns off the service default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<String>,
+    /// Breaker name (`[policy.breaker.NAME]`); "none" turns off the service default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub breaker: Option<String>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,

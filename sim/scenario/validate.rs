@@ -130,6 +130,9 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         }
     }
 
+    // Named policies.
+    let pols = build_policies(&mut cx, raw);
+
     // Services. Endpoint names are resolved in a second pass, once all services are known.
     let mut services = Vec::new();
     for (i, s) in raw.service.iter().enumerate() {
@@ -203,9 +206,14 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     steps.push(Step::Work(d));
                 }
             }
+            let defaults = Defaults {
+                retry: s.retry.as_deref(),
+                breaker: s.breaker.as_deref(),
+                path: p.clone(),
+            };
             for (k, st) in calls.iter().enumerate() {
                 let stp = ep.key("calls").index(k);
-                if let Some(step) = build_step(&mut cx, st, stp, &resolve, raw) {
+                if let Some(step) = build_step(&mut cx, st, stp, &resolve, raw, &pols, &defaults) {
                     steps.push(step);
                 }
             }
@@ -388,6 +396,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         },
         services,
         workloads,
+        retries: pols.retries,
+        breakers: pols.breakers,
     })
 }
 
@@ -472,6 +482,8 @@ fn build_step(
     path: TomlPath,
     resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
     raw: &RawScenario,
+    pols: &Policies,
+    defaults: &Defaults,
 ) -> Option<Step> {
     let kinds = [st.to.is_some(), st.parallel.is_some(), st.work.is_some()]
         .iter()
@@ -520,13 +532,13 @@ fn build_step(
                 );
                 continue;
             }
-            if let Some(call) = build_call(cx, c, mp, resolve, raw) {
+            if let Some(call) = build_call(cx, c, mp, resolve, raw, pols, defaults) {
                 calls.push(call);
             }
         }
         return Some(Step::Parallel(calls));
     }
-    build_call(cx, st, path, resolve, raw).map(Step::Call)
+    build_call(cx, st, path, resolve, raw, pols, defaults).map(Step::Call)
 }
 
 fn build_call(
@@ -535,6 +547,8 @@ fn build_call(
     path: TomlPath,
     resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
     raw: &RawScenario,
+    pols: &Policies,
+    defaults: &Defaults,
 ) -> Option<CallSpec> {
     let to = resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?;
     let endpoint = resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?;
@@ -543,13 +557,378 @@ fn build_call(
     if st.timeout == Some(SimDuration::ZERO) {
         cx.err(path.key("timeout"), "timeout must be longer than 0s");
     }
+    let retry = pols.pick(
+        cx,
+        "retry",
+        st.retry.as_deref(),
+        path.key("retry"),
+        defaults.retry,
+        &defaults.path,
+    );
+    let breaker = pols.pick(
+        cx,
+        "breaker",
+        st.breaker.as_deref(),
+        path.key("breaker"),
+        defaults.breaker,
+        &defaults.path,
+    );
     Some(CallSpec {
         to,
         endpoint,
         timeout: st.timeout,
         probability,
         required: st.required.unwrap_or(true),
+        retry,
+        breaker,
     })
+}
+
+/// A service's default policies for its calls.
+struct Defaults<'a> {
+    retry: Option<&'a str>,
+    breaker: Option<&'a str>,
+    path: TomlPath,
+}
+
+/// The named policies, built.
+struct Policies {
+    retries: Vec<RetryPolicy>,
+    breakers: Vec<BreakerPolicy>,
+}
+
+impl Policies {
+    /// Resolves a call's policy name (or its service's default); "none" means no policy.
+    fn pick(
+        &self,
+        cx: &mut Ctx,
+        kind: &str,
+        name: Option<&str>,
+        path: TomlPath,
+        default: Option<&str>,
+        default_path: &TomlPath,
+    ) -> Option<u32> {
+        let (name, path) = match (name, default) {
+            (Some(n), _) => (n, path),
+            (None, Some(d)) => (d, default_path.key(kind)),
+            (None, None) => return None,
+        };
+        if name == "none" {
+            return None;
+        }
+        let names: Vec<&str> = match kind {
+            "retry" => self.retries.iter().map(|r| r.name.as_str()).collect(),
+            _ => self.breakers.iter().map(|b| b.name.as_str()).collect(),
+        };
+        match names.iter().position(|n| *n == name) {
+            Some(i) => Some(i as u32),
+            None => {
+                let hint = did_you_mean(name, names.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                let known = if names.is_empty() {
+                    format!("none is defined: add [policy.{kind}.{name}]")
+                } else {
+                    format!("defined: {}", names.join(", "))
+                };
+                cx.err(
+                    path,
+                    format!("unknown {kind} policy {name:?}{hint}; {known}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+fn outcome_set(
+    cx: &mut Ctx,
+    list: Option<&[String]>,
+    default: OutcomeSet,
+    allowed: &[&str],
+    path: TomlPath,
+) -> OutcomeSet {
+    let Some(list) = list else { return default };
+    let mut set = OutcomeSet {
+        error: false,
+        timeout: false,
+        rejected: false,
+        circuit_open: false,
+    };
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            "error" if allowed.contains(&"error") => set.error = true,
+            "timeout" if allowed.contains(&"timeout") => set.timeout = true,
+            "rejected" if allowed.contains(&"rejected") => set.rejected = true,
+            "circuit_open" if allowed.contains(&"circuit_open") => set.circuit_open = true,
+            other => {
+                let hint = did_you_mean(other, allowed.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    path.index(i),
+                    format!(
+                        "unknown outcome {other:?}{hint}; valid: {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    set
+}
+
+fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
+    use crate::policy::backoff::{Backoff, Jitter};
+    use crate::policy::breaker::{Config, ConsecutiveConfig, RateConfig, WaitInterval, Window};
+    use crate::policy::budget::EnvoyBudget;
+    let pp = root().key("policy");
+    let mut retries = Vec::new();
+    for (name, r) in &raw.policy.retry {
+        let p = pp.key("retry").key(name);
+        if r.max_attempts == 0 {
+            cx.err(
+                p.key("max_attempts"),
+                "max_attempts counts the first attempt too: it must be at least 1",
+            );
+        }
+        let backoff = match &r.backoff {
+            None => Backoff::None,
+            Some(b) => {
+                let bp = p.key("backoff");
+                let need = |cx: &mut Ctx, v: Option<SimDuration>, key: &str| -> SimDuration {
+                    v.unwrap_or_else(|| {
+                        cx.err(
+                            bp.key(key),
+                            format!("missing `{key}` for backoff kind {:?}", b.kind),
+                        );
+                        SimDuration::ZERO
+                    })
+                };
+                match b.kind.as_str() {
+                    "none" => Backoff::None,
+                    "fixed" => Backoff::Fixed(need(cx, b.value, "value")),
+                    "exponential" => {
+                        let jitter = match b.jitter.as_deref().unwrap_or("full") {
+                            "none" => Jitter::None,
+                            "full" => Jitter::Full,
+                            "equal" => Jitter::Equal,
+                            other => {
+                                cx.err(bp.key("jitter"), format!("unknown jitter {other:?}: use \"none\", \"full\" or \"equal\" (\"decorrelated\" is its own backoff kind)"));
+                                Jitter::Full
+                            }
+                        };
+                        Backoff::Exponential {
+                            base: need(cx, b.base, "base"),
+                            cap: need(cx, b.cap, "cap"),
+                            jitter,
+                        }
+                    }
+                    "decorrelated" => Backoff::Decorrelated {
+                        base: need(cx, b.base, "base"),
+                        cap: need(cx, b.cap, "cap"),
+                    },
+                    "envoy" => {
+                        let base = b.base.unwrap_or(SimDuration::from_millis(25));
+                        Backoff::Envoy {
+                            base,
+                            max: b.cap.unwrap_or(SimDuration(base.0 * 10)),
+                        }
+                    }
+                    "grpc" => Backoff::Grpc {
+                        initial: need(cx, b.base, "base"),
+                        multiplier: b.multiplier.unwrap_or(2.0),
+                        max: need(cx, b.cap, "cap"),
+                    },
+                    other => {
+                        let kinds = [
+                            "none",
+                            "fixed",
+                            "exponential",
+                            "decorrelated",
+                            "envoy",
+                            "grpc",
+                        ];
+                        let hint = did_you_mean(other, kinds)
+                            .map(|s| format!(" (did you mean {s:?}?)"))
+                            .unwrap_or_default();
+                        cx.err(
+                            bp.key("kind"),
+                            format!(
+                                "unknown backoff kind {other:?}{hint}; valid: {}",
+                                kinds.join(", ")
+                            ),
+                        );
+                        Backoff::None
+                    }
+                }
+            }
+        };
+        let retry_on = outcome_set(
+            cx,
+            r.retry_on.as_deref(),
+            OutcomeSet {
+                error: true,
+                timeout: true,
+                rejected: true,
+                circuit_open: false,
+            },
+            &["error", "timeout", "rejected", "circuit_open"],
+            p.key("retry_on"),
+        );
+        let budget = r.budget.as_ref().and_then(|b| {
+            let bp = p.key("budget");
+            match b.kind.as_str() {
+                "envoy" => Some(BudgetSpec::Envoy(EnvoyBudget {
+                    percent: b.percent.unwrap_or(20.0),
+                    min_concurrency: b.min_concurrency.unwrap_or(3),
+                })),
+                "finagle" => {
+                    let pc = b.percent_can_retry.unwrap_or(0.2);
+                    if !(pc > 0.0 && pc <= 1.0) {
+                        cx.err(
+                            bp.key("percent_can_retry"),
+                            format!("must be in (0, 1], got {pc}"),
+                        );
+                    }
+                    Some(BudgetSpec::Finagle {
+                        ttl: b.ttl.unwrap_or(SimDuration::from_secs(10)),
+                        min_retries_per_s: b.min_retries_per_s.unwrap_or(10.0),
+                        percent_can_retry: pc,
+                    })
+                }
+                "grpc" => Some(BudgetSpec::Grpc {
+                    max_tokens: b.max_tokens.unwrap_or(10).clamp(1, 1000),
+                    token_ratio: b.token_ratio.unwrap_or(0.1),
+                }),
+                "aws" => Some(BudgetSpec::Aws),
+                other => {
+                    let kinds = ["envoy", "finagle", "grpc", "aws"];
+                    let hint = did_you_mean(other, kinds)
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                    cx.err(
+                        bp.key("kind"),
+                        format!(
+                            "unknown budget kind {other:?}{hint}; valid: {}",
+                            kinds.join(", ")
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+        retries.push(RetryPolicy {
+            name: name.clone(),
+            max_attempts: r.max_attempts.max(1),
+            backoff,
+            retry_on,
+            budget,
+            overall_timeout: r.overall_timeout,
+        });
+    }
+    let mut breakers = Vec::new();
+    for (name, b) in &raw.policy.breaker {
+        let p = pp.key("breaker").key(name);
+        let fraction = |cx: &mut Ctx, v: Option<f64>, key: &str, default: f64| -> f64 {
+            let v = v.unwrap_or(default);
+            if !(v > 0.0 && v <= 1.0) {
+                cx.err(
+                    p.key(key),
+                    format!("{key} is a share of the window in (0, 1], got {v}"),
+                );
+            }
+            v * 100.0
+        };
+        let record = outcome_set(
+            cx,
+            b.record.as_deref(),
+            OutcomeSet {
+                error: true,
+                timeout: true,
+                rejected: true,
+                circuit_open: false,
+            },
+            &["error", "timeout", "rejected"],
+            p.key("record"),
+        );
+        let config = match b.kind.as_deref().unwrap_or("rate") {
+            "rate" => {
+                let window = match &b.window {
+                    None => Window::Count(100),
+                    Some(w) if w.size == 0 => {
+                        cx.err(
+                            p.key("window").key("size"),
+                            "window size must be at least 1",
+                        );
+                        Window::Count(1)
+                    }
+                    Some(w) => match w.kind.as_str() {
+                        "count" => Window::Count(w.size),
+                        "time" => Window::Time(w.size),
+                        other => {
+                            cx.err(
+                                p.key("window").key("kind"),
+                                format!("unknown window kind {other:?}: use \"count\" or \"time\""),
+                            );
+                            Window::Count(w.size)
+                        }
+                    },
+                };
+                let open_for = b.open_for.unwrap_or(SimDuration::from_secs(60));
+                let wait = match b.open_multiplier {
+                    Some(m) => WaitInterval::Exponential {
+                        initial: open_for,
+                        multiplier: m,
+                        max: b
+                            .open_max
+                            .unwrap_or(SimDuration(open_for.0.saturating_mul(10))),
+                    },
+                    None => WaitInterval::Fixed(open_for),
+                };
+                Config::Rate(RateConfig {
+                    failure_rate_threshold: fraction(cx, b.failure_rate, "failure_rate", 0.5),
+                    slow_call_rate_threshold: fraction(cx, b.slow_call_rate, "slow_call_rate", 1.0),
+                    slow_call_duration: b.slow_call_duration.unwrap_or(SimDuration::from_secs(60)),
+                    window,
+                    minimum_calls: b.minimum_calls.unwrap_or(100).max(1),
+                    half_open_calls: b.half_open_calls.unwrap_or(10).max(1),
+                    wait,
+                    automatic_transition: b.automatic.unwrap_or(false),
+                    max_wait_half_open: b.max_wait_half_open.unwrap_or(SimDuration::ZERO),
+                    after_max_wait: crate::policy::breaker::State::Open,
+                })
+            }
+            "consecutive" => {
+                for (key, set) in [
+                    ("failure_rate", b.failure_rate.is_some()),
+                    ("window", b.window.is_some()),
+                    ("minimum_calls", b.minimum_calls.is_some()),
+                    ("half_open_calls", b.half_open_calls.is_some()),
+                    ("slow_call_rate", b.slow_call_rate.is_some()),
+                ] {
+                    if set {
+                        cx.err(p.key(key), format!("`{key}` belongs to kind = \"rate\"; the consecutive breaker takes failures, open_for and successes"));
+                    }
+                }
+                Config::Consecutive(ConsecutiveConfig {
+                    failures: b.failures.unwrap_or(5).max(1),
+                    open_for: b.open_for.unwrap_or(SimDuration::from_secs(30)),
+                    half_open_successes: b.successes.unwrap_or(3).max(1),
+                })
+            }
+            other => {
+                cx.err(p.key("kind"), format!("unknown breaker kind {other:?}: use \"rate\" (Resilience4j) or \"consecutive\" (the articles')"));
+                Config::Consecutive(ConsecutiveConfig::default())
+            }
+        };
+        breakers.push(BreakerPolicy {
+            name: name.clone(),
+            config,
+            record,
+        });
+    }
+    Policies { retries, breakers }
 }
 
 fn check_probability(cx: &mut Ctx, p: f64, path: TomlPath, below_one: bool) {
