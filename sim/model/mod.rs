@@ -47,6 +47,10 @@ enum Ev {
     Retry { call: u32 },
     /// A breaker's timer (automatic half-open, half-open max wait).
     BreakerTimer { edge: u32 },
+    /// A fault starts.
+    FaultStart { fault: u32 },
+    /// A fault ends.
+    FaultEnd { fault: u32 },
     /// A time-series bucket closes.
     Bucket,
     /// Warmup ends: statistics start.
@@ -80,6 +84,8 @@ struct Req {
     state: State,
     /// It reached its instance (a lost request never does).
     arrived: bool,
+    /// A delay fault already held it once.
+    delayed: bool,
     failed: bool,
     abandoned: bool,
     measured: bool,
@@ -169,6 +175,39 @@ struct Instance {
     busy: u32,
     in_flight: u32,
     queue: VecDeque<u32>,
+    /// Threads held (thread-per-request services only).
+    threads_busy: u32,
+    /// Requests waiting for a thread.
+    admit: VecDeque<u32>,
+    /// Faults in force on this instance.
+    fault: InstanceFault,
+}
+
+/// The effect of the faults in force on one instance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct InstanceFault {
+    down: bool,
+    delay: Option<(SimDuration, f64)>,
+    abort: f64,
+    slow: f64,
+}
+
+impl InstanceFault {
+    const NONE: InstanceFault = InstanceFault {
+        down: false,
+        delay: None,
+        abort: 0.0,
+        slow: 1.0,
+    };
+}
+
+/// A fault in force on a link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LinkFault {
+    None,
+    Partition,
+    Reset,
+    Loss(f64),
 }
 
 struct Svc {
@@ -178,6 +217,7 @@ struct Svc {
     work_rng: SimRng,
     error_rng: SimRng,
     branch_rng: SimRng,
+    fault_rng: SimRng,
     /// Cumulative endpoint weights (normalised).
     endpoint_cum: Vec<f64>,
     busy: u32,
@@ -195,6 +235,7 @@ struct Svc {
 struct Link {
     latency: Dist,
     loss: f64,
+    fault: LinkFault,
     rng: SimRng,
     /// Round-robin position over the callee's instances.
     rr: u32,
@@ -354,6 +395,9 @@ impl<'a> World<'a> {
                     busy: 0,
                     in_flight: 0,
                     queue: VecDeque::new(),
+                    threads_busy: 0,
+                    admit: VecDeque::new(),
+                    fault: InstanceFault::NONE,
                 });
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
@@ -376,6 +420,7 @@ impl<'a> World<'a> {
                 work_rng: SimRng::for_component(seed, &format!("service:{}:work", s.name)),
                 error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
                 branch_rng: SimRng::for_component(seed, &format!("service:{}:branch", s.name)),
+                fault_rng: SimRng::for_component(seed, &format!("service:{}:faults", s.name)),
                 endpoint_cum,
                 busy: 0,
                 busy_since: SimTime::ZERO,
@@ -421,6 +466,7 @@ impl<'a> World<'a> {
                                 link_table.push(Link {
                                     latency,
                                     loss,
+                                    fault: LinkFault::None,
                                     rng: SimRng::for_component(seed, &name),
                                     rr: 0,
                                     messages: 0,
@@ -490,6 +536,12 @@ impl<'a> World<'a> {
             wls.push(wl);
         }
         let (sites, site_index, edges) = build_sites(spec);
+        for (i, f) in spec.faults.iter().enumerate() {
+            engine.schedule_at(f.at, Ev::FaultStart { fault: i as u32 });
+            if f.until < spec.horizon() {
+                engine.schedule_at(f.until, Ev::FaultEnd { fault: i as u32 });
+            }
+        }
         if spec.warmup.0 > 0 {
             engine.schedule_at(SimTime::ZERO.after(spec.warmup), Ev::WarmupEnd);
         }
@@ -657,6 +709,8 @@ impl<'a> World<'a> {
             Ev::Respond { req } => self.on_respond(now, req),
             Ev::Timeout { req } => self.on_timeout(now, req),
             Ev::Retry { call } => self.attempt(now, call),
+            Ev::FaultStart { fault } => self.set_fault(now, fault, true),
+            Ev::FaultEnd { fault } => self.set_fault(now, fault, false),
             Ev::BreakerTimer { edge } => {
                 let e = &mut self.edges[edge as usize];
                 if e.timer_at == Some(now) {
@@ -778,6 +832,7 @@ impl<'a> World<'a> {
             user,
             state: State::Sent,
             arrived: false,
+            delayed: false,
             failed: false,
             abandoned: false,
             measured,
@@ -819,7 +874,17 @@ impl<'a> World<'a> {
         let instance = callee.first_instance + link.rr % callee.instances;
         link.rr = link.rr.wrapping_add(1);
         link.messages += 1;
-        let lost = link.rng.chance(link.loss);
+        let loss = match link.fault {
+            LinkFault::None => link.loss,
+            LinkFault::Partition => 1.0,
+            LinkFault::Loss(p) => p.max(link.loss),
+            LinkFault::Reset => {
+                // The connection is reset at once: a fast failure, nothing reaches the callee.
+                self.attempt_done(now, call_id, Attempt::Error, 0);
+                return;
+            }
+        };
+        let lost = link.rng.chance(loss);
         let delay = if lost {
             SimDuration::ZERO
         } else {
@@ -839,6 +904,7 @@ impl<'a> World<'a> {
             user: NONE,
             state: if lost { State::Lost } else { State::Sent },
             arrived: false,
+            delayed: false,
             failed: false,
             abandoned: false,
             measured: false,
@@ -1087,16 +1153,63 @@ impl<'a> World<'a> {
         r.arrived = true;
         r.born = now;
         r.measured = now >= self.warmup;
-        let (s, i, measured) = (r.service as usize, r.instance as usize, r.measured);
+        let (s, i, measured, delayed) = (
+            r.service as usize,
+            r.instance as usize,
+            r.measured,
+            r.delayed,
+        );
+        let fault = self.insts[i].fault;
+        if fault != InstanceFault::NONE {
+            if fault.down {
+                // Connection refused: a fast error, the service never sees the request.
+                self.respond(now, id, Outcome::Error);
+                return;
+            }
+            if let Some((add, p)) = fault.delay {
+                if !delayed && self.svcs[s].fault_rng.chance(p) {
+                    self.reqs[id as usize].delayed = true;
+                    self.engine
+                        .schedule_at(now.after(add), Ev::Deliver { req: id });
+                    return;
+                }
+            }
+        }
         let svc = &mut self.svcs[s];
         if measured {
             svc.counts.requests += 1;
         }
         svc.bucket.requests += 1;
+        if fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
+            if measured {
+                svc.counts.errors += 1;
+            }
+            svc.bucket.errors += 1;
+            self.respond(now, id, Outcome::Error);
+            return;
+        }
+        let capacity = self.spec.services[s].queue_capacity as usize;
         let inst = &mut self.insts[i];
-        if inst.queue.len() >= self.spec.services[s].queue_capacity as usize
-            && inst.busy >= svc.workers
-        {
+        if let Some(threads) = self.spec.services[s].threads {
+            if inst.threads_busy >= threads {
+                if inst.admit.len() >= capacity {
+                    if measured {
+                        svc.counts.rejected += 1;
+                    }
+                    svc.bucket.rejected += 1;
+                    self.respond(now, id, Outcome::Rejected);
+                } else {
+                    inst.admit.push_back(id);
+                    self.reqs[id as usize].enqueued = now;
+                }
+                return;
+            }
+            inst.threads_busy += 1;
+        }
+        if inst.queue.len() >= capacity && inst.busy >= svc.workers {
+            if self.spec.services[s].threads.is_some() {
+                inst.threads_busy -= 1;
+            }
             // Admission control: a full queue refuses at once.
             if measured {
                 svc.counts.rejected += 1;
@@ -1182,7 +1295,11 @@ impl<'a> World<'a> {
         if measured {
             svc.queue_wait.record(waited.0);
         }
-        let d = dist.sample(&mut svc.work_rng);
+        let mut d = dist.sample(&mut svc.work_rng);
+        let slow = self.insts[i].fault.slow;
+        if slow != 1.0 {
+            d = SimDuration((d.0 as f64 * slow) as u64);
+        }
         self.engine
             .schedule_at(now.after(d), Ev::WorkDone { req: id });
     }
@@ -1225,6 +1342,19 @@ impl<'a> World<'a> {
         svc.bucket.add(outcome);
         svc.bucket_latency.record(latency);
         self.respond(now, id, outcome);
+        if self.spec.services[s].threads.is_some() {
+            let inst = &mut self.insts[i];
+            inst.threads_busy -= 1;
+            let next = match self.spec.services[s].discipline {
+                Discipline::Fifo => inst.admit.pop_front(),
+                Discipline::Lifo => inst.admit.pop_back(),
+            };
+            if let Some(n) = next {
+                inst.threads_busy += 1;
+                inst.in_flight += 1;
+                self.advance(now, n);
+            }
+        }
     }
 
     /// Sends the answer of `id` back to whoever waits for it.
@@ -1251,7 +1381,17 @@ impl<'a> World<'a> {
         let r = &mut self.reqs[id as usize];
         let link = &mut self.link_table[li];
         link.messages += 1;
-        if link.rng.chance(link.loss) {
+        let loss = match link.fault {
+            LinkFault::None => link.loss,
+            LinkFault::Partition => 1.0,
+            LinkFault::Loss(p) => p.max(link.loss),
+            LinkFault::Reset => {
+                // The answer's connection was reset: the caller sees an error.
+                r.outcome = Outcome::Error;
+                link.loss
+            }
+        };
+        if link.rng.chance(loss) {
             link.lost += 1;
             r.state = State::Lost;
             return;
@@ -1367,6 +1507,75 @@ impl<'a> World<'a> {
         }
     }
 
+    // ---- faults -----------------------------------------------------------
+
+    /// Starts (`on`) or ends a fault, and logs it.
+    fn set_fault(&mut self, now: SimTime, idx: u32, on: bool) {
+        let f = &self.spec.faults[idx as usize];
+        let svc = &self.svcs[f.target.0 as usize];
+        let (first, n) = (svc.first_instance, svc.instances);
+        let instances = match f.instance {
+            Some(k) => first + k..first + k + 1,
+            None => first..first + n,
+        };
+        let subject;
+        match f.kind {
+            FaultKind::Partition | FaultKind::Reset | FaultKind::Loss(_) => {
+                let peer = f.peer.expect("validated").0 as usize;
+                let a = f.target.0 as usize;
+                let k = self.svcs.len();
+                let value = match (on, f.kind) {
+                    (false, _) => LinkFault::None,
+                    (true, FaultKind::Partition) => LinkFault::Partition,
+                    (true, FaultKind::Reset) => LinkFault::Reset,
+                    (true, FaultKind::Loss(p)) => LinkFault::Loss(p),
+                    _ => unreachable!("link faults only"),
+                };
+                for li in [self.links[a * k + peer], self.links[peer * k + a]] {
+                    if li != NONE {
+                        self.link_table[li as usize].fault = value;
+                    }
+                }
+                subject = format!(
+                    "{}<->{}",
+                    self.spec.services[a].name, self.spec.services[peer].name
+                );
+            }
+            kind => {
+                for i in instances {
+                    let fault = &mut self.insts[i as usize].fault;
+                    match kind {
+                        FaultKind::Crash => fault.down = on,
+                        FaultKind::Abort => fault.abort = if on { f.p } else { 0.0 },
+                        FaultKind::Delay(add) => fault.delay = on.then_some((add, f.p)),
+                        FaultKind::Slow(m) => fault.slow = if on { m } else { 1.0 },
+                        _ => unreachable!("instance faults only"),
+                    }
+                }
+                let name = &self.spec.services[f.target.0 as usize].name;
+                subject = match f.instance {
+                    Some(k) => format!("{name}/{k}"),
+                    None => name.clone(),
+                };
+            }
+        }
+        let detail = match f.kind {
+            FaultKind::Delay(d) => format!("latency +{d} for {}% of requests", f.p * 100.0),
+            FaultKind::Abort => format!("error for {}% of requests", f.p * 100.0),
+            FaultKind::Slow(m) => format!("work x{m}"),
+            FaultKind::Crash => "crash: connections refused".into(),
+            FaultKind::Partition => "partition: messages dropped".into(),
+            FaultKind::Reset => "reset: connections fail fast".into(),
+            FaultKind::Loss(p) => format!("loss {p}"),
+        };
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind: if on { "fault_start" } else { "fault_end" },
+            subject,
+            detail,
+        });
+    }
+
     // ---- accounting -------------------------------------------------------
 
     /// Integrates busy workers up to `now` (only after warmup counts for the summary).
@@ -1391,11 +1600,15 @@ impl<'a> World<'a> {
             self.account_busy(s, now);
             let first = self.svcs[s].first_instance as usize;
             let n = self.svcs[s].instances as usize;
-            let (in_flight, queue_depth) = self.insts[first..first + n]
-                .iter()
-                .fold((0u64, 0u64), |(f, q), i| {
-                    (f + i.in_flight as u64, q + i.queue.len() as u64)
-                });
+            let (in_flight, queue_depth) =
+                self.insts[first..first + n]
+                    .iter()
+                    .fold((0u64, 0u64), |(f, q), i| {
+                        (
+                            f + i.in_flight as u64,
+                            q + (i.queue.len() + i.admit.len()) as u64,
+                        )
+                    });
             let svc = &mut self.svcs[s];
             let capacity = svc.workers as f64 * n as f64 * width;
             sink.series(&row(

@@ -47,6 +47,46 @@ pub struct SystemSpec {
     pub retries: Vec<RetryPolicy>,
     /// Named circuit breakers.
     pub breakers: Vec<BreakerPolicy>,
+    /// Scheduled faults.
+    pub faults: Vec<FaultSpec>,
+}
+
+/// A fault active during [at, until).
+#[derive(Clone, Debug)]
+pub struct FaultSpec {
+    /// What it does.
+    pub kind: FaultKind,
+    /// Start.
+    pub at: SimTime,
+    /// End (exclusive); the horizon when open-ended.
+    pub until: SimTime,
+    /// The service it hits.
+    pub target: ServiceId,
+    /// One instance only (crash, slow, delay, abort); all when `None`.
+    pub instance: Option<u32>,
+    /// The other end, for link faults (partition, reset, loss).
+    pub peer: Option<ServiceId>,
+    /// Share of requests affected (delay, abort).
+    pub p: f64,
+}
+
+/// The kinds of fault.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FaultKind {
+    /// Requests wait this long on arrival before being handled (Istio fixed delay).
+    Delay(SimDuration),
+    /// Requests fail at once with an error (Istio abort).
+    Abort,
+    /// Work takes this many times longer.
+    Slow(f64),
+    /// Instances are down: connections are refused (a fast error to the caller).
+    Crash,
+    /// Messages between the two services are dropped: callers time out.
+    Partition,
+    /// Messages between the two services fail fast (connection reset).
+    Reset,
+    /// Messages between the two services are lost with this probability.
+    Loss(f64),
 }
 
 impl SystemSpec {
@@ -91,6 +131,9 @@ pub struct ServiceSpec {
     pub workers: u32,
     /// Work waiting for a worker, per instance; arrivals beyond it are rejected.
     pub queue_capacity: u32,
+    /// Thread-per-request pool per instance: a request holds a thread from admission to
+    /// its response, waiting on calls included. `None`: no such limit (asynchronous server).
+    pub threads: Option<u32>,
     /// Queue order.
     pub discipline: Discipline,
     /// Probability that a request fails on its own (after its steps), as a 5xx would.

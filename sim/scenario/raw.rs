@@ -26,6 +26,39 @@ pub struct RawScenario {
     /// `[policy.retry.NAME]`, `[policy.breaker.NAME]`.
     #[serde(default)]
     pub policy: RawPolicies,
+    /// `[[fault]]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fault: Vec<RawFault>,
+}
+
+/// `[[fault]]`: a fault during [at, at + for).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// latency, error, slow, crash, partition, reset, loss.
+    pub kind: String,
+    /// The service hit (one end, for link faults).
+    pub target: String,
+    /// Start.
+    pub at: SimDuration,
+    /// Length; until the end of the run when absent.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub length: Option<SimDuration>,
+    /// One instance (0-based); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
+    /// partition, reset, loss: the other service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// latency: the delay added on arrival.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<SimDuration>,
+    /// slow: the work multiplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiply: Option<f64>,
+    /// latency, error: share of requests hit (default 1); loss: the loss probability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<f64>,
 }
 
 /// Named policies, referenced by calls (or by a service as the default for its calls).
@@ -372,6 +405,9 @@ pub struct RawService {
     /// Bounded queue per instance.
     #[serde(default)]
     pub queue: RawQueue,
+    /// Thread-per-request pool per instance (held while waiting on calls too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
     /// Probability that a request fails on its own.
     #[serde(default)]
     pub error_rate: f64,

@@ -143,6 +143,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         if s.workers == 0 {
             cx.err(p.key("workers"), "workers must be at least 1");
         }
+        if s.threads == Some(0) {
+            cx.err(
+                p.key("threads"),
+                "threads must be at least 1 (or absent: no thread-per-request limit)",
+            );
+        }
         let discipline = match s.queue.discipline.as_str() {
             "fifo" => Discipline::Fifo,
             "lifo" => Discipline::Lifo,
@@ -228,6 +234,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             replicas: s.replicas.max(1),
             workers: s.workers.max(1),
             queue_capacity: s.queue.capacity,
+            threads: s.threads,
             discipline,
             error_rate: s.error_rate,
             endpoints: built,
@@ -343,14 +350,137 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         );
     }
 
+    // Faults.
+    let mut faults = Vec::new();
+    for (i, f) in raw.fault.iter().enumerate() {
+        let p = root().key("fault").index(i);
+        let target = resolve(&mut cx, &f.target, p.key("target"));
+        let peer = f
+            .peer
+            .as_deref()
+            .and_then(|n| resolve(&mut cx, n, p.key("peer")));
+        let link = matches!(f.kind.as_str(), "partition" | "reset" | "loss");
+        if link && f.peer.is_none() {
+            cx.err(
+                p.key("peer"),
+                format!(
+                    "a {} fault is between two services: add peer = \"<service>\"",
+                    f.kind
+                ),
+            );
+        }
+        if !link && f.peer.is_some() {
+            cx.err(
+                p.key("peer"),
+                format!(
+                    "`peer` is only for partition, reset and loss faults, not {:?}",
+                    f.kind
+                ),
+            );
+        }
+        if let (Some(t), Some(k)) = (target, f.instance) {
+            if k >= raw.service[t.0 as usize].replicas {
+                cx.err(
+                    p.key("instance"),
+                    format!(
+                        "service {:?} has {} instances (0-based), there is no instance {k}",
+                        f.target, raw.service[t.0 as usize].replicas
+                    ),
+                );
+            }
+        }
+        let share = f.p.unwrap_or(1.0);
+        check_probability(&mut cx, share, p.key("p"), false);
+        let kind = match f.kind.as_str() {
+            "latency" => match f.add {
+                Some(d) => Some(FaultKind::Delay(d)),
+                None => {
+                    cx.err(p.key("add"), "a latency fault needs add = \"<duration>\" (use kind = \"slow\" with multiply = 3.0 to slow the work)");
+                    None
+                }
+            },
+            "error" => Some(FaultKind::Abort),
+            "slow" => match f.multiply {
+                Some(m) if m.is_finite() && m > 0.0 => Some(FaultKind::Slow(m)),
+                _ => {
+                    cx.err(
+                        p.key("multiply"),
+                        "a slow fault needs multiply = <factor above 0>, e.g. 3.0",
+                    );
+                    None
+                }
+            },
+            "crash" => Some(FaultKind::Crash),
+            "partition" => Some(FaultKind::Partition),
+            "reset" => Some(FaultKind::Reset),
+            "loss" => Some(FaultKind::Loss(share)),
+            other => {
+                let kinds = [
+                    "latency",
+                    "error",
+                    "slow",
+                    "crash",
+                    "partition",
+                    "reset",
+                    "loss",
+                ];
+                let hint = did_you_mean(other, kinds)
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    p.key("kind"),
+                    format!(
+                        "unknown fault kind {other:?}{hint}; valid: {}",
+                        kinds.join(", ")
+                    ),
+                );
+                None
+            }
+        };
+        for (key, used) in [
+            ("add", f.add.is_some() && f.kind != "latency"),
+            ("multiply", f.multiply.is_some() && f.kind != "slow"),
+        ] {
+            if used {
+                cx.err(
+                    p.key(key),
+                    format!("`{key}` is not used by a {:?} fault", f.kind),
+                );
+            }
+        }
+        if let (Some(kind), Some(target)) = (kind, target) {
+            let at = SimTime::ZERO.after(f.at);
+            let until = f
+                .length
+                .map_or(SimTime::ZERO.after(sim.duration), |l| at.after(l));
+            faults.push(FaultSpec {
+                kind,
+                at,
+                until,
+                target,
+                instance: f.instance,
+                peer,
+                p: if matches!(kind, FaultKind::Loss(_)) {
+                    1.0
+                } else {
+                    share
+                },
+            });
+        }
+    }
+
     // Lost messages are only noticed by a timeout: without one the caller would wait forever.
-    let lossy = raw.network.loss > 0.0 || links.iter().any(|l| l.loss > 0.0);
+    let lossy = raw.network.loss > 0.0
+        || links.iter().any(|l| l.loss > 0.0)
+        || faults
+            .iter()
+            .any(|f| matches!(f.kind, FaultKind::Partition | FaultKind::Loss(_)));
     if lossy {
         for (i, w) in raw.workload.iter().enumerate() {
             if w.timeout.is_none() {
                 cx.err(
                     root().key("workload").index(i).key("timeout"),
-                    "the network loses messages, so this workload needs a timeout (a lost reply would be waited for forever)",
+                    "the network loses messages (loss or a partition/loss fault), so this workload needs a timeout (a lost reply would be waited for forever)",
                 );
             }
         }
@@ -372,7 +502,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                             .index(j)
                             .key("calls")
                     };
-                    cx.err(p, "the network loses messages, so every call needs a timeout (a lost reply would be waited for forever)");
+                    cx.err(p, "the network loses messages (loss or a partition/loss fault), so every call needs a timeout (a lost reply would be waited for forever)");
                 }
             }
         }
@@ -398,6 +528,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         workloads,
         retries: pols.retries,
         breakers: pols.breakers,
+        faults,
     })
 }
 
