@@ -794,3 +794,255 @@ fn engine_and_foundations_do_not_import_upper_layers() {
         }
     }
 }
+
+fn load_with(file: &str, sets: &[&str]) -> Scenario {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    scenario::load(Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The retry storm: without a budget, retries amplify the load above 2x and the backend
+/// stays collapsed after the spike; with an Envoy retry budget, under the same seed,
+/// amplification stays below 1.3x and the backend drains its queue.
+#[test]
+fn retry_storm_needs_a_budget() {
+    let storm = run(&load_with("scenarios/retry-storm.toml", &[]));
+    let calm = run(&load_with(
+        "scenarios/retry-storm.toml",
+        &["service.api.calls[0].retry=budgeted"],
+    ));
+    let amp = |r: &RunResult| r.edges[0].stats.attempts as f64 / r.edges[0].stats.calls as f64;
+    assert!(
+        amp(&storm) > 2.0,
+        "no budget: amplification {}",
+        amp(&storm)
+    );
+    assert!(amp(&calm) < 1.3, "budget: amplification {}", amp(&calm));
+    assert!(calm.edges[0].stats.budget_denied > 0);
+    assert_eq!(
+        storm.workloads[0].counts.requests, calm.workloads[0].counts.requests,
+        "same seed, same arrivals"
+    );
+    assert!(calm.workloads[0].counts.ok > storm.workloads[0].counts.ok);
+    // The summary reports the same figure.
+    let scn = load_with("scenarios/retry-storm.toml", &[]);
+    let v = faultline::report::summary_json(&scn, &storm);
+    assert!(
+        v["edges"]["api->backend"]["amplification"]
+            .as_f64()
+            .unwrap()
+            > 2.0
+    );
+    assert_eq!(
+        v["services"]["api"]["retries"].as_u64().unwrap(),
+        storm.edges[0].stats.retries
+    );
+}
+
+/// The cascading failure: a slow payment exhausts frontend's threads and the healthy
+/// browse path fails; a breaker on slow calls keeps browse's error rate over 5x lower.
+#[test]
+fn breaker_stops_the_cascade() {
+    let rate = |r: &RunResult| {
+        let c = &r.workloads[0].counts;
+        c.failed() as f64 / (c.ok + c.failed()) as f64
+    };
+    let (open_loop, sink) = run_with(
+        &load_with("scenarios/cascading-failure.toml", &[]),
+        RunOptions::default(),
+    );
+    let guarded = run(&load_with(
+        "scenarios/cascading-failure.toml",
+        &["service.frontend.breaker=slow-payment"],
+    ));
+    assert!(
+        rate(&open_loop) > 0.03,
+        "the cascade did not happen: {}",
+        rate(&open_loop)
+    );
+    assert!(
+        rate(&guarded) * 5.0 < rate(&open_loop),
+        "breaker {} vs none {}",
+        rate(&guarded),
+        rate(&open_loop)
+    );
+    let payment = guarded.edges.iter().find(|e| e.to == "payment").unwrap();
+    assert!(payment.stats.breaker_rejected > 0 && payment.breaker_open_s > 10.0);
+    // The fault window is in events.csv.
+    assert!(sink
+        .events
+        .iter()
+        .any(|e| e.kind == "fault_start" && e.subject == "payment" && e.t_s == 30.0));
+    assert!(sink
+        .events
+        .iter()
+        .any(|e| e.kind == "fault_end" && e.t_s == 90.0));
+}
+
+/// Breaker transitions logged during a run form a legal chain: each starts where the last ended.
+#[test]
+fn logged_breaker_transitions_are_legal() {
+    let (_, sink) = run_with(
+        &load_with(
+            "scenarios/cascading-failure.toml",
+            &["service.frontend.breaker=slow-payment"],
+        ),
+        RunOptions::default(),
+    );
+    let mut state = "closed".to_string();
+    let mut n = 0;
+    for e in sink
+        .events
+        .iter()
+        .filter(|e| e.kind == "breaker" && e.subject == "frontend->payment")
+    {
+        let (from, to) = e.detail.split_once(" -> ").unwrap();
+        assert_eq!(from, state, "at {}", e.t_s);
+        assert!(
+            matches!(
+                (from, to),
+                ("closed", "open")
+                    | ("open", "half_open")
+                    | ("half_open", "open")
+                    | ("half_open", "closed")
+            ),
+            "{from} -> {to}"
+        );
+        state = to.to_string();
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+
+const FAULTY: &str = r#"
+[sim]
+name = "faults"
+duration = "40s"
+seed = 9
+[network]
+latency = { dist = "constant", value = "1ms" }
+[[service]]
+name = "front"
+workers = 64
+calls = [{ to = "back", timeout = "500ms" }]
+[[service]]
+name = "back"
+replicas = 2
+workers = 8
+work = { dist = "constant", value = "10ms" }
+[[workload]]
+name = "w"
+target = "front"
+timeout = "2s"
+arrivals = { kind = "constant", rate = 100 }
+"#;
+
+/// Every fault kind runs from TOML and has its effect inside its window only.
+#[test]
+fn every_fault_kind_has_its_effect() {
+    let base = run(&scenario(FAULTY));
+    let w = |r: &RunResult| r.workloads[0].clone();
+    assert_eq!(w(&base).counts.failed(), 0);
+    let with = |fault: &str| {
+        run(&scenario(&format!(
+            "{FAULTY}\n[[fault]]\nat = \"10s\"\nfor = \"10s\"\n{fault}\n"
+        )))
+    };
+
+    // latency: +100 ms for every request during a quarter of the run.
+    let r = with("kind = \"latency\"\ntarget = \"back\"\nadd = \"100ms\"");
+    let extra = w(&r).latency.mean - w(&base).latency.mean;
+    assert!(
+        (extra - 25.0).abs() < 1.5,
+        "latency fault added {extra} ms on average"
+    );
+    // error: half the requests during the window fail: 1/8 of all.
+    let r = with("kind = \"error\"\ntarget = \"back\"\np = 0.5");
+    let share = w(&r).counts.errors as f64 / w(&r).counts.requests as f64;
+    assert!((share - 0.125).abs() < 0.02, "{share}");
+    // slow: work x3 during the window raises the back end's busy time by half.
+    let r = with("kind = \"slow\"\ntarget = \"back\"\nmultiply = 3.0");
+    let ratio = r.services[1].utilization / base.services[1].utilization;
+    assert!((ratio - 1.5).abs() < 0.05, "{ratio}");
+    // crash of one of two instances: round robin sends it half the calls for a quarter of the run.
+    let r = with("kind = \"crash\"\ntarget = \"back\"\ninstance = 1");
+    let share = w(&r).counts.errors as f64 / w(&r).counts.requests as f64;
+    assert!((share - 0.125).abs() < 0.01, "{share}");
+    assert!(r.services[1].counts.requests < base.services[1].counts.requests);
+    // partition: every call in the window times out at 500 ms.
+    let r = with("kind = \"partition\"\ntarget = \"front\"\npeer = \"back\"");
+    assert!(
+        (w(&r).counts.errors as i64 - 1000).abs() <= 2,
+        "{:?}",
+        w(&r).counts
+    );
+    assert!(r.network_lost >= 999);
+    assert_eq!(
+        w(&r).latency.max,
+        500.0,
+        "the per-try timeout ends each partitioned call"
+    );
+    // reset: the same calls fail fast instead.
+    let r = with("kind = \"reset\"\ntarget = \"front\"\npeer = \"back\"");
+    assert!((w(&r).counts.errors as i64 - 1000).abs() <= 2);
+    assert!(
+        w(&r).latency.p99 < 20.0,
+        "reset failures are fast: {}",
+        w(&r).latency.p99
+    );
+    // loss: 20 % per message in the window, so 1 - 0.8^2 = 36 % of the window's calls fail.
+    let r = with("kind = \"loss\"\ntarget = \"front\"\npeer = \"back\"\np = 0.2");
+    let share = w(&r).counts.errors as f64 / 1000.0;
+    assert!((share - 0.36).abs() < 0.05, "{share}");
+}
+
+/// A thread-per-request pool bounds concurrency while requests wait on calls:
+/// 4 threads and 100 ms calls give at most 40 requests per second.
+#[test]
+fn threads_are_held_across_calls() {
+    let text = FAULTY
+        .replace("workers = 64", "workers = 64\nthreads = 4")
+        .replace("value = \"10ms\"", "value = \"100ms\"")
+        .replace("replicas = 2\nworkers = 8", "replicas = 2\nworkers = 64");
+    let r = run(&scenario(&text));
+    // Completions at front (its clients give up on most of the backlog, so count at the service).
+    let done = r.services[0].counts.ok as f64 / 40.0;
+    assert!(
+        done <= 40.0 && done > 37.0,
+        "{done} req/s through 4 threads"
+    );
+    assert!(
+        r.workloads[0].counts.timeouts > 1000,
+        "the backlog makes clients time out"
+    );
+    // Without the thread limit the same system serves the full 100/s.
+    let r = run(&scenario(&text.replace("threads = 4\n", "")));
+    assert!(r.workloads[0].counts.ok as f64 / 40.0 > 99.0);
+}
+
+/// Retries follow their policy: max attempts, retry_on, and per-edge accounting.
+#[test]
+fn retries_follow_their_policy() {
+    let text = format!(
+        "{}\n[policy.retry.r]\nmax_attempts = 3\nretry_on = [\"error\"]\n",
+        FAULTY
+            .replace(
+                "timeout = \"500ms\" }",
+                "timeout = \"500ms\", retry = \"r\" }"
+            )
+            .replace(
+                "work = { dist = \"constant\", value = \"10ms\" }",
+                "work = { dist = \"constant\", value = \"10ms\" }\nerror_rate = 0.5"
+            )
+    );
+    let r = run(&scenario(&text));
+    let e = &r.edges[0].stats;
+    // Each attempt fails with p = 0.5, so attempts per call = 1 + 0.5 + 0.25 = 1.75, and a call fails with 0.125.
+    let amp = e.attempts as f64 / e.calls as f64;
+    assert!((amp - 1.75).abs() < 0.05, "{amp}");
+    assert!((e.failed as f64 / e.calls as f64 - 0.125).abs() < 0.02);
+    // Not retried on what retry_on leaves out.
+    let r = run(&scenario(
+        &text.replace("retry_on = [\"error\"]", "retry_on = [\"timeout\"]"),
+    ));
+    assert_eq!(r.edges[0].stats.retries, 0);
+}
