@@ -1046,3 +1046,66 @@ fn retries_follow_their_policy() {
     ));
     assert_eq!(r.edges[0].stats.retries, 0);
 }
+
+/// `validate` reports worst-case retry amplification per path (the product of attempts)
+/// and timeout inversions (a caller giving up before its callee's retries are done).
+#[test]
+fn validate_reports_amplification_and_timeout_inversions() {
+    let text = r#"
+[sim]
+name = "inv"
+duration = "10s"
+[policy.retry.three]
+max_attempts = 3
+[[service]]
+name = "a"
+calls = [{ to = "b", timeout = "250ms", retry = "three" }]
+[[service]]
+name = "b"
+calls = [{ to = "c", timeout = "100ms", retry = "three" }]
+[[service]]
+name = "c"
+[[workload]]
+name = "w"
+target = "a"
+arrivals = { kind = "poisson", rate = 1 }
+"#;
+    let scn = scenario(text);
+    let paths = faultline::scenario::analysis::call_paths(&scn.spec, &scn.spec.workloads[0]);
+    assert_eq!(paths[0].amplification(), 9);
+    let inv = faultline::scenario::analysis::timeout_inversions(&scn.spec);
+    assert_eq!(inv.len(), 1);
+    assert_eq!(
+        inv[0].callee_may_take,
+        faultline::time::parse_duration("300ms").unwrap()
+    );
+    let report = faultline::scenario::analysis::report(&scn.spec, None);
+    assert!(report.contains("worst-case amplification 9x"), "{report}");
+    assert!(
+        report.contains("a -> b times out after 250ms, but b may spend up to 300ms on c"),
+        "{report}"
+    );
+    // A longer caller timeout removes the inversion.
+    let fixed = scenario(&text.replace("timeout = \"250ms\"", "timeout = \"400ms\""));
+    assert!(faultline::scenario::analysis::timeout_inversions(&fixed.spec).is_empty());
+}
+
+/// Unknown policy names and bad policy fields are invalid input with a place and a hint.
+#[test]
+fn policy_errors_are_reported() {
+    let text = GOOD.replace("calls = [{ to = \"b\" }]", "calls = [{ to = \"b\", retry = \"standrd\" }]")
+        + "\n[policy.retry.standard]\nmax_attempts = 0\nbackoff = { kind = \"exponential\", base = \"10ms\", cap = \"1s\", jitter = \"ful\" }\n";
+    let err = scenario::parse("p.toml", &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown retry policy \"standrd\" (did you mean \"standard\"?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("max_attempts counts the first attempt too"),
+        "{err}"
+    );
+    assert!(err.contains("unknown jitter \"ful\""), "{err}");
+    assert!(err.contains("p.toml:8:"), "{err}");
+}

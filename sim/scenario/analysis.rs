@@ -72,9 +72,21 @@ fn latency_ns(
             let call = |c: &CallSpec| {
                 let inner = 2.0 * net(spec, service, c.to, worst)
                     + latency_ns(spec, c.to, c.endpoint, worst, depth + 1);
-                let capped = match c.timeout {
+                let per_try = match c.timeout {
                     Some(t) => inner.min(t.0 as f64),
                     None => inner,
+                };
+                // With retries, the worst case is every attempt taking its full time
+                // (back-off waits not counted), capped by the overall timeout.
+                let retry = c.retry.map(|r| &spec.retries[r as usize]);
+                let attempts = if worst {
+                    retry.map_or(1, |r| r.max_attempts)
+                } else {
+                    1
+                } as f64;
+                let capped = match retry.and_then(|r| r.overall_timeout) {
+                    Some(o) => (per_try * attempts).min(o.0 as f64),
+                    None => per_try * attempts,
                 };
                 if worst {
                     capped
@@ -128,6 +140,66 @@ pub struct CallPath {
     pub services: Vec<ServiceId>,
     /// Timeout of each call along it (one fewer than services).
     pub timeouts: Vec<Option<SimDuration>>,
+    /// Max attempts of each call along it.
+    pub attempts: Vec<u32>,
+}
+
+impl CallPath {
+    /// Worst-case retry amplification: attempts reaching the last service per request (the product).
+    pub fn amplification(&self) -> u64 {
+        self.attempts.iter().map(|&a| a as u64).product()
+    }
+}
+
+/// A caller that gives up before its callee may legitimately answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeoutInversion {
+    /// The caller.
+    pub caller: ServiceId,
+    /// The callee, which itself calls `downstream`.
+    pub callee: ServiceId,
+    /// The callee's callee.
+    pub downstream: ServiceId,
+    /// The caller's timeout on the callee.
+    pub timeout: SimDuration,
+    /// What the callee may spend on `downstream`: attempts x per-try timeout.
+    pub callee_may_take: SimDuration,
+}
+
+/// Every timeout inversion: a call with timeout T to a service that may spend longer
+/// than T on one of its own calls with retries (attempts x per-try timeout, or the
+/// overall retry timeout when shorter).
+pub fn timeout_inversions(spec: &SystemSpec) -> Vec<TimeoutInversion> {
+    let mut out = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        for e in &s.endpoints {
+            for c in calls_of(e) {
+                let Some(t) = c.timeout else { continue };
+                for ce in endpoints_called(spec, c.to, c.endpoint) {
+                    for d in calls_of(ce) {
+                        let Some(per_try) = d.timeout else { continue };
+                        let retry = d.retry.map(|r| &spec.retries[r as usize]);
+                        let attempts = retry.map_or(1, |r| r.max_attempts) as u64;
+                        let mut may = SimDuration(per_try.0.saturating_mul(attempts));
+                        if let Some(o) = retry.and_then(|r| r.overall_timeout) {
+                            may = may.min(o);
+                        }
+                        let inv = TimeoutInversion {
+                            caller: ServiceId(i as u32),
+                            callee: c.to,
+                            downstream: d.to,
+                            timeout: t,
+                            callee_may_take: may,
+                        };
+                        if may > t && !out.contains(&inv) {
+                            out.push(inv);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 fn paths_from(
@@ -146,9 +218,13 @@ fn paths_from(
             leaf = false;
             prefix.services.push(c.to);
             prefix.timeouts.push(c.timeout);
+            prefix
+                .attempts
+                .push(c.retry.map_or(1, |r| spec.retries[r as usize].max_attempts));
             paths_from(spec, c.to, c.endpoint, prefix, out);
             prefix.services.pop();
             prefix.timeouts.pop();
+            prefix.attempts.pop();
         }
     }
     if leaf && out.len() < MAX_PATHS && !out.iter().any(|p| p.services == prefix.services) {
@@ -162,6 +238,7 @@ pub fn call_paths(spec: &SystemSpec, w: &WorkloadSpec) -> Vec<CallPath> {
     let mut prefix = CallPath {
         services: vec![w.target],
         timeouts: vec![],
+        attempts: vec![],
     };
     paths_from(spec, w.target, w.endpoint, &mut prefix, &mut out);
     out
@@ -262,11 +339,39 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
                 if !c.required {
                     attrs.push("optional".into());
                 }
+                if let Some(r) = c.retry {
+                    let r = &spec.retries[r as usize];
+                    attrs.push(format!("retry {} ({} attempts)", r.name, r.max_attempts));
+                }
+                if let Some(b) = c.breaker {
+                    attrs.push(format!("breaker {}", spec.breakers[b as usize].name));
+                }
                 let _ = writeln!(o, "    -> {} ({})", name(c.to), attrs.join(", "));
             }
         }
     }
     let _ = writeln!(o, "\nsynchronous cycles: none");
+    let inversions = timeout_inversions(spec);
+    if inversions.is_empty() {
+        let _ = writeln!(o, "timeout inversions: none");
+    } else {
+        let _ = writeln!(
+            o,
+            "timeout inversions (the caller gives up while its callee may still succeed):"
+        );
+        for v in &inversions {
+            let _ = writeln!(
+                o,
+                "  {} -> {} times out after {}, but {} may spend up to {} on {}",
+                name(v.caller),
+                name(v.callee),
+                v.timeout,
+                name(v.callee),
+                v.callee_may_take,
+                name(v.downstream)
+            );
+        }
+    }
     for w in &spec.workloads {
         let paths = call_paths(spec, w);
         let deepest = paths
@@ -309,7 +414,13 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
                 (None, None) if p.services.len() == 1 => "no calls".into(),
                 (None, None) => "unbounded: no timeout on any call".into(),
             };
-            let _ = writeln!(o, "    {}: {}", chain.join(" -> "), bound);
+            let _ = writeln!(
+                o,
+                "    {}: {}; worst-case amplification {}x",
+                chain.join(" -> "),
+                bound,
+                p.amplification()
+            );
         }
         if paths.len() >= MAX_PATHS {
             let _ = writeln!(o, "    (first {MAX_PATHS} paths only)");
