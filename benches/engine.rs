@@ -6,6 +6,7 @@
 //! B: gateway (4 workers, exp 2 ms) -> orders (8, lognormal mean 10 ms sigma 0.5)
 //!    -> payment (4, exp 5 ms), network uniform 0.5-1.5 ms per hop, Poisson 600/s,
 //!    ~1,000,000 requests.
+//! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faultline::metrics::NullSink;

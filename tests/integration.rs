@@ -1109,3 +1109,67 @@ fn policy_errors_are_reported() {
     assert!(err.contains("unknown jitter \"ful\""), "{err}");
     assert!(err.contains("p.toml:8:"), "{err}");
 }
+
+/// Regression: a call that fails at once (reset link, open breaker) inside a parallel
+/// group must not let the request move on before the group's other calls answer
+/// (this leaked requests in the 20-service mesh before the fix).
+#[test]
+fn instant_failures_inside_a_parallel_group_wait_for_the_group() {
+    let text = r#"
+[sim]
+name = "par"
+duration = "20s"
+[network]
+latency = { dist = "constant", value = "1ms" }
+[[service]]
+name = "front"
+workers = 8
+calls = [{ parallel = [{ to = "back", timeout = "1s" }, { to = "other", timeout = "1s" }] }]
+[[service]]
+name = "back"
+workers = 8
+work = { dist = "constant", value = "5ms" }
+[[service]]
+name = "other"
+workers = 8
+work = { dist = "constant", value = "5ms" }
+[[workload]]
+name = "w"
+target = "front"
+arrivals = { kind = "constant", rate = 50 }
+[[fault]]
+kind = "reset"
+target = "front"
+peer = "back"
+at = "0s"
+"#;
+    let (r, sink) = run_with(&scenario(text), RunOptions::default());
+    let w = &r.workloads[0].counts;
+    assert_eq!(
+        w.requests,
+        w.errors + r.workloads[0].pending_at_end,
+        "{w:?}"
+    );
+    assert!(r.workloads[0].pending_at_end <= 1);
+    // Every request waited for `other` (5 ms + 2 x 1 ms) before failing.
+    assert!(
+        r.workloads[0].latency.mean >= 7.0,
+        "{}",
+        r.workloads[0].latency.mean
+    );
+    assert_eq!(
+        r.services[2].counts.ok,
+        w.requests - r.workloads[0].pending_at_end
+    );
+    let last = sink
+        .rows
+        .iter()
+        .rev()
+        .find(|row| row.name == "front")
+        .unwrap();
+    assert!(
+        last.in_flight <= 1,
+        "front leaks requests: {}",
+        last.in_flight
+    );
+}

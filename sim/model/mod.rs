@@ -1256,15 +1256,22 @@ impl<'a> World<'a> {
                 }
                 Step::Parallel(cs) => {
                     let first = self.site_index[service][r.endpoint as usize][r.step as usize];
-                    let mut sent = 0;
+                    // Decide every member first and set `pending` to the total before any call
+                    // starts: a call can finish at once (breaker open, reset link), and the
+                    // request must not move on until the whole group is done.
+                    let mut chosen: u64 = 0;
                     for (k, c) in cs.iter().enumerate() {
                         if self.svcs[service].branch_rng.chance(c.probability) {
-                            sent += 1;
-                            self.reqs[id as usize].pending = sent;
-                            self.start_call(now, id, first + k as u32);
+                            chosen |= 1 << k;
                         }
                     }
-                    if sent > 0 {
+                    if chosen != 0 {
+                        self.reqs[id as usize].pending = chosen.count_ones();
+                        for k in 0..cs.len() {
+                            if chosen & (1 << k) != 0 {
+                                self.start_call(now, id, first + k as u32);
+                            }
+                        }
                         return;
                     }
                 }

@@ -646,6 +646,16 @@ fn build_step(
             );
             return None;
         }
+        if members.len() > 64 {
+            cx.err(
+                path.key("parallel"),
+                format!(
+                    "a parallel group holds at most 64 calls, this one has {}",
+                    members.len()
+                ),
+            );
+            return None;
+        }
         let mut calls = Vec::new();
         for (m, c) in members.iter().enumerate() {
             let mp = path.key("parallel").index(m);
