@@ -7,6 +7,7 @@
 //!    -> payment (4, exp 5 ms), network uniform 0.5-1.5 ms per hop, Poisson 600/s,
 //!    ~1,000,000 requests.
 //! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin).
+//! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faultline::metrics::NullSink;
@@ -166,6 +167,13 @@ fn benches(c: &mut Criterion) {
     // 1,667 s at 600/s is 1,000,200 requests on average.
     g.bench_function("B_chain_faultline", |b| {
         b.iter(|| black_box(faultline_run("scenarios/chain.toml", "1667s")))
+    });
+    // C: a 20-service mesh, every call with a per-try timeout, retries behind a budget and
+    // a breaker, and a slow-leaf fault. Events per iteration / time = events per second.
+    let events = faultline_run("scenarios/mesh.toml", "60s");
+    eprintln!("C_mesh_faultline processes {events} events per iteration");
+    g.bench_function("C_mesh_faultline", |b| {
+        b.iter(|| black_box(faultline_run("scenarios/mesh.toml", "60s")))
     });
     g.finish();
 }
