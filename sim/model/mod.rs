@@ -45,6 +45,8 @@ enum Ev {
     Timeout { req: u32 },
     /// A call's back-off is over: make the next attempt.
     Retry { call: u32 },
+    /// A hedged call's next attempt is due.
+    Hedge { call: u32 },
     /// A breaker's timer (automatic half-open, half-open max wait).
     BreakerTimer { edge: u32 },
     /// A fault starts.
@@ -114,6 +116,12 @@ struct Call {
     last_cost: Option<u32>,
     /// A retry of this call is counted as active (Envoy budget).
     in_retry: bool,
+    /// Attempts in flight (child request ids; NONE for free slots). Hedging keeps several.
+    outstanding: [u32; 5],
+    /// The next hedge's timer.
+    hedge_timer: Option<EventKey>,
+    /// Bumped each time the slot is reused, to tell a live call from a finished one.
+    generation: u32,
     measured: bool,
     work_ns: u64,
 }
@@ -147,6 +155,8 @@ pub struct EdgeStats {
     pub ok: u64,
     /// Calls that ended failed.
     pub failed: u64,
+    /// Extra attempts sent by hedging.
+    pub hedges: u64,
     /// Attempts refused by the breaker.
     pub breaker_rejected: u64,
     /// Retries refused by the retry budget.
@@ -165,6 +175,8 @@ struct Edge {
     active_calls: u64,
     active_retries: u64,
     stats: EdgeStats,
+    /// Latency of successful attempts (for percentile hedging delays).
+    attempt_latency: Latency,
     open_since: Option<SimTime>,
     open_ns: u64,
     transitions: u64,
@@ -709,6 +721,7 @@ impl<'a> World<'a> {
             Ev::Respond { req } => self.on_respond(now, req),
             Ev::Timeout { req } => self.on_timeout(now, req),
             Ev::Retry { call } => self.attempt(now, call),
+            Ev::Hedge { call } => self.on_hedge(now, call),
             Ev::FaultStart { fault } => self.set_fault(now, fault, true),
             Ev::FaultEnd { fault } => self.set_fault(now, fault, false),
             Ev::BreakerTimer { edge } => {
@@ -880,7 +893,7 @@ impl<'a> World<'a> {
             LinkFault::Loss(p) => p.max(link.loss),
             LinkFault::Reset => {
                 // The connection is reset at once: a fast failure, nothing reaches the callee.
-                self.attempt_done(now, call_id, Attempt::Error, 0);
+                self.attempt_done(now, call_id, NONE, Attempt::Error, 0, 0);
                 return;
             }
         };
@@ -918,6 +931,13 @@ impl<'a> World<'a> {
         }) else {
             return;
         };
+        if let Some(slot) = self.calls[call_id as usize]
+            .outstanding
+            .iter_mut()
+            .find(|s| **s == NONE)
+        {
+            *slot = id;
+        }
         // The per-try timeout, shortened by the overall deadline of the retries.
         let until = try_timeout.map_or(deadline, |t| now.after(t).min(deadline));
         if until != SimTime::MAX {
@@ -959,12 +979,16 @@ impl<'a> World<'a> {
             backoff: BackoffState::default(),
             last_cost: None,
             in_retry: false,
+            outstanding: [NONE; 5],
+            hedge_timer: None,
+            generation: 0,
             measured,
             work_ns: 0,
         };
         let id = match self.free_calls.pop() {
             Some(i) => {
-                self.calls[i as usize] = call;
+                let generation = self.calls[i as usize].generation.wrapping_add(1);
+                self.calls[i as usize] = Call { generation, ..call };
                 i
             }
             None => {
@@ -973,6 +997,67 @@ impl<'a> World<'a> {
             }
         };
         self.attempt(now, id);
+        if self.sites[site as usize].spec.hedge.is_some() {
+            self.arm_hedge(now, id);
+        }
+    }
+
+    /// Schedules the next hedge of a live hedged call, if it has attempts left.
+    fn arm_hedge(&mut self, now: SimTime, id: u32) {
+        let spec = self.spec;
+        let c = &self.calls[id as usize];
+        let site = &self.sites[c.site as usize];
+        let h = &spec.hedges[site.spec.hedge.expect("hedged") as usize];
+        if c.attempt >= h.max_attempts || c.hedge_timer.is_some() {
+            return;
+        }
+        let e = &self.edges[site.edge as usize];
+        let delay = match h.percentile {
+            Some(q) if e.attempt_latency.count() >= 100 => {
+                SimDuration(e.attempt_latency.percentile_ns(q))
+            }
+            _ => h.delay,
+        };
+        let key = self
+            .engine
+            .schedule_at(now.after(delay), Ev::Hedge { call: id });
+        self.calls[id as usize].hedge_timer = Some(key);
+    }
+
+    /// A hedge timer fired: send one more attempt.
+    fn on_hedge(&mut self, now: SimTime, id: u32) {
+        let generation = self.calls[id as usize].generation;
+        self.calls[id as usize].hedge_timer = None;
+        self.attempt(now, id);
+        let c = &self.calls[id as usize];
+        if c.generation == generation && self.free_calls_live(id) {
+            self.arm_hedge(now, id);
+        }
+    }
+
+    /// Whether call slot `id` holds a live call (not on the free list).
+    fn free_calls_live(&self, id: u32) -> bool {
+        self.calls[id as usize].parent != NONE
+    }
+
+    /// Abandons every attempt of a call still in flight (the losers of a hedge).
+    fn cancel_attempts(&mut self, id: u32) {
+        let outstanding = std::mem::replace(&mut self.calls[id as usize].outstanding, [NONE; 5]);
+        for child in outstanding.into_iter().filter(|&c| c != NONE) {
+            let r = &mut self.reqs[child as usize];
+            r.abandoned = true;
+            if let Some(k) = r.timeout.take() {
+                self.engine.cancel(k);
+            }
+            if r.state == State::Lost {
+                // Nothing will come back: free it now.
+                let (s, work, arrived) = (r.service as usize, r.work_ns, r.arrived);
+                if arrived {
+                    self.svcs[s].wasted_ns += work as u128;
+                }
+                self.release(child);
+            }
+        }
     }
 
     /// Makes the next attempt of a call, through its breaker.
@@ -990,7 +1075,7 @@ impl<'a> World<'a> {
                 if measured {
                     e.stats.breaker_rejected += 1;
                 }
-                self.attempt_done(now, id, Attempt::CircuitOpen, 0);
+                self.attempt_done(now, id, NONE, Attempt::CircuitOpen, 0, 0);
                 return;
             }
         }
@@ -998,17 +1083,38 @@ impl<'a> World<'a> {
         if measured {
             e.stats.attempts += 1;
             if attempt > 1 {
-                e.stats.retries += 1;
+                if self.sites[self.calls[id as usize].site as usize]
+                    .spec
+                    .hedge
+                    .is_some()
+                {
+                    e.stats.hedges += 1;
+                } else {
+                    e.stats.retries += 1;
+                }
             }
         }
         self.send_attempt(now, id);
     }
 
     /// An attempt ended: record it, then retry or finish the call.
-    fn attempt_done(&mut self, now: SimTime, id: u32, outcome: Attempt, work_ns: u64) {
+    fn attempt_done(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        child: u32,
+        outcome: Attempt,
+        work_ns: u64,
+        attempt_ns: u64,
+    ) {
         let spec = self.spec;
         let c = &mut self.calls[id as usize];
         c.work_ns += work_ns;
+        if child != NONE {
+            if let Some(slot) = c.outstanding.iter_mut().find(|s| **s == child) {
+                *slot = NONE;
+            }
+        }
         let site = &self.sites[c.site as usize];
         let edge = site.edge;
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
@@ -1031,9 +1137,16 @@ impl<'a> World<'a> {
                 } else {
                     CallResult::Success
                 };
-                let t = b.on_result(now, result, now.since(c.attempt_started));
+                let t = b.on_result(now, result, SimDuration(attempt_ns));
                 self.breaker_changed(now, edge, t);
             }
+            if outcome == Attempt::Ok {
+                self.edges[edge as usize].attempt_latency.record(attempt_ns);
+            }
+        }
+        if let Some(h) = self.sites[self.calls[id as usize].site as usize].spec.hedge {
+            self.hedge_done(now, id, &spec.hedges[h as usize], outcome);
+            return;
         }
         let e = &mut self.edges[edge as usize];
         let c = &mut self.calls[id as usize];
@@ -1096,12 +1209,56 @@ impl<'a> World<'a> {
         self.finish_call(now, id, final_outcome);
     }
 
+    /// An attempt of a hedged call ended (gRPC A6): the first success wins and the
+    /// others are cancelled; a fatal failure ends the call; a non-fatal one sends the
+    /// next attempt at once, or waits for the attempts still in flight.
+    fn hedge_done(&mut self, now: SimTime, id: u32, h: &HedgePolicy, outcome: Attempt) {
+        let fatal = match outcome {
+            Attempt::Ok => {
+                self.cancel_attempts(id);
+                self.finish_call(now, id, Outcome::Ok);
+                return;
+            }
+            Attempt::Error => !h.non_fatal.error,
+            Attempt::Rejected => !h.non_fatal.rejected,
+            Attempt::Timeout | Attempt::CircuitOpen => false,
+        };
+        let failure = match outcome {
+            Attempt::Rejected => Outcome::Rejected,
+            Attempt::Timeout => Outcome::Timeout,
+            _ => Outcome::Error,
+        };
+        if fatal {
+            self.cancel_attempts(id);
+            self.finish_call(now, id, failure);
+            return;
+        }
+        let c = &mut self.calls[id as usize];
+        if c.attempt < h.max_attempts {
+            // Send the next hedge now; later ones resume the normal spacing.
+            if let Some(k) = c.hedge_timer.take() {
+                self.engine.cancel(k);
+            }
+            let generation = c.generation;
+            self.attempt(now, id);
+            if self.calls[id as usize].generation == generation && self.free_calls_live(id) {
+                self.arm_hedge(now, id);
+            }
+        } else if c.outstanding.iter().all(|&s| s == NONE) {
+            self.finish_call(now, id, failure);
+        }
+    }
+
     /// A logical call ended: tell the calling request.
     fn finish_call(&mut self, now: SimTime, id: u32, outcome: Outcome) {
         let c = &self.calls[id as usize];
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
         let site = &self.sites[c.site as usize];
         let (edge, required) = (site.edge as usize, site.spec.required);
+        if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+            self.engine.cancel(k);
+        }
+        self.calls[id as usize].parent = NONE;
         let e = &mut self.edges[edge];
         e.active_calls -= 1;
         if measured {
@@ -1421,9 +1578,16 @@ impl<'a> World<'a> {
         if let Some(k) = r.timeout.take() {
             self.engine.cancel(k);
         }
-        let (call, outcome, work) = (r.parent, r.outcome, r.work_ns);
+        let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
         self.release(id);
-        self.attempt_done(now, call, Attempt::from(outcome), work);
+        self.attempt_done(
+            now,
+            call,
+            id,
+            Attempt::from(outcome),
+            work,
+            now.since(sent).0,
+        );
     }
 
     /// A call of `parent` ended with `outcome`.
@@ -1466,7 +1630,8 @@ impl<'a> World<'a> {
         if parent == NONE {
             self.client_result(now, id, Outcome::Timeout);
         } else {
-            self.attempt_done(now, parent, Attempt::Timeout, 0);
+            let sent = self.reqs[id as usize].sent;
+            self.attempt_done(now, parent, id, Attempt::Timeout, 0, now.since(sent).0);
         }
         let r = &self.reqs[id as usize];
         match r.state {
@@ -1725,6 +1890,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 active_calls: 0,
                                 active_retries: 0,
                                 stats: EdgeStats::default(),
+                                attempt_latency: Latency::new(2),
                                 open_since: None,
                                 open_ns: 0,
                                 transitions: 0,

@@ -47,6 +47,8 @@ pub struct SystemSpec {
     pub retries: Vec<RetryPolicy>,
     /// Named circuit breakers.
     pub breakers: Vec<BreakerPolicy>,
+    /// Named hedging policies.
+    pub hedges: Vec<HedgePolicy>,
     /// Scheduled faults.
     pub faults: Vec<FaultSpec>,
 }
@@ -182,6 +184,25 @@ pub struct CallSpec {
     /// Circuit breaker (index into [`SystemSpec::breakers`]); one breaker per caller service,
     /// callee and policy name, shared by the caller's instances.
     pub breaker: Option<u32>,
+    /// Hedging policy (index into [`SystemSpec::hedges`]); never together with `retry`.
+    pub hedge: Option<u32>,
+}
+
+/// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.
+#[derive(Clone, Debug)]
+pub struct HedgePolicy {
+    /// Its name.
+    pub name: String,
+    /// Attempts in all, the first included (2..=5).
+    pub max_attempts: u32,
+    /// Wait before each further attempt (also the fallback for `percentile`).
+    pub delay: SimDuration,
+    /// When set, wait this percentile of the edge's observed attempt latency instead
+    /// (once 100 attempts have been observed).
+    pub percentile: Option<f64>,
+    /// Failures that send the next attempt at once instead of ending the call
+    /// (a per-try timeout always counts as non-fatal).
+    pub non_fatal: OutcomeSet,
 }
 
 /// Which attempt outcomes a retry policy retries, or a breaker counts as failures.

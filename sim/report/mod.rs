@@ -120,6 +120,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "calls": st.calls,
             "attempts": st.attempts,
             "retries": st.retries,
+            "hedges": st.hedges,
             "amplification": if st.calls > 0 { r6(st.attempts as f64 / st.calls as f64) } else { 0.0 },
             "ok": st.ok,
             "failed": st.failed,

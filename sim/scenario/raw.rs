@@ -71,6 +71,25 @@ pub struct RawPolicies {
     /// Circuit breakers by name.
     #[serde(default)]
     pub breaker: std::collections::BTreeMap<String, RawBreaker>,
+    /// Hedging policies by name.
+    #[serde(default)]
+    pub hedge: std::collections::BTreeMap<String, RawHedge>,
+}
+
+/// `[policy.hedge.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHedge {
+    /// Attempts in all, the first included (2 to 5; gRPC caps at 5).
+    pub max_attempts: u32,
+    /// Wait before each further attempt.
+    pub delay: SimDuration,
+    /// Use this percentile (0-100) of the observed attempt latency as the delay, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percentile: Option<f64>,
+    /// Failures that send the next attempt at once: any of "error", "rejected" (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub non_fatal: Option<Vec<String>>,
 }
 
 fn three() -> u32 {
@@ -470,6 +489,9 @@ pub struct RawStep {
     /// Breaker name (`[policy.breaker.NAME]`); "none" turns off the service default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<String>,
+    /// Hedging policy name (`[policy.hedge.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hedge: Option<String>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,

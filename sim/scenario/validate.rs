@@ -528,6 +528,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         workloads,
         retries: pols.retries,
         breakers: pols.breakers,
+        hedges: pols.hedges,
         faults,
     })
 }
@@ -714,6 +715,25 @@ fn build_call(
         defaults.breaker,
         &defaults.path,
     );
+    let hedge = pols.pick(
+        cx,
+        "hedge",
+        st.hedge.as_deref(),
+        path.key("hedge"),
+        None,
+        &defaults.path,
+    );
+    let retry = if hedge.is_some() && retry.is_some() {
+        if st.retry.is_some() {
+            cx.err(
+                path.key("hedge"),
+                "a call hedges or retries, not both (as in gRPC): drop `retry` or `hedge`",
+            );
+        }
+        None // the service's default retry gives way to an explicit hedge
+    } else {
+        retry
+    };
     Some(CallSpec {
         to,
         endpoint,
@@ -722,6 +742,7 @@ fn build_call(
         required: st.required.unwrap_or(true),
         retry,
         breaker,
+        hedge,
     })
 }
 
@@ -736,6 +757,7 @@ struct Defaults<'a> {
 struct Policies {
     retries: Vec<RetryPolicy>,
     breakers: Vec<BreakerPolicy>,
+    hedges: Vec<HedgePolicy>,
 }
 
 impl Policies {
@@ -759,6 +781,7 @@ impl Policies {
         }
         let names: Vec<&str> = match kind {
             "retry" => self.retries.iter().map(|r| r.name.as_str()).collect(),
+            "hedge" => self.hedges.iter().map(|h| h.name.as_str()).collect(),
             _ => self.breakers.iter().map(|b| b.name.as_str()).collect(),
         };
         match names.iter().position(|n| *n == name) {
@@ -1069,7 +1092,50 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             record,
         });
     }
-    Policies { retries, breakers }
+    let mut hedges = Vec::new();
+    for (name, h) in &raw.policy.hedge {
+        let p = pp.key("hedge").key(name);
+        if !(2..=5).contains(&h.max_attempts) {
+            cx.err(p.key("max_attempts"), format!("max_attempts is 2 to 5 (the first attempt included; gRPC caps hedging at 5), got {}", h.max_attempts));
+        }
+        if let Some(q) = h.percentile {
+            if !(q > 0.0 && q < 100.0) {
+                cx.err(
+                    p.key("percentile"),
+                    format!("percentile is in (0, 100), got {q}"),
+                );
+            }
+        }
+        let none = OutcomeSet {
+            error: false,
+            timeout: true,
+            rejected: false,
+            circuit_open: false,
+        };
+        let non_fatal = outcome_set(
+            cx,
+            h.non_fatal.as_deref(),
+            none,
+            &["error", "rejected"],
+            p.key("non_fatal"),
+        );
+        let non_fatal = OutcomeSet {
+            timeout: true,
+            ..non_fatal
+        };
+        hedges.push(HedgePolicy {
+            name: name.clone(),
+            max_attempts: h.max_attempts.clamp(2, 5),
+            delay: h.delay,
+            percentile: h.percentile,
+            non_fatal,
+        });
+    }
+    Policies {
+        retries,
+        breakers,
+        hedges,
+    }
 }
 
 fn check_probability(cx: &mut Ctx, p: f64, path: TomlPath, below_one: bool) {
