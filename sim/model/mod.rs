@@ -182,6 +182,46 @@ struct Edge {
     transitions: u64,
 }
 
+impl Req {
+    /// A request just sent at `now`, not yet delivered.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        now: SimTime,
+        service: u32,
+        instance: u32,
+        endpoint: u32,
+        parent: u32,
+        workload: u32,
+        user: u32,
+        state: State,
+        measured: bool,
+    ) -> Req {
+        Req {
+            service,
+            instance,
+            endpoint,
+            step: 0,
+            pending: 0,
+            parent,
+            workload,
+            user,
+            state,
+            arrived: false,
+            delayed: false,
+            failed: false,
+            abandoned: false,
+            measured,
+            outcome: Outcome::Ok,
+            sent: now,
+            born: now,
+            enqueued: now,
+            work_started: now,
+            timeout: None,
+            work_ns: 0,
+        }
+    }
+}
+
 struct Instance {
     service: u32,
     busy: u32,
@@ -834,29 +874,17 @@ impl<'a> World<'a> {
             self.arrivals.push(now);
         }
         let timeout = spec.timeout;
-        let Some(id) = self.alloc(Req {
-            service: target,
+        let Some(id) = self.alloc(Req::new(
+            now,
+            target,
             instance,
             endpoint,
-            step: 0,
-            pending: 0,
-            parent: NONE,
-            workload: wl,
+            NONE,
+            wl,
             user,
-            state: State::Sent,
-            arrived: false,
-            delayed: false,
-            failed: false,
-            abandoned: false,
+            State::Sent,
             measured,
-            outcome: Outcome::Ok,
-            sent: now,
-            born: now,
-            enqueued: now,
-            work_started: now,
-            timeout: None,
-            work_ns: 0,
-        }) else {
+        )) else {
             return;
         };
         if let Some(t) = timeout {
@@ -906,29 +934,17 @@ impl<'a> World<'a> {
         if lost {
             link.lost += 1;
         }
-        let Some(id) = self.alloc(Req {
-            service: to,
+        let Some(id) = self.alloc(Req::new(
+            now,
+            to,
             instance,
             endpoint,
-            step: 0,
-            pending: 0,
             parent,
-            workload: NONE,
-            user: NONE,
-            state: if lost { State::Lost } else { State::Sent },
-            arrived: false,
-            delayed: false,
-            failed: false,
-            abandoned: false,
-            measured: false,
-            outcome: Outcome::Ok,
-            sent: now,
-            born: now,
-            enqueued: now,
-            work_started: now,
-            timeout: None,
-            work_ns: 0,
-        }) else {
+            NONE,
+            NONE,
+            if lost { State::Lost } else { State::Sent },
+            false,
+        )) else {
             return;
         };
         if let Some(slot) = self.calls[call_id as usize]
