@@ -770,6 +770,15 @@ arrivals = { kind = "poisson", rate = 50 }
         "target = \"api\"\nendpoint = \"write\"",
     )));
     assert_eq!(r.services[1].counts.requests, 0);
+    // Endpoint choice has its own stream: choosing by weight instead of by name
+    // (one more draw per request) moves no arrival time.
+    let opts = RunOptions {
+        record_arrivals: 2_000,
+    };
+    let (a, _) = run_with(&scenario(text), opts.clone());
+    let fixed = text.replace("target = \"api\"", "target = \"api\"\nendpoint = \"write\"");
+    let (b, _) = run_with(&scenario(&fixed), opts);
+    assert_eq!(a.arrivals, b.arrivals);
 }
 
 /// The layering holds: the engine, the foundations and the policies name no upper layer,

@@ -270,6 +270,9 @@ struct Svc {
     error_rng: SimRng,
     branch_rng: SimRng,
     fault_rng: SimRng,
+    /// Endpoint choice for this service's calls, apart from `branch_rng` so that a call's
+    /// probability never shifts which endpoints later calls pick.
+    endpoint_rng: SimRng,
     /// Cumulative endpoint weights (normalised).
     endpoint_cum: Vec<f64>,
     busy: u32,
@@ -298,6 +301,8 @@ struct Link {
 struct Wl {
     rng: SimRng,
     think_rng: SimRng,
+    /// Endpoint choice, apart from arrivals so endpoint weights never move arrival times.
+    endpoint_rng: SimRng,
     rr: u32,
     /// Exponential gaps at the profile's maximum rate, per ns (thinning).
     gap: Option<Exp<f64>>,
@@ -473,6 +478,7 @@ impl<'a> World<'a> {
                 error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
                 branch_rng: SimRng::for_component(seed, &format!("service:{}:branch", s.name)),
                 fault_rng: SimRng::for_component(seed, &format!("service:{}:faults", s.name)),
+                endpoint_rng: SimRng::for_component(seed, &format!("service:{}:endpoint", s.name)),
                 endpoint_cum,
                 busy: 0,
                 busy_since: SimTime::ZERO,
@@ -548,6 +554,7 @@ impl<'a> World<'a> {
             let mut wl = Wl {
                 rng: rng.clone(),
                 think_rng: think_rng.clone(),
+                endpoint_rng: SimRng::for_component(seed, &format!("workload:{}:endpoint", w.name)),
                 rr: 0,
                 gap,
                 pending: 0,
@@ -826,8 +833,8 @@ impl<'a> World<'a> {
             return 0;
         }
         let u = match chooser {
-            Chooser::Service(s) => self.svcs[s as usize].branch_rng.unit(),
-            Chooser::Workload(w) => self.wls[w as usize].rng.unit(),
+            Chooser::Service(s) => self.svcs[s as usize].endpoint_rng.unit(),
+            Chooser::Workload(w) => self.wls[w as usize].endpoint_rng.unit(),
         };
         let cum = &self.svcs[service as usize].endpoint_cum;
         cum.partition_point(|&c| c <= u).min(cum.len() - 1) as u32
