@@ -298,6 +298,28 @@ struct Link {
     lost: u64,
 }
 
+impl Link {
+    /// The loss probability in force, or `None` while a reset fault fails every message fast.
+    fn loss_now(&self) -> Option<f64> {
+        match self.fault {
+            LinkFault::None => Some(self.loss),
+            LinkFault::Partition => Some(1.0),
+            LinkFault::Loss(p) => Some(p.max(self.loss)),
+            LinkFault::Reset => None,
+        }
+    }
+}
+
+impl Discipline {
+    /// The next waiting request under this discipline.
+    fn pop(self, queue: &mut VecDeque<u32>) -> Option<u32> {
+        match self {
+            Discipline::Fifo => queue.pop_front(),
+            Discipline::Lifo => queue.pop_back(),
+        }
+    }
+}
+
 struct Wl {
     rng: SimRng,
     think_rng: SimRng,
@@ -922,15 +944,10 @@ impl<'a> World<'a> {
         let instance = callee.first_instance + link.rr % callee.instances;
         link.rr = link.rr.wrapping_add(1);
         link.messages += 1;
-        let loss = match link.fault {
-            LinkFault::None => link.loss,
-            LinkFault::Partition => 1.0,
-            LinkFault::Loss(p) => p.max(link.loss),
-            LinkFault::Reset => {
-                // The connection is reset at once: a fast failure, nothing reaches the callee.
-                self.attempt_done(now, call_id, NONE, Attempt::Error, 0, 0);
-                return;
-            }
+        let Some(loss) = link.loss_now() else {
+            // The connection is reset at once: a fast failure, nothing reaches the callee.
+            self.attempt_done(now, call_id, NONE, Attempt::Error, 0, 0);
+            return;
         };
         let lost = link.rng.chance(loss);
         let delay = if lost {
@@ -1500,10 +1517,7 @@ impl<'a> World<'a> {
         self.svcs[s].busy -= 1;
         let inst = &mut self.insts[i];
         inst.busy -= 1;
-        let next = match self.spec.services[s].discipline {
-            Discipline::Fifo => inst.queue.pop_front(),
-            Discipline::Lifo => inst.queue.pop_back(),
-        };
+        let next = self.spec.services[s].discipline.pop(&mut inst.queue);
         if let Some(n) = next {
             self.start_work(now, n);
         }
@@ -1532,10 +1546,7 @@ impl<'a> World<'a> {
         if self.spec.services[s].threads.is_some() {
             let inst = &mut self.insts[i];
             inst.threads_busy -= 1;
-            let next = match self.spec.services[s].discipline {
-                Discipline::Fifo => inst.admit.pop_front(),
-                Discipline::Lifo => inst.admit.pop_back(),
-            };
+            let next = self.spec.services[s].discipline.pop(&mut inst.admit);
             if let Some(n) = next {
                 inst.threads_busy += 1;
                 inst.in_flight += 1;
@@ -1568,16 +1579,11 @@ impl<'a> World<'a> {
         let r = &mut self.reqs[id as usize];
         let link = &mut self.link_table[li];
         link.messages += 1;
-        let loss = match link.fault {
-            LinkFault::None => link.loss,
-            LinkFault::Partition => 1.0,
-            LinkFault::Loss(p) => p.max(link.loss),
-            LinkFault::Reset => {
-                // The answer's connection was reset: the caller sees an error.
-                r.outcome = Outcome::Error;
-                link.loss
-            }
-        };
+        let loss = link.loss_now().unwrap_or_else(|| {
+            // The answer's connection was reset: the caller sees an error.
+            r.outcome = Outcome::Error;
+            link.loss
+        });
         if link.rng.chance(loss) {
             link.lost += 1;
             r.state = State::Lost;
