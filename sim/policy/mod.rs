@@ -5,5 +5,11 @@
 //! behaviours are the unit tests (named `s<section>_b<number>_...`).
 
 pub mod backoff;
+pub mod balancer;
 pub mod breaker;
 pub mod budget;
+pub mod bulkhead;
+pub mod concurrency;
+pub mod outlier;
+pub mod ratelimit;
+pub mod shed;
