@@ -11,14 +11,21 @@
 //! only the caller's timeout ends the wait. A caller that times out abandons the
 //! wait while the callee keeps working: that work is counted as wasted.
 
+mod faults;
+mod layers;
 pub mod spec;
 
 use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
 use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
 use crate::policy::backoff::BackoffState;
+use crate::policy::balancer::{Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
 use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle};
+use crate::policy::bulkhead::{Acquire, Bulkhead};
+use crate::policy::concurrency::Limiter;
+use crate::policy::outlier::{Detector, Status};
+use crate::policy::shed::{Admission, Codel};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
 use rand_distr::{Distribution, Exp};
@@ -57,6 +64,57 @@ enum Ev {
     Bucket,
     /// Warmup ends: statistics start.
     WarmupEnd,
+    /// An edge's outlier detector sweeps.
+    OutlierSweep { edge: u32 },
+    /// A call waiting for a bulkhead permit gives up (if still waiting).
+    BulkheadWait { call: u32 },
+    /// A call's breaker fallback answers.
+    Fallback { call: u32 },
+    /// An instance under a random failure process fails.
+    Fail { inst: u32 },
+    /// An instance under a random failure process is repaired.
+    Repair { inst: u32 },
+}
+
+/// Why a request ended the way it did, beyond its outcome (what a status code would say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+enum Code {
+    #[default]
+    None,
+    /// Connection refused or reset: the instance is down, crashed mid-request, or the link reset.
+    Refused,
+    /// 429 from a rate limiter.
+    Limited,
+    /// Refused by the server's adaptive concurrency limit.
+    ConcurrencyLimited,
+    /// Dropped from the queue by load shedding (CoDel, adaptive LIFO, max wait).
+    Shed,
+    /// Its deadline had passed (server-side drop of expired work).
+    Expired,
+}
+
+/// Resources an attempt holds at the caller, released when it ends.
+const HOLD_BULKHEAD: u8 = 1;
+const HOLD_LIMITER: u8 = 2;
+
+/// What the caller learns about one attempt when it ends.
+#[derive(Clone, Copy, Debug)]
+struct Done {
+    /// The instance it went to (NONE when nothing was sent).
+    host: u32,
+    holds: u8,
+    /// In flight at the client limiter when it started.
+    inflight: u32,
+    code: Code,
+}
+
+impl Done {
+    const LOCAL: Done = Done {
+        host: NONE,
+        holds: 0,
+        inflight: 0,
+        code: Code::None,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +127,8 @@ enum State {
     Responding,
     /// A message was lost: only the timeout will free it.
     Lost,
+    /// The slot is free.
+    Free,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +161,21 @@ struct Req {
     timeout: Option<EventKey>,
     /// Worker time spent on this request and every answered child, ns.
     work_ns: u64,
+    /// The request's key (a user id), inherited by its calls.
+    key: u64,
+    /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
+    deadline: SimTime,
+    code: Code,
+    /// Caller-side resources its attempt holds.
+    holds: u8,
+    /// In flight at the caller's limiter when sent.
+    inflight: u32,
+    /// In flight at the server's limiter when admitted (0: not admitted by one).
+    server_inflight: u32,
+    /// Its instance crashed under it: it only finishes what is already running, then vanishes.
+    killed: bool,
+    /// The instance's total paused time when its current work started.
+    pause_mark: u64,
 }
 
 /// A logical call from a request to a callee: one or more attempts under its policies.
@@ -120,6 +195,14 @@ struct Call {
     outstanding: [u32; 5],
     /// The next hedge's timer.
     hedge_timer: Option<EventKey>,
+    /// Waiting for a bulkhead permit until this time (SimTime::MAX: no own timer).
+    bulkhead_wait: Option<SimTime>,
+    /// What the waiting attempt already holds.
+    wait_done: Done,
+    /// The last attempt was refused by the breaker (for fallbacks on open).
+    last_open: bool,
+    /// Already answered by its fallback.
+    fell_back: bool,
     /// Bumped each time the slot is reused, to tell a live call from a finished one.
     generation: u32,
     measured: bool,
@@ -159,8 +242,24 @@ pub struct EdgeStats {
     pub hedges: u64,
     /// Attempts refused by the breaker.
     pub breaker_rejected: u64,
-    /// Retries refused by the retry budget.
+    /// Retries refused by the retry budget (or Envoy's max_retries).
     pub budget_denied: u64,
+    /// Attempts refused by the bulkhead (full, or the wait expired).
+    pub bulkhead_rejected: u64,
+    /// Attempts refused by client-side adaptive throttling.
+    pub throttled: u64,
+    /// Attempts refused by the client-side adaptive concurrency limit.
+    pub limited: u64,
+    /// Attempts that found no usable instance (all ejected, panic disabled).
+    pub no_healthy_upstream: u64,
+    /// Calls answered by the breaker's fallback.
+    pub fallbacks: u64,
+    /// Outlier ejections enforced.
+    pub ejections: u64,
+    /// Ejections refused by max_ejection_percent.
+    pub ejection_overflows: u64,
+    /// Balancer picks made in panic mode (ignoring health).
+    pub panic_picks: u64,
 }
 
 /// Per-edge state: the breaker, the retry budget and counters.
@@ -180,6 +279,24 @@ struct Edge {
     open_since: Option<SimTime>,
     open_ns: u64,
     transitions: u64,
+    /// The callee's instance range and how this caller picks among them.
+    first_host: u32,
+    /// Round-robin position when there is no balancer policy.
+    rr: u32,
+    balancer: Option<Balancer>,
+    lb_rng: SimRng,
+    weights: Vec<u32>,
+    hosts: Vec<HostView>,
+    /// Attempts in flight per callee instance.
+    active: Vec<u32>,
+    outlier: Option<Detector>,
+    outlier_rng: SimRng,
+    bulkhead: Option<Bulkhead>,
+    limiter: Option<Limiter>,
+    limiter_rng: SimRng,
+    throttle: Option<Admission>,
+    throttle_rng: SimRng,
+    fallback: Option<Fallback>,
 }
 
 impl Req {
@@ -218,6 +335,14 @@ impl Req {
             work_started: now,
             timeout: None,
             work_ns: 0,
+            key: 0,
+            deadline: SimTime::MAX,
+            code: Code::None,
+            holds: 0,
+            inflight: 0,
+            server_inflight: 0,
+            killed: false,
+            pause_mark: 0,
         }
     }
 }
@@ -233,6 +358,21 @@ struct Instance {
     admit: VecDeque<u32>,
     /// Faults in force on this instance.
     fault: InstanceFault,
+    /// When the work queue was last empty (adaptive LIFO).
+    last_empty: SimTime,
+    codel: Option<Codel>,
+    /// Rate limiters by key.
+    limits: std::collections::BTreeMap<u64, layers::RateLimiter>,
+    /// Adaptive concurrency limit on arrivals.
+    limiter: Option<Limiter>,
+    /// Paused since (a pause fault).
+    paused_at: Option<SimTime>,
+    /// Total time paused so far, ns.
+    paused_ns: u64,
+    /// What to resume when the pause ends.
+    frozen: Vec<faults::Frozen>,
+    /// A random failure process: (its fault, its stream).
+    random: Option<(u32, SimRng)>,
 }
 
 /// The effect of the faults in force on one instance.
@@ -285,6 +425,23 @@ struct Svc {
     bucket_latency: Latency,
     queue_wait: Latency,
     wasted_ns: u128,
+    /// Requests refused or dropped by server-side layers, after warmup.
+    drops: Drops,
+    /// Draws of the server's adaptive concurrency limit (Vegas probes).
+    limit_rng: SimRng,
+}
+
+/// Requests a service refused or dropped, by the layer that did it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// 429: over a rate limit.
+    pub rate_limited: u64,
+    /// Over the adaptive concurrency limit.
+    pub concurrency_limited: u64,
+    /// Dropped from the queue (CoDel, adaptive LIFO, max wait).
+    pub shed: u64,
+    /// Failed without work because their deadline had passed.
+    pub expired: u64,
 }
 
 struct Link {
@@ -292,8 +449,6 @@ struct Link {
     loss: f64,
     fault: LinkFault,
     rng: SimRng,
-    /// Round-robin position over the callee's instances.
-    rr: u32,
     messages: u64,
     lost: u64,
 }
@@ -311,10 +466,11 @@ impl Link {
 }
 
 impl Discipline {
-    /// The next waiting request under this discipline.
+    /// The next request waiting for a thread under this discipline (adaptive LIFO and
+    /// shedding act on the work queue; the thread queue is served FIFO under it).
     fn pop(self, queue: &mut VecDeque<u32>) -> Option<u32> {
         match self {
-            Discipline::Fifo => queue.pop_front(),
+            Discipline::Fifo | Discipline::AdaptiveLifo { .. } => queue.pop_front(),
             Discipline::Lifo => queue.pop_back(),
         }
     }
@@ -325,6 +481,8 @@ struct Wl {
     think_rng: SimRng,
     /// Endpoint choice, apart from arrivals so endpoint weights never move arrival times.
     endpoint_rng: SimRng,
+    /// Request keys (user ids).
+    key_rng: SimRng,
     rr: u32,
     /// Exponential gaps at the profile's maximum rate, per ns (thinning).
     gap: Option<Exp<f64>>,
@@ -388,6 +546,10 @@ pub struct EdgeResult {
     pub breaker_transitions: u64,
     /// Time the breaker spent open (whole run), seconds.
     pub breaker_open_s: f64,
+    /// The client-side concurrency limit at the end, if the edge has one.
+    pub concurrency_limit: Option<u32>,
+    /// Instances ejected at the end, if the edge has outlier detection.
+    pub ejected_at_end: Option<usize>,
 }
 
 /// Per-workload results (requests sent after warmup).
@@ -420,6 +582,10 @@ pub struct ServiceResult {
     pub wasted_work_ms: f64,
     /// Retries this service made as a caller, after warmup.
     pub retries: u64,
+    /// Requests refused or dropped by server-side layers.
+    pub drops: Drops,
+    /// The adaptive concurrency limit of each instance at the end (empty without one).
+    pub concurrency_limit: Vec<u32>,
 }
 
 /// Run options that do not change results.
@@ -457,6 +623,10 @@ pub struct World<'a> {
     stop: Option<StopReason>,
     opts: RunOptions,
     arrivals: Vec<SimTime>,
+    /// Calls handed a bulkhead permit, to dispatch after the current event.
+    woken: Vec<u32>,
+    /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
+    shed_buf: Vec<(u32, bool)>,
 }
 
 impl<'a> World<'a> {
@@ -477,6 +647,20 @@ impl<'a> World<'a> {
                     threads_busy: 0,
                     admit: VecDeque::new(),
                     fault: InstanceFault::NONE,
+                    last_empty: SimTime::ZERO,
+                    codel: s
+                        .shedding
+                        .codel
+                        .map(|(target, interval)| Codel::new(target, interval)),
+                    limits: std::collections::BTreeMap::new(),
+                    limiter: s.concurrency.map(|c| {
+                        let p = &spec.concurrency[c as usize];
+                        Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max)
+                    }),
+                    paused_at: None,
+                    paused_ns: 0,
+                    frozen: Vec::new(),
+                    random: None,
                 });
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
@@ -512,6 +696,8 @@ impl<'a> World<'a> {
                 bucket_latency: Latency::new(2),
                 queue_wait: Latency::new(3),
                 wasted_ns: 0,
+                drops: Drops::default(),
+                limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
             });
         }
         // Directed links for every pair that calls each other (responses use the reverse link).
@@ -548,7 +734,6 @@ impl<'a> World<'a> {
                                     loss,
                                     fault: LinkFault::None,
                                     rng: SimRng::for_component(seed, &name),
-                                    rr: 0,
                                     messages: 0,
                                     lost: 0,
                                 });
@@ -577,6 +762,7 @@ impl<'a> World<'a> {
                 rng: rng.clone(),
                 think_rng: think_rng.clone(),
                 endpoint_rng: SimRng::for_component(seed, &format!("workload:{}:endpoint", w.name)),
+                key_rng: SimRng::for_component(seed, &format!("workload:{}:keys", w.name)),
                 rr: 0,
                 gap,
                 pending: 0,
@@ -617,6 +803,14 @@ impl<'a> World<'a> {
             wls.push(wl);
         }
         let (sites, site_index, edges) = build_sites(spec);
+        for (k, e) in edges.iter().enumerate() {
+            if let Some(d) = &e.outlier {
+                engine.schedule_at(
+                    SimTime::ZERO.after(d.interval()),
+                    Ev::OutlierSweep { edge: k as u32 },
+                );
+            }
+        }
         for (i, f) in spec.faults.iter().enumerate() {
             engine.schedule_at(f.at, Ev::FaultStart { fault: i as u32 });
             if f.until < spec.horizon() {
@@ -650,6 +844,8 @@ impl<'a> World<'a> {
             stop: None,
             arrivals: Vec::with_capacity(opts.record_arrivals),
             opts,
+            woken: Vec::new(),
+            shed_buf: Vec::new(),
         }
     }
 
@@ -734,6 +930,12 @@ impl<'a> World<'a> {
                     queue_wait: s.queue_wait.summary(),
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
+                    drops: s.drops.clone(),
+                    concurrency_limit: self.insts
+                        [s.first_instance as usize..(s.first_instance + s.instances) as usize]
+                        .iter()
+                        .filter_map(|x| x.limiter.as_ref().map(|l| l.limit()))
+                        .collect(),
                     retries: self
                         .edges
                         .iter()
@@ -765,6 +967,8 @@ impl<'a> World<'a> {
                 breaker_transitions: e.transitions,
                 breaker_open_s: (e.open_ns + e.open_since.map_or(0, |s| end.since(s).0)) as f64
                     / 1e9,
+                concurrency_limit: e.limiter.as_ref().map(|l| l.limit()),
+                ejected_at_end: e.outlier.as_ref().map(|d| d.ejected_count()),
             })
             .collect();
         RunResult {
@@ -801,6 +1005,11 @@ impl<'a> World<'a> {
                     self.breaker_changed(now, edge, t);
                 }
             }
+            Ev::OutlierSweep { edge } => self.on_outlier_sweep(now, edge),
+            Ev::BulkheadWait { call } => self.on_bulkhead_wait(now, call),
+            Ev::Fallback { call } => self.finish_call(now, call, Outcome::Ok),
+            Ev::Fail { inst } => self.on_random_fail(now, inst, true),
+            Ev::Repair { inst } => self.on_random_fail(now, inst, false),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -817,6 +1026,12 @@ impl<'a> World<'a> {
                     subject: self.spec.name.clone(),
                     detail: "statistics start".into(),
                 });
+            }
+        }
+        // Calls that got a bulkhead permit freed during this event go now, in order.
+        while !self.woken.is_empty() {
+            for w in std::mem::take(&mut self.woken) {
+                self.wake(now, w);
             }
         }
     }
@@ -843,6 +1058,7 @@ impl<'a> World<'a> {
 
     fn release(&mut self, id: u32) {
         self.live -= 1;
+        self.reqs[id as usize].state = State::Free;
         self.free.push(id);
     }
 
@@ -903,7 +1119,7 @@ impl<'a> World<'a> {
             self.arrivals.push(now);
         }
         let timeout = spec.timeout;
-        let Some(id) = self.alloc(Req::new(
+        let mut req = Req::new(
             now,
             target,
             instance,
@@ -913,7 +1129,14 @@ impl<'a> World<'a> {
             user,
             State::Sent,
             measured,
-        )) else {
+        );
+        if spec.keys > 0 {
+            req.key = w.key_rng.index(spec.keys as usize) as u64;
+        }
+        if let Some(t) = timeout {
+            req.deadline = now.after(t);
+        }
+        let Some(id) = self.alloc(req) else {
             return;
         };
         if let Some(t) = timeout {
@@ -925,28 +1148,34 @@ impl<'a> World<'a> {
         self.on_deliver(now, id);
     }
 
-    /// Sends one attempt of `call_id` over the network.
-    fn send_attempt(&mut self, now: SimTime, call_id: u32) {
+    /// Sends one attempt of `call_id` to instance `instance` over the network, timing it out at `until`.
+    fn send_attempt(
+        &mut self,
+        now: SimTime,
+        call_id: u32,
+        instance: u32,
+        holds: u8,
+        inflight: u32,
+        until: SimTime,
+    ) {
         let c = &self.calls[call_id as usize];
-        let (parent, deadline) = (call_id, c.deadline);
-        let site = &self.sites[c.site as usize];
-        let (from, to, fixed_endpoint, try_timeout) = (
-            site.from,
-            site.spec.to.0,
-            site.spec.endpoint,
-            site.spec.timeout,
-        );
+        let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
+        let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
+        let key = self.reqs[parent_req as usize].key;
         let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
         let n = self.svcs.len();
         let li = self.links[from as usize * n + to as usize] as usize;
-        let callee = &self.svcs[to as usize];
         let link = &mut self.link_table[li];
-        let instance = callee.first_instance + link.rr % callee.instances;
-        link.rr = link.rr.wrapping_add(1);
         link.messages += 1;
+        let done = Done {
+            host: instance,
+            holds,
+            inflight,
+            code: Code::Refused,
+        };
         let Some(loss) = link.loss_now() else {
             // The connection is reset at once: a fast failure, nothing reaches the callee.
-            self.attempt_done(now, call_id, NONE, Attempt::Error, 0, 0);
+            self.attempt_done(now, call_id, NONE, Attempt::ConnectFailure, 0, 0, done);
             return;
         };
         let lost = link.rng.chance(loss);
@@ -958,17 +1187,22 @@ impl<'a> World<'a> {
         if lost {
             link.lost += 1;
         }
-        let Some(id) = self.alloc(Req::new(
+        let mut req = Req::new(
             now,
             to,
             instance,
             endpoint,
-            parent,
+            call_id,
             NONE,
             NONE,
             if lost { State::Lost } else { State::Sent },
             false,
-        )) else {
+        );
+        req.key = key;
+        req.deadline = until;
+        req.holds = holds;
+        req.inflight = inflight;
+        let Some(id) = self.alloc(req) else {
             return;
         };
         if let Some(slot) = self.calls[call_id as usize]
@@ -978,8 +1212,6 @@ impl<'a> World<'a> {
         {
             *slot = id;
         }
-        // The per-try timeout, shortened by the overall deadline of the retries.
-        let until = try_timeout.map_or(deadline, |t| now.after(t).min(deadline));
         if until != SimTime::MAX {
             self.reqs[id as usize].timeout =
                 Some(self.engine.schedule_at(until, Ev::Timeout { req: id }));
@@ -1021,6 +1253,10 @@ impl<'a> World<'a> {
             in_retry: false,
             outstanding: [NONE; 5],
             hedge_timer: None,
+            bulkhead_wait: None,
+            wait_done: Done::LOCAL,
+            last_open: false,
+            fell_back: false,
             generation: 0,
             measured,
             work_ns: 0,
@@ -1036,8 +1272,12 @@ impl<'a> World<'a> {
                 (self.calls.len() - 1) as u32
             }
         };
+        let generation = self.calls[id as usize].generation;
         self.attempt(now, id);
-        if self.sites[site as usize].spec.hedge.is_some() {
+        // The first attempt may have ended the call at once (a reset link, a refusing layer),
+        // and the slot may even hold a new call by now.
+        let live = self.calls[id as usize].generation == generation && self.free_calls_live(id);
+        if live && self.sites[site as usize].spec.hedge.is_some() {
             self.arm_hedge(now, id);
         }
     }
@@ -1068,6 +1308,11 @@ impl<'a> World<'a> {
     fn on_hedge(&mut self, now: SimTime, id: u32) {
         let generation = self.calls[id as usize].generation;
         self.calls[id as usize].hedge_timer = None;
+        if self.calls[id as usize].bulkhead_wait.is_some() {
+            // The previous attempt still waits for a bulkhead permit: hedging cannot add load.
+            self.arm_hedge(now, id);
+            return;
+        }
         self.attempt(now, id);
         let c = &self.calls[id as usize];
         if c.generation == generation && self.free_calls_live(id) {
@@ -1080,12 +1325,20 @@ impl<'a> World<'a> {
         self.calls[id as usize].parent != NONE
     }
 
-    /// Abandons every attempt of a call still in flight (the losers of a hedge).
-    fn cancel_attempts(&mut self, id: u32) {
+    /// Abandons every attempt of a call still in flight (the losers of a hedge), releasing
+    /// what they hold at the caller; nothing is reported about them.
+    fn cancel_attempts(&mut self, now: SimTime, id: u32) {
+        let edge = self.sites[self.calls[id as usize].site as usize].edge;
         let outstanding = std::mem::replace(&mut self.calls[id as usize].outstanding, [NONE; 5]);
         for child in outstanding.into_iter().filter(|&c| c != NONE) {
             let r = &mut self.reqs[child as usize];
             r.abandoned = true;
+            let done = Done {
+                host: r.instance,
+                holds: std::mem::take(&mut r.holds),
+                inflight: r.inflight,
+                code: Code::None,
+            };
             if let Some(k) = r.timeout.take() {
                 self.engine.cancel(k);
             }
@@ -1097,15 +1350,19 @@ impl<'a> World<'a> {
                 }
                 self.release(child);
             }
+            self.release_attempt(now, edge, Attempt::Timeout, 0, done, false);
         }
     }
 
-    /// Makes the next attempt of a call, through its breaker.
+    /// Makes the next attempt of a call through its client layers, outermost first
+    /// (POLICIES.md §19): breaker ⊃ adaptive throttle ⊃ concurrency limit ⊃ bulkhead ⊃
+    /// balancer pick ⊃ send. A layer that refuses ends the attempt locally.
     fn attempt(&mut self, now: SimTime, id: u32) {
         let c = &mut self.calls[id as usize];
         c.attempt += 1;
         c.attempt_started = now;
-        let (edge, attempt, measured) = (self.sites[c.site as usize].edge, c.attempt, c.measured);
+        c.last_open = false;
+        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
         let e = &mut self.edges[edge as usize];
         if let Some(b) = e.breaker.as_mut() {
             let (permit, t) = b.try_acquire(now);
@@ -1115,29 +1372,118 @@ impl<'a> World<'a> {
                 if measured {
                     e.stats.breaker_rejected += 1;
                 }
-                self.attempt_done(now, id, NONE, Attempt::CircuitOpen, 0, 0);
+                self.attempt_done(now, id, NONE, Attempt::CircuitOpen, 0, 0, Done::LOCAL);
                 return;
             }
         }
         let e = &mut self.edges[edge as usize];
+        if let Some(t) = e.throttle.as_mut() {
+            let p = t.p_reject(now);
+            t.on_request(now);
+            if e.throttle_rng.chance(p) {
+                if measured {
+                    e.stats.throttled += 1;
+                }
+                self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, Done::LOCAL);
+                return;
+            }
+        }
+        let mut done = Done::LOCAL;
+        if let Some(l) = e.limiter.as_mut() {
+            match l.try_acquire() {
+                Some(n) => {
+                    done.holds |= HOLD_LIMITER;
+                    done.inflight = n;
+                }
+                None => {
+                    if measured {
+                        e.stats.limited += 1;
+                    }
+                    self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+                    return;
+                }
+            }
+        }
+        if let Some(b) = e.bulkhead.as_mut() {
+            match b.acquire(now, id) {
+                Acquire::Granted => done.holds |= HOLD_BULKHEAD,
+                Acquire::Rejected => {
+                    if measured {
+                        e.stats.bulkhead_rejected += 1;
+                    }
+                    self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+                    return;
+                }
+                Acquire::Wait { until } => {
+                    // An Envoy pending request waits as long as the attempt's own timeout allows.
+                    let until = until.unwrap_or_else(|| self.attempt_deadline(now, id));
+                    let c = &mut self.calls[id as usize];
+                    c.bulkhead_wait = Some(until);
+                    c.wait_done = done;
+                    if until != SimTime::MAX {
+                        self.engine
+                            .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
+                    }
+                    return;
+                }
+            }
+        }
+        self.dispatch(now, id, done);
+    }
+
+    /// When the current attempt of call `id` times out: its per-try timeout within the call's
+    /// overall deadline, and within the calling request's deadline when its service propagates it.
+    fn attempt_deadline(&self, now: SimTime, id: u32) -> SimTime {
+        let c = &self.calls[id as usize];
+        let site = &self.sites[c.site as usize];
+        let mut until = site
+            .spec
+            .timeout
+            .map_or(c.deadline, |t| now.after(t).min(c.deadline));
+        if self.spec.services[site.from as usize].propagate_deadline {
+            until = until.min(self.reqs[c.parent as usize].deadline);
+        }
+        until
+    }
+
+    /// The attempt passed its caller-side limits: pick an instance and send.
+    fn dispatch(&mut self, now: SimTime, id: u32, mut done: Done) {
+        let c = &self.calls[id as usize];
+        let (site, attempt, measured) = (c.site, c.attempt, c.measured);
+        let edge = self.sites[site as usize].edge;
+        let until = self.attempt_deadline(now, id);
+        if until <= now {
+            // The deadline has already passed: DEADLINE_EXCEEDED without sending.
+            self.attempt_done(now, id, NONE, Attempt::Timeout, 0, 0, done);
+            return;
+        }
+        let key = self.reqs[c.parent as usize].key;
+        let Some(host) = self.pick_host(now, edge, key) else {
+            if measured {
+                self.edges[edge as usize].stats.no_healthy_upstream += 1;
+            }
+            self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+            return;
+        };
+        let hedged = self.sites[site as usize].spec.hedge.is_some();
+        let e = &mut self.edges[edge as usize];
+        e.active[(host - e.first_host) as usize] += 1;
         if measured {
             e.stats.attempts += 1;
             if attempt > 1 {
-                if self.sites[self.calls[id as usize].site as usize]
-                    .spec
-                    .hedge
-                    .is_some()
-                {
+                if hedged {
                     e.stats.hedges += 1;
                 } else {
                     e.stats.retries += 1;
                 }
             }
         }
-        self.send_attempt(now, id);
+        done.host = host;
+        self.send_attempt(now, id, host, done.holds, done.inflight, until);
     }
 
-    /// An attempt ended: record it, then retry or finish the call.
+    /// An attempt ended: release what it held, record it, then retry or finish the call.
+    #[allow(clippy::too_many_arguments)]
     fn attempt_done(
         &mut self,
         now: SimTime,
@@ -1146,6 +1492,7 @@ impl<'a> World<'a> {
         outcome: Attempt,
         work_ns: u64,
         attempt_ns: u64,
+        done: Done,
     ) {
         let spec = self.spec;
         let c = &mut self.calls[id as usize];
@@ -1155,9 +1502,12 @@ impl<'a> World<'a> {
                 *slot = NONE;
             }
         }
+        c.last_open = outcome == Attempt::CircuitOpen;
         let site = &self.sites[c.site as usize];
         let edge = site.edge;
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
+        self.release_attempt(now, edge, outcome, attempt_ns, done, true);
+        let c = &mut self.calls[id as usize];
         let e = &mut self.edges[edge as usize];
         if c.in_retry {
             c.in_retry = false;
@@ -1169,6 +1519,7 @@ impl<'a> World<'a> {
                 Attempt::Error => e.record.error,
                 Attempt::Timeout => e.record.timeout,
                 Attempt::Rejected => e.record.rejected,
+                Attempt::ConnectFailure => e.record.connect_failure,
                 Attempt::CircuitOpen => false,
             };
             if let Some(b) = e.breaker.as_mut() {
@@ -1210,22 +1561,30 @@ impl<'a> World<'a> {
                 Attempt::Timeout => r.retry_on.timeout,
                 Attempt::Rejected => r.retry_on.rejected,
                 Attempt::CircuitOpen => r.retry_on.circuit_open,
+                Attempt::ConnectFailure => r.retry_on.connect_failure,
                 Attempt::Ok => false,
             };
             if wanted && c.attempt < r.max_attempts && now < c.deadline {
-                let allowed = match &mut e.budget {
-                    BudgetState::None => true,
-                    BudgetState::Envoy(b) => b.may_retry(e.active_calls, e.active_retries),
-                    BudgetState::Finagle(b) => b.try_withdraw(now),
-                    BudgetState::Grpc(t) => t.may_retry(),
-                    BudgetState::Aws(q) => match q.acquire(outcome == Attempt::Timeout) {
-                        Some(cost) => {
-                            c.last_cost = Some(cost);
-                            true
-                        }
-                        None => false,
-                    },
-                };
+                // Envoy's max_retries (a cluster limit) applies on top of any budget.
+                let under_max = e
+                    .bulkhead
+                    .as_ref()
+                    .and_then(|b| b.max_retries())
+                    .map_or(true, |m| e.active_retries < m as u64);
+                let allowed = under_max
+                    && match &mut e.budget {
+                        BudgetState::None => true,
+                        BudgetState::Envoy(b) => b.may_retry(e.active_calls, e.active_retries),
+                        BudgetState::Finagle(b) => b.try_withdraw(now),
+                        BudgetState::Grpc(t) => t.may_retry(),
+                        BudgetState::Aws(q) => match q.acquire(outcome == Attempt::Timeout) {
+                            Some(cost) => {
+                                c.last_cost = Some(cost);
+                                true
+                            }
+                            None => false,
+                        },
+                    };
                 if allowed {
                     let delay = r.backoff.delay(&mut c.backoff, c.attempt, &mut e.rng);
                     let at = now.after(delay);
@@ -1242,11 +1601,75 @@ impl<'a> World<'a> {
         }
         let final_outcome = match outcome {
             Attempt::Ok => Outcome::Ok,
-            Attempt::Error | Attempt::CircuitOpen => Outcome::Error,
+            Attempt::Error | Attempt::CircuitOpen | Attempt::ConnectFailure => Outcome::Error,
             Attempt::Rejected => Outcome::Rejected,
             Attempt::Timeout => Outcome::Timeout,
         };
         self.finish_call(now, id, final_outcome);
+    }
+
+    /// Releases what an ended attempt held at the caller (bulkhead permit, limiter slot, the
+    /// instance's active count) and, when `report`, feeds its result to the limiter, the
+    /// throttle, the balancer and outlier detection.
+    fn release_attempt(
+        &mut self,
+        now: SimTime,
+        edge: u32,
+        outcome: Attempt,
+        rtt_ns: u64,
+        done: Done,
+        report: bool,
+    ) {
+        let e = &mut self.edges[edge as usize];
+        if done.holds & HOLD_BULKHEAD != 0 {
+            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
+                self.woken.push(w);
+            }
+        }
+        if done.holds & HOLD_LIMITER != 0 {
+            if let Some(l) = e.limiter.as_mut() {
+                let dropped = matches!(outcome, Attempt::Timeout | Attempt::Rejected);
+                let ignore = !report || done.host == NONE;
+                l.release(
+                    SimDuration(rtt_ns),
+                    done.inflight,
+                    dropped,
+                    ignore,
+                    &mut e.limiter_rng,
+                );
+            }
+        }
+        if report && outcome == Attempt::Ok {
+            if let Some(t) = e.throttle.as_mut() {
+                t.on_accept(now);
+            }
+        }
+        if done.host == NONE {
+            return;
+        }
+        let k = (done.host - e.first_host) as usize;
+        e.active[k] -= 1;
+        if !report {
+            return;
+        }
+        if outcome != Attempt::Ok {
+            let w = e.weights.get(k).copied().unwrap_or(1);
+            if let Some(b) = e.balancer.as_mut() {
+                b.on_failure(k, w);
+            }
+        }
+        if let Some(d) = e.outlier.as_mut() {
+            let status = match outcome {
+                Attempt::Ok => Status::Ok,
+                Attempt::Error => Status::Error5xx,
+                // A 429 is not a 5xx: outlier detection counts it as a success.
+                Attempt::Rejected if done.code == Code::Limited => Status::Ok,
+                _ => Status::Gateway,
+            };
+            if let Some(change) = d.on_result(now, k, status, &mut e.outlier_rng) {
+                self.outlier_changed(now, edge, change);
+            }
+        }
     }
 
     /// An attempt of a hedged call ended (gRPC A6): the first success wins and the
@@ -1255,12 +1678,13 @@ impl<'a> World<'a> {
     fn hedge_done(&mut self, now: SimTime, id: u32, h: &HedgePolicy, outcome: Attempt) {
         let fatal = match outcome {
             Attempt::Ok => {
-                self.cancel_attempts(id);
+                self.cancel_attempts(now, id);
                 self.finish_call(now, id, Outcome::Ok);
                 return;
             }
             Attempt::Error => !h.non_fatal.error,
             Attempt::Rejected => !h.non_fatal.rejected,
+            Attempt::ConnectFailure => !h.non_fatal.connect_failure,
             Attempt::Timeout | Attempt::CircuitOpen => false,
         };
         let failure = match outcome {
@@ -1269,7 +1693,7 @@ impl<'a> World<'a> {
             _ => Outcome::Error,
         };
         if fatal {
-            self.cancel_attempts(id);
+            self.cancel_attempts(now, id);
             self.finish_call(now, id, failure);
             return;
         }
@@ -1289,8 +1713,34 @@ impl<'a> World<'a> {
         }
     }
 
-    /// A logical call ended: tell the calling request.
+    /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
     fn finish_call(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let edge = self.sites[self.calls[id as usize].site as usize].edge;
+        if self.calls[id as usize].bulkhead_wait.take().is_some() {
+            // A hedged attempt still waiting for a permit stops waiting.
+            let done = self.calls[id as usize].wait_done;
+            if let Some(b) = self.edges[edge as usize].bulkhead.as_mut() {
+                b.give_up(id, false);
+            }
+            self.release_attempt(now, edge, Attempt::Timeout, 0, done, false);
+        }
+        let c = &mut self.calls[id as usize];
+        if outcome != Outcome::Ok && !c.fell_back {
+            if let Some(f) = self.edges[edge as usize].fallback {
+                if f.on_failure || c.last_open {
+                    c.fell_back = true;
+                    if c.measured {
+                        self.edges[edge as usize].stats.fallbacks += 1;
+                    }
+                    if let Some(k) = c.hedge_timer.take() {
+                        self.engine.cancel(k);
+                    }
+                    self.engine
+                        .schedule_at(now.after(f.latency), Ev::Fallback { call: id });
+                    return;
+                }
+            }
+        }
         let c = &self.calls[id as usize];
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
         let site = &self.sites[c.site as usize];
@@ -1345,6 +1795,12 @@ impl<'a> World<'a> {
     }
 
     fn on_deliver(&mut self, now: SimTime, id: u32) {
+        let i = self.reqs[id as usize].instance as usize;
+        if self.insts[i].paused_at.is_some() && !self.insts[i].fault.down {
+            // A frozen process accepts nothing until it resumes.
+            self.insts[i].frozen.push(faults::Frozen::Deliver(id));
+            return;
+        }
         let r = &mut self.reqs[id as usize];
         r.state = State::Running;
         r.arrived = true;
@@ -1360,6 +1816,7 @@ impl<'a> World<'a> {
         if fault != InstanceFault::NONE {
             if fault.down {
                 // Connection refused: a fast error, the service never sees the request.
+                self.reqs[id as usize].code = Code::Refused;
                 self.respond(now, id, Outcome::Error);
                 return;
             }
@@ -1385,6 +1842,10 @@ impl<'a> World<'a> {
             self.respond(now, id, Outcome::Error);
             return;
         }
+        if !self.admit(now, id) {
+            return;
+        }
+        let svc = &mut self.svcs[s];
         let capacity = self.spec.services[s].queue_capacity as usize;
         let inst = &mut self.insts[i];
         if let Some(threads) = self.spec.services[s].threads {
@@ -1394,6 +1855,7 @@ impl<'a> World<'a> {
                         svc.counts.rejected += 1;
                     }
                     svc.bucket.rejected += 1;
+                    self.release_server_limit(now, id, Outcome::Rejected);
                     self.respond(now, id, Outcome::Rejected);
                 } else {
                     inst.admit.push_back(id);
@@ -1412,6 +1874,7 @@ impl<'a> World<'a> {
                 svc.counts.rejected += 1;
             }
             svc.bucket.rejected += 1;
+            self.release_server_limit(now, id, Outcome::Rejected);
             self.respond(now, id, Outcome::Rejected);
             return;
         }
@@ -1430,11 +1893,23 @@ impl<'a> World<'a> {
                 return;
             };
             let service = r.service as usize;
+            if spec.services[service].drop_expired && now >= r.deadline {
+                // Nobody waits for the answer any more: stop here (gRPC server cancellation).
+                if r.measured {
+                    self.svcs[service].drops.expired += 1;
+                }
+                self.reqs[id as usize].code = Code::Expired;
+                self.complete(now, id);
+                return;
+            }
             match step {
                 Step::Work(_) => {
                     let inst = &mut self.insts[r.instance as usize];
                     let free = inst.busy < self.svcs[service].workers;
                     if !free {
+                        if inst.queue.is_empty() {
+                            inst.last_empty = now;
+                        }
                         inst.queue.push_back(id);
                     }
                     self.reqs[id as usize].enqueued = now;
@@ -1486,6 +1961,7 @@ impl<'a> World<'a> {
             unreachable!("start_work on a work step")
         };
         r.work_started = now;
+        r.pause_mark = self.insts[r.instance as usize].paused_ns;
         let (s, i, measured, waited) = (
             r.service as usize,
             r.instance as usize,
@@ -1510,17 +1986,38 @@ impl<'a> World<'a> {
 
     fn on_work_done(&mut self, now: SimTime, id: u32) {
         let r = &mut self.reqs[id as usize];
+        let i = r.instance as usize;
+        let inst = &mut self.insts[i];
+        if !r.killed {
+            if let Some(since) = inst.paused_at {
+                // Frozen mid-work: the rest runs after the pause.
+                let left = now.since(since).0;
+                inst.frozen.push(faults::Frozen::Work(id, left));
+                return;
+            }
+            if inst.paused_ns > r.pause_mark {
+                // A pause came and went while it worked: it ends that much later.
+                let extra = inst.paused_ns - r.pause_mark;
+                r.pause_mark = inst.paused_ns;
+                self.engine
+                    .schedule_at(now.after(SimDuration(extra)), Ev::WorkDone { req: id });
+                return;
+            }
+        }
         r.work_ns += now.since(r.work_started).0;
         r.step += 1;
-        let (s, i) = (r.service as usize, r.instance as usize);
+        let (s, killed) = (r.service as usize, r.killed);
         self.account_busy(s, now);
         self.svcs[s].busy -= 1;
-        let inst = &mut self.insts[i];
-        inst.busy -= 1;
-        let next = self.spec.services[s].discipline.pop(&mut inst.queue);
-        if let Some(n) = next {
+        self.insts[i].busy -= 1;
+        if killed {
+            self.finish_killed(now, id);
+            return;
+        }
+        if let Some(n) = self.next_work(now, i) {
             self.start_work(now, n);
         }
+        self.answer_shed(now);
         self.advance(now, id);
     }
 
@@ -1529,14 +2026,19 @@ impl<'a> World<'a> {
         let r = &self.reqs[id as usize];
         let (s, i) = (r.service as usize, r.instance as usize);
         let svc = &mut self.svcs[s];
-        let outcome = if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) {
+        let outcome = if matches!(r.code, Code::Shed | Code::Expired) {
+            Outcome::Rejected
+        } else if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) {
             Outcome::Error
         } else {
             Outcome::Ok
         };
+        let (born, measured) = (r.born, r.measured);
+        self.release_server_limit(now, id, outcome);
+        let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
-        let latency = now.since(r.born).0;
-        if r.measured {
+        let latency = now.since(born).0;
+        if measured {
             svc.counts.add(outcome);
             svc.latency.record(latency);
         }
@@ -1580,8 +2082,9 @@ impl<'a> World<'a> {
         let link = &mut self.link_table[li];
         link.messages += 1;
         let loss = link.loss_now().unwrap_or_else(|| {
-            // The answer's connection was reset: the caller sees an error.
+            // The answer's connection was reset: the caller sees a connection failure.
             r.outcome = Outcome::Error;
+            r.code = Code::Refused;
             link.loss
         });
         if link.rng.chance(loss) {
@@ -1608,15 +2111,19 @@ impl<'a> World<'a> {
             self.engine.cancel(k);
         }
         let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
+        let done = Done {
+            host: r.instance,
+            holds: r.holds,
+            inflight: r.inflight,
+            code: r.code,
+        };
         self.release(id);
-        self.attempt_done(
-            now,
-            call,
-            id,
-            Attempt::from(outcome),
-            work,
-            now.since(sent).0,
-        );
+        let attempt = if done.code == Code::Refused {
+            Attempt::ConnectFailure
+        } else {
+            Attempt::from(outcome)
+        };
+        self.attempt_done(now, call, id, attempt, work, now.since(sent).0, done);
     }
 
     /// A call of `parent` ended with `outcome`.
@@ -1634,13 +2141,29 @@ impl<'a> World<'a> {
         if outcome != Outcome::Ok && required {
             p.failed = true;
         }
-        if p.pending == 0 {
-            if p.failed {
-                self.complete(now, parent);
-            } else {
-                p.step += 1;
-                self.advance(now, parent);
-            }
+        if p.pending > 0 {
+            return;
+        }
+        if p.killed {
+            self.finish_killed(now, parent);
+            return;
+        }
+        let i = p.instance as usize;
+        if self.insts[i].paused_at.is_some() {
+            self.insts[i].frozen.push(faults::Frozen::Advance(parent));
+            return;
+        }
+        self.resume_after_calls(now, parent);
+    }
+
+    /// All calls of a step answered: fail the request or go on with its handler.
+    fn resume_after_calls(&mut self, now: SimTime, id: u32) {
+        let p = &mut self.reqs[id as usize];
+        if p.failed {
+            self.complete(now, id);
+        } else {
+            p.step += 1;
+            self.advance(now, id);
         }
     }
 
@@ -1659,8 +2182,23 @@ impl<'a> World<'a> {
         if parent == NONE {
             self.client_result(now, id, Outcome::Timeout);
         } else {
-            let sent = self.reqs[id as usize].sent;
-            self.attempt_done(now, parent, id, Attempt::Timeout, 0, now.since(sent).0);
+            let r = &mut self.reqs[id as usize];
+            let sent = r.sent;
+            let done = Done {
+                host: r.instance,
+                holds: std::mem::take(&mut r.holds),
+                inflight: r.inflight,
+                code: Code::None,
+            };
+            self.attempt_done(
+                now,
+                parent,
+                id,
+                Attempt::Timeout,
+                0,
+                now.since(sent).0,
+                done,
+            );
         }
         let r = &self.reqs[id as usize];
         match r.state {
@@ -1673,20 +2211,28 @@ impl<'a> World<'a> {
                 self.release(id);
             }
             // Still working, or its answer is on the way: freed when that ends.
-            State::Sent | State::Running | State::Responding => {}
+            State::Sent | State::Running | State::Responding | State::Free => {}
         }
     }
 
     /// A root request ended for its client (answered, or the client gave up).
     fn client_result(&mut self, now: SimTime, id: u32, outcome: Outcome) {
         let r = &self.reqs[id as usize];
-        let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
         if outcome != Outcome::Timeout {
             if let Some(k) = r.timeout {
                 self.engine.cancel(k);
             }
+            self.client_account(now, id, outcome);
             self.release(id);
+        } else {
+            self.client_account(now, id, outcome);
         }
+    }
+
+    /// Counts a root request's end for its workload and lets a closed-loop user think.
+    fn client_account(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let r = &self.reqs[id as usize];
+        let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
         let w = &mut self.wls[wl as usize];
         w.pending -= 1;
         let latency = now.since(sent).0;
@@ -1746,7 +2292,9 @@ impl<'a> World<'a> {
                 for i in instances {
                     let fault = &mut self.insts[i as usize].fault;
                     match kind {
-                        FaultKind::Crash => fault.down = on,
+                        FaultKind::Crash => self.set_down(now, i as usize, on),
+                        FaultKind::Pause => self.set_paused(now, i as usize, on),
+                        FaultKind::RandomCrash { .. } => self.set_random(now, idx, i as usize, on),
                         FaultKind::Abort => fault.abort = if on { f.p } else { 0.0 },
                         FaultKind::Delay(add) => fault.delay = on.then_some((add, f.p)),
                         FaultKind::Slow(m) => fault.slow = if on { m } else { 1.0 },
@@ -1764,7 +2312,11 @@ impl<'a> World<'a> {
             FaultKind::Delay(d) => format!("latency +{d} for {}% of requests", f.p * 100.0),
             FaultKind::Abort => format!("error for {}% of requests", f.p * 100.0),
             FaultKind::Slow(m) => format!("work x{m}"),
-            FaultKind::Crash => "crash: connections refused".into(),
+            FaultKind::Crash => "crash: in-flight work lost, connections refused".into(),
+            FaultKind::Pause => "pause: the instance freezes".into(),
+            FaultKind::RandomCrash { mttf, mttr } => {
+                format!("random failures: mean {mttf} up, {mttr} down")
+            }
             FaultKind::Partition => "partition: messages dropped".into(),
             FaultKind::Reset => "reset: connections fail fast".into(),
             FaultKind::Loss(p) => format!("loss {p}"),
@@ -1855,6 +2407,8 @@ enum Attempt {
     Timeout,
     /// The caller's own breaker refused it: nothing was sent.
     CircuitOpen,
+    /// The connection was refused or reset.
+    ConnectFailure,
 }
 
 impl From<Outcome> for Attempt {
@@ -1903,6 +2457,14 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         None => {
                             let name =
                                 format!("edge:{}->{}", s.name, spec.services[to as usize].name);
+                            let stream = |what: &str| {
+                                SimRng::for_component(spec.seed, &format!("{name}:{what}"))
+                            };
+                            let first_host: u32 = spec.services[..to as usize]
+                                .iter()
+                                .map(|x| x.replicas)
+                                .sum();
+                            let hosts = spec.services[to as usize].replicas as usize;
                             edges.push(Edge {
                                 from,
                                 to,
@@ -1912,7 +2474,23 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                     timeout: true,
                                     rejected: true,
                                     circuit_open: false,
+                                    connect_failure: true,
                                 },
+                                first_host,
+                                rr: 0,
+                                balancer: None,
+                                lb_rng: stream("lb"),
+                                weights: Vec::new(),
+                                hosts: Vec::with_capacity(hosts),
+                                active: vec![0; hosts],
+                                outlier: None,
+                                outlier_rng: stream("outlier"),
+                                bulkhead: None,
+                                limiter: None,
+                                limiter_rng: stream("limit"),
+                                throttle: None,
+                                throttle_rng: stream("throttle"),
+                                fallback: None,
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: BudgetState::None,
@@ -1932,6 +2510,41 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         let policy = &spec.breakers[b as usize];
                         e.breaker = Some(Breaker::new(policy.config.clone()));
                         e.record = policy.record;
+                        e.fallback = policy.fallback;
+                    }
+                    if let (None, Some(b)) = (&e.balancer, c.balancer) {
+                        let p = &spec.balancers[b as usize];
+                        e.balancer = Some(Balancer::new(p.kind.clone(), p.panic_threshold));
+                        e.weights = p.weights.clone();
+                    }
+                    if let (None, Some(o)) = (&e.outlier, c.outlier) {
+                        let p = &spec.outliers[o as usize];
+                        e.outlier = Some(Detector::new(p.config.clone(), e.active.len()));
+                        if e.balancer.is_none() {
+                            // Ejections need a balancer that consults health: Envoy's default.
+                            e.balancer = Some(Balancer::new(
+                                crate::policy::balancer::Kind::RoundRobin,
+                                50.0,
+                            ));
+                        }
+                    }
+                    if let (None, Some(b)) = (&e.bulkhead, c.bulkhead) {
+                        e.bulkhead = Some(Bulkhead::new(spec.bulkheads[b as usize].config));
+                    }
+                    if let (None, Some(l)) = (&e.limiter, c.concurrency) {
+                        let p = &spec.concurrency[l as usize];
+                        e.limiter =
+                            Some(Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max));
+                    }
+                    if let (None, Some(t)) = (&e.throttle, c.throttle) {
+                        let p = &spec.throttles[t as usize];
+                        e.throttle = Some(Admission::new(
+                            p.threshold,
+                            p.aggression,
+                            p.max_reject,
+                            p.min_rps,
+                            p.window,
+                        ));
                     }
                     if let (BudgetState::None, Some(r)) = (&e.budget, c.retry) {
                         e.budget = match &spec.retries[r as usize].budget {

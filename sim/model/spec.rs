@@ -18,6 +18,22 @@ pub enum Discipline {
     Fifo,
     /// Last in, first out (fresh requests first: bounds latency of the lucky under overload).
     Lifo,
+    /// Facebook's adaptive LIFO with controlled delay (POLICIES.md §14.2).
+    AdaptiveLifo {
+        /// Queue timeout under a standing queue (M, 5 ms).
+        short_timeout: SimDuration,
+        /// Queue timeout otherwise, and the standing-queue horizon (N, 100 ms).
+        long_timeout: SimDuration,
+    },
+}
+
+/// Load shedding when work leaves the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Shedding {
+    /// Drop work that waited longer than this.
+    pub max_wait: Option<SimDuration>,
+    /// folly CoDel (target, interval).
+    pub codel: Option<(SimDuration, SimDuration)>,
 }
 
 /// Everything a run needs: limits, network, services and workloads.
@@ -49,6 +65,18 @@ pub struct SystemSpec {
     pub breakers: Vec<BreakerPolicy>,
     /// Named hedging policies.
     pub hedges: Vec<HedgePolicy>,
+    /// Named load balancers.
+    pub balancers: Vec<BalancerPolicy>,
+    /// Named outlier detectors.
+    pub outliers: Vec<OutlierPolicy>,
+    /// Named bulkheads.
+    pub bulkheads: Vec<BulkheadPolicy>,
+    /// Named rate limiters.
+    pub rate_limits: Vec<RateLimitPolicy>,
+    /// Named adaptive concurrency limits.
+    pub concurrency: Vec<ConcurrencyPolicy>,
+    /// Named client-side throttles.
+    pub throttles: Vec<ThrottlePolicy>,
     /// Scheduled faults.
     pub faults: Vec<FaultSpec>,
 }
@@ -89,6 +117,130 @@ pub enum FaultKind {
     Reset,
     /// Messages between the two services are lost with this probability.
     Loss(f64),
+    /// Instances freeze: nothing arrives or progresses until the pause ends.
+    Pause,
+    /// Each instance fails and recovers at random: exponential times to failure and to repair.
+    RandomCrash {
+        /// Mean time to failure.
+        mttf: SimDuration,
+        /// Mean time to repair.
+        mttr: SimDuration,
+    },
+}
+
+/// `[policy.balancer.NAME]`.
+#[derive(Clone, Debug)]
+pub struct BalancerPolicy {
+    /// Its name.
+    pub name: String,
+    /// The algorithm.
+    pub kind: crate::policy::balancer::Kind,
+    /// Envoy healthy_panic_threshold, percent.
+    pub panic_threshold: f64,
+    /// Instance weights by index (missing ones weigh 1).
+    pub weights: Vec<u32>,
+}
+
+/// `[policy.outlier.NAME]`.
+#[derive(Clone, Debug)]
+pub struct OutlierPolicy {
+    /// Its name.
+    pub name: String,
+    /// Envoy parameters.
+    pub config: crate::policy::outlier::Config,
+}
+
+/// `[policy.bulkhead.NAME]`.
+#[derive(Clone, Debug)]
+pub struct BulkheadPolicy {
+    /// Its name.
+    pub name: String,
+    /// Limits.
+    pub config: crate::policy::bulkhead::Config,
+}
+
+/// What a rate limiter keys its buckets by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKey {
+    /// One bucket per instance.
+    Global,
+    /// One per caller: the calling service, or the request key for clients.
+    Client,
+    /// One per endpoint.
+    Route,
+}
+
+/// The algorithm of a rate limiter.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RateLimitKind {
+    /// Envoy token bucket.
+    TokenBucket {
+        /// Capacity.
+        max_tokens: u64,
+        /// Tokens per fill.
+        tokens_per_fill: u64,
+        /// Fill period.
+        fill_interval: SimDuration,
+    },
+    /// GCRA.
+    Gcra {
+        /// Emission interval (1 / rate).
+        period: SimDuration,
+        /// Burst.
+        burst: u64,
+    },
+}
+
+/// `[policy.rate_limit.NAME]`.
+#[derive(Clone, Debug)]
+pub struct RateLimitPolicy {
+    /// Its name.
+    pub name: String,
+    /// Algorithm.
+    pub kind: RateLimitKind,
+    /// Keying.
+    pub key: LimitKey,
+}
+
+/// `[policy.concurrency.NAME]`.
+#[derive(Clone, Debug)]
+pub struct ConcurrencyPolicy {
+    /// Its name.
+    pub name: String,
+    /// Algorithm with its parameters.
+    pub algorithm: crate::policy::concurrency::Algorithm,
+    /// Starting limit.
+    pub initial: f64,
+    /// Lower bound.
+    pub min: f64,
+    /// Upper bound.
+    pub max: f64,
+}
+
+/// `[policy.throttle.NAME]`.
+#[derive(Clone, Debug)]
+pub struct ThrottlePolicy {
+    /// Its name.
+    pub name: String,
+    /// Success rate below which rejection starts (1/K).
+    pub threshold: f64,
+    /// Aggression (1 = linear).
+    pub aggression: f64,
+    /// Cap of the rejection probability.
+    pub max_reject: f64,
+    /// Requests per second below which nothing is rejected.
+    pub min_rps: f64,
+    /// Sliding window.
+    pub window: SimDuration,
+}
+
+/// A breaker's fallback: a fixed answer after `latency` instead of the failure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fallback {
+    /// How long the fallback takes.
+    pub latency: SimDuration,
+    /// Also on failures of calls the breaker let through (not only when it refuses).
+    pub on_failure: bool,
 }
 
 impl SystemSpec {
@@ -138,6 +290,16 @@ pub struct ServiceSpec {
     pub threads: Option<u32>,
     /// Queue order.
     pub discipline: Discipline,
+    /// Dropping work that waited too long.
+    pub shedding: Shedding,
+    /// Rate limiter on arrivals (index into [`SystemSpec::rate_limits`]).
+    pub rate_limit: Option<u32>,
+    /// Adaptive concurrency limit on arrivals (index into [`SystemSpec::concurrency`]).
+    pub concurrency: Option<u32>,
+    /// Calls carry the request's deadline downstream.
+    pub propagate_deadline: bool,
+    /// Expired requests are failed without work.
+    pub drop_expired: bool,
     /// Probability that a request fails on its own (after its steps), as a 5xx would.
     pub error_rate: f64,
     /// Endpoints (at least one).
@@ -186,6 +348,16 @@ pub struct CallSpec {
     pub breaker: Option<u32>,
     /// Hedging policy (index into [`SystemSpec::hedges`]); never together with `retry`.
     pub hedge: Option<u32>,
+    /// Load balancer (index into [`SystemSpec::balancers`]); round robin when `None`.
+    pub balancer: Option<u32>,
+    /// Outlier detector (index into [`SystemSpec::outliers`]).
+    pub outlier: Option<u32>,
+    /// Bulkhead (index into [`SystemSpec::bulkheads`]).
+    pub bulkhead: Option<u32>,
+    /// Client-side adaptive concurrency limit (index into [`SystemSpec::concurrency`]).
+    pub concurrency: Option<u32>,
+    /// Client-side adaptive throttling (index into [`SystemSpec::throttles`]).
+    pub throttle: Option<u32>,
 }
 
 /// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.
@@ -216,6 +388,8 @@ pub struct OutcomeSet {
     pub rejected: bool,
     /// The caller's own breaker refused the attempt.
     pub circuit_open: bool,
+    /// The connection was refused or reset (a crashed instance, a reset link).
+    pub connect_failure: bool,
 }
 
 /// A named retry policy (`[policy.retry.NAME]`).
@@ -269,6 +443,8 @@ pub struct BreakerPolicy {
     pub config: crate::policy::breaker::Config,
     /// Which attempt outcomes count as failures.
     pub record: OutcomeSet,
+    /// A fixed answer instead of a failure.
+    pub fallback: Option<Fallback>,
 }
 
 /// A source of requests aimed at one service.
@@ -282,6 +458,8 @@ pub struct WorkloadSpec {
     pub endpoint: Option<u32>,
     /// The client gives up after this long.
     pub timeout: Option<SimDuration>,
+    /// Requests carry a key drawn uniformly from `0..keys` (0: every key is 0).
+    pub keys: u64,
     /// Open or closed loop.
     pub arrivals: Arrivals,
 }

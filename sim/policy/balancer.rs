@@ -218,11 +218,11 @@ impl Balancer {
     }
 
     /// Reports a failed attempt on `host` (nginx SWRR lowers its effective weight).
-    pub fn on_failure(&mut self, host: usize, hosts: &[HostView]) {
+    pub fn on_failure(&mut self, host: usize, weight: u32) {
         if let Kind::SmoothWeighted = self.kind {
             if let Some(e) = self.effective.get_mut(host) {
                 // max_fails = 1: effective_weight -= weight / max_fails, floored at 0.
-                *e = (*e - hosts[host].weight as i64).max(0);
+                *e = (*e - weight as i64).max(0);
             }
         }
     }

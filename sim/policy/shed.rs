@@ -209,11 +209,20 @@ impl Admission {
     /// Records a request's outcome (SRE counts every request the client wanted to send,
     /// rejected locally or not; successes are what the backend accepted).
     pub fn record(&mut self, now: SimTime, success: bool) {
-        let s = self.slice(now);
-        s.1 += 1;
+        self.on_request(now);
         if success {
-            s.2 += 1;
+            self.on_accept(now);
         }
+    }
+
+    /// Counts a request the client wanted to send (whether or not it is then rejected locally).
+    pub fn on_request(&mut self, now: SimTime) {
+        self.slice(now).1 += 1;
+    }
+
+    /// Counts a request the backend accepted (answered successfully).
+    pub fn on_accept(&mut self, now: SimTime) {
+        self.slice(now).2 += 1;
     }
 }
 

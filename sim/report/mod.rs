@@ -110,8 +110,17 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "queue_wait_ms": { "mean": r6(s.queue_wait.mean), "p99": r6(s.queue_wait.p99) },
                 "latency_ms": latency_json(&s.latency),
                 "wasted_work_ms": r6(s.wasted_work_ms),
+                "dropped": {
+                    "rate_limited": s.drops.rate_limited,
+                    "concurrency_limited": s.drops.concurrency_limited,
+                    "shed": s.drops.shed,
+                    "expired": s.drops.expired,
+                },
             }),
         );
+        if !s.concurrency_limit.is_empty() {
+            services[&s.name]["concurrency_limit"] = json!(s.concurrency_limit);
+        }
     }
     let mut edges = Map::new();
     for e in &result.edges {
@@ -126,7 +135,23 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "failed": st.failed,
             "breaker_rejected": st.breaker_rejected,
             "budget_denied": st.budget_denied,
+            "bulkhead_rejected": st.bulkhead_rejected,
+            "throttled": st.throttled,
+            "limited": st.limited,
+            "no_healthy_upstream": st.no_healthy_upstream,
+            "fallbacks": st.fallbacks,
         });
+        if let Some(ejected) = e.ejected_at_end {
+            v["outlier"] = json!({
+                "ejections": st.ejections,
+                "overflows": st.ejection_overflows,
+                "ejected_at_end": ejected,
+                "panic_picks": st.panic_picks,
+            });
+        }
+        if let Some(limit) = e.concurrency_limit {
+            v["concurrency_limit"] = json!(limit);
+        }
         if let Some(state) = e.breaker_state {
             v["breaker"] = json!({
                 "final_state": state,

@@ -35,7 +35,7 @@ pub struct RawScenario {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    /// latency, error, slow, crash, partition, reset, loss.
+    /// latency, error, slow, crash, pause, random_crash, partition, reset, loss.
     pub kind: String,
     /// The service hit (one end, for link faults).
     pub target: String,
@@ -59,6 +59,12 @@ pub struct RawFault {
     /// latency, error: share of requests hit (default 1); loss: the loss probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p: Option<f64>,
+    /// random_crash: mean time to failure per instance (exponential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mttf: Option<SimDuration>,
+    /// random_crash: mean time to repair (exponential).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mttr: Option<SimDuration>,
 }
 
 /// Named policies, referenced by calls (or by a service as the default for its calls).
@@ -74,6 +80,240 @@ pub struct RawPolicies {
     /// Hedging policies by name.
     #[serde(default)]
     pub hedge: std::collections::BTreeMap<String, RawHedge>,
+    /// Load balancers by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub balancer: std::collections::BTreeMap<String, RawBalancer>,
+    /// Outlier detectors by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outlier: std::collections::BTreeMap<String, RawOutlier>,
+    /// Bulkheads by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bulkhead: std::collections::BTreeMap<String, RawBulkhead>,
+    /// Rate limiters by name (used by services).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rate_limit: std::collections::BTreeMap<String, RawRateLimit>,
+    /// Adaptive concurrency limits by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub concurrency: std::collections::BTreeMap<String, RawConcurrency>,
+    /// Client-side adaptive throttles by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub throttle: std::collections::BTreeMap<String, RawThrottle>,
+}
+
+/// `[policy.balancer.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBalancer {
+    /// round_robin, smooth_weighted, random, weighted_random, least_connections,
+    /// least_request, hash, ring_hash, maglev.
+    pub kind: String,
+    /// least_request: samples per pick (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choices: Option<u32>,
+    /// least_request: active_request_bias for unequal weights (default 1.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<f64>,
+    /// Envoy healthy_panic_threshold, percent (default 50; 0 disables panic).
+    #[serde(default = "fifty")]
+    pub panic_threshold: f64,
+    /// ring_hash: minimum ring entries (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_size: Option<u32>,
+    /// maglev: table size, a prime (default 65537).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table_size: Option<u32>,
+    /// Instance weights of the callee, by instance index (default all 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<u32>>,
+}
+
+fn fifty() -> f64 {
+    50.0
+}
+
+/// `[policy.outlier.NAME]`: Envoy outlier detection; every field defaults to Envoy's.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutlier {
+    /// consecutive_5xx (default 5; 0 disables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_5xx: Option<u32>,
+    /// enforcing_consecutive_5xx, percent (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcing_consecutive_5xx: Option<f64>,
+    /// consecutive_gateway_failure (default 5; 0 disables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_gateway: Option<u32>,
+    /// enforcing_consecutive_gateway_failure, percent (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcing_consecutive_gateway: Option<f64>,
+    /// Sweep period (default 10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<SimDuration>,
+    /// base_ejection_time (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_ejection: Option<SimDuration>,
+    /// max_ejection_time (default 300s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection: Option<SimDuration>,
+    /// max_ejection_percent (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<f64>,
+    /// always_eject_one_host (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub always_eject_one_host: Option<bool>,
+    /// success_rate_minimum_hosts (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate_minimum_hosts: Option<u32>,
+    /// success_rate_request_volume (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate_request_volume: Option<u64>,
+    /// success_rate_stdev_factor as a factor (default 1.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate_stdev_factor: Option<f64>,
+    /// enforcing_success_rate, percent (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcing_success_rate: Option<f64>,
+    /// failure_percentage_threshold (default 85).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_threshold: Option<f64>,
+    /// failure_percentage_minimum_hosts (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_minimum_hosts: Option<u32>,
+    /// failure_percentage_request_volume (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_percentage_request_volume: Option<u64>,
+    /// enforcing_failure_percentage, percent (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcing_failure_percentage: Option<f64>,
+}
+
+/// `[policy.bulkhead.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBulkhead {
+    /// semaphore (Resilience4j) or envoy (cluster limits).
+    pub kind: String,
+    /// semaphore: permits (default 25).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// semaphore: longest wait for a permit (default 0: reject at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<SimDuration>,
+    /// envoy: max_connections (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// envoy: max_pending_requests (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pending: Option<u32>,
+    /// envoy: max_requests (default 1024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    /// envoy: max_retries, concurrent retries (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_retries: Option<u32>,
+}
+
+/// `[policy.rate_limit.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    /// token_bucket (Envoy local rate limit) or gcra.
+    pub kind: String,
+    /// token_bucket: capacity, also the initial content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u64>,
+    /// token_bucket: tokens added per fill (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_fill: Option<u64>,
+    /// token_bucket: fill period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_interval: Option<SimDuration>,
+    /// gcra: requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// gcra: burst beyond the steady rate (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u64>,
+    /// One limiter for all ("global", default), per caller ("client") or per endpoint ("route").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// `[policy.concurrency.NAME]`: Netflix adaptive concurrency limit.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConcurrency {
+    /// aimd, vegas or gradient2.
+    pub kind: String,
+    /// Starting limit (default 20).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<f64>,
+    /// Lower bound (aimd, gradient2 default 20; vegas 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// Upper bound (aimd, gradient2 default 200; vegas 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// aimd: backoff ratio in [0.5, 1) (default 0.9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<f64>,
+    /// aimd: slower samples count as drops (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// vegas (default 1.0), gradient2 (default 0.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smoothing: Option<f64>,
+    /// gradient2: queue size (default 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_size: Option<f64>,
+    /// gradient2: RTT tolerance (default 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<f64>,
+}
+
+/// `[policy.throttle.NAME]`: client-side adaptive throttling (SRE book / Envoy admission control).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// SRE's K: reject when requests exceed K × accepts (default 2).
+    #[serde(default = "two_f")]
+    pub k: f64,
+    /// Sliding window (default 2m, as in the SRE book).
+    #[serde(default = "two_minutes")]
+    pub window: SimDuration,
+    /// Envoy aggression (default 1: linear).
+    #[serde(default = "one_f")]
+    pub aggression: f64,
+    /// Cap of the rejection probability (default 1; Envoy's default is 0.8).
+    #[serde(default = "one_f")]
+    pub max_reject: f64,
+    /// No rejection below this many requests per second (default 0).
+    #[serde(default)]
+    pub min_rps: f64,
+}
+
+fn two_f() -> f64 {
+    2.0
+}
+fn two_minutes() -> SimDuration {
+    SimDuration::from_secs(120)
+}
+
+/// `fallback = { latency = "2ms", on = "open" }` in a breaker.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFallback {
+    /// How long the fallback answer takes.
+    #[serde(default)]
+    pub latency: SimDuration,
+    /// "open" (only calls the breaker refuses, default) or "failure" (any failed call).
+    #[serde(default = "default_fallback_on")]
+    pub on: String,
+}
+
+fn default_fallback_on() -> String {
+    "open".into()
 }
 
 /// `[policy.hedge.NAME]`.
@@ -225,9 +465,13 @@ pub struct RawBreaker {
     /// consecutive: half-open successes that close it (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successes: Option<u32>,
-    /// Which outcomes count as failures: any of "error", "timeout", "rejected" (default all three).
+    /// Which outcomes count as failures: any of "error", "timeout", "rejected",
+    /// "connect_failure" (default all four).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Vec<String>>,
+    /// A fixed answer instead of a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<RawFallback>,
 }
 
 fn default_seed() -> u64 {
@@ -388,9 +632,41 @@ pub struct RawQueue {
     /// Waiting work per instance.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
-    /// fifo or lifo.
+    /// fifo, lifo or adaptive_lifo.
     #[serde(default = "default_discipline")]
     pub discipline: String,
+    /// Work that waited longer than this is dropped when it reaches the head (load shedding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait: Option<SimDuration>,
+    /// CoDel (folly) on dequeue: `{ target = "5ms", interval = "100ms" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codel: Option<RawCodel>,
+    /// adaptive_lifo: queue timeout under a standing queue (default 5ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub short_timeout: Option<SimDuration>,
+    /// adaptive_lifo: queue timeout otherwise, and how long a queue must stay to be standing
+    /// (default 100ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_timeout: Option<SimDuration>,
+}
+
+/// `codel = { target = "5ms", interval = "100ms" }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCodel {
+    /// Target queueing delay (default 5ms).
+    #[serde(default = "five_ms")]
+    pub target: SimDuration,
+    /// Interval (default 100ms).
+    #[serde(default = "hundred_ms")]
+    pub interval: SimDuration,
+}
+
+fn five_ms() -> SimDuration {
+    SimDuration::from_millis(5)
+}
+fn hundred_ms() -> SimDuration {
+    SimDuration::from_millis(100)
 }
 
 fn default_capacity() -> u32 {
@@ -405,6 +681,10 @@ impl Default for RawQueue {
         RawQueue {
             capacity: default_capacity(),
             discipline: default_discipline(),
+            max_wait: None,
+            codel: None,
+            short_timeout: None,
+            long_timeout: None,
         }
     }
 }
@@ -442,6 +722,27 @@ pub struct RawService {
     /// Breaker for every call of this service that names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub breaker: Option<String>,
+    /// Balancer for every call of this service that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<String>,
+    /// Outlier detector for every call of this service that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<String>,
+    /// Bulkhead for every call of this service that names none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<String>,
+    /// Rate limiter on requests arriving at each instance (`[policy.rate_limit.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<String>,
+    /// Adaptive concurrency limit on requests arriving at each instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<String>,
+    /// Calls inherit the remaining time of this service's request (gRPC deadline propagation).
+    #[serde(default)]
+    pub propagate_deadline: bool,
+    /// Requests whose deadline has passed are failed without work, on arrival and at dequeue.
+    #[serde(default)]
+    pub drop_expired: bool,
     /// `[[service.endpoint]]`: named operations; when present, `work` and `calls` must be absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint: Vec<RawEndpoint>,
@@ -492,6 +793,21 @@ pub struct RawStep {
     /// Hedging policy name (`[policy.hedge.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hedge: Option<String>,
+    /// Balancer name (`[policy.balancer.NAME]`); "none" turns off the service default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<String>,
+    /// Outlier detector name (`[policy.outlier.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<String>,
+    /// Bulkhead name (`[policy.bulkhead.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bulkhead: Option<String>,
+    /// Client-side adaptive concurrency limit (`[policy.concurrency.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<String>,
+    /// Client-side adaptive throttling (`[policy.throttle.NAME]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<String>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,
@@ -511,9 +827,13 @@ pub struct RawWorkload {
     /// Entry endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    /// Client timeout.
+    /// Client timeout (also the request's deadline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<SimDuration>,
+    /// Requests carry a key (user id) drawn uniformly from this many, for hash balancers and
+    /// per-client rate limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
     /// The arrival process.
     pub arrivals: RawArrivals,
 }

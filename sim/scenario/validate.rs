@@ -149,17 +149,71 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 "threads must be at least 1 (or absent: no thread-per-request limit)",
             );
         }
-        let discipline = match s.queue.discipline.as_str() {
+        let q = &s.queue;
+        let discipline = match q.discipline.as_str() {
             "fifo" => Discipline::Fifo,
             "lifo" => Discipline::Lifo,
+            "adaptive_lifo" => Discipline::AdaptiveLifo {
+                short_timeout: q.short_timeout.unwrap_or(SimDuration::from_millis(5)),
+                long_timeout: q.long_timeout.unwrap_or(SimDuration::from_millis(100)),
+            },
             other => {
                 cx.err(
                     p.key("queue").key("discipline"),
-                    format!("unknown discipline {other:?}: use \"fifo\" or \"lifo\""),
+                    format!(
+                        "unknown discipline {other:?}: use \"fifo\", \"lifo\" or \"adaptive_lifo\""
+                    ),
                 );
                 Discipline::Fifo
             }
         };
+        if !matches!(discipline, Discipline::AdaptiveLifo { .. }) {
+            for (key, set) in [
+                ("short_timeout", q.short_timeout.is_some()),
+                ("long_timeout", q.long_timeout.is_some()),
+            ] {
+                if set {
+                    cx.err(
+                        p.key("queue").key(key),
+                        format!("`{key}` belongs to discipline = \"adaptive_lifo\""),
+                    );
+                }
+            }
+        }
+        if q.max_wait == Some(SimDuration::ZERO) {
+            cx.err(
+                p.key("queue").key("max_wait"),
+                "max_wait must be longer than 0s (or absent)",
+            );
+        }
+        if let Some(c) = &q.codel {
+            if c.target.0 == 0 || c.interval.0 == 0 {
+                cx.err(
+                    p.key("queue").key("codel"),
+                    "codel target and interval must be longer than 0s",
+                );
+            }
+        }
+        let shedding = Shedding {
+            max_wait: q.max_wait,
+            codel: q.codel.as_ref().map(|c| (c.target, c.interval)),
+        };
+        let rate_limit = pols.pick(
+            &mut cx,
+            "rate_limit",
+            s.rate_limit.as_deref(),
+            p.key("rate_limit"),
+            None,
+            &p,
+        );
+        let concurrency = pols.pick(
+            &mut cx,
+            "concurrency",
+            s.concurrency.as_deref(),
+            p.key("concurrency"),
+            None,
+            &p,
+        );
         check_probability(&mut cx, s.error_rate, p.key("error_rate"), false);
         let mut endpoints = Vec::new();
         if s.endpoint.is_empty() {
@@ -215,6 +269,9 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             let defaults = Defaults {
                 retry: s.retry.as_deref(),
                 breaker: s.breaker.as_deref(),
+                balancer: s.balancer.as_deref(),
+                outlier: s.outlier.as_deref(),
+                bulkhead: s.bulkhead.as_deref(),
                 path: p.clone(),
             };
             for (k, st) in calls.iter().enumerate() {
@@ -236,6 +293,11 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             queue_capacity: s.queue.capacity,
             threads: s.threads,
             discipline,
+            shedding,
+            rate_limit,
+            concurrency,
+            propagate_deadline: s.propagate_deadline,
+            drop_expired: s.drop_expired,
             error_rate: s.error_rate,
             endpoints: built,
         });
@@ -332,6 +394,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         if w.timeout == Some(SimDuration::ZERO) {
             cx.err(p.key("timeout"), "timeout must be longer than 0s");
         }
+        if w.keys == Some(0) {
+            cx.err(
+                p.key("keys"),
+                "keys must be at least 1 (or absent: every request has key 0)",
+            );
+        }
         let arrivals = build_arrivals(&mut cx, &w.arrivals, p.key("arrivals"));
         if let (Some(target), Some(arrivals)) = (target, arrivals) {
             workloads.push(WorkloadSpec {
@@ -339,6 +407,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 target,
                 endpoint: endpoint.flatten(),
                 timeout: w.timeout,
+                keys: w.keys.unwrap_or(0),
                 arrivals,
             });
         }
@@ -411,6 +480,16 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 }
             },
             "crash" => Some(FaultKind::Crash),
+            "pause" => Some(FaultKind::Pause),
+            "random_crash" => match (f.mttf, f.mttr) {
+                (Some(mttf), Some(mttr)) if mttf.0 > 0 && mttr.0 > 0 => {
+                    Some(FaultKind::RandomCrash { mttf, mttr })
+                }
+                _ => {
+                    cx.err(p.clone(), "a random_crash fault needs mttf and mttr, both longer than 0s (mean times to failure and to repair, exponential)");
+                    None
+                }
+            },
             "partition" => Some(FaultKind::Partition),
             "reset" => Some(FaultKind::Reset),
             "loss" => Some(FaultKind::Loss(share)),
@@ -420,6 +499,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     "error",
                     "slow",
                     "crash",
+                    "pause",
+                    "random_crash",
                     "partition",
                     "reset",
                     "loss",
@@ -440,6 +521,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         for (key, used) in [
             ("add", f.add.is_some() && f.kind != "latency"),
             ("multiply", f.multiply.is_some() && f.kind != "slow"),
+            ("mttf", f.mttf.is_some() && f.kind != "random_crash"),
+            ("mttr", f.mttr.is_some() && f.kind != "random_crash"),
         ] {
             if used {
                 cx.err(
@@ -529,6 +612,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         retries: pols.retries,
         breakers: pols.breakers,
         hedges: pols.hedges,
+        balancers: pols.balancers,
+        outliers: pols.outliers,
+        bulkheads: pols.bulkheads,
+        rate_limits: pols.rate_limits,
+        concurrency: pols.concurrency,
+        throttles: pols.throttles,
         faults,
     })
 }
@@ -734,6 +823,14 @@ fn build_call(
     } else {
         retry
     };
+    let named = |cx: &mut Ctx, kind: &str, name: Option<&str>, default: Option<&str>| {
+        pols.pick(cx, kind, name, path.key(kind), default, &defaults.path)
+    };
+    let balancer = named(cx, "balancer", st.balancer.as_deref(), defaults.balancer);
+    let outlier = named(cx, "outlier", st.outlier.as_deref(), defaults.outlier);
+    let bulkhead = named(cx, "bulkhead", st.bulkhead.as_deref(), defaults.bulkhead);
+    let concurrency = named(cx, "concurrency", st.concurrency.as_deref(), None);
+    let throttle = named(cx, "throttle", st.throttle.as_deref(), None);
     Some(CallSpec {
         to,
         endpoint,
@@ -743,6 +840,11 @@ fn build_call(
         retry,
         breaker,
         hedge,
+        balancer,
+        outlier,
+        bulkhead,
+        concurrency,
+        throttle,
     })
 }
 
@@ -750,6 +852,9 @@ fn build_call(
 struct Defaults<'a> {
     retry: Option<&'a str>,
     breaker: Option<&'a str>,
+    balancer: Option<&'a str>,
+    outlier: Option<&'a str>,
+    bulkhead: Option<&'a str>,
     path: TomlPath,
 }
 
@@ -758,6 +863,12 @@ struct Policies {
     retries: Vec<RetryPolicy>,
     breakers: Vec<BreakerPolicy>,
     hedges: Vec<HedgePolicy>,
+    balancers: Vec<BalancerPolicy>,
+    outliers: Vec<OutlierPolicy>,
+    bulkheads: Vec<BulkheadPolicy>,
+    rate_limits: Vec<RateLimitPolicy>,
+    concurrency: Vec<ConcurrencyPolicy>,
+    throttles: Vec<ThrottlePolicy>,
 }
 
 impl Policies {
@@ -782,6 +893,12 @@ impl Policies {
         let names: Vec<&str> = match kind {
             "retry" => self.retries.iter().map(|r| r.name.as_str()).collect(),
             "hedge" => self.hedges.iter().map(|h| h.name.as_str()).collect(),
+            "balancer" => self.balancers.iter().map(|h| h.name.as_str()).collect(),
+            "outlier" => self.outliers.iter().map(|h| h.name.as_str()).collect(),
+            "bulkhead" => self.bulkheads.iter().map(|h| h.name.as_str()).collect(),
+            "rate_limit" => self.rate_limits.iter().map(|h| h.name.as_str()).collect(),
+            "concurrency" => self.concurrency.iter().map(|h| h.name.as_str()).collect(),
+            "throttle" => self.throttles.iter().map(|h| h.name.as_str()).collect(),
             _ => self.breakers.iter().map(|b| b.name.as_str()).collect(),
         };
         match names.iter().position(|n| *n == name) {
@@ -818,6 +935,7 @@ fn outcome_set(
         timeout: false,
         rejected: false,
         circuit_open: false,
+        connect_failure: false,
     };
     for (i, item) in list.iter().enumerate() {
         match item.as_str() {
@@ -825,6 +943,7 @@ fn outcome_set(
             "timeout" if allowed.contains(&"timeout") => set.timeout = true,
             "rejected" if allowed.contains(&"rejected") => set.rejected = true,
             "circuit_open" if allowed.contains(&"circuit_open") => set.circuit_open = true,
+            "connect_failure" if allowed.contains(&"connect_failure") => set.connect_failure = true,
             other => {
                 let hint = did_you_mean(other, allowed.iter().copied())
                     .map(|s| format!(" (did you mean {s:?}?)"))
@@ -936,8 +1055,15 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 timeout: true,
                 rejected: true,
                 circuit_open: false,
+                connect_failure: true,
             },
-            &["error", "timeout", "rejected", "circuit_open"],
+            &[
+                "error",
+                "timeout",
+                "rejected",
+                "circuit_open",
+                "connect_failure",
+            ],
             p.key("retry_on"),
         );
         let budget = r.budget.as_ref().and_then(|b| {
@@ -1012,8 +1138,9 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 timeout: true,
                 rejected: true,
                 circuit_open: false,
+                connect_failure: true,
             },
-            &["error", "timeout", "rejected"],
+            &["error", "timeout", "rejected", "connect_failure"],
             p.key("record"),
         );
         let config = match b.kind.as_deref().unwrap_or("rate") {
@@ -1086,10 +1213,22 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 Config::Consecutive(ConsecutiveConfig::default())
             }
         };
+        let fallback = b.fallback.as_ref().map(|f| Fallback {
+            latency: f.latency,
+            on_failure: match f.on.as_str() {
+                "open" => false,
+                "failure" => true,
+                other => {
+                    cx.err(p.key("fallback").key("on"), format!("unknown fallback trigger {other:?}: use \"open\" (calls the breaker refuses) or \"failure\" (any failed call)"));
+                    false
+                }
+            },
+        });
         breakers.push(BreakerPolicy {
             name: name.clone(),
             config,
             record,
+            fallback,
         });
     }
     let mut hedges = Vec::new();
@@ -1111,12 +1250,13 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             timeout: true,
             rejected: false,
             circuit_open: false,
+            connect_failure: false,
         };
         let non_fatal = outcome_set(
             cx,
             h.non_fatal.as_deref(),
             none,
-            &["error", "rejected"],
+            &["error", "rejected", "connect_failure"],
             p.key("non_fatal"),
         );
         let non_fatal = OutcomeSet {
@@ -1131,11 +1271,430 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             non_fatal,
         });
     }
+    let more = build_layer_policies(cx, raw);
     Policies {
         retries,
         breakers,
         hedges,
+        balancers: more.0,
+        outliers: more.1,
+        bulkheads: more.2,
+        rate_limits: more.3,
+        concurrency: more.4,
+        throttles: more.5,
     }
+}
+
+/// An error for an unknown `kind`, with a did-you-mean.
+fn unknown_kind(cx: &mut Ctx, path: TomlPath, what: &str, other: &str, kinds: &[&str]) {
+    let hint = did_you_mean(other, kinds.iter().copied())
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    cx.err(
+        path,
+        format!(
+            "unknown {what} kind {other:?}{hint}; valid: {}",
+            kinds.join(", ")
+        ),
+    );
+}
+
+/// Checks that a percentage lies in [0, 100].
+fn check_percent(cx: &mut Ctx, v: f64, path: TomlPath) -> f64 {
+    if !(0.0..=100.0).contains(&v) {
+        cx.err(path, format!("a percentage in [0, 100], got {v}"));
+    }
+    v
+}
+
+#[allow(clippy::type_complexity)]
+fn build_layer_policies(
+    cx: &mut Ctx,
+    raw: &RawScenario,
+) -> (
+    Vec<BalancerPolicy>,
+    Vec<OutlierPolicy>,
+    Vec<BulkheadPolicy>,
+    Vec<RateLimitPolicy>,
+    Vec<ConcurrencyPolicy>,
+    Vec<ThrottlePolicy>,
+) {
+    use crate::policy::{balancer, bulkhead, concurrency, outlier};
+    let pp = root().key("policy");
+    let mut balancers = Vec::new();
+    for (name, b) in &raw.policy.balancer {
+        let p = pp.key("balancer").key(name);
+        let kinds = [
+            "round_robin",
+            "smooth_weighted",
+            "random",
+            "weighted_random",
+            "least_connections",
+            "least_request",
+            "hash",
+            "ring_hash",
+            "maglev",
+        ];
+        let kind = match b.kind.as_str() {
+            "round_robin" => balancer::Kind::RoundRobin,
+            "smooth_weighted" => balancer::Kind::SmoothWeighted,
+            "random" => balancer::Kind::Random { weighted: false },
+            "weighted_random" => balancer::Kind::Random { weighted: true },
+            "least_connections" => balancer::Kind::LeastConnections,
+            "least_request" => balancer::Kind::LeastRequest {
+                choices: b.choices.unwrap_or(2).max(1),
+                bias: b.bias.unwrap_or(1.0),
+            },
+            "hash" => balancer::Kind::Hash,
+            "ring_hash" => balancer::Kind::RingHash {
+                min_ring_size: b.ring_size.unwrap_or(1024).clamp(1, 8 << 20),
+            },
+            "maglev" => {
+                let m = b.table_size.unwrap_or(65537);
+                if m < 2 || !(2..m).take_while(|d| d * d <= m).all(|d| m % d != 0) {
+                    cx.err(
+                        p.key("table_size"),
+                        format!(
+                            "the Maglev table size must be a prime (Envoy uses 65537), got {m}"
+                        ),
+                    );
+                }
+                balancer::Kind::Maglev {
+                    table_size: m.max(2),
+                }
+            }
+            other => {
+                unknown_kind(cx, p.key("kind"), "balancer", other, &kinds);
+                balancer::Kind::RoundRobin
+            }
+        };
+        let weights = b.weights.clone().unwrap_or_default();
+        if weights.contains(&0) {
+            cx.err(p.key("weights"), "instance weights must be at least 1");
+        }
+        balancers.push(BalancerPolicy {
+            name: name.clone(),
+            kind,
+            panic_threshold: check_percent(cx, b.panic_threshold, p.key("panic_threshold")),
+            weights: weights.into_iter().map(|w| w.max(1)).collect(),
+        });
+    }
+    let mut outliers = Vec::new();
+    for (name, o) in &raw.policy.outlier {
+        let p = pp.key("outlier").key(name);
+        let d = outlier::Config::default();
+        let pct = |cx: &mut Ctx, v: Option<f64>, key: &str, default: f64| {
+            check_percent(cx, v.unwrap_or(default), p.key(key))
+        };
+        let config = outlier::Config {
+            consecutive_5xx: o.consecutive_5xx.unwrap_or(d.consecutive_5xx),
+            enforcing_consecutive_5xx: pct(
+                cx,
+                o.enforcing_consecutive_5xx,
+                "enforcing_consecutive_5xx",
+                d.enforcing_consecutive_5xx,
+            ),
+            consecutive_gateway: o.consecutive_gateway.unwrap_or(d.consecutive_gateway),
+            enforcing_consecutive_gateway: pct(
+                cx,
+                o.enforcing_consecutive_gateway,
+                "enforcing_consecutive_gateway",
+                d.enforcing_consecutive_gateway,
+            ),
+            interval: o.interval.unwrap_or(d.interval),
+            base_ejection: o.base_ejection.unwrap_or(d.base_ejection),
+            max_ejection: o.max_ejection.unwrap_or(d.max_ejection),
+            max_ejection_percent: pct(
+                cx,
+                o.max_ejection_percent,
+                "max_ejection_percent",
+                d.max_ejection_percent,
+            ),
+            always_eject_one_host: o.always_eject_one_host.unwrap_or(d.always_eject_one_host),
+            success_rate_minimum_hosts: o
+                .success_rate_minimum_hosts
+                .unwrap_or(d.success_rate_minimum_hosts),
+            success_rate_request_volume: o
+                .success_rate_request_volume
+                .unwrap_or(d.success_rate_request_volume),
+            success_rate_stdev_factor: o
+                .success_rate_stdev_factor
+                .unwrap_or(d.success_rate_stdev_factor),
+            enforcing_success_rate: pct(
+                cx,
+                o.enforcing_success_rate,
+                "enforcing_success_rate",
+                d.enforcing_success_rate,
+            ),
+            failure_percentage_threshold: pct(
+                cx,
+                o.failure_percentage_threshold,
+                "failure_percentage_threshold",
+                d.failure_percentage_threshold,
+            ),
+            failure_percentage_minimum_hosts: o
+                .failure_percentage_minimum_hosts
+                .unwrap_or(d.failure_percentage_minimum_hosts),
+            failure_percentage_request_volume: o
+                .failure_percentage_request_volume
+                .unwrap_or(d.failure_percentage_request_volume),
+            enforcing_failure_percentage: pct(
+                cx,
+                o.enforcing_failure_percentage,
+                "enforcing_failure_percentage",
+                d.enforcing_failure_percentage,
+            ),
+        };
+        if config.interval.0 == 0 {
+            cx.err(p.key("interval"), "interval must be longer than 0s");
+        }
+        if config.max_ejection < config.base_ejection {
+            cx.err(
+                p.key("max_ejection"),
+                format!(
+                    "max_ejection ({}) must be at least base_ejection ({}), as Envoy requires",
+                    config.max_ejection, config.base_ejection
+                ),
+            );
+        }
+        outliers.push(OutlierPolicy {
+            name: name.clone(),
+            config,
+        });
+    }
+    let mut bulkheads = Vec::new();
+    for (name, b) in &raw.policy.bulkhead {
+        let p = pp.key("bulkhead").key(name);
+        let config = match b.kind.as_str() {
+            "semaphore" => {
+                for key in [
+                    ("max_connections", b.max_connections.is_some()),
+                    ("max_pending", b.max_pending.is_some()),
+                    ("max_requests", b.max_requests.is_some()),
+                    ("max_retries", b.max_retries.is_some()),
+                ] {
+                    if key.1 {
+                        cx.err(p.key(key.0), format!("`{}` belongs to kind = \"envoy\"; a semaphore bulkhead takes max_concurrent and max_wait", key.0));
+                    }
+                }
+                let max = b.max_concurrent.unwrap_or(25);
+                if max == 0 {
+                    cx.err(p.key("max_concurrent"), "max_concurrent must be at least 1");
+                }
+                bulkhead::Config::Semaphore {
+                    max_concurrent: max.max(1),
+                    max_wait: b.max_wait.unwrap_or(SimDuration::ZERO),
+                }
+            }
+            "envoy" => {
+                for key in [
+                    ("max_concurrent", b.max_concurrent.is_some()),
+                    ("max_wait", b.max_wait.is_some()),
+                ] {
+                    if key.1 {
+                        cx.err(p.key(key.0), format!("`{}` belongs to kind = \"semaphore\"; Envoy limits are max_connections, max_pending, max_requests, max_retries", key.0));
+                    }
+                }
+                let c = b.max_connections.unwrap_or(1024);
+                let r = b.max_requests.unwrap_or(1024);
+                if c == 0 || r == 0 {
+                    cx.err(
+                        p.clone(),
+                        "max_connections and max_requests must be at least 1",
+                    );
+                }
+                bulkhead::Config::Envoy {
+                    max_connections: c.max(1),
+                    max_pending: b.max_pending.unwrap_or(1024),
+                    max_requests: r.max(1),
+                    max_retries: b.max_retries.unwrap_or(3),
+                }
+            }
+            other => {
+                unknown_kind(
+                    cx,
+                    p.key("kind"),
+                    "bulkhead",
+                    other,
+                    &["semaphore", "envoy"],
+                );
+                continue;
+            }
+        };
+        bulkheads.push(BulkheadPolicy {
+            name: name.clone(),
+            config,
+        });
+    }
+    let mut rate_limits = Vec::new();
+    for (name, r) in &raw.policy.rate_limit {
+        let p = pp.key("rate_limit").key(name);
+        let kind = match r.kind.as_str() {
+            "token_bucket" => {
+                let (Some(max_tokens), Some(fill)) = (r.max_tokens, r.fill_interval) else {
+                    cx.err(p.clone(), "a token bucket needs max_tokens and fill_interval (and optionally tokens_per_fill, default 1)");
+                    continue;
+                };
+                if fill.0 == 0 {
+                    cx.err(
+                        p.key("fill_interval"),
+                        "fill_interval must be longer than 0s",
+                    );
+                }
+                RateLimitKind::TokenBucket {
+                    max_tokens,
+                    tokens_per_fill: r.tokens_per_fill.unwrap_or(1),
+                    fill_interval: fill,
+                }
+            }
+            "gcra" => {
+                let Some(rate) = r.rate.filter(|x| x.is_finite() && *x > 0.0) else {
+                    cx.err(
+                        p.key("rate"),
+                        "gcra needs rate, requests per second above 0",
+                    );
+                    continue;
+                };
+                RateLimitKind::Gcra {
+                    period: SimDuration(((1e9 / rate).round() as u64).max(1)),
+                    burst: r.burst.unwrap_or(0),
+                }
+            }
+            other => {
+                unknown_kind(
+                    cx,
+                    p.key("kind"),
+                    "rate limit",
+                    other,
+                    &["token_bucket", "gcra"],
+                );
+                continue;
+            }
+        };
+        let key = match r.key.as_deref().unwrap_or("global") {
+            "global" => LimitKey::Global,
+            "client" => LimitKey::Client,
+            "route" => LimitKey::Route,
+            other => {
+                cx.err(p.key("key"), format!("unknown key {other:?}: use \"global\", \"client\" (per caller) or \"route\" (per endpoint)"));
+                LimitKey::Global
+            }
+        };
+        rate_limits.push(RateLimitPolicy {
+            name: name.clone(),
+            kind,
+            key,
+        });
+    }
+    let mut conc = Vec::new();
+    for (name, c) in &raw.policy.concurrency {
+        let p = pp.key("concurrency").key(name);
+        let (algorithm, defaults) = match c.kind.as_str() {
+            "aimd" => {
+                let backoff = c.backoff.unwrap_or(0.9);
+                if !(0.5..1.0).contains(&backoff) {
+                    cx.err(
+                        p.key("backoff"),
+                        format!("backoff is in [0.5, 1), got {backoff}"),
+                    );
+                }
+                (
+                    concurrency::Algorithm::Aimd {
+                        backoff,
+                        timeout: c.timeout.unwrap_or(SimDuration::from_secs(5)),
+                    },
+                    concurrency::AIMD_DEFAULTS,
+                )
+            }
+            "vegas" => (
+                concurrency::Algorithm::Vegas {
+                    smoothing: c.smoothing.unwrap_or(1.0),
+                    rtt_noload: 0,
+                    probe_count: 0,
+                    probe_jitter: 0.0,
+                },
+                concurrency::VEGAS_DEFAULTS,
+            ),
+            "gradient2" => (
+                concurrency::Algorithm::Gradient2 {
+                    smoothing: c.smoothing.unwrap_or(0.2),
+                    queue_size: c.queue_size.unwrap_or(4.0),
+                    tolerance: c.tolerance.unwrap_or(1.5),
+                    long_window: 600,
+                    long_rtt: 0.0,
+                    samples: 0,
+                },
+                concurrency::GRADIENT2_DEFAULTS,
+            ),
+            other => {
+                unknown_kind(
+                    cx,
+                    p.key("kind"),
+                    "concurrency limit",
+                    other,
+                    &["aimd", "vegas", "gradient2"],
+                );
+                continue;
+            }
+        };
+        let (initial, min, max) = (
+            c.initial.unwrap_or(defaults.0),
+            c.min.unwrap_or(defaults.1),
+            c.max.unwrap_or(defaults.2),
+        );
+        if !(min >= 1.0 && min <= initial && initial <= max) {
+            cx.err(p.clone(), format!("limits must satisfy 1 <= min <= initial <= max, got min {min}, initial {initial}, max {max}"));
+        }
+        if let Some(sm) = c.smoothing {
+            if !(sm > 0.0 && sm <= 1.0) {
+                cx.err(
+                    p.key("smoothing"),
+                    format!("smoothing is in (0, 1], got {sm}"),
+                );
+            }
+        }
+        conc.push(ConcurrencyPolicy {
+            name: name.clone(),
+            algorithm,
+            initial,
+            min,
+            max,
+        });
+    }
+    let mut throttles = Vec::new();
+    for (name, t) in &raw.policy.throttle {
+        let p = pp.key("throttle").key(name);
+        if t.k.is_nan() || t.k < 1.0 {
+            cx.err(
+                p.key("k"),
+                format!("k is at least 1 (the SRE book uses 2), got {}", t.k),
+            );
+        }
+        if t.aggression.is_nan() || t.aggression < 1.0 {
+            cx.err(
+                p.key("aggression"),
+                format!("aggression is at least 1, got {}", t.aggression),
+            );
+        }
+        if !(t.max_reject > 0.0 && t.max_reject <= 1.0) {
+            cx.err(
+                p.key("max_reject"),
+                format!("max_reject is in (0, 1], got {}", t.max_reject),
+            );
+        }
+        if t.window.0 < 10 {
+            cx.err(p.key("window"), "window must be longer than 10ns");
+        }
+        throttles.push(ThrottlePolicy {
+            name: name.clone(),
+            threshold: 1.0 / t.k.max(1.0),
+            aggression: t.aggression.max(1.0),
+            max_reject: t.max_reject,
+            min_rps: t.min_rps.max(0.0),
+            window: t.window,
+        });
+    }
+    (balancers, outliers, bulkheads, rate_limits, conc, throttles)
 }
 
 fn check_probability(cx: &mut Ctx, p: f64, path: TomlPath, below_one: bool) {

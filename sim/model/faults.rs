@@ -1,0 +1,212 @@
+//! Instance faults that change what is in flight: crashes that lose running work, pauses that
+//! freeze an instance, and random failure processes.
+//!
+//! A crash tells each caller at once that its connection was reset (a process that dies gets
+//! its sockets closed by the kernel), and whatever the instance was doing is dropped: queued
+//! work vanishes, running work ends without effect, requests waiting on calls vanish when the
+//! calls come back. A pause holds deliveries, completions and resumed handlers until it ends
+//! and stretches running work by the time paused; timers of calls the paused instance made
+//! still fire (a simplification: the caller's clock keeps running).
+
+use super::*;
+
+/// Something a paused instance will do when it resumes.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Frozen {
+    /// A request arrived.
+    Deliver(u32),
+    /// A work step had this much left when the pause began, ns.
+    Work(u32, u64),
+    /// A request's calls all finished: continue its handler.
+    Advance(u32),
+}
+
+impl World<'_> {
+    /// Crashes (`down`) or restarts instance `i`.
+    pub(super) fn set_down(&mut self, now: SimTime, i: usize, down: bool) {
+        let was = self.insts[i].fault.down;
+        self.insts[i].fault.down = down;
+        if down && !was {
+            // A crashed process is no longer paused: what the pause held is resolved below.
+            if let Some(since) = self.insts[i].paused_at.take() {
+                self.insts[i].paused_ns += now.since(since).0;
+            }
+            self.kill_in_flight(now, i);
+        }
+    }
+
+    /// Drops everything instance `i` holds; callers see a connection reset now.
+    fn kill_in_flight(&mut self, now: SimTime, i: usize) {
+        let victims: Vec<u32> = (0..self.reqs.len() as u32)
+            .filter(|&id| {
+                let r = &self.reqs[id as usize];
+                r.instance as usize == i && r.state == State::Running && !r.killed
+            })
+            .collect();
+        let queued: Vec<u32> = self.insts[i].queue.drain(..).collect();
+        let admit: Vec<u32> = self.insts[i].admit.drain(..).collect();
+        let frozen = std::mem::take(&mut self.insts[i].frozen);
+        for &id in &victims {
+            let r = &mut self.reqs[id as usize];
+            r.killed = true;
+            if !r.abandoned {
+                r.abandoned = true;
+                if let Some(k) = r.timeout.take() {
+                    self.engine.cancel(k);
+                }
+                let (parent, sent) = (r.parent, r.sent);
+                if parent == NONE {
+                    self.client_account(now, id, Outcome::Error);
+                } else {
+                    let r = &mut self.reqs[id as usize];
+                    let done = Done {
+                        host: r.instance,
+                        holds: std::mem::take(&mut r.holds),
+                        inflight: r.inflight,
+                        code: Code::Refused,
+                    };
+                    self.attempt_done(
+                        now,
+                        parent,
+                        id,
+                        Attempt::ConnectFailure,
+                        0,
+                        now.since(sent).0,
+                        done,
+                    );
+                }
+            }
+        }
+        // Waiting for a thread: never admitted, so no worker or in-flight slot to give back.
+        for id in admit {
+            self.release_server_limit(now, id, Outcome::Error);
+            self.release(id);
+        }
+        for id in queued {
+            self.finish_killed(now, id);
+        }
+        for f in frozen {
+            match f {
+                // Held at the door: now refused like any new connection.
+                Frozen::Deliver(id) => self.on_deliver(now, id),
+                // Its worker is given back when the (now immediate) completion runs.
+                Frozen::Work(id, _) => {
+                    self.engine.schedule_at(now, Ev::WorkDone { req: id });
+                }
+                Frozen::Advance(id) => self.finish_killed(now, id),
+            }
+        }
+    }
+
+    /// A killed request stops holding anything at its instance.
+    pub(super) fn finish_killed(&mut self, now: SimTime, id: u32) {
+        let r = &self.reqs[id as usize];
+        let (s, i, work) = (r.service as usize, r.instance as usize, r.work_ns);
+        self.svcs[s].wasted_ns += work as u128;
+        self.insts[i].in_flight -= 1;
+        if self.spec.services[s].threads.is_some() {
+            self.insts[i].threads_busy -= 1;
+        }
+        self.release_server_limit(now, id, Outcome::Error);
+        self.release(id);
+    }
+
+    /// A pause of instance `i` starts or ends.
+    pub(super) fn set_paused(&mut self, now: SimTime, i: usize, on: bool) {
+        let inst = &mut self.insts[i];
+        if on {
+            if inst.paused_at.is_none() {
+                inst.paused_at = Some(now);
+            }
+            return;
+        }
+        let Some(since) = inst.paused_at.take() else {
+            return;
+        };
+        inst.paused_ns += now.since(since).0;
+        let mark = inst.paused_ns;
+        for f in std::mem::take(&mut inst.frozen) {
+            match f {
+                Frozen::Deliver(id) => self.on_deliver(now, id),
+                Frozen::Work(id, left_ns) => {
+                    self.reqs[id as usize].pause_mark = mark;
+                    self.engine
+                        .schedule_at(now.after(SimDuration(left_ns)), Ev::WorkDone { req: id });
+                }
+                Frozen::Advance(id) => self.resume_after_calls(now, id),
+            }
+        }
+    }
+
+    /// Starts or stops a random failure process (fault `idx`) on instance `i`.
+    pub(super) fn set_random(&mut self, now: SimTime, idx: u32, i: usize, on: bool) {
+        if on {
+            let f = &self.spec.faults[idx as usize];
+            let svc = &self.svcs[f.target.0 as usize];
+            let name = format!(
+                "fault:{idx}:{}/{}",
+                self.spec.services[f.target.0 as usize].name,
+                i as u32 - svc.first_instance
+            );
+            self.insts[i].random = Some((idx, SimRng::for_component(self.spec.seed, &name)));
+            self.schedule_random(now, i, true);
+        } else if self.insts[i].random.take().is_some() && self.insts[i].fault.down {
+            self.set_down(now, i, false);
+            self.log_instance(now, i, "instance_up", "repaired (random failures end)");
+        }
+    }
+
+    /// Schedules the next failure (`fail`) or repair of instance `i`.
+    fn schedule_random(&mut self, now: SimTime, i: usize, fail: bool) {
+        let Some((idx, rng)) = self.insts[i].random.as_mut() else {
+            return;
+        };
+        let FaultKind::RandomCrash { mttf, mttr } = self.spec.faults[*idx as usize].kind else {
+            return;
+        };
+        let mean = if fail { mttf } else { mttr };
+        let gap = Exp::new(1.0 / mean.0 as f64)
+            .expect("validated mean > 0")
+            .sample(rng);
+        let at = now.after(SimDuration(gap.round() as u64));
+        let inst = i as u32;
+        self.engine.schedule_at(
+            at,
+            if fail {
+                Ev::Fail { inst }
+            } else {
+                Ev::Repair { inst }
+            },
+        );
+    }
+
+    /// A random failure (`fail`) or repair is due on instance `inst`.
+    pub(super) fn on_random_fail(&mut self, now: SimTime, inst: u32, fail: bool) {
+        let i = inst as usize;
+        let Some((idx, _)) = self.insts[i].random.as_ref() else {
+            return;
+        };
+        if now >= self.spec.faults[*idx as usize].until {
+            return;
+        }
+        self.set_down(now, i, fail);
+        let (kind, detail) = if fail {
+            ("instance_down", "random failure: in-flight work lost")
+        } else {
+            ("instance_up", "repaired")
+        };
+        self.log_instance(now, i, kind, detail);
+        self.schedule_random(now, i, !fail);
+    }
+
+    fn log_instance(&mut self, now: SimTime, i: usize, kind: &'static str, detail: &str) {
+        let s = self.insts[i].service as usize;
+        let k = i as u32 - self.svcs[s].first_instance;
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind,
+            subject: format!("{}/{k}", self.spec.services[s].name),
+            detail: detail.to_string(),
+        });
+    }
+}
