@@ -2,9 +2,8 @@
 //! freeze an instance, and random failure processes.
 //!
 //! A crash tells each caller at once that its connection was reset (a process that dies gets
-//! its sockets closed by the kernel), and whatever the instance was doing is dropped: queued
-//! work vanishes, running work ends without effect, requests waiting on calls vanish when the
-//! calls come back. A pause holds deliveries, completions and resumed handlers until it ends
+//! its sockets closed by the kernel), and whatever the instance was doing is dropped at once:
+//! queued and running work, requests waiting on calls (their calls' answers are ignored). A pause holds deliveries, completions and resumed handlers until it ends
 //! and stretches running work by the time paused; timers of calls the paused instance made
 //! still fire (a simplification: the caller's clock keeps running).
 
@@ -35,17 +34,26 @@ impl World<'_> {
         }
     }
 
-    /// Drops everything instance `i` holds; callers see a connection reset now.
+    /// Drops everything instance `i` holds; callers see a connection reset now. Workers,
+    /// threads and queue places are given back at once; a dropped request's slot is freed as
+    /// soon as no event refers to it any more (its work's end, its calls' answers).
     fn kill_in_flight(&mut self, now: SimTime, i: usize) {
+        let frozen = std::mem::take(&mut self.insts[i].frozen);
+        let mut free_now: Vec<u32> = self.insts[i].queue.drain(..).collect();
+        free_now.extend(self.insts[i].admit.drain(..));
+        for f in &frozen {
+            if let Frozen::Work(id, _) | Frozen::Advance(id) = *f {
+                free_now.push(id);
+            }
+        }
         let victims: Vec<u32> = (0..self.reqs.len() as u32)
             .filter(|&id| {
                 let r = &self.reqs[id as usize];
                 r.instance as usize == i && r.state == State::Running && !r.killed
             })
             .collect();
-        let queued: Vec<u32> = self.insts[i].queue.drain(..).collect();
-        let admit: Vec<u32> = self.insts[i].admit.drain(..).collect();
-        let frozen = std::mem::take(&mut self.insts[i].frozen);
+        let s = self.insts[i].service as usize;
+        let threads = self.spec.services[s].threads.is_some();
         for &id in &victims {
             let r = &mut self.reqs[id as usize];
             r.killed = true;
@@ -76,39 +84,35 @@ impl World<'_> {
                     );
                 }
             }
-        }
-        // Waiting for a thread: never admitted, so no worker or in-flight slot to give back.
-        for id in admit {
-            self.release_server_limit(now, id, Outcome::Error);
-            self.release(id);
-        }
-        for id in queued {
-            self.finish_killed(now, id);
-        }
-        for f in frozen {
-            match f {
-                // Held at the door: now refused like any new connection.
-                Frozen::Deliver(id) => self.on_deliver(now, id),
-                // Its worker is given back when the (now immediate) completion runs.
-                Frozen::Work(id, _) => {
-                    self.engine.schedule_at(now, Ev::WorkDone { req: id });
+            let r = &mut self.reqs[id as usize];
+            if std::mem::take(&mut r.admitted) {
+                self.insts[i].in_flight -= 1;
+                if threads {
+                    self.insts[i].threads_busy -= 1;
                 }
-                Frozen::Advance(id) => self.finish_killed(now, id),
+            }
+            let working = std::mem::take(&mut r.working);
+            if working {
+                r.work_ns += now.since(r.work_started).0;
+            }
+            let work = r.work_ns;
+            if working {
+                self.account_busy(s, now);
+                self.svcs[s].busy -= 1;
+                self.insts[i].busy -= 1;
+            }
+            self.svcs[s].wasted_ns += work as u128;
+            self.release_server_limit(now, id, Outcome::Error);
+            if free_now.contains(&id) {
+                self.release(id);
             }
         }
-    }
-
-    /// A killed request stops holding anything at its instance.
-    pub(super) fn finish_killed(&mut self, now: SimTime, id: u32) {
-        let r = &self.reqs[id as usize];
-        let (s, i, work) = (r.service as usize, r.instance as usize, r.work_ns);
-        self.svcs[s].wasted_ns += work as u128;
-        self.insts[i].in_flight -= 1;
-        if self.spec.services[s].threads.is_some() {
-            self.insts[i].threads_busy -= 1;
+        for f in frozen {
+            if let Frozen::Deliver(id) = f {
+                // Held at the door: now refused like any new connection.
+                self.on_deliver(now, id);
+            }
         }
-        self.release_server_limit(now, id, Outcome::Error);
-        self.release(id);
     }
 
     /// A pause of instance `i` starts or ends.

@@ -172,8 +172,13 @@ struct Req {
     inflight: u32,
     /// In flight at the server's limiter when admitted (0: not admitted by one).
     server_inflight: u32,
-    /// Its instance crashed under it: it only finishes what is already running, then vanishes.
+    /// Its instance crashed under it: it holds nothing there and vanishes once no event
+    /// refers to it.
     killed: bool,
+    /// Counted in its instance's in-flight requests (and holding a thread, if any).
+    admitted: bool,
+    /// Holding a worker.
+    working: bool,
     /// The instance's total paused time when its current work started.
     pause_mark: u64,
 }
@@ -342,6 +347,8 @@ impl Req {
             inflight: 0,
             server_inflight: 0,
             killed: false,
+            admitted: false,
+            working: false,
             pause_mark: 0,
         }
     }
@@ -1795,6 +1802,11 @@ impl<'a> World<'a> {
     }
 
     fn on_deliver(&mut self, now: SimTime, id: u32) {
+        if self.reqs[id as usize].killed {
+            // Held by a delay fault when its instance crashed.
+            self.release(id);
+            return;
+        }
         let i = self.reqs[id as usize].instance as usize;
         if self.insts[i].paused_at.is_some() && !self.insts[i].fault.down {
             // A frozen process accepts nothing until it resumes.
@@ -1879,6 +1891,7 @@ impl<'a> World<'a> {
             return;
         }
         inst.in_flight += 1;
+        self.reqs[id as usize].admitted = true;
         self.advance(now, id);
     }
 
@@ -1961,6 +1974,7 @@ impl<'a> World<'a> {
             unreachable!("start_work on a work step")
         };
         r.work_started = now;
+        r.working = true;
         r.pause_mark = self.insts[r.instance as usize].paused_ns;
         let (s, i, measured, waited) = (
             r.service as usize,
@@ -1986,9 +2000,14 @@ impl<'a> World<'a> {
 
     fn on_work_done(&mut self, now: SimTime, id: u32) {
         let r = &mut self.reqs[id as usize];
+        if r.killed {
+            // Its worker was given back when the instance crashed.
+            self.release(id);
+            return;
+        }
         let i = r.instance as usize;
         let inst = &mut self.insts[i];
-        if !r.killed {
+        {
             if let Some(since) = inst.paused_at {
                 // Frozen mid-work: the rest runs after the pause.
                 let left = now.since(since).0;
@@ -2005,15 +2024,12 @@ impl<'a> World<'a> {
             }
         }
         r.work_ns += now.since(r.work_started).0;
+        r.working = false;
         r.step += 1;
-        let (s, killed) = (r.service as usize, r.killed);
+        let s = r.service as usize;
         self.account_busy(s, now);
         self.svcs[s].busy -= 1;
         self.insts[i].busy -= 1;
-        if killed {
-            self.finish_killed(now, id);
-            return;
-        }
         if let Some(n) = self.next_work(now, i) {
             self.start_work(now, n);
         }
@@ -2037,6 +2053,7 @@ impl<'a> World<'a> {
         self.release_server_limit(now, id, outcome);
         let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
+        self.reqs[id as usize].admitted = false;
         let latency = now.since(born).0;
         if measured {
             svc.counts.add(outcome);
@@ -2052,6 +2069,7 @@ impl<'a> World<'a> {
             if let Some(n) = next {
                 inst.threads_busy += 1;
                 inst.in_flight += 1;
+                self.reqs[n as usize].admitted = true;
                 self.advance(now, n);
             }
         }
@@ -2145,7 +2163,8 @@ impl<'a> World<'a> {
             return;
         }
         if p.killed {
-            self.finish_killed(now, parent);
+            // Its instance crashed while it waited: nobody needs these answers.
+            self.release(parent);
             return;
         }
         let i = p.instance as usize;

@@ -332,7 +332,8 @@ fn mix(x: u64) -> u64 {
 }
 
 fn host_hash(host: usize, salt: &str) -> u64 {
-    stable_hash(format!("host-{host}{salt}").as_bytes())
+    // FNV alone clusters similar strings on the ring; the finaliser spreads them.
+    mix(stable_hash(format!("host-{host}{salt}").as_bytes()))
 }
 
 /// A ring with about `min_ring_size` entries, each usable host getting a share ∝ its weight.
