@@ -336,12 +336,13 @@ fn host_hash(host: usize, salt: &str) -> u64 {
     mix(stable_hash(format!("host-{host}{salt}").as_bytes()))
 }
 
-/// A ring with about `min_ring_size` entries, each usable host getting a share ∝ its weight.
+/// A ring with about `min_ring_size` entries for all hosts, each usable host placed with a
+/// share ∝ its weight.
 fn build_ring(hosts: &[HostView], usable: &[bool], min_ring_size: u32) -> Vec<(u64, u32)> {
-    let total: u64 = (0..hosts.len())
-        .filter(|&i| usable[i])
-        .map(|i| hosts[i].weight as u64)
-        .sum();
+    // Points per host come from the weights of all hosts, usable or not, so that a host
+    // leaving takes only its own points away (Envoy rescales to keep min_ring_size, which
+    // moves a few more keys).
+    let total: u64 = hosts.iter().map(|h| h.weight as u64).sum();
     let mut ring = Vec::new();
     for (i, h) in hosts.iter().enumerate().filter(|(i, _)| usable[*i]) {
         let replicas = ((min_ring_size as u64 * h.weight as u64).div_ceil(total)).max(1);
