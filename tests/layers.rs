@@ -978,3 +978,109 @@ for = "3s"
         }
     }
 }
+
+fn load_run(file: &str, sets: &[&str]) -> RunResult {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let scn = scenario::load(std::path::Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"));
+    World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default())
+}
+
+fn error_rate(r: &RunResult, wl: usize) -> f64 {
+    let c = &r.workloads[wl].counts;
+    share(c.failed(), c.requests)
+}
+
+/// scenarios/bulkhead.toml: what its header promises.
+#[test]
+fn gallery_bulkhead_contains_the_slow_dependency() {
+    let f = "scenarios/bulkhead.toml";
+    let without = load_run(f, &[]);
+    assert!(error_rate(&without, 0) > 0.2, "{}", error_rate(&without, 0));
+    for variant in ["per-dependency", "envoy-pool"] {
+        let with = load_run(f, &[&format!("service.api.bulkhead={variant}")]);
+        assert_eq!(error_rate(&with, 0), 0.0, "{variant}");
+        let e = with.edges.iter().find(|e| e.to == "reporting").unwrap();
+        assert!(e.stats.bulkhead_rejected > 0, "{variant}: {:?}", e.stats);
+    }
+}
+
+/// scenarios/timeout-inversion.toml: validate flags it; deadlines cut waste and errors.
+#[test]
+fn gallery_timeout_inversion_is_fixed_by_deadlines() {
+    let f = "scenarios/timeout-inversion.toml";
+    let scn = scenario::load(std::path::Path::new(f), &[]).unwrap();
+    let inversions = faultline::scenario::analysis::timeout_inversions(&scn.spec);
+    assert_eq!(inversions.len(), 1, "{inversions:?}");
+    let before = load_run(f, &[]);
+    let after = load_run(
+        f,
+        &[
+            "service.front.propagate_deadline=true",
+            "service.mid.propagate_deadline=true",
+            "service.backend.drop_expired=true",
+        ],
+    );
+    let amp = |r: &RunResult| {
+        let e = r.edges.iter().find(|e| e.from == "mid").unwrap();
+        share(e.stats.attempts, e.stats.calls)
+    };
+    assert!(
+        amp(&before) > 1.5 && amp(&after) < 1.05,
+        "{} {}",
+        amp(&before),
+        amp(&after)
+    );
+    let wasted = |r: &RunResult| r.services[2].wasted_work_ms;
+    assert!(
+        wasted(&after) * 3.0 < wasted(&before),
+        "{} {}",
+        wasted(&after),
+        wasted(&before)
+    );
+    assert!(error_rate(&after, 0) * 3.0 < error_rate(&before, 0));
+}
+
+/// scenarios/outlier-ejection.toml: ejection cuts the errors a hundredfold; a max ejection
+/// percent below one host's share refuses every ejection.
+#[test]
+fn gallery_outlier_ejection() {
+    let f = "scenarios/outlier-ejection.toml";
+    let before = load_run(f, &[]);
+    let after = load_run(f, &["service.front.outlier=envoy"]);
+    let strict = load_run(
+        f,
+        &[
+            "service.front.outlier=envoy",
+            "policy.outlier.envoy.max_ejection_percent=5",
+        ],
+    );
+    assert!((error_rate(&before, 0) - 0.094).abs() < 0.01);
+    assert!(error_rate(&after, 0) * 100.0 < error_rate(&before, 0));
+    assert_eq!(after.edges[0].stats.ejections, 3);
+    assert_eq!(strict.edges[0].stats.ejections, 0);
+    assert_eq!(error_rate(&strict, 0), error_rate(&before, 0));
+}
+
+/// scenarios/overload-shedding.toml: each shedding policy brings the error rate down to
+/// about the unavoidable excess (100/s for 30 s of 33 000 requests: 9 %) and keeps served
+/// latency near the no-load one.
+#[test]
+fn gallery_overload_shedding() {
+    let f = "scenarios/overload-shedding.toml";
+    let fifo = load_run(f, &[]);
+    assert!(error_rate(&fifo, 0) > 0.5);
+    assert!(fifo.services[0].latency.p99 > 2000.0);
+    for v in [
+        "service.api.queue.discipline=adaptive_lifo",
+        "service.api.queue.max_wait=100ms",
+        "service.api.concurrency=gradient2",
+    ] {
+        let r = load_run(f, &[v]);
+        assert!(error_rate(&r, 0) < 0.13, "{v}: {}", error_rate(&r, 0));
+        assert!(
+            r.services[0].latency.p99 < 200.0,
+            "{v}: {}",
+            r.services[0].latency.p99
+        );
+    }
+}

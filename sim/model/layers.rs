@@ -134,7 +134,7 @@ impl World<'_> {
                 if measured {
                     e.stats.ejections += 1;
                 }
-                (h, format!("ejected ({reason:?})"))
+                (h, format!("ejected ({})", reason.name()))
             }
             Change::Overflow(h, reason) => {
                 if measured {
@@ -142,7 +142,10 @@ impl World<'_> {
                 }
                 (
                     h,
-                    format!("ejection refused by max_ejection_percent ({reason:?})"),
+                    format!(
+                        "ejection refused by max_ejection_percent ({})",
+                        reason.name()
+                    ),
                 )
             }
             Change::Unejected(h) => (h, "unejected".to_string()),

@@ -1438,6 +1438,18 @@ impl<'a> World<'a> {
         self.dispatch(now, id, done);
     }
 
+    /// The end of call `id` as a whole: its retry policy's overall timeout, and the calling
+    /// request's deadline when its service propagates deadlines.
+    fn call_deadline(&self, id: u32) -> SimTime {
+        let c = &self.calls[id as usize];
+        let site = &self.sites[c.site as usize];
+        if self.spec.services[site.from as usize].propagate_deadline {
+            c.deadline.min(self.reqs[c.parent as usize].deadline)
+        } else {
+            c.deadline
+        }
+    }
+
     /// When the current attempt of call `id` times out: its per-try timeout within the call's
     /// overall deadline, and within the calling request's deadline when its service propagates it.
     fn attempt_deadline(&self, now: SimTime, id: u32) -> SimTime {
@@ -1562,6 +1574,11 @@ impl<'a> World<'a> {
             self.finish_call(now, id, Outcome::Ok);
             return;
         }
+        // Retries stop at the call's overall timeout, and at the request's deadline when the
+        // caller propagates it (gRPC: DEADLINE_EXCEEDED ends the call, retries included).
+        let deadline = self.call_deadline(id);
+        let e = &mut self.edges[edge as usize];
+        let c = &mut self.calls[id as usize];
         if let Some(r) = retry {
             let wanted = match outcome {
                 Attempt::Error => r.retry_on.error,
@@ -1571,7 +1588,7 @@ impl<'a> World<'a> {
                 Attempt::ConnectFailure => r.retry_on.connect_failure,
                 Attempt::Ok => false,
             };
-            if wanted && c.attempt < r.max_attempts && now < c.deadline {
+            if wanted && c.attempt < r.max_attempts && now < deadline {
                 // Envoy's max_retries (a cluster limit) applies on top of any budget.
                 let under_max = e
                     .bulkhead
@@ -1595,7 +1612,7 @@ impl<'a> World<'a> {
                 if allowed {
                     let delay = r.backoff.delay(&mut c.backoff, c.attempt, &mut e.rng);
                     let at = now.after(delay);
-                    if at < c.deadline {
+                    if at < deadline {
                         c.in_retry = true;
                         e.active_retries += 1;
                         self.engine.schedule_at(at, Ev::Retry { call: id });

@@ -96,6 +96,18 @@ pub enum Reason {
     FailurePercentage,
 }
 
+impl Reason {
+    /// The detector's name, as in Envoy's configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Consecutive5xx => "consecutive_5xx",
+            Reason::ConsecutiveGateway => "consecutive_gateway_failure",
+            Reason::SuccessRate => "success_rate",
+            Reason::FailurePercentage => "failure_percentage",
+        }
+    }
+}
+
 /// A change in a host's ejection state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Change {
