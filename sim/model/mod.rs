@@ -1000,7 +1000,7 @@ impl<'a> World<'a> {
             Ev::WorkDone { req } => self.on_work_done(now, req),
             Ev::Respond { req } => self.on_respond(now, req),
             Ev::Timeout { req } => self.on_timeout(now, req),
-            Ev::Retry { call } => self.attempt(now, call),
+            Ev::Retry { call } => self.on_retry(now, call),
             Ev::Hedge { call } => self.on_hedge(now, call),
             Ev::FaultStart { fault } => self.set_fault(now, fault, true),
             Ev::FaultEnd { fault } => self.set_fault(now, fault, false),
@@ -1286,6 +1286,20 @@ impl<'a> World<'a> {
         let live = self.calls[id as usize].generation == generation && self.free_calls_live(id);
         if live && self.sites[site as usize].spec.hedge.is_some() {
             self.arm_hedge(now, id);
+        }
+    }
+
+    /// A call's back-off is over: retry, unless its deadline came first.
+    fn on_retry(&mut self, now: SimTime, id: u32) {
+        if now >= self.call_deadline(id) {
+            let c = &mut self.calls[id as usize];
+            let edge = self.sites[c.site as usize].edge;
+            if std::mem::take(&mut c.in_retry) {
+                self.edges[edge as usize].active_retries -= 1;
+            }
+            self.finish_call(now, id, Outcome::Timeout);
+        } else {
+            self.attempt(now, id);
         }
     }
 
@@ -1611,13 +1625,14 @@ impl<'a> World<'a> {
                     };
                 if allowed {
                     let delay = r.backoff.delay(&mut c.backoff, c.attempt, &mut e.rng);
-                    let at = now.after(delay);
-                    if at < deadline {
-                        c.in_retry = true;
-                        e.active_retries += 1;
-                        self.engine.schedule_at(at, Ev::Retry { call: id });
-                        return;
-                    }
+                    // A back-off that outlasts the deadline ends the call at the deadline
+                    // with a timeout (Envoy's 504 on the route timeout, gRPC's
+                    // DEADLINE_EXCEEDED); no attempt starts after it.
+                    let at = now.after(delay).min(deadline);
+                    c.in_retry = true;
+                    e.active_retries += 1;
+                    self.engine.schedule_at(at, Ev::Retry { call: id });
+                    return;
                 } else if c.measured {
                     e.stats.budget_denied += 1;
                 }

@@ -361,7 +361,7 @@ pub struct RawRetry {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackoff {
-    /// none, fixed, exponential, decorrelated, envoy, grpc.
+    /// none, fixed, exponential, decorrelated, envoy, grpc, resilience4j.
     pub kind: String,
     /// fixed: the wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,7 +375,7 @@ pub struct RawBackoff {
     /// exponential: "none", "full" or "equal".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
-    /// grpc: growth per retry (default 2).
+    /// grpc: growth per retry (default 2); resilience4j (default 1.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiplier: Option<f64>,
 }

@@ -966,6 +966,26 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
     use crate::policy::breaker::{Config, ConsecutiveConfig, RateConfig, WaitInterval, Window};
     use crate::policy::budget::EnvoyBudget;
     let pp = root().key("policy");
+    let rp = &raw.policy;
+    let names: [(&str, Vec<&String>); 9] = [
+        ("retry", rp.retry.keys().collect()),
+        ("breaker", rp.breaker.keys().collect()),
+        ("hedge", rp.hedge.keys().collect()),
+        ("balancer", rp.balancer.keys().collect()),
+        ("outlier", rp.outlier.keys().collect()),
+        ("bulkhead", rp.bulkhead.keys().collect()),
+        ("rate_limit", rp.rate_limit.keys().collect()),
+        ("concurrency", rp.concurrency.keys().collect()),
+        ("throttle", rp.throttle.keys().collect()),
+    ];
+    for (kind, keys) in names {
+        if keys.iter().any(|k| k.as_str() == "none") {
+            cx.err(
+                pp.key(kind).key("none"),
+                "\"none\" is reserved (it turns a service's default policy off): pick another name",
+            );
+        }
+    }
     let mut retries = Vec::new();
     for (name, r) in &raw.policy.retry {
         let p = pp.key("retry").key(name);
@@ -1023,6 +1043,11 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                         multiplier: b.multiplier.unwrap_or(2.0),
                         max: need(cx, b.cap, "cap"),
                     },
+                    "resilience4j" => Backoff::R4jExponential {
+                        initial: need(cx, b.base, "base"),
+                        multiplier: b.multiplier.unwrap_or(1.5),
+                        max: b.cap.unwrap_or(SimDuration(u64::MAX / 4)),
+                    },
                     other => {
                         let kinds = [
                             "none",
@@ -1031,6 +1056,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                             "decorrelated",
                             "envoy",
                             "grpc",
+                            "resilience4j",
                         ];
                         let hint = did_you_mean(other, kinds)
                             .map(|s| format!(" (did you mean {s:?}?)"))
