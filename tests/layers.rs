@@ -801,7 +801,9 @@ mod layer_props {
         deadlines: bool,
         fault: usize,
         threads: bool,
+        per_call: bool,
     ) -> String {
+        let scope = if per_call { "call" } else { "attempt" };
         let kinds = [
             "round_robin",
             "smooth_weighted",
@@ -814,6 +816,9 @@ mod layer_props {
             "maglev",
         ];
         let mut call = String::from("to = \"b\", timeout = \"80ms\", retry = \"r\"");
+        if per_call || fault == 0 {
+            call += ", breaker = \"b\"";
+        }
         if balancer < kinds.len() {
             call += ", balancer = \"lb\"";
         }
@@ -885,11 +890,19 @@ failure_percentage_request_volume = 10
 kind = "semaphore"
 max_concurrent = 4
 max_wait = "10ms"
+scope = "{scope}"
 [policy.bulkhead.bh2]
 kind = "envoy"
 max_connections = 4
 max_pending = 4
 max_retries = 2
+scope = "{scope}"
+[policy.breaker.b]
+kind = "consecutive"
+failures = 5
+open_for = "300ms"
+scope = "{scope}"
+fallback = {{ latency = "1ms", on = "failure" }}
 [policy.throttle.t]
 window = "2s"
 [policy.concurrency.c1]
@@ -961,9 +974,9 @@ for = "3s"
             seed in 0u64..1000, balancer in 0usize..10, outlier in proptest::bool::ANY,
             bulkhead in 0usize..3, throttle in proptest::bool::ANY, limiter in 0usize..4,
             server in 0usize..6, queue in 0usize..5, deadlines in proptest::bool::ANY,
-            fault in 0usize..7, threads in proptest::bool::ANY,
+            fault in 0usize..7, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
         ) {
-            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads);
+            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call);
             let (r, sink) = run_full(&text);
             prop_assert_eq!(r.stop, faultline::model::StopReason::Horizon);
             let w = &r.workloads[0];
@@ -1083,4 +1096,80 @@ fn gallery_overload_shedding() {
             r.services[0].latency.p99
         );
     }
+}
+
+/// A caller retrying a callee that always fails: 3 attempts, 110 ms apart, 20 calls a second
+/// (110 ms so that no retry coincides with an arrival).
+fn scope_scenario(policy: &str, call: &str) -> String {
+    format!(
+        r#"
+[sim]
+name = "scope"
+duration = "10s"
+[policy.retry.r]
+max_attempts = 3
+backoff = {{ kind = "fixed", value = "110ms" }}
+{policy}
+[[service]]
+name = "a"
+workers = 100
+calls = [{{ to = "b", retry = "r" {call} }}]
+[[service]]
+name = "b"
+workers = 100
+error_rate = 1.0
+work = {{ dist = "constant", value = "0ms" }}
+[[workload]]
+name = "w"
+target = "a"
+arrivals = {{ kind = "constant", rate = 20 }}
+"#
+    )
+}
+
+/// §19: where a bulkhead sits. Inside the retries (default) it is held only while an attempt
+/// runs (0 ms here: never contended); outside, a call holds it through its back-offs (220 ms),
+/// so with one permit only the first call of every five (250 ms) gets it.
+#[test]
+fn bulkhead_scope_call_holds_the_permit_across_retries() {
+    let policy = |scope: &str| {
+        format!(
+            "[policy.bulkhead.one]\nkind = \"semaphore\"\nmax_concurrent = 1\nscope = \"{scope}\""
+        )
+    };
+    let inside = run(&scope_scenario(&policy("attempt"), ", bulkhead = \"one\""));
+    let outside = run(&scope_scenario(&policy("call"), ", bulkhead = \"one\""));
+    assert_eq!(inside.edges[0].stats.bulkhead_rejected, 0);
+    let refused = share(
+        outside.edges[0].stats.bulkhead_rejected,
+        outside.edges[0].stats.calls,
+    );
+    assert!((refused - 0.8).abs() < 0.01, "{refused}");
+    // Refused calls make no attempt at all (the last admitted one may still be retrying).
+    let e = &outside.edges[0].stats;
+    let admitted = e.calls - e.bulkhead_rejected;
+    assert!(
+        (3 * admitted - 2..=3 * admitted).contains(&e.attempts),
+        "{e:?}"
+    );
+}
+
+/// §19: where a breaker sits. Inside the retries every attempt is a result: the 5th failure
+/// comes at 150 ms and the breaker opens after 5 attempts. Outside, a call's three attempts
+/// count once: the 5th call's result comes at 0.2 + 0.22 = 0.42 s, by which time 9 calls
+/// (sent at 0 to 400 ms) hold permits and make all their 27 attempts.
+#[test]
+fn breaker_scope_call_sees_one_result_per_call() {
+    let policy = |scope: &str| {
+        format!("[policy.breaker.b]\nkind = \"consecutive\"\nfailures = 5\nopen_for = \"1h\"\nscope = \"{scope}\"")
+    };
+    let inside = run(&scope_scenario(&policy("attempt"), ", breaker = \"b\""));
+    let outside = run(&scope_scenario(&policy("call"), ", breaker = \"b\""));
+    // Attempts that reached b before the breaker opened.
+    assert_eq!(inside.services[1].counts.requests, 5);
+    assert_eq!(outside.services[1].counts.requests, 27);
+    assert_eq!(
+        outside.edges[0].stats.breaker_rejected,
+        outside.edges[0].stats.calls - 9
+    );
 }

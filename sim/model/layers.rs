@@ -66,6 +66,11 @@ impl World<'_> {
     pub(super) fn wake(&mut self, now: SimTime, id: u32) {
         let c = &mut self.calls[id as usize];
         match c.bulkhead_wait.take() {
+            Some(_) if std::mem::take(&mut c.waiting_call) => {
+                // A call-scoped permit: the call holds it across its attempts.
+                c.call_holds |= HOLD_BULKHEAD;
+                self.first_attempt(now, id);
+            }
             Some(_) => {
                 let mut done = c.wait_done;
                 done.holds |= HOLD_BULKHEAD;
@@ -103,7 +108,17 @@ impl World<'_> {
         if measured {
             e.stats.bulkhead_rejected += 1;
         }
-        self.calls[id as usize].bulkhead_wait = None;
+        let c = &mut self.calls[id as usize];
+        c.bulkhead_wait = None;
+        if std::mem::take(&mut c.waiting_call) {
+            let outcome = if semaphore {
+                Outcome::Rejected
+            } else {
+                Outcome::Timeout
+            };
+            self.finish_call(now, id, outcome);
+            return;
+        }
         let outcome = if semaphore {
             Attempt::Rejected
         } else {

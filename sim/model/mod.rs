@@ -208,6 +208,14 @@ struct Call {
     last_open: bool,
     /// Already answered by its fallback.
     fell_back: bool,
+    /// When the call started.
+    started: SimTime,
+    /// Call-scoped resources it holds (a bulkhead permit).
+    call_holds: u8,
+    /// It holds a call-scoped breaker permit.
+    breaker_permit: bool,
+    /// Its bulkhead wait is call-scoped (no attempt made yet).
+    waiting_call: bool,
     /// Bumped each time the slot is reused, to tell a live call from a finished one.
     generation: u32,
     measured: bool,
@@ -272,6 +280,10 @@ struct Edge {
     from: u32,
     to: u32,
     breaker: Option<Breaker>,
+    /// The breaker wraps whole calls (`scope = "call"`).
+    breaker_per_call: bool,
+    /// The bulkhead is held per call.
+    bulkhead_per_call: bool,
     record: OutcomeSet,
     timer_at: Option<SimTime>,
     rng: SimRng,
@@ -1264,6 +1276,10 @@ impl<'a> World<'a> {
             wait_done: Done::LOCAL,
             last_open: false,
             fell_back: false,
+            started: now,
+            call_holds: 0,
+            breaker_permit: false,
+            waiting_call: false,
             generation: 0,
             measured,
             work_ns: 0,
@@ -1279,7 +1295,65 @@ impl<'a> World<'a> {
                 (self.calls.len() - 1) as u32
             }
         };
+        if self.call_layers(now, id) {
+            self.first_attempt(now, id);
+        }
+    }
+
+    /// The layers that wrap a whole call (breaker and bulkhead with `scope = "call"`).
+    /// Returns false when the call was refused (and ended) or waits for a permit.
+    fn call_layers(&mut self, now: SimTime, id: u32) -> bool {
+        let c = &self.calls[id as usize];
+        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
+        let e = &mut self.edges[edge as usize];
+        if e.breaker_per_call {
+            if let Some(b) = e.breaker.as_mut() {
+                let (permit, t) = b.try_acquire(now);
+                self.breaker_changed(now, edge, t);
+                if permit.is_err() {
+                    if measured {
+                        self.edges[edge as usize].stats.breaker_rejected += 1;
+                    }
+                    self.calls[id as usize].last_open = true;
+                    self.finish_call(now, id, Outcome::Error);
+                    return false;
+                }
+                self.calls[id as usize].breaker_permit = true;
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        if e.bulkhead_per_call {
+            if let Some(b) = e.bulkhead.as_mut() {
+                match b.acquire(now, id) {
+                    Acquire::Granted => self.calls[id as usize].call_holds |= HOLD_BULKHEAD,
+                    Acquire::Rejected => {
+                        if measured {
+                            e.stats.bulkhead_rejected += 1;
+                        }
+                        self.finish_call(now, id, Outcome::Rejected);
+                        return false;
+                    }
+                    Acquire::Wait { until } => {
+                        let until = until.unwrap_or_else(|| self.call_deadline(id));
+                        let c = &mut self.calls[id as usize];
+                        c.bulkhead_wait = Some(until);
+                        c.waiting_call = true;
+                        if until != SimTime::MAX {
+                            self.engine
+                                .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
+                        }
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends a call's first attempt and, when it hedges, arms the next.
+    fn first_attempt(&mut self, now: SimTime, id: u32) {
         let generation = self.calls[id as usize].generation;
+        let site = self.calls[id as usize].site;
         self.attempt(now, id);
         // The first attempt may have ended the call at once (a reset link, a refusing layer),
         // and the slot may even hold a new call by now.
@@ -1385,7 +1459,7 @@ impl<'a> World<'a> {
         c.last_open = false;
         let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
         let e = &mut self.edges[edge as usize];
-        if let Some(b) = e.breaker.as_mut() {
+        if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
             let (permit, t) = b.try_acquire(now);
             self.breaker_changed(now, edge, t);
             if permit.is_err() {
@@ -1425,7 +1499,7 @@ impl<'a> World<'a> {
                 }
             }
         }
-        if let Some(b) = e.bulkhead.as_mut() {
+        if let Some(b) = e.bulkhead.as_mut().filter(|_| !e.bulkhead_per_call) {
             match b.acquire(now, id) {
                 Acquire::Granted => done.holds |= HOLD_BULKHEAD,
                 Acquire::Rejected => {
@@ -1555,7 +1629,7 @@ impl<'a> World<'a> {
                 Attempt::ConnectFailure => e.record.connect_failure,
                 Attempt::CircuitOpen => false,
             };
-            if let Some(b) = e.breaker.as_mut() {
+            if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
                 let result = if failed {
                     CallResult::Failure
                 } else {
@@ -1762,6 +1836,37 @@ impl<'a> World<'a> {
                 b.give_up(id, false);
             }
             self.release_attempt(now, edge, Attempt::Timeout, 0, done, false);
+        }
+        let c = &mut self.calls[id as usize];
+        let (permit, holds, started) = (
+            std::mem::take(&mut c.breaker_permit),
+            std::mem::take(&mut c.call_holds),
+            c.started,
+        );
+        let e = &mut self.edges[edge as usize];
+        if permit {
+            // A call-scoped breaker sees one result per call, after all its retries.
+            let failed = match outcome {
+                Outcome::Ok => false,
+                Outcome::Error => e.record.error,
+                Outcome::Timeout => e.record.timeout,
+                Outcome::Rejected => e.record.rejected,
+            };
+            let result = if failed {
+                CallResult::Failure
+            } else {
+                CallResult::Success
+            };
+            if let Some(b) = e.breaker.as_mut() {
+                let t = b.on_result(now, result, now.since(started));
+                self.breaker_changed(now, edge, t);
+            }
+        }
+        if holds & HOLD_BULKHEAD != 0 {
+            let e = &mut self.edges[edge as usize];
+            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
+                self.woken.push(w);
+            }
         }
         let c = &mut self.calls[id as usize];
         if outcome != Outcome::Ok && !c.fell_back {
@@ -2520,6 +2625,8 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 from,
                                 to,
                                 breaker: None,
+                                breaker_per_call: false,
+                                bulkhead_per_call: false,
                                 record: OutcomeSet {
                                     error: true,
                                     timeout: true,
@@ -2562,6 +2669,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         e.breaker = Some(Breaker::new(policy.config.clone()));
                         e.record = policy.record;
                         e.fallback = policy.fallback;
+                        e.breaker_per_call = policy.scope == Scope::Call;
                     }
                     if let (None, Some(b)) = (&e.balancer, c.balancer) {
                         let p = &spec.balancers[b as usize];
@@ -2581,6 +2689,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                     }
                     if let (None, Some(b)) = (&e.bulkhead, c.bulkhead) {
                         e.bulkhead = Some(Bulkhead::new(spec.bulkheads[b as usize].config));
+                        e.bulkhead_per_call = spec.bulkheads[b as usize].scope == Scope::Call;
                     }
                     if let (None, Some(l)) = (&e.limiter, c.concurrency) {
                         let p = &spec.concurrency[l as usize];

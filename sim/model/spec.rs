@@ -128,6 +128,16 @@ pub enum FaultKind {
     },
 }
 
+/// Where a breaker or bulkhead sits relative to the retry loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Inside: every attempt asks it (Resilience4j's default order, Envoy's per-request limits).
+    #[default]
+    Attempt,
+    /// Outside: the logical call asks once and holds it across its retries.
+    Call,
+}
+
 /// `[policy.balancer.NAME]`.
 #[derive(Clone, Debug)]
 pub struct BalancerPolicy {
@@ -157,6 +167,8 @@ pub struct BulkheadPolicy {
     pub name: String,
     /// Limits.
     pub config: crate::policy::bulkhead::Config,
+    /// Per attempt or per call.
+    pub scope: Scope,
 }
 
 /// What a rate limiter keys its buckets by.
@@ -445,6 +457,8 @@ pub struct BreakerPolicy {
     pub record: OutcomeSet,
     /// A fixed answer instead of a failure.
     pub fallback: Option<Fallback>,
+    /// Per attempt or per call.
+    pub scope: Scope,
 }
 
 /// A source of requests aimed at one service.

@@ -212,6 +212,10 @@ pub struct RawBulkhead {
     /// envoy: max_retries, concurrent retries (default 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_retries: Option<u32>,
+    /// "attempt" (default: each attempt takes a permit) or "call" (the call holds one permit
+    /// across its retries and back-off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// `[policy.rate_limit.NAME]`.
@@ -472,6 +476,10 @@ pub struct RawBreaker {
     /// A fixed answer instead of a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<RawFallback>,
+    /// "attempt" (default: every retry asks the breaker, Resilience4j's order) or "call"
+    /// (the breaker wraps the whole retry loop and sees one result per call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 fn default_seed() -> u64 {

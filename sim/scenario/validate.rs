@@ -1255,6 +1255,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             config,
             record,
             fallback,
+            scope: scope(cx, b.scope.as_deref(), p.key("scope")),
         });
     }
     let mut hedges = Vec::new();
@@ -1308,6 +1309,18 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         rate_limits: more.3,
         concurrency: more.4,
         throttles: more.5,
+    }
+}
+
+/// Reads a breaker's or bulkhead's `scope`.
+fn scope(cx: &mut Ctx, v: Option<&str>, path: TomlPath) -> Scope {
+    match v.unwrap_or("attempt") {
+        "attempt" => Scope::Attempt,
+        "call" => Scope::Call,
+        other => {
+            cx.err(path, format!("unknown scope {other:?}: use \"attempt\" (inside the retries: every attempt asks) or \"call\" (outside: once per call)"));
+            Scope::Attempt
+        }
     }
 }
 
@@ -1550,6 +1563,7 @@ fn build_layer_policies(
         bulkheads.push(BulkheadPolicy {
             name: name.clone(),
             config,
+            scope: scope(cx, b.scope.as_deref(), p.key("scope")),
         });
     }
     let mut rate_limits = Vec::new();
