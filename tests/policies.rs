@@ -9,6 +9,11 @@ use faultline::scenario;
 /// One request at t = 0 from `client` (timeout `client_timeout`) to `a`, which calls `b`
 /// with the given call options; `b` runs `b_steps`.
 fn one_request(policies: &str, call: &str, b: &str, client_timeout: &str) -> RunResult {
+    let workers = if b.contains("workers") {
+        ""
+    } else {
+        "workers = 10"
+    };
     let text = format!(
         r#"
 [sim]
@@ -21,18 +26,22 @@ workers = 10
 calls = [{{ to = "b" {call} }}]
 [[service]]
 name = "b"
-workers = 10
+{workers}
 {b}
 [[workload]]
 name = "w"
 target = "a"
 {client_timeout}
-arrivals = {{ kind = "step", steps = [{{ at = "0s", rate = 1 }}, {{ at = "500ms", rate = 0 }}] }}
+arrivals = {{ kind = "step", process = "uniform", steps = [{{ at = "0s", rate = 0.01 }}] }}
 "#
     );
     let scn = scenario::parse("one.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let r = World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default());
-    assert_eq!(r.workloads[0].counts.requests, 1, "exactly one request");
+    assert_eq!(
+        r.workloads.last().unwrap().counts.requests,
+        1,
+        "exactly one request"
+    );
     r
 }
 
@@ -43,7 +52,7 @@ fn attempts(r: &RunResult) -> u64 {
 
 /// The client's latency of its one request, ms.
 fn latency(r: &RunResult) -> f64 {
-    r.workloads[0].latency.max
+    r.workloads.last().unwrap().latency.max
 }
 
 const ALWAYS_FAILS: &str = "error_rate = 1.0\nwork = { dist = \"constant\", value = \"0ms\" }";
@@ -136,20 +145,40 @@ fn s5_b2_route_timeout_bounds_the_retries() {
 }
 
 /// §5 B3: retry_on gateway-error (503/504/reset in faultline's terms: rejected, timeout,
-/// connect_failure): a 500 is not retried, a 503 (full queue) is.
+/// connect_failure): a 500 is not retried, a 503 (a full queue) is.
 #[test]
 fn s5_b3_gateway_error_retries_503_not_500() {
     let policy = "[policy.retry.gw]\nmax_attempts = 3\nretry_on = [\"rejected\", \"timeout\", \"connect_failure\"]";
     let r = one_request(policy, ", retry = \"gw\"", ALWAYS_FAILS, "");
     assert_eq!(attempts(&r), 1, "500: not retried");
-    // A callee that refuses every request at once (a 503 from an empty token bucket).
+    // b's only worker is taken at t = 0 by another client, and b has no queue: every attempt
+    // is refused at once with a 503.
+    let hogged = "workers = 1\nqueue = { capacity = 0 }\nwork = { dist = \"constant\", value = \"10s\" }\n[[workload]]\nname = \"hog\"\ntarget = \"b\"\narrivals = { kind = \"step\", process = \"uniform\", steps = [{ at = \"0s\", rate = 0.01 }] }";
+    let r = one_request(policy, ", retry = \"gw\"", hogged, "");
+    assert_eq!(r.services[1].counts.rejected, 3, "503: retried");
+}
+
+/// §5 B4 (the part that applies: faultline models 429, not 409): a 429 from a rate limiter is
+/// not retried unless the policy lists `rate_limited` (Envoy's envoy-ratelimited).
+#[test]
+fn s5_b4_429_is_retried_only_when_asked() {
+    let closed = "[policy.rate_limit.closed]\nkind = \"token_bucket\"\nmax_tokens = 0\nfill_interval = \"1h\"";
+    let b = "rate_limit = \"closed\"\nwork = { dist = \"constant\", value = \"0ms\" }";
     let r = one_request(
-        &format!("{policy}\n[policy.rate_limit.closed]\nkind = \"token_bucket\"\nmax_tokens = 0\nfill_interval = \"1h\""),
+        &format!("{closed}\n[policy.retry.gw]\nmax_attempts = 3\nretry_on = [\"error\", \"rejected\", \"timeout\", \"connect_failure\"]"),
         ", retry = \"gw\"",
-        "rate_limit = \"closed\"\nwork = { dist = \"constant\", value = \"0ms\" }",
+        b,
         "",
     );
-    assert_eq!(attempts(&r), 3, "refused attempts are retried");
+    assert_eq!(attempts(&r), 1, "429 is not a 5xx: not retried");
+    let r = one_request(
+        &format!("{closed}\n[policy.retry.rl]\nmax_attempts = 3\nretry_on = [\"rate_limited\"]"),
+        ", retry = \"rl\"",
+        b,
+        "",
+    );
+    assert_eq!(attempts(&r), 3);
+    assert_eq!(r.services[1].drops.rate_limited, 3);
 }
 
 /// §5 B5: per-try timeout 1 s, 2 retries, the upstream hangs: attempts at 0, 1 s + bo1,
@@ -235,7 +264,7 @@ calls = [{ work = { dist = "constant", value = "100ms" } }]
 name = "w"
 target = "a"
 timeout = "1s"
-arrivals = { kind = "step", steps = [{ at = "0s", rate = 1 }, { at = "500ms", rate = 0 }] }
+arrivals = { kind = "step", process = "uniform", steps = [{ at = "0s", rate = 0.01 }] }
 "#;
     let scn = scenario::parse("dl.toml", text, &[]).unwrap();
     let r = World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default());

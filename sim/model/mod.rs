@@ -1627,6 +1627,7 @@ impl<'a> World<'a> {
                 Attempt::Timeout => e.record.timeout,
                 Attempt::Rejected => e.record.rejected,
                 Attempt::ConnectFailure => e.record.connect_failure,
+                Attempt::RateLimited => e.record.rate_limited,
                 Attempt::CircuitOpen => false,
             };
             if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
@@ -1674,6 +1675,7 @@ impl<'a> World<'a> {
                 Attempt::Rejected => r.retry_on.rejected,
                 Attempt::CircuitOpen => r.retry_on.circuit_open,
                 Attempt::ConnectFailure => r.retry_on.connect_failure,
+                Attempt::RateLimited => r.retry_on.rate_limited,
                 Attempt::Ok => false,
             };
             if wanted && c.attempt < r.max_attempts && now < deadline {
@@ -1715,7 +1717,7 @@ impl<'a> World<'a> {
         let final_outcome = match outcome {
             Attempt::Ok => Outcome::Ok,
             Attempt::Error | Attempt::CircuitOpen | Attempt::ConnectFailure => Outcome::Error,
-            Attempt::Rejected => Outcome::Rejected,
+            Attempt::Rejected | Attempt::RateLimited => Outcome::Rejected,
             Attempt::Timeout => Outcome::Timeout,
         };
         self.finish_call(now, id, final_outcome);
@@ -1776,7 +1778,7 @@ impl<'a> World<'a> {
                 Attempt::Ok => Status::Ok,
                 Attempt::Error => Status::Error5xx,
                 // A 429 is not a 5xx: outlier detection counts it as a success.
-                Attempt::Rejected if done.code == Code::Limited => Status::Ok,
+                Attempt::RateLimited => Status::Ok,
                 _ => Status::Gateway,
             };
             if let Some(change) = d.on_result(now, k, status, &mut e.outlier_rng) {
@@ -1798,10 +1800,11 @@ impl<'a> World<'a> {
             Attempt::Error => !h.non_fatal.error,
             Attempt::Rejected => !h.non_fatal.rejected,
             Attempt::ConnectFailure => !h.non_fatal.connect_failure,
+            Attempt::RateLimited => !h.non_fatal.rate_limited,
             Attempt::Timeout | Attempt::CircuitOpen => false,
         };
         let failure = match outcome {
-            Attempt::Rejected => Outcome::Rejected,
+            Attempt::Rejected | Attempt::RateLimited => Outcome::Rejected,
             Attempt::Timeout => Outcome::Timeout,
             _ => Outcome::Error,
         };
@@ -2273,10 +2276,10 @@ impl<'a> World<'a> {
             code: r.code,
         };
         self.release(id);
-        let attempt = if done.code == Code::Refused {
-            Attempt::ConnectFailure
-        } else {
-            Attempt::from(outcome)
+        let attempt = match done.code {
+            Code::Refused => Attempt::ConnectFailure,
+            Code::Limited => Attempt::RateLimited,
+            _ => Attempt::from(outcome),
         };
         self.attempt_done(now, call, id, attempt, work, now.since(sent).0, done);
     }
@@ -2565,6 +2568,8 @@ enum Attempt {
     CircuitOpen,
     /// The connection was refused or reset.
     ConnectFailure,
+    /// The callee's rate limiter answered 429.
+    RateLimited,
 }
 
 impl From<Outcome> for Attempt {
@@ -2633,6 +2638,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                     rejected: true,
                                     circuit_open: false,
                                     connect_failure: true,
+                                    rate_limited: true,
                                 },
                                 first_host,
                                 rr: 0,

@@ -402,6 +402,8 @@ pub struct OutcomeSet {
     pub circuit_open: bool,
     /// The connection was refused or reset (a crashed instance, a reset link).
     pub connect_failure: bool,
+    /// The callee's rate limiter answered 429 (not retried by default, as in Envoy).
+    pub rate_limited: bool,
 }
 
 /// A named retry policy (`[policy.retry.NAME]`).

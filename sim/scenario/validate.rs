@@ -936,6 +936,7 @@ fn outcome_set(
         rejected: false,
         circuit_open: false,
         connect_failure: false,
+        rate_limited: false,
     };
     for (i, item) in list.iter().enumerate() {
         match item.as_str() {
@@ -944,6 +945,7 @@ fn outcome_set(
             "rejected" if allowed.contains(&"rejected") => set.rejected = true,
             "circuit_open" if allowed.contains(&"circuit_open") => set.circuit_open = true,
             "connect_failure" if allowed.contains(&"connect_failure") => set.connect_failure = true,
+            "rate_limited" if allowed.contains(&"rate_limited") => set.rate_limited = true,
             other => {
                 let hint = did_you_mean(other, allowed.iter().copied())
                     .map(|s| format!(" (did you mean {s:?}?)"))
@@ -1082,6 +1084,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 rejected: true,
                 circuit_open: false,
                 connect_failure: true,
+                rate_limited: false,
             },
             &[
                 "error",
@@ -1089,6 +1092,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 "rejected",
                 "circuit_open",
                 "connect_failure",
+                "rate_limited",
             ],
             p.key("retry_on"),
         );
@@ -1165,8 +1169,15 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 rejected: true,
                 circuit_open: false,
                 connect_failure: true,
+                rate_limited: true,
             },
-            &["error", "timeout", "rejected", "connect_failure"],
+            &[
+                "error",
+                "timeout",
+                "rejected",
+                "connect_failure",
+                "rate_limited",
+            ],
             p.key("record"),
         );
         let config = match b.kind.as_deref().unwrap_or("rate") {
@@ -1278,12 +1289,13 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             rejected: false,
             circuit_open: false,
             connect_failure: false,
+            rate_limited: false,
         };
         let non_fatal = outcome_set(
             cx,
             h.non_fatal.as_deref(),
             none,
-            &["error", "rejected", "connect_failure"],
+            &["error", "rejected", "connect_failure", "rate_limited"],
             p.key("non_fatal"),
         );
         let non_fatal = OutcomeSet {
