@@ -6,8 +6,10 @@
 //! B: gateway (4 workers, exp 2 ms) -> orders (8, lognormal mean 10 ms sigma 0.5)
 //!    -> payment (4, exp 5 ms), network uniform 0.5-1.5 ms per hop, Poisson 600/s,
 //!    ~1,000,000 requests.
-//! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin).
-//! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin).
+//! C: scenarios/mesh.toml, 20 services with every policy layer on (no bare-loop twin):
+//!    retries behind budgets, breakers, balancers, outlier detection, connection pools,
+//!    adaptive throttling and concurrency limits, rate limits, CoDel, deadlines, and
+//!    slow, crashing and pausing leaves.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faultline::metrics::NullSink;
@@ -168,8 +170,8 @@ fn benches(c: &mut Criterion) {
     g.bench_function("B_chain_faultline", |b| {
         b.iter(|| black_box(faultline_run("scenarios/chain.toml", "1667s")))
     });
-    // C: a 20-service mesh, every call with a per-try timeout, retries behind a budget and
-    // a breaker, and a slow-leaf fault. Events per iteration / time = events per second.
+    // C: a 20-service mesh with every layer on and three kinds of fault.
+    // Events per iteration / time = events per second.
     let events = faultline_run("scenarios/mesh.toml", "60s");
     eprintln!("C_mesh_faultline processes {events} events per iteration");
     g.bench_function("C_mesh_faultline", |b| {

@@ -120,7 +120,7 @@ impl World<'_> {
             return;
         }
         let outcome = if semaphore {
-            Attempt::Rejected
+            Attempt::Refused
         } else {
             Attempt::Timeout
         };

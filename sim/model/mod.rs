@@ -1479,7 +1479,7 @@ impl<'a> World<'a> {
                 if measured {
                     e.stats.throttled += 1;
                 }
-                self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, Done::LOCAL);
+                self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, Done::LOCAL);
                 return;
             }
         }
@@ -1494,7 +1494,7 @@ impl<'a> World<'a> {
                     if measured {
                         e.stats.limited += 1;
                     }
-                    self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+                    self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
                     return;
                 }
             }
@@ -1506,7 +1506,7 @@ impl<'a> World<'a> {
                     if measured {
                         e.stats.bulkhead_rejected += 1;
                     }
-                    self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+                    self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
                     return;
                 }
                 Acquire::Wait { until } => {
@@ -1569,7 +1569,7 @@ impl<'a> World<'a> {
             if measured {
                 self.edges[edge as usize].stats.no_healthy_upstream += 1;
             }
-            self.attempt_done(now, id, NONE, Attempt::Rejected, 0, 0, done);
+            self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
             return;
         };
         let hedged = self.sites[site as usize].spec.hedge.is_some();
@@ -1626,6 +1626,7 @@ impl<'a> World<'a> {
                 Attempt::Error => e.record.error,
                 Attempt::Timeout => e.record.timeout,
                 Attempt::Rejected => e.record.rejected,
+                Attempt::Refused => e.record.refused,
                 Attempt::ConnectFailure => e.record.connect_failure,
                 Attempt::RateLimited => e.record.rate_limited,
                 Attempt::CircuitOpen => false,
@@ -1652,7 +1653,7 @@ impl<'a> World<'a> {
         if let BudgetState::Grpc(t) = &mut e.budget {
             match outcome {
                 Attempt::Ok => t.on_success(),
-                Attempt::CircuitOpen => {}
+                Attempt::CircuitOpen | Attempt::Refused => {}
                 _ => t.on_failure(),
             }
         }
@@ -1673,6 +1674,7 @@ impl<'a> World<'a> {
                 Attempt::Error => r.retry_on.error,
                 Attempt::Timeout => r.retry_on.timeout,
                 Attempt::Rejected => r.retry_on.rejected,
+                Attempt::Refused => r.retry_on.refused,
                 Attempt::CircuitOpen => r.retry_on.circuit_open,
                 Attempt::ConnectFailure => r.retry_on.connect_failure,
                 Attempt::RateLimited => r.retry_on.rate_limited,
@@ -1717,7 +1719,7 @@ impl<'a> World<'a> {
         let final_outcome = match outcome {
             Attempt::Ok => Outcome::Ok,
             Attempt::Error | Attempt::CircuitOpen | Attempt::ConnectFailure => Outcome::Error,
-            Attempt::Rejected | Attempt::RateLimited => Outcome::Rejected,
+            Attempt::Rejected | Attempt::RateLimited | Attempt::Refused => Outcome::Rejected,
             Attempt::Timeout => Outcome::Timeout,
         };
         self.finish_call(now, id, final_outcome);
@@ -1799,12 +1801,13 @@ impl<'a> World<'a> {
             }
             Attempt::Error => !h.non_fatal.error,
             Attempt::Rejected => !h.non_fatal.rejected,
+            Attempt::Refused => !h.non_fatal.refused,
             Attempt::ConnectFailure => !h.non_fatal.connect_failure,
             Attempt::RateLimited => !h.non_fatal.rate_limited,
             Attempt::Timeout | Attempt::CircuitOpen => false,
         };
         let failure = match outcome {
-            Attempt::Rejected | Attempt::RateLimited => Outcome::Rejected,
+            Attempt::Rejected | Attempt::RateLimited | Attempt::Refused => Outcome::Rejected,
             Attempt::Timeout => Outcome::Timeout,
             _ => Outcome::Error,
         };
@@ -2570,6 +2573,9 @@ enum Attempt {
     ConnectFailure,
     /// The callee's rate limiter answered 429.
     RateLimited,
+    /// A layer of the caller's own refused it (throttle, concurrency limit, bulkhead, no
+    /// usable instance): nothing was sent.
+    Refused,
 }
 
 impl From<Outcome> for Attempt {
@@ -2639,6 +2645,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                     circuit_open: false,
                                     connect_failure: true,
                                     rate_limited: true,
+                                    refused: false,
                                 },
                                 first_host,
                                 rr: 0,

@@ -404,6 +404,10 @@ pub struct OutcomeSet {
     pub connect_failure: bool,
     /// The callee's rate limiter answered 429 (not retried by default, as in Envoy).
     pub rate_limited: bool,
+    /// A layer of the caller's own (throttle, concurrency limit, bulkhead, no usable instance)
+    /// refused the attempt: not retried by default (Envoy never retries local overflows) and
+    /// not a breaker failure by default (Resilience4j users exclude BulkheadFullException).
+    pub refused: bool,
 }
 
 /// A named retry policy (`[policy.retry.NAME]`).

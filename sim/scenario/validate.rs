@@ -937,6 +937,7 @@ fn outcome_set(
         circuit_open: false,
         connect_failure: false,
         rate_limited: false,
+        refused: false,
     };
     for (i, item) in list.iter().enumerate() {
         match item.as_str() {
@@ -946,6 +947,7 @@ fn outcome_set(
             "circuit_open" if allowed.contains(&"circuit_open") => set.circuit_open = true,
             "connect_failure" if allowed.contains(&"connect_failure") => set.connect_failure = true,
             "rate_limited" if allowed.contains(&"rate_limited") => set.rate_limited = true,
+            "refused" if allowed.contains(&"refused") => set.refused = true,
             other => {
                 let hint = did_you_mean(other, allowed.iter().copied())
                     .map(|s| format!(" (did you mean {s:?}?)"))
@@ -1085,6 +1087,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 circuit_open: false,
                 connect_failure: true,
                 rate_limited: false,
+                refused: false,
             },
             &[
                 "error",
@@ -1093,6 +1096,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 "circuit_open",
                 "connect_failure",
                 "rate_limited",
+                "refused",
             ],
             p.key("retry_on"),
         );
@@ -1170,6 +1174,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 circuit_open: false,
                 connect_failure: true,
                 rate_limited: true,
+                refused: false,
             },
             &[
                 "error",
@@ -1177,6 +1182,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 "rejected",
                 "connect_failure",
                 "rate_limited",
+                "refused",
             ],
             p.key("record"),
         );
@@ -1290,12 +1296,19 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             circuit_open: false,
             connect_failure: false,
             rate_limited: false,
+            refused: false,
         };
         let non_fatal = outcome_set(
             cx,
             h.non_fatal.as_deref(),
             none,
-            &["error", "rejected", "connect_failure", "rate_limited"],
+            &[
+                "error",
+                "rejected",
+                "connect_failure",
+                "rate_limited",
+                "refused",
+            ],
             p.key("non_fatal"),
         );
         let non_fatal = OutcomeSet {
