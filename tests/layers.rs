@@ -857,6 +857,8 @@ mod layer_props {
             "kind = \"error\"\ntarget = \"b\"\ninstance = 2\np = 0.9",
             "kind = \"reset\"\ntarget = \"a\"\npeer = \"b\"",
             "kind = \"slow\"\ntarget = \"b\"\ninstance = 0\nmultiply = 8.0",
+            "kind = \"slow\"\ntarget = \"b\"\nworkers = 1\nmultiply = 2.0\np = 0.5",
+            "kind = \"error\"\ntarget = \"b\"\ncode = 429\np = 0.5",
         ][fault];
         let threads = if threads { "threads = 8" } else { "" };
         let balancer = kinds.get(balancer).copied().unwrap_or("round_robin");
@@ -974,7 +976,7 @@ for = "3s"
             seed in 0u64..1000, balancer in 0usize..10, outlier in proptest::bool::ANY,
             bulkhead in 0usize..3, throttle in proptest::bool::ANY, limiter in 0usize..4,
             server in 0usize..6, queue in 0usize..5, deadlines in proptest::bool::ANY,
-            fault in 0usize..7, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
+            fault in 0usize..9, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
         ) {
             let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call);
             let (r, sink) = run_full(&text);
@@ -1172,4 +1174,78 @@ fn breaker_scope_call_sees_one_result_per_call() {
         outside.edges[0].stats.breaker_rejected,
         outside.edges[0].stats.calls - 9
     );
+}
+
+/// A front end calling a back end of two instances for 40 s at 100/s; `fault` hits the back
+/// end from 10 s to 30 s.
+fn fault_scenario(fault: &str) -> String {
+    format!(
+        r#"
+[sim]
+name = "fx"
+duration = "40s"
+seed = 6
+[[service]]
+name = "front"
+workers = 64
+calls = [{{ to = "back", timeout = "2s" }}]
+[[service]]
+name = "back"
+replicas = 2
+workers = 4
+queue = {{ capacity = 100000 }}
+work = {{ dist = "constant", value = "10ms" }}
+[[workload]]
+name = "w"
+target = "front"
+arrivals = {{ kind = "constant", rate = 100 }}
+[[fault]]
+target = "back"
+at = "10s"
+for = "20s"
+{fault}
+"#
+    )
+}
+
+/// Error injection answers with the status asked for: 500 an error, 503 a rejection, 429 a
+/// rate limit, for the share of requests asked for.
+#[test]
+fn error_faults_answer_with_their_code() {
+    for (code, errors, rejected) in [(500, true, false), (503, false, true), (429, false, true)] {
+        let r = run(&fault_scenario(&format!(
+            "kind = \"error\"\ncode = {code}\np = 0.5"
+        )));
+        let b = &r.services[1].counts;
+        // Half of the 2000 requests in the window.
+        let hit = if errors { b.errors } else { b.rejected };
+        assert!((hit as i64 - 1000).abs() < 100, "{code}: {b:?}");
+        assert_eq!(b.errors > 0, errors, "{code}");
+        assert_eq!(b.rejected > 0, rejected, "{code}");
+    }
+}
+
+/// A slow fault with fewer workers: 1 worker of 10 ms for 50/s per instance is ρ = 0.5, so
+/// requests queue (M/D/1 would wait 5 ms; round robin makes arrivals more regular, so less),
+/// where 4 workers hardly ever do.
+#[test]
+fn slow_fault_can_take_workers_away() {
+    let poisson = |f: &str| {
+        fault_scenario(f).replace(
+            "kind = \"constant\", rate = 100",
+            "kind = \"poisson\", rate = 100",
+        )
+    };
+    let base = run(&poisson("kind = \"slow\"\nmultiply = 1.0\nworkers = 4"));
+    let fewer = run(&poisson("kind = \"slow\"\nworkers = 1"));
+    let wait = |r: &RunResult| r.services[1].queue_wait.mean;
+    assert!(wait(&base) < 0.1, "{}", wait(&base));
+    assert!(wait(&fewer) > 0.5, "{}", wait(&fewer));
+    assert_eq!(fewer.workloads[0].counts.failed(), 0);
+    // Work x3 for a third of the requests: busy time rises by 2/3 in the window, 1/3 overall.
+    let third = run(&fault_scenario(
+        "kind = \"slow\"\nmultiply = 3.0\np = 0.3333",
+    ));
+    let ratio = third.services[1].utilization / base.services[1].utilization;
+    assert!((ratio - 4.0 / 3.0).abs() < 0.03, "{ratio}");
 }

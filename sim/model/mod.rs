@@ -399,8 +399,14 @@ struct Instance {
 struct InstanceFault {
     down: bool,
     delay: Option<(SimDuration, f64)>,
+    /// Share of requests aborted, and with which status.
     abort: f64,
+    abort_code: u16,
+    /// Work multiplier, for a share of requests.
     slow: f64,
+    slow_p: f64,
+    /// Workers while a slow fault holds.
+    workers: Option<u32>,
 }
 
 impl InstanceFault {
@@ -408,7 +414,10 @@ impl InstanceFault {
         down: false,
         delay: None,
         abort: 0.0,
+        abort_code: 500,
         slow: 1.0,
+        slow_p: 1.0,
+        workers: None,
     };
 }
 
@@ -1990,11 +1999,17 @@ impl<'a> World<'a> {
         }
         svc.bucket.requests += 1;
         if fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
+            let (outcome, code) = match fault.abort_code {
+                500 => (Outcome::Error, Code::None),
+                429 => (Outcome::Rejected, Code::Limited),
+                _ => (Outcome::Rejected, Code::None),
+            };
             if measured {
-                svc.counts.errors += 1;
+                svc.counts.add(outcome);
             }
-            svc.bucket.errors += 1;
-            self.respond(now, id, Outcome::Error);
+            svc.bucket.add(outcome);
+            self.reqs[id as usize].code = code;
+            self.respond(now, id, outcome);
             return;
         }
         if !self.admit(now, id) {
@@ -2061,7 +2076,7 @@ impl<'a> World<'a> {
             match step {
                 Step::Work(_) => {
                     let inst = &mut self.insts[r.instance as usize];
-                    let free = inst.busy < self.svcs[service].workers;
+                    let free = inst.busy < inst.fault.workers.unwrap_or(self.svcs[service].workers);
                     if !free {
                         if inst.queue.is_empty() {
                             inst.last_empty = now;
@@ -2133,9 +2148,9 @@ impl<'a> World<'a> {
             svc.queue_wait.record(waited.0);
         }
         let mut d = dist.sample(&mut svc.work_rng);
-        let slow = self.insts[i].fault.slow;
-        if slow != 1.0 {
-            d = SimDuration((d.0 as f64 * slow) as u64);
+        let fault = self.insts[i].fault;
+        if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
+            d = SimDuration((d.0 as f64 * fault.slow) as u64);
         }
         self.engine
             .schedule_at(now.after(d), Ev::WorkDone { req: id });
@@ -2173,11 +2188,21 @@ impl<'a> World<'a> {
         self.account_busy(s, now);
         self.svcs[s].busy -= 1;
         self.insts[i].busy -= 1;
-        if let Some(n) = self.next_work(now, i) {
-            self.start_work(now, n);
+        self.fill_workers(now, i);
+        self.advance(now, id);
+    }
+
+    /// Starts waiting work on every free worker of instance `i`.
+    fn fill_workers(&mut self, now: SimTime, i: usize) {
+        let s = self.insts[i].service as usize;
+        let workers = self.insts[i].fault.workers.unwrap_or(self.svcs[s].workers);
+        while self.insts[i].busy < workers {
+            match self.next_work(now, i) {
+                Some(n) => self.start_work(now, n),
+                None => break,
+            }
         }
         self.answer_shed(now);
-        self.advance(now, id);
     }
 
     /// The handler ran all its steps (or a required call failed): decide the outcome and answer.
@@ -2457,9 +2482,20 @@ impl<'a> World<'a> {
                         FaultKind::Crash => self.set_down(now, i as usize, on),
                         FaultKind::Pause => self.set_paused(now, i as usize, on),
                         FaultKind::RandomCrash { .. } => self.set_random(now, idx, i as usize, on),
-                        FaultKind::Abort => fault.abort = if on { f.p } else { 0.0 },
+                        FaultKind::Abort(code) => {
+                            fault.abort = if on { f.p } else { 0.0 };
+                            fault.abort_code = code;
+                        }
                         FaultKind::Delay(add) => fault.delay = on.then_some((add, f.p)),
-                        FaultKind::Slow(m) => fault.slow = if on { m } else { 1.0 },
+                        FaultKind::Slow { multiply, workers } => {
+                            fault.slow = if on { multiply } else { 1.0 };
+                            fault.slow_p = f.p;
+                            fault.workers = if on { workers } else { None };
+                            if !on {
+                                // Workers are back: start waiting work on them.
+                                self.fill_workers(now, i as usize);
+                            }
+                        }
                         _ => unreachable!("instance faults only"),
                     }
                 }
@@ -2472,8 +2508,11 @@ impl<'a> World<'a> {
         }
         let detail = match f.kind {
             FaultKind::Delay(d) => format!("latency +{d} for {}% of requests", f.p * 100.0),
-            FaultKind::Abort => format!("error for {}% of requests", f.p * 100.0),
-            FaultKind::Slow(m) => format!("work x{m}"),
+            FaultKind::Abort(code) => format!("{code} for {}% of requests", f.p * 100.0),
+            FaultKind::Slow { multiply, workers } => match workers {
+                Some(w) => format!("work x{multiply}, {w} workers"),
+                None => format!("work x{multiply}"),
+            },
             FaultKind::Crash => "crash: in-flight work lost, connections refused".into(),
             FaultKind::Pause => "pause: the instance freezes".into(),
             FaultKind::RandomCrash { mttf, mttr } => {

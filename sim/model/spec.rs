@@ -105,10 +105,17 @@ pub struct FaultSpec {
 pub enum FaultKind {
     /// Requests wait this long on arrival before being handled (Istio fixed delay).
     Delay(SimDuration),
-    /// Requests fail at once with an error (Istio abort).
-    Abort,
-    /// Work takes this many times longer.
-    Slow(f64),
+    /// Requests fail at once with this HTTP status (Istio abort): 500 an error, 502/503/504
+    /// a rejection (overloaded), 429 a rate limit.
+    Abort(u16),
+    /// Work takes `multiply` times longer (for a share `p` of requests), and/or the instance
+    /// runs with `workers` workers.
+    Slow {
+        /// Work multiplier.
+        multiply: f64,
+        /// Workers per instance during the fault.
+        workers: Option<u32>,
+    },
     /// Instances are down: connections are refused (a fast error to the caller).
     Crash,
     /// Messages between the two services are dropped: callers time out.

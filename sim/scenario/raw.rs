@@ -56,7 +56,13 @@ pub struct RawFault {
     /// slow: the work multiplier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiply: Option<f64>,
-    /// latency, error: share of requests hit (default 1); loss: the loss probability.
+    /// slow: workers per instance during the fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<u32>,
+    /// error: the status returned: 500 (default), 502, 503, 504 or 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// latency, error, slow: share of requests hit (default 1); loss: the loss probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p: Option<f64>,
     /// random_crash: mean time to failure per instance (exponential).

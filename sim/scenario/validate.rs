@@ -468,16 +468,33 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     None
                 }
             },
-            "error" => Some(FaultKind::Abort),
-            "slow" => match f.multiply {
-                Some(m) if m.is_finite() && m > 0.0 => Some(FaultKind::Slow(m)),
-                _ => {
+            "error" => match f.code.unwrap_or(500) {
+                c @ (500 | 502 | 503 | 504 | 429) => Some(FaultKind::Abort(c)),
+                c => {
+                    cx.err(p.key("code"), format!("code {c} is not modelled: use 500 (an error), 502, 503 or 504 (overloaded/unavailable) or 429 (rate limited)"));
+                    None
+                }
+            },
+            "slow" => match (f.multiply, f.workers) {
+                (None, None) => {
+                    cx.err(p.clone(), "a slow fault needs multiply = <factor above 0> (slower work, e.g. 3.0) and/or workers = <n> (fewer workers)");
+                    None
+                }
+                (Some(m), _) if !(m.is_finite() && m > 0.0) => {
                     cx.err(
                         p.key("multiply"),
-                        "a slow fault needs multiply = <factor above 0>, e.g. 3.0",
+                        format!("multiply is a factor above 0, got {m}"),
                     );
                     None
                 }
+                (_, Some(0)) => {
+                    cx.err(p.key("workers"), "workers must be at least 1 (use kind = \"pause\" or \"crash\" to stop an instance)");
+                    None
+                }
+                (m, w) => Some(FaultKind::Slow {
+                    multiply: m.unwrap_or(1.0),
+                    workers: w,
+                }),
             },
             "crash" => Some(FaultKind::Crash),
             "pause" => Some(FaultKind::Pause),
@@ -521,6 +538,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         for (key, used) in [
             ("add", f.add.is_some() && f.kind != "latency"),
             ("multiply", f.multiply.is_some() && f.kind != "slow"),
+            ("workers", f.workers.is_some() && f.kind != "slow"),
+            ("code", f.code.is_some() && f.kind != "error"),
             ("mttf", f.mttf.is_some() && f.kind != "random_crash"),
             ("mttr", f.mttr.is_some() && f.kind != "random_crash"),
         ] {
