@@ -1487,3 +1487,34 @@ fn hedge_and_retry_are_exclusive() {
         .to_string();
     assert!(err.contains("hedges or retries, not both"), "{err}");
 }
+
+/// Uniform arrivals never land where the rate is zero: 10/s for 5 s then nothing sends
+/// exactly the 50 requests at 0.0, 0.1, ..., 4.9 s.
+#[test]
+fn uniform_arrivals_stop_when_the_rate_drops_to_zero() {
+    let scn = scenario(
+        r#"
+[sim]
+name = "u"
+duration = "20s"
+[[service]]
+name = "s"
+work = { dist = "constant", value = "1ms" }
+[[workload]]
+name = "w"
+target = "s"
+arrivals = { kind = "step", process = "uniform", steps = [{ at = "0s", rate = 10 }, { at = "5s", rate = 0 }, { at = "15s", rate = 1 }] }
+"#,
+    );
+    let (r, _) = run_with(
+        &scn,
+        RunOptions {
+            record_arrivals: 100,
+        },
+    );
+    let secs: Vec<f64> = r.arrivals.iter().map(|t| t.as_secs_f64()).collect();
+    assert_eq!(secs.len(), 50 + 5, "{secs:?}");
+    assert!((secs[49] - 4.9).abs() < 1e-9);
+    // When the rate comes back, arrivals resume one gap later: 16, 17, 18, 19, 20 s.
+    assert!((secs[50] - 16.0).abs() < 2e-3, "{secs:?}");
+}

@@ -2861,12 +2861,17 @@ fn next_arrival(
         }
         let rate = profile.rate_at(t);
         if rate > 0.0 {
+            if first && t == SimTime::ZERO {
+                return Some(t);
+            }
             let step = SimDuration((NS_PER_S as f64 / rate).round().max(1.0) as u64);
-            return Some(if first && t == SimTime::ZERO {
-                t
-            } else {
-                t.after(step)
-            });
+            let next = t.after(step);
+            if next <= horizon && profile.rate_at(next) <= 0.0 {
+                // The gap ends where the rate is zero: nothing arrives there; go on from it.
+                t = next;
+                continue;
+            }
+            return Some(next);
         }
         t = t.after(SimDuration::from_millis(1));
     }
