@@ -1026,6 +1026,13 @@ fn gallery_timeout_inversion_is_fixed_by_deadlines() {
     let scn = scenario::load(std::path::Path::new(f), &[]).unwrap();
     let inversions = faultline::scenario::analysis::timeout_inversions(&scn.spec);
     assert_eq!(inversions.len(), 1, "{inversions:?}");
+    assert!(!inversions[0].bounded);
+    let fixed = scenario::load(
+        std::path::Path::new(f),
+        &["service.mid.propagate_deadline=true".to_string()],
+    )
+    .unwrap();
+    assert!(faultline::scenario::analysis::timeout_inversions(&fixed.spec)[0].bounded);
     let before = load_run(f, &[]);
     let after = load_run(
         f,

@@ -164,6 +164,8 @@ pub struct TimeoutInversion {
     pub timeout: SimDuration,
     /// What the callee may spend on `downstream`: attempts x per-try timeout.
     pub callee_may_take: SimDuration,
+    /// The callee propagates deadlines, so its calls stop when the caller stops waiting.
+    pub bounded: bool,
 }
 
 /// Every timeout inversion: a call with timeout T to a service that may spend longer
@@ -190,6 +192,7 @@ pub fn timeout_inversions(spec: &SystemSpec) -> Vec<TimeoutInversion> {
                             downstream: d.to,
                             timeout: t,
                             callee_may_take: may,
+                            bounded: spec.services[c.to.0 as usize].propagate_deadline,
                         };
                         if may > t && !out.contains(&inv) {
                             out.push(inv);
@@ -370,6 +373,14 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
                 v.callee_may_take,
                 name(v.downstream)
             );
+            if v.bounded {
+                let _ = writeln!(
+                    o,
+                    "    (bounded: {} propagates deadlines, so its calls stop when {} stops waiting)",
+                    name(v.callee),
+                    name(v.caller)
+                );
+            }
         }
     }
     for w in &spec.workloads {
