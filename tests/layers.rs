@@ -422,6 +422,39 @@ arrivals = {{ kind = "constant", rate = 400 }}
     assert!((1500..=2000).contains(&ok), "{ok}");
 }
 
+/// §9.3 through the model: Resilience4j's limiter makes requests wait for a later cycle (up
+/// to its timeout) instead of refusing them: 10 per 100 ms against 200/s passes 100/s, each
+/// waiting at most 1 s, and refuses the rest.
+#[test]
+fn resilience4j_rate_limiter_makes_requests_wait() {
+    let text = r#"
+[sim]
+name = "r4j"
+duration = "10s"
+[policy.rate_limit.r4j]
+kind = "resilience4j"
+limit_for_period = 10
+refresh_period = "100ms"
+timeout = "1s"
+[[service]]
+name = "s"
+workers = 64
+rate_limit = "r4j"
+work = { dist = "constant", value = "1ms" }
+[[workload]]
+name = "w"
+target = "s"
+arrivals = { kind = "constant", rate = 200 }
+"#;
+    let r = run(text);
+    let s = &r.services[0];
+    // 100 a second for 10 s, plus the second of reservations still waiting at the end.
+    assert!((990..=1010).contains(&s.counts.ok), "{:?}", s.counts);
+    assert!(s.drops.rate_limited > 800, "{:?}", s.drops);
+    let w = &r.workloads[0].latency;
+    assert!(w.max <= 1001.0 && w.max > 900.0, "{w:?}");
+}
+
 /// §14.3 / SRE "Handling Overload": a client with adaptive throttling (K = 2) facing a backend
 /// that accepts 100 of its 300 requests per second rejects locally with probability
 /// (requests − 2·accepts)/(requests + 1) ≈ 1/3.
@@ -838,6 +871,7 @@ mod layer_props {
             "",
             "rate_limit = \"tb\"",
             "rate_limit = \"gc\"",
+            "rate_limit = \"r4j\"",
             "concurrency = \"c1\"",
             "concurrency = \"c2\"",
             "concurrency = \"c3\"",
@@ -927,6 +961,11 @@ kind = "token_bucket"
 max_tokens = 20
 tokens_per_fill = 2
 fill_interval = "10ms"
+[policy.rate_limit.r4j]
+kind = "resilience4j"
+limit_for_period = 3
+refresh_period = "10ms"
+timeout = "30ms"
 [policy.rate_limit.gc]
 kind = "gcra"
 rate = 150
@@ -975,7 +1014,7 @@ for = "3s"
         fn layers_and_faults_conserve_requests(
             seed in 0u64..1000, balancer in 0usize..10, outlier in proptest::bool::ANY,
             bulkhead in 0usize..3, throttle in proptest::bool::ANY, limiter in 0usize..4,
-            server in 0usize..6, queue in 0usize..5, deadlines in proptest::bool::ANY,
+            server in 0usize..7, queue in 0usize..5, deadlines in proptest::bool::ANY,
             fault in 0usize..9, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
         ) {
             let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call);

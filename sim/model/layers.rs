@@ -4,13 +4,14 @@
 
 use super::*;
 use crate::policy::outlier::Change;
-use crate::policy::ratelimit::{Gcra, TokenBucket};
+use crate::policy::ratelimit::{Gcra, R4jLimiter, TokenBucket};
 
 /// One rate limiter bucket of an instance.
 #[derive(Clone, Debug)]
 pub(super) enum RateLimiter {
     Bucket(TokenBucket),
     Gcra(Gcra),
+    R4j(R4jLimiter),
 }
 
 impl RateLimiter {
@@ -22,13 +23,20 @@ impl RateLimiter {
                 fill_interval,
             } => RateLimiter::Bucket(TokenBucket::new(max_tokens, tokens_per_fill, fill_interval)),
             RateLimitKind::Gcra { period, burst } => RateLimiter::Gcra(Gcra::new(1, period, burst)),
+            RateLimitKind::Resilience4j {
+                limit,
+                period,
+                timeout,
+            } => RateLimiter::R4j(R4jLimiter::new(limit, period, timeout)),
         }
     }
 
-    fn allow(&mut self, now: SimTime) -> bool {
+    /// `Some(wait)`: allowed after `wait` (zero: at once); `None`: refused.
+    fn allow(&mut self, now: SimTime) -> Option<SimDuration> {
         match self {
-            RateLimiter::Bucket(b) => b.try_take(now),
-            RateLimiter::Gcra(g) => g.request(now, 1).allowed,
+            RateLimiter::Bucket(b) => b.try_take(now).then_some(SimDuration::ZERO),
+            RateLimiter::Gcra(g) => g.request(now, 1).allowed.then_some(SimDuration::ZERO),
+            RateLimiter::R4j(l) => l.acquire(now, 1),
         }
     }
 }
@@ -186,7 +194,7 @@ impl World<'_> {
         let sspec = &spec.services[s];
         let refuse = if sspec.drop_expired && now >= r.deadline {
             Some(Code::Expired)
-        } else if let Some(rl) = sspec.rate_limit {
+        } else if let Some(rl) = sspec.rate_limit.filter(|_| !r.rate_waited) {
             let policy = &spec.rate_limits[rl as usize];
             let key = match policy.key {
                 LimitKey::Global => 0,
@@ -200,7 +208,17 @@ impl World<'_> {
                 .limits
                 .entry(key)
                 .or_insert_with(|| RateLimiter::new(&policy.kind));
-            (!limiter.allow(now)).then_some(Code::Limited)
+            match limiter.allow(now) {
+                None => Some(Code::Limited),
+                Some(wait) if wait.0 > 0 => {
+                    // A reserved permission: the request waits for it, then is admitted.
+                    self.reqs[id as usize].rate_waited = true;
+                    self.engine
+                        .schedule_at(now.after(wait), Ev::Deliver { req: id });
+                    return false;
+                }
+                Some(_) => None,
+            }
         } else {
             None
         };

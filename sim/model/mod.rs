@@ -181,6 +181,8 @@ struct Req {
     working: bool,
     /// The instance's total paused time when its current work started.
     pause_mark: u64,
+    /// It already waited for a rate limiter's permission (Resilience4j): admitted on arrival.
+    rate_waited: bool,
 }
 
 /// A logical call from a request to a callee: one or more attempts under its policies.
@@ -362,6 +364,7 @@ impl Req {
             admitted: false,
             working: false,
             pause_mark: 0,
+            rate_waited: false,
         }
     }
 }
@@ -1994,11 +1997,14 @@ impl<'a> World<'a> {
             }
         }
         let svc = &mut self.svcs[s];
-        if measured {
+        let waited = self.reqs[id as usize].rate_waited;
+        if !waited && measured {
             svc.counts.requests += 1;
         }
-        svc.bucket.requests += 1;
-        if fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
+        if !waited {
+            svc.bucket.requests += 1;
+        }
+        if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
             let (outcome, code) = match fault.abort_code {
                 500 => (Outcome::Error, Code::None),
                 429 => (Outcome::Rejected, Code::Limited),

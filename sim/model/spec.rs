@@ -201,6 +201,15 @@ pub enum RateLimitKind {
         /// Fill period.
         fill_interval: SimDuration,
     },
+    /// Resilience4j AtomicRateLimiter: requests wait up to `timeout` for a later cycle.
+    Resilience4j {
+        /// limitForPeriod.
+        limit: u32,
+        /// limitRefreshPeriod.
+        period: SimDuration,
+        /// timeoutDuration.
+        timeout: SimDuration,
+    },
     /// GCRA.
     Gcra {
         /// Emission interval (1 / rate).

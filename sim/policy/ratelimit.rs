@@ -1,5 +1,5 @@
-//! Rate limiters (POLICIES.md §9): Envoy's token bucket and GCRA (redis-cell), both exact in
-//! integer nanoseconds.
+//! Rate limiters (POLICIES.md §9): Envoy's token bucket, GCRA (redis-cell) and Resilience4j's
+//! AtomicRateLimiter (cycles with reservations), all exact in integer nanoseconds.
 
 use crate::time::{SimDuration, SimTime};
 
@@ -119,6 +119,61 @@ impl Gcra {
     }
 }
 
+/// Resilience4j AtomicRateLimiter: `limit` permissions per cycle of `period` (cycles counted
+/// from t = 0); a request may wait up to `timeout` for a later cycle, reserving its permission
+/// (permissions go negative: the debt is repaid by later cycles).
+#[derive(Clone, Debug)]
+pub struct R4jLimiter {
+    limit: i64,
+    period_ns: u64,
+    timeout: SimDuration,
+    permissions: i64,
+    cycle: u64,
+}
+
+impl R4jLimiter {
+    /// limitForPeriod, limitRefreshPeriod, timeoutDuration.
+    pub fn new(limit: u32, period: SimDuration, timeout: SimDuration) -> Self {
+        R4jLimiter {
+            limit: limit as i64,
+            period_ns: period.0.max(1),
+            timeout,
+            permissions: limit as i64,
+            cycle: 0,
+        }
+    }
+
+    /// Asks for `k` permissions at `now`: `Some(wait)` when granted after `wait` (reserved
+    /// now), `None` when refused (nothing reserved).
+    pub fn acquire(&mut self, now: SimTime, k: u32) -> Option<SimDuration> {
+        let k = k as i64;
+        let cycle = now.0 / self.period_ns;
+        if cycle > self.cycle {
+            let elapsed = (cycle - self.cycle).min(i64::MAX as u64 / 2) as i64;
+            self.permissions =
+                (self.permissions + elapsed.saturating_mul(self.limit)).min(self.limit);
+            self.cycle = cycle;
+        }
+        let wait = if self.permissions >= k {
+            0
+        } else {
+            let to_next_cycle = (cycle + 1) * self.period_ns - now.0;
+            let at_next_cycle = self.permissions + self.limit;
+            let full_cycles = if k > at_next_cycle {
+                (k - at_next_cycle + self.limit - 1) / self.limit.max(1)
+            } else {
+                0
+            };
+            full_cycles as u64 * self.period_ns + to_next_cycle
+        };
+        if wait > self.timeout.0 {
+            return None;
+        }
+        self.permissions -= k;
+        Some(SimDuration(wait))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +197,33 @@ mod tests {
         let passed = (0..15).filter(|_| b.try_take(ms(0))).count();
         assert_eq!(passed, 10);
         assert_eq!(b.available(ms(250)), 2);
+    }
+
+    #[test]
+    fn s9_3_b1_r4j_no_wait() {
+        let mut l = R4jLimiter::new(1, SimDuration::from_millis(250), SimDuration::ZERO);
+        assert_eq!(l.acquire(ms(250), 1), Some(SimDuration::ZERO));
+        assert_eq!(l.acquire(ms(250), 1), None);
+        assert_eq!(l.acquire(ms(500), 1), Some(SimDuration::ZERO));
+    }
+
+    #[test]
+    fn s9_3_b2_r4j_reserves_a_later_cycle() {
+        let mut l = R4jLimiter::new(
+            1,
+            SimDuration::from_millis(250),
+            SimDuration::from_millis(250),
+        );
+        assert_eq!(l.acquire(ms(250), 1), Some(SimDuration::ZERO));
+        assert_eq!(l.acquire(ms(250), 1), Some(SimDuration::from_millis(250)));
+        assert_eq!(l.permissions, -1);
+        // The debt is repaid by the next cycle: at 500 ms nothing is left for a newcomer.
+        assert_eq!(l.acquire(ms(500), 1), Some(SimDuration::from_millis(250)));
+        assert_eq!(
+            l.acquire(ms(500), 1),
+            None,
+            "two cycles ahead is past the timeout"
+        );
     }
 
     #[test]

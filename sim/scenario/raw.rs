@@ -228,7 +228,7 @@ pub struct RawBulkhead {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRateLimit {
-    /// token_bucket (Envoy local rate limit) or gcra.
+    /// token_bucket (Envoy local rate limit), gcra or resilience4j (waits for a later cycle).
     pub kind: String,
     /// token_bucket: capacity, also the initial content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -245,6 +245,15 @@ pub struct RawRateLimit {
     /// gcra: burst beyond the steady rate (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u64>,
+    /// resilience4j: permissions per period (default 50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_for_period: Option<u32>,
+    /// resilience4j: the period (default 500ns, Resilience4j's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_period: Option<SimDuration>,
+    /// resilience4j: longest wait for a permission (default 5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
     /// One limiter for all ("global", default), per caller ("client") or per endpoint ("route").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,

@@ -1644,13 +1644,27 @@ fn build_layer_policies(
                     burst: r.burst.unwrap_or(0),
                 }
             }
+            "resilience4j" => {
+                let period = r.refresh_period.unwrap_or(SimDuration(500));
+                if period.0 == 0 {
+                    cx.err(
+                        p.key("refresh_period"),
+                        "refresh_period must be longer than 0s",
+                    );
+                }
+                RateLimitKind::Resilience4j {
+                    limit: r.limit_for_period.unwrap_or(50),
+                    period,
+                    timeout: r.timeout.unwrap_or(SimDuration::from_secs(5)),
+                }
+            }
             other => {
                 unknown_kind(
                     cx,
                     p.key("kind"),
                     "rate limit",
                     other,
-                    &["token_bucket", "gcra"],
+                    &["token_bucket", "gcra", "resilience4j"],
                 );
                 continue;
             }
