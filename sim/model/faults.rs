@@ -67,12 +67,7 @@ impl World<'_> {
                     self.client_account(now, id, Outcome::Error);
                 } else {
                     let r = &mut self.reqs[id as usize];
-                    let done = Done {
-                        host: r.instance,
-                        holds: std::mem::take(&mut r.holds),
-                        inflight: r.inflight,
-                        code: Code::Refused,
-                    };
+                    let done = r.take_done(Code::Refused);
                     self.attempt_done(
                         now,
                         parent,

@@ -319,6 +319,17 @@ struct Edge {
 }
 
 impl Req {
+    /// What its caller needs to close this attempt: where it went, what it holds (taken, so
+    /// nothing is released twice), and why it ended.
+    fn take_done(&mut self, code: Code) -> Done {
+        Done {
+            host: self.instance,
+            holds: std::mem::take(&mut self.holds),
+            inflight: self.inflight,
+            code,
+        }
+    }
+
     /// A request just sent at `now`, not yet delivered.
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -1440,12 +1451,7 @@ impl<'a> World<'a> {
         for child in outstanding.into_iter().filter(|&c| c != NONE) {
             let r = &mut self.reqs[child as usize];
             r.abandoned = true;
-            let done = Done {
-                host: r.instance,
-                holds: std::mem::take(&mut r.holds),
-                inflight: r.inflight,
-                code: Code::None,
-            };
+            let done = r.take_done(Code::None);
             if let Some(k) = r.timeout.take() {
                 self.engine.cancel(k);
             }
@@ -2303,12 +2309,8 @@ impl<'a> World<'a> {
             self.engine.cancel(k);
         }
         let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
-        let done = Done {
-            host: r.instance,
-            holds: r.holds,
-            inflight: r.inflight,
-            code: r.code,
-        };
+        let code = r.code;
+        let done = r.take_done(code);
         self.release(id);
         let attempt = match done.code {
             Code::Refused => Attempt::ConnectFailure,
@@ -2377,12 +2379,7 @@ impl<'a> World<'a> {
         } else {
             let r = &mut self.reqs[id as usize];
             let sent = r.sent;
-            let done = Done {
-                host: r.instance,
-                holds: std::mem::take(&mut r.holds),
-                inflight: r.inflight,
-                code: Code::None,
-            };
+            let done = r.take_done(Code::None);
             self.attempt_done(
                 now,
                 parent,
