@@ -12,4 +12,5 @@ pub mod bulkhead;
 pub mod concurrency;
 pub mod outlier;
 pub mod ratelimit;
+pub mod registry;
 pub mod shed;
