@@ -24,6 +24,16 @@ impl World<'_> {
     /// Crashes (`down`) or restarts instance `i`.
     pub(super) fn set_down(&mut self, now: SimTime, i: usize, down: bool) {
         let was = self.insts[i].fault.down;
+        if let (false, true, Some(reg)) = (down, was, self.spec.registry.as_ref()) {
+            // A restart: the process boots, then listens and registers.
+            let at = now.after(reg.startup);
+            self.insts[i].booting = Some(at);
+            self.engine.schedule_at(at, Ev::Boot { inst: i as u32 });
+            return;
+        }
+        if down {
+            self.insts[i].booting = None;
+        }
         self.insts[i].fault.down = down;
         if down && !was {
             // A crashed process is no longer paused: what the pause held is resolved below.
@@ -63,7 +73,9 @@ impl World<'_> {
                     self.engine.cancel(k);
                 }
                 let (parent, sent) = (r.parent, r.sent);
-                if parent == NONE {
+                if r.probe {
+                    self.probe_result(now, id, false);
+                } else if parent == NONE {
                     self.client_account(now, id, Outcome::Error);
                 } else {
                     let r = &mut self.reqs[id as usize];

@@ -60,6 +60,7 @@ impl World<'_> {
                 weight: e.weights.get(k).copied().unwrap_or(1),
                 active: e.active[k],
                 healthy: !e.outlier.as_ref().is_some_and(|d| d.is_ejected(k)),
+                listed: e.cache.get(k).copied().unwrap_or(true),
             });
         }
         let before = b.panic_picks;

@@ -11,6 +11,7 @@
 //! only the caller's timeout ends the wait. A caller that times out abandons the
 //! wait while the callee keeps working: that work is counted as wasted.
 
+mod discovery;
 mod faults;
 mod layers;
 pub mod spec;
@@ -74,6 +75,16 @@ enum Ev {
     Fail { inst: u32 },
     /// An instance under a random failure process is repaired.
     Repair { inst: u32 },
+    /// An instance's heartbeat to its registry is due.
+    Heartbeat { inst: u32 },
+    /// A service registry's health loop.
+    RegistryTick { svc: u32 },
+    /// A caller's discovery cache refresh.
+    CacheRefresh { edge: u32 },
+    /// An active health check of an instance is due.
+    Probe { inst: u32 },
+    /// A restarted instance finished booting.
+    Boot { inst: u32 },
 }
 
 /// Why a request ended the way it did, beyond its outcome (what a status code would say).
@@ -183,6 +194,8 @@ struct Req {
     pause_mark: u64,
     /// It already waited for a rate limiter's permission (Resilience4j): admitted on arrival.
     rate_waited: bool,
+    /// An active health check, not a client's request.
+    probe: bool,
 }
 
 /// A logical call from a request to a callee: one or more attempts under its policies.
@@ -275,6 +288,8 @@ pub struct EdgeStats {
     pub ejection_overflows: u64,
     /// Balancer picks made in panic mode (ignoring health).
     pub panic_picks: u64,
+    /// Attempts sent to an instance that was down (a stale discovery cache, or no registry).
+    pub calls_to_dead: u64,
 }
 
 /// Per-edge state: the breaker, the retry budget and counters.
@@ -316,6 +331,8 @@ struct Edge {
     throttle: Option<Admission>,
     throttle_rng: SimRng,
     fallback: Option<Fallback>,
+    /// The caller's discovery cache: which callee instances it lists (empty: no registry).
+    cache: Vec<bool>,
 }
 
 impl Req {
@@ -376,6 +393,7 @@ impl Req {
             working: false,
             pause_mark: 0,
             rate_waited: false,
+            probe: false,
         }
     }
 }
@@ -406,6 +424,8 @@ struct Instance {
     frozen: Vec<faults::Frozen>,
     /// A random failure process: (its fault, its stream).
     random: Option<(u32, SimRng)>,
+    /// Restarted, booting until this time (down until then).
+    booting: Option<SimTime>,
 }
 
 /// The effect of the faults in force on one instance.
@@ -471,6 +491,8 @@ struct Svc {
     drops: Drops,
     /// Draws of the server's adaptive concurrency limit (Vegas probes).
     limit_rng: SimRng,
+    /// Registry status changes of its instances, after warmup.
+    registry_changes: u64,
 }
 
 /// Requests a service refused or dropped, by the layer that did it.
@@ -628,6 +650,8 @@ pub struct ServiceResult {
     pub drops: Drops,
     /// The adaptive concurrency limit of each instance at the end (empty without one).
     pub concurrency_limit: Vec<u32>,
+    /// With `[registry]`: status changes of its instances in the registry (after warmup).
+    pub registry_changes: Option<u64>,
 }
 
 /// Run options that do not change results.
@@ -669,6 +693,8 @@ pub struct World<'a> {
     woken: Vec<u32>,
     /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
     shed_buf: Vec<(u32, bool)>,
+    /// Per service, with `[registry]`: its registry.
+    discovery: Vec<discovery::Discovery>,
 }
 
 impl<'a> World<'a> {
@@ -703,6 +729,7 @@ impl<'a> World<'a> {
                     paused_ns: 0,
                     frozen: Vec::new(),
                     random: None,
+                    booting: None,
                 });
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
@@ -740,6 +767,7 @@ impl<'a> World<'a> {
                 wasted_ns: 0,
                 drops: Drops::default(),
                 limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
+                registry_changes: 0,
             });
         }
         // Directed links for every pair that calls each other (responses use the reverse link).
@@ -863,7 +891,7 @@ impl<'a> World<'a> {
             engine.schedule_at(SimTime::ZERO.after(spec.warmup), Ev::WarmupEnd);
         }
         engine.schedule_at(SimTime::ZERO.after(spec.bucket), Ev::Bucket);
-        World {
+        let mut world = World {
             spec,
             engine,
             svcs,
@@ -888,7 +916,10 @@ impl<'a> World<'a> {
             opts,
             woken: Vec::new(),
             shed_buf: Vec::new(),
-        }
+            discovery: Vec::new(),
+        };
+        world.start_discovery();
+        world
     }
 
     /// Runs to the end, streaming series and state changes into `sink`.
@@ -973,6 +1004,7 @@ impl<'a> World<'a> {
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
                     drops: s.drops.clone(),
+                    registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
                     concurrency_limit: self.insts
                         [s.first_instance as usize..(s.first_instance + s.instances) as usize]
                         .iter()
@@ -1052,6 +1084,11 @@ impl<'a> World<'a> {
             Ev::Fallback { call } => self.finish_call(now, call, Outcome::Ok),
             Ev::Fail { inst } => self.on_random_fail(now, inst, true),
             Ev::Repair { inst } => self.on_random_fail(now, inst, false),
+            Ev::Heartbeat { inst } => self.on_heartbeat(now, inst),
+            Ev::RegistryTick { svc } => self.on_registry_tick(now, svc),
+            Ev::CacheRefresh { edge } => self.on_cache_refresh(now, edge),
+            Ev::Probe { inst } => self.on_probe(now, inst),
+            Ev::Boot { inst } => self.on_boot(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -1591,9 +1628,11 @@ impl<'a> World<'a> {
             return;
         };
         let hedged = self.sites[site as usize].spec.hedge.is_some();
+        let dead = self.insts[host as usize].fault.down;
         let e = &mut self.edges[edge as usize];
         e.active[(host - e.first_host) as usize] += 1;
         if measured {
+            e.stats.calls_to_dead += dead as u64;
             e.stats.attempts += 1;
             if attempt > 1 {
                 if hedged {
@@ -1978,7 +2017,8 @@ impl<'a> World<'a> {
         r.state = State::Running;
         r.arrived = true;
         r.born = now;
-        r.measured = now >= self.warmup;
+        // Health checks are not traffic: they use workers but stay out of the statistics.
+        r.measured = !r.probe && now >= self.warmup;
         let (s, i, measured, delayed) = (
             r.service as usize,
             r.instance as usize,
@@ -2007,7 +2047,8 @@ impl<'a> World<'a> {
         if !waited && measured {
             svc.counts.requests += 1;
         }
-        if !waited {
+        let probe = self.reqs[id as usize].probe;
+        if !waited && !probe {
             svc.bucket.requests += 1;
         }
         if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
@@ -2070,7 +2111,7 @@ impl<'a> World<'a> {
         let spec = self.spec;
         loop {
             let r = &self.reqs[id as usize];
-            let steps = &spec.services[r.service as usize].endpoints[r.endpoint as usize].steps;
+            let steps = steps_of(spec, r.service, r.endpoint);
             let Some(step) = steps.get(r.step as usize) else {
                 self.complete(now, id);
                 return;
@@ -2138,9 +2179,7 @@ impl<'a> World<'a> {
     fn start_work(&mut self, now: SimTime, id: u32) {
         let spec = self.spec;
         let r = &mut self.reqs[id as usize];
-        let Step::Work(dist) = &spec.services[r.service as usize].endpoints[r.endpoint as usize]
-            .steps[r.step as usize]
-        else {
+        let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
             unreachable!("start_work on a work step")
         };
         r.work_started = now;
@@ -2229,7 +2268,7 @@ impl<'a> World<'a> {
         } else {
             Outcome::Ok
         };
-        let (born, measured) = (r.born, r.measured);
+        let (born, measured, probe) = (r.born, r.measured, r.probe);
         self.release_server_limit(now, id, outcome);
         let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
@@ -2239,8 +2278,10 @@ impl<'a> World<'a> {
             svc.counts.add(outcome);
             svc.latency.record(latency);
         }
-        svc.bucket.add(outcome);
-        svc.bucket_latency.record(latency);
+        if !probe {
+            svc.bucket.add(outcome);
+            svc.bucket_latency.record(latency);
+        }
         self.respond(now, id, outcome);
         if self.spec.services[s].threads.is_some() {
             let inst = &mut self.insts[i];
@@ -2266,6 +2307,15 @@ impl<'a> World<'a> {
             if r.timeout.is_none() {
                 self.release(id);
             }
+            return;
+        }
+        if r.probe {
+            // The checker (a local agent) sees the answer at once.
+            if let Some(k) = r.timeout.take() {
+                self.engine.cancel(k);
+            }
+            self.probe_result(now, id, outcome == Outcome::Ok);
+            self.release(id);
             return;
         }
         if r.parent == NONE {
@@ -2374,7 +2424,9 @@ impl<'a> World<'a> {
             }
             self.svcs[s].bucket.timeouts += 1;
         }
-        if parent == NONE {
+        if self.reqs[id as usize].probe {
+            self.probe_result(now, id, false);
+        } else if parent == NONE {
             self.client_result(now, id, Outcome::Timeout);
         } else {
             let r = &mut self.reqs[id as usize];
@@ -2642,6 +2694,20 @@ fn state_name(s: breaker::State) -> &'static str {
     }
 }
 
+/// The steps a request runs: its endpoint's, or a health check's.
+fn steps_of(spec: &SystemSpec, service: u32, endpoint: u32) -> &[Step] {
+    if endpoint == discovery::PROBE {
+        &spec
+            .registry
+            .as_ref()
+            .and_then(|r| r.checks.as_ref())
+            .expect("probes only with checks")
+            .steps
+    } else {
+        &spec.services[service as usize].endpoints[endpoint as usize].steps
+    }
+}
+
 /// Numbers every call site, and makes one edge per (caller, callee) pair that
 /// carries the breaker and retry budget of the first site naming one.
 fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) {
@@ -2704,6 +2770,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 throttle: None,
                                 throttle_rng: stream("throttle"),
                                 fallback: None,
+                                cache: Vec::new(),
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: BudgetState::None,
@@ -2730,6 +2797,13 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         let p = &spec.balancers[b as usize];
                         e.balancer = Some(Balancer::new(p.kind.clone(), p.panic_threshold));
                         e.weights = p.weights.clone();
+                    }
+                    if spec.registry.is_some() && e.balancer.is_none() && c.balancer.is_none() {
+                        // Discovery needs a balancer that consults the caller's cache.
+                        e.balancer = Some(Balancer::new(
+                            crate::policy::balancer::Kind::RoundRobin,
+                            50.0,
+                        ));
                     }
                     if let (None, Some(o)) = (&e.outlier, c.outlier) {
                         let p = &spec.outliers[o as usize];

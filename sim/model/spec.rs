@@ -79,6 +79,38 @@ pub struct SystemSpec {
     pub throttles: Vec<ThrottlePolicy>,
     /// Scheduled faults.
     pub faults: Vec<FaultSpec>,
+    /// Discovery through a registry (`None`: callers know every instance).
+    pub registry: Option<RegistrySpec>,
+}
+
+/// `[registry]`: how instances register and callers discover them.
+#[derive(Clone, Debug)]
+pub struct RegistrySpec {
+    /// Lease semantics.
+    pub leases: crate::policy::registry::Leases,
+    /// Heartbeat period of every instance.
+    pub heartbeat: SimDuration,
+    /// The health loop's period.
+    pub tick: SimDuration,
+    /// Callers' cache refresh period.
+    pub cache_ttl: SimDuration,
+    /// Boot time of a restarted instance.
+    pub startup: SimDuration,
+    /// Active checks.
+    pub checks: Option<HealthCheckSpec>,
+}
+
+/// Active health checks.
+#[derive(Clone, Debug)]
+pub struct HealthCheckSpec {
+    /// Period.
+    pub interval: SimDuration,
+    /// Timeout of one check.
+    pub timeout: SimDuration,
+    /// Thresholds.
+    pub thresholds: crate::policy::registry::Thresholds,
+    /// What a check does at the instance (one work step).
+    pub steps: Vec<Step>,
 }
 
 /// A fault active during [at, until).

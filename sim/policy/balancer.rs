@@ -17,6 +17,9 @@ pub struct HostView {
     pub active: u32,
     /// Healthy and not ejected by outlier detection.
     pub healthy: bool,
+    /// In the caller's view of the host set (its discovery cache); unlisted hosts are never
+    /// picked, not even in panic, and do not count toward the panic threshold.
+    pub listed: bool,
 }
 
 /// The algorithm and its parameters.
@@ -109,11 +112,12 @@ impl Balancer {
 
     /// Whether the host set is in panic (§10.6): healthy share strictly below the threshold.
     pub fn in_panic(&self, hosts: &[HostView]) -> bool {
-        if hosts.is_empty() || self.panic_threshold <= 0.0 {
+        let listed = hosts.iter().filter(|h| h.listed).count();
+        if listed == 0 || self.panic_threshold <= 0.0 {
             return false;
         }
-        let healthy = hosts.iter().filter(|h| h.healthy).count();
-        100.0 * (healthy as f64) / (hosts.len() as f64) < self.panic_threshold
+        let healthy = hosts.iter().filter(|h| h.listed && h.healthy).count();
+        100.0 * (healthy as f64) / (listed as f64) < self.panic_threshold
     }
 
     /// Picks a host for a request with hash key `key`; `rng` is the caller's balancer stream.
@@ -129,7 +133,7 @@ impl Balancer {
         }
         let mut usable = std::mem::take(&mut self.scratch);
         usable.clear();
-        usable.extend(hosts.iter().map(|h| panic || h.healthy));
+        usable.extend(hosts.iter().map(|h| h.listed && (panic || h.healthy)));
         let n_usable = usable.iter().filter(|&&u| u).count();
         if n_usable == 0 {
             self.scratch = usable;
@@ -410,6 +414,7 @@ mod tests {
                 weight: w,
                 active: 0,
                 healthy: true,
+                listed: true,
             })
             .collect()
     }
@@ -540,6 +545,38 @@ mod tests {
             for k in 0..100 {
                 let x = b.pick(&hs, k, &mut rng).unwrap();
                 assert_eq!(b.pick(&hs, k, &mut rng).unwrap(), x);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A caller never picks an instance its cache does not list, whatever the algorithm,
+        /// health and load; and it picks a healthy one unless the balancer is in panic.
+        #[test]
+        fn picks_only_listed_hosts(
+            kind in 0usize..9,
+            hosts in proptest::collection::vec((1u32..4, 0u32..5, proptest::bool::ANY, proptest::bool::ANY), 1..8),
+            keys in proptest::collection::vec(0u64..1000, 1..50),
+        ) {
+            let kinds = [
+                Kind::RoundRobin, Kind::SmoothWeighted, Kind::Random { weighted: false },
+                Kind::Random { weighted: true }, Kind::LeastConnections,
+                Kind::LeastRequest { choices: 2, bias: 1.0 }, Kind::Hash,
+                Kind::RingHash { min_ring_size: 64 }, Kind::Maglev { table_size: 251 },
+            ];
+            let hs: Vec<HostView> = hosts.iter().map(|&(weight, active, healthy, listed)| HostView { weight, active, healthy, listed }).collect();
+            let mut b = Balancer::new(kinds[kind].clone(), 50.0);
+            let mut rng = SimRng::for_component(7, "lb");
+            for k in keys {
+                match b.pick(&hs, k, &mut rng) {
+                    Ok(i) => {
+                        proptest::prop_assert!(hs[i].listed);
+                        proptest::prop_assert!(hs[i].healthy || b.in_panic(&hs));
+                    }
+                    Err(NoHealthyUpstream) => {
+                        proptest::prop_assert!(!hs.iter().any(|h| h.listed && h.healthy));
+                    }
+                }
             }
         }
     }

@@ -118,6 +118,9 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 },
             }),
         );
+        if let Some(n) = s.registry_changes {
+            services[&s.name]["registry_changes"] = json!(n);
+        }
         if !s.concurrency_limit.is_empty() {
             services[&s.name]["concurrency_limit"] = json!(s.concurrency_limit);
         }
@@ -140,6 +143,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "limited": st.limited,
             "no_healthy_upstream": st.no_healthy_upstream,
             "fallbacks": st.fallbacks,
+            "calls_to_dead": st.calls_to_dead,
         });
         if let Some(ejected) = e.ejected_at_end {
             v["outlier"] = json!({

@@ -29,6 +29,99 @@ pub struct RawScenario {
     /// `[[fault]]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fault: Vec<RawFault>,
+    /// `[registry]`: service discovery through a registry; without it callers know every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RawRegistry>,
+}
+
+/// `[registry]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegistry {
+    /// "ttl" (the articles' and Consul's heartbeat TTL, default) or "eureka" (leases).
+    #[serde(default = "default_registry_kind")]
+    pub kind: String,
+    /// Instances renew this often (ttl 10s, eureka 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat: Option<SimDuration>,
+    /// ttl: the health loop's period (10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check_interval: Option<SimDuration>,
+    /// ttl: heartbeat age that makes an instance unhealthy (30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unhealthy_after: Option<SimDuration>,
+    /// ttl: time unhealthy before removal (60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_after: Option<SimDuration>,
+    /// ttl: the reaper's period (30s, Consul's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reap_interval: Option<SimDuration>,
+    /// eureka: lease duration (90s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_duration: Option<SimDuration>,
+    /// eureka: eviction task period (60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eviction_interval: Option<SimDuration>,
+    /// eureka: self-preservation (true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub self_preservation: Option<bool>,
+    /// eureka: renewal percent threshold (0.85).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal_threshold: Option<f64>,
+    /// eureka: a renewal extends the lease by two durations, as Eureka's code does (true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub double_duration_quirk: Option<bool>,
+    /// Callers refresh their cached instance lists this often (30s).
+    #[serde(default = "thirty_s")]
+    pub cache_ttl: SimDuration,
+    /// A restarted instance boots this long before it listens and registers (0s).
+    #[serde(default)]
+    pub startup: SimDuration,
+    /// Active health checks: real requests to each instance, competing for its workers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<RawHealthCheck>,
+}
+
+fn default_registry_kind() -> String {
+    "ttl".into()
+}
+fn thirty_s() -> SimDuration {
+    SimDuration::from_secs(30)
+}
+
+/// `health_check = { interval = "10s", timeout = "1s", failures = 3, successes = 1 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    /// Period (10s).
+    #[serde(default = "ten_s")]
+    pub interval: SimDuration,
+    /// A check slower than this fails (1s, Kubernetes').
+    #[serde(default = "one_s")]
+    pub timeout: SimDuration,
+    /// Consecutive failures that make an instance unhealthy (3).
+    #[serde(default = "three")]
+    pub failures: u32,
+    /// Consecutive successes that make it healthy again (1).
+    #[serde(default = "one")]
+    pub successes: u32,
+    /// The work a check does at the instance (constant 1ms).
+    #[serde(default = "one_ms_work")]
+    pub work: RawDist,
+}
+
+fn ten_s() -> SimDuration {
+    SimDuration::from_secs(10)
+}
+fn one_s() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn one_ms_work() -> RawDist {
+    RawDist {
+        dist: "constant".into(),
+        value: Some(SimDuration::from_millis(1)),
+        ..RawDist::default()
+    }
 }
 
 /// `[[fault]]`: a fault during [at, at + for).

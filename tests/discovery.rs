@@ -1,0 +1,144 @@
+//! Discovery through a registry: heartbeats, health checks, cached instance lists, restarts
+//! (POLICIES.md §15 through the whole model).
+
+use faultline::metrics::{MemorySink, StateEvent};
+use faultline::model::{RunOptions, RunResult, World};
+use faultline::scenario;
+
+fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let scn = scenario::load(std::path::Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    (r, sink.events)
+}
+
+fn dead_calls(r: &RunResult) -> u64 {
+    r.edges[0].stats.calls_to_dead
+}
+
+/// The stale-cache scenario: calls that reach the dead instance are reported, and fall when
+/// the cache TTL falls (summed over seeds: one seed is one cache phase).
+#[test]
+fn stale_cache_calls_to_dead_fall_with_the_ttl() {
+    let f = "scenarios/stale-discovery.toml";
+    let (mut slow, mut fast) = (0, 0);
+    for seed in 1..=6 {
+        let s = format!("sim.seed={seed}");
+        slow += dead_calls(&run_file(f, &[&s]).0);
+        fast += dead_calls(&run_file(f, &[&s, "registry.cache_ttl=5s"]).0);
+    }
+    // Detection takes 5-10 s (two failed checks 5 s apart); the cache adds U(0, ttl):
+    // on average 7.5 + 15 s against 7.5 + 2.5 s, a ratio of about 2.2.
+    assert!(
+        fast > 0 && fast * 3 < slow * 2,
+        "ttl 5 s: {fast}, ttl 30 s: {slow}"
+    );
+    // Each call to the dead instance is refused: a failed request, nothing else fails.
+    let (r, _) = run_file(f, &[]);
+    assert_eq!(
+        r.workloads[0].counts.errors,
+        dead_calls(&r),
+        "every dead call fails"
+    );
+}
+
+/// The crashed instance goes unhealthy after its second failed check, comes back after its
+/// restart plus boot time, and front's view follows at its cache refreshes.
+#[test]
+fn registry_and_caches_follow_a_crash_and_a_restart() {
+    let (r, events) = run_file("scenarios/stale-discovery.toml", &[]);
+    let of = |kind: &str| -> Vec<(f64, String)> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| (e.t_s, e.detail.clone()))
+            .collect()
+    };
+    let reg = of("registry");
+    assert_eq!(reg.len(), 3, "{reg:?}");
+    assert!(reg[0].1.starts_with("healthy -> unhealthy") && (30.0..40.0).contains(&reg[0].0));
+    // Restarted at 90 s, boots for 5 s, registers, passes its next check.
+    assert_eq!(reg[1].0, 95.0);
+    assert!(reg[2].1.starts_with("starting -> healthy") && reg[2].0 < 100.0);
+    let disc = of("discovery");
+    assert_eq!(disc.len(), 2, "{disc:?}");
+    assert_eq!(disc[0].1, "sees [0 1 3] of 4");
+    assert!(disc[0].0 > reg[0].0 && disc[0].0 <= reg[0].0 + 30.0);
+    assert_eq!(disc[1].1, "sees [0 1 2 3] of 4");
+    // After the cache lists it again, nobody calls a dead instance.
+    assert!(dead_calls(&r) > 0);
+    assert_eq!(r.services[1].registry_changes, Some(3));
+}
+
+/// Eureka: a lease outlives a crash by up to two durations plus an eviction tick, so callers
+/// hit the dead instance for minutes instead of seconds.
+#[test]
+fn eureka_leases_are_slow_to_forget() {
+    let f = "scenarios/stale-discovery.toml";
+    let text = std::fs::read_to_string(f).unwrap();
+    let text = text
+        .replace(
+            "kind = \"ttl\"\nheartbeat = \"10s\"\ncheck_interval = \"10s\"\nunhealthy_after = \"30s\"",
+            "kind = \"eureka\"\nheartbeat = \"30s\"\nself_preservation = false",
+        )
+        .replace("health_check = { interval = \"5s\", timeout = \"1s\", failures = 2, successes = 1 }\n", "")
+        .replace("duration = \"2m\"", "duration = \"6m\"")
+        .replace("for = \"60s\"", "for = \"5m\"");
+    let scn = scenario::parse("eureka.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    let evicted = sink
+        .events
+        .iter()
+        .find(|e| e.kind == "registry" && e.detail.contains("evicted"))
+        .map(|e| e.t_s)
+        .expect("evicted");
+    // Last renewal before the crash at 30 s: at most 30 s earlier; the lease lasts 180 s past
+    // it, and the eviction task runs every 60 s.
+    assert!((180.0..=300.0).contains(&evicted), "{evicted}");
+    // About a quarter of 200/s for those minutes.
+    assert!(dead_calls(&r) > 50 * 150, "{}", dead_calls(&r));
+}
+
+/// A health check is a real request: under load it waits behind the work, and a check
+/// timeout shorter than the queue declares a live instance dead.
+#[test]
+fn health_checks_can_kill_a_loaded_instance() {
+    let text = r#"
+[sim]
+name = "hc"
+duration = "60s"
+[registry]
+cache_ttl = "1s"
+health_check = { interval = "2s", timeout = "100ms", failures = 2, successes = 1 }
+[[service]]
+name = "front"
+workers = 256
+calls = [{ to = "back", timeout = "5s" }]
+[[service]]
+name = "back"
+replicas = 2
+workers = 1
+queue = { capacity = 100000 }
+work = { dist = "exp", mean = "10ms" }
+[[workload]]
+name = "w"
+target = "front"
+arrivals = { kind = "spike", base = 80, peak = 190, at = "20s", for = "10s" }
+"#;
+    let scn = scenario::parse("hc.toml", text, &[]).unwrap();
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    let unhealthy = sink
+        .events
+        .iter()
+        .filter(|e| e.kind == "registry" && e.detail.contains("-> unhealthy"))
+        .count();
+    // At 95 % load the queue holds far more than 100 ms of work: checks fail, an instance is
+    // pulled, the other takes everything and fails its checks too.
+    assert!(unhealthy >= 2, "{unhealthy}");
+    assert!(r.services[1].registry_changes.unwrap() >= 4);
+    // Nobody crashed: no call went to a dead instance.
+    assert_eq!(r.edges[0].stats.calls_to_dead, 0);
+}
