@@ -142,3 +142,59 @@ arrivals = { kind = "spike", base = 80, peak = 190, at = "20s", for = "10s" }
     // Nobody crashed: no call went to a dead instance.
     assert_eq!(r.edges[0].stats.calls_to_dead, 0);
 }
+
+/// scenarios/zone-outage.toml: zone-aware routing keeps calls local (two 5 ms hops saved),
+/// and in a zone outage no caller outside the zone calls into it.
+#[test]
+fn zone_aware_routing_stays_local_and_contains_an_outage() {
+    let f = "scenarios/zone-outage.toml";
+    let (plain, events) = run_file(f, &[]);
+    let (local, _) = run_file(f, &["service.front.balancer=local-first"]);
+    let p50 = |r: &RunResult| r.workloads[0].latency.p50;
+    // Plain round robin: 2/3 of calls cross zones (+10 ms round trip).
+    assert!(
+        p50(&plain) > 8.0 && p50(&local) < 4.0,
+        "{} {}",
+        p50(&plain),
+        p50(&local)
+    );
+    assert!(dead_calls(&plain) > 0);
+    assert_eq!(dead_calls(&local), 0);
+    assert!(local.workloads[0].counts.errors * 2 < plain.workloads[0].counts.errors);
+    // The outage is logged, and the zone's instances go unhealthy, then come back.
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "fault_start" && e.subject == "zone b"));
+    let down = events
+        .iter()
+        .filter(|e| e.kind == "registry" && e.detail.starts_with("healthy -> unhealthy"))
+        .count();
+    assert_eq!(down, 3, "front/b and the two inventory instances in zone b");
+}
+
+/// A partition between two zones drops the messages of cross-zone hops: callers time out,
+/// unless zone-aware routing keeps them local.
+#[test]
+fn zone_partitions_cut_cross_zone_calls() {
+    let text = std::fs::read_to_string("scenarios/zone-outage.toml")
+        .unwrap()
+        .replace(
+            "kind = \"zone_outage\"\nzone = \"b\"",
+            "kind = \"zone_partition\"\nzone = \"a\"\npeer_zone = \"b\"",
+        );
+    let run = |sets: &[&str]| {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let scn = scenario::parse("zp.toml", &text, &sets).unwrap_or_else(|e| panic!("{e}"));
+        World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default())
+    };
+    let plain = run(&[]);
+    let local = run(&["service.front.balancer=local-first"]);
+    // Plain: front/a -> inventory/b and front/b -> inventory/a time out for a minute.
+    assert!(
+        plain.edges[0].stats.failed > 1000,
+        "{:?}",
+        plain.edges[0].stats
+    );
+    assert!(plain.network_lost > 1000);
+    assert_eq!(local.edges[0].stats.failed, 0, "{:?}", local.edges[0].stats);
+}

@@ -835,8 +835,14 @@ mod layer_props {
         fault: usize,
         threads: bool,
         per_call: bool,
+        registry: bool,
     ) -> String {
         let scope = if per_call { "call" } else { "attempt" };
+        let registry = if registry {
+            "[registry]\ncache_ttl = \"300ms\"\nheartbeat = \"200ms\"\ncheck_interval = \"200ms\"\nunhealthy_after = \"500ms\"\nremove_after = \"1s\"\nstartup = \"200ms\"\nhealth_check = { interval = \"100ms\", timeout = \"30ms\", failures = 2, successes = 1 }"
+        } else {
+            ""
+        };
         let kinds = [
             "round_robin",
             "smooth_weighted",
@@ -893,6 +899,8 @@ mod layer_props {
             "kind = \"slow\"\ntarget = \"b\"\ninstance = 0\nmultiply = 8.0",
             "kind = \"slow\"\ntarget = \"b\"\nworkers = 1\nmultiply = 2.0\np = 0.5",
             "kind = \"error\"\ntarget = \"b\"\ncode = 429\np = 0.5",
+            "kind = \"zone_outage\"\nzone = \"z2\"",
+            "kind = \"zone_partition\"\nzone = \"z1\"\npeer_zone = \"z2\"",
         ][fault];
         let threads = if threads { "threads = 8" } else { "" };
         let balancer = kinds.get(balancer).copied().unwrap_or("round_robin");
@@ -904,12 +912,15 @@ duration = "8s"
 seed = {seed}
 [network]
 latency = {{ dist = "exp", mean = "1ms" }}
+cross_zone = {{ dist = "exp", mean = "3ms" }}
+{registry}
 [policy.retry.r]
 max_attempts = 3
 backoff = {{ kind = "exponential", base = "2ms", cap = "20ms", jitter = "full" }}
 [policy.balancer.lb]
 kind = "{balancer}"
 weights = [1, 2, 3]
+zone_aware = {per_call}
 [policy.outlier.od]
 consecutive_5xx = 3
 consecutive_gateway = 3
@@ -973,6 +984,8 @@ burst = 10
 key = "client"
 [[service]]
 name = "a"
+replicas = 2
+zones = ["z1", "z2"]
 workers = 8
 {threads}
 propagate_deadline = {deadlines}
@@ -981,6 +994,7 @@ calls = [{{ {call} }}, {{ to = "c", timeout = "50ms", required = false }}]
 [[service]]
 name = "b"
 replicas = 3
+zones = ["z1", "z2", "z3"]
 workers = 2
 drop_expired = {deadlines}
 {queue}
@@ -1015,9 +1029,10 @@ for = "3s"
             seed in 0u64..1000, balancer in 0usize..10, outlier in proptest::bool::ANY,
             bulkhead in 0usize..3, throttle in proptest::bool::ANY, limiter in 0usize..4,
             server in 0usize..7, queue in 0usize..5, deadlines in proptest::bool::ANY,
-            fault in 0usize..9, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
+            fault in 0usize..11, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
+            registry in proptest::bool::ANY,
         ) {
-            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call);
+            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call, registry);
             let (r, sink) = run_full(&text);
             prop_assert_eq!(r.stop, faultline::model::StopReason::Horizon);
             let w = &r.workloads[0];

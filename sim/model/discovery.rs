@@ -154,6 +154,7 @@ impl World<'_> {
         );
         req.probe = true;
         let Some(id) = self.alloc(req) else { return };
+        self.live_probes += 1;
         self.reqs[id as usize].timeout = Some(
             self.engine
                 .schedule_at(now.after(checks.timeout), Ev::Timeout { req: id }),

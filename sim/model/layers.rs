@@ -44,7 +44,15 @@ impl RateLimiter {
 impl World<'_> {
     /// The instance an attempt on `edge` goes to, or `None` when no instance is usable
     /// (every one ejected and panic disabled: Envoy's "no healthy upstream").
-    pub(super) fn pick_host(&mut self, now: SimTime, edge: u32, key: u64) -> Option<u32> {
+    /// With zone-aware routing, only instances in the caller's `zone` are listed while at
+    /// least `min_local` of them are usable (listed and not ejected); otherwise all are.
+    pub(super) fn pick_host(
+        &mut self,
+        now: SimTime,
+        edge: u32,
+        key: u64,
+        zone: u32,
+    ) -> Option<u32> {
         let measured = now >= self.warmup;
         let e = &mut self.edges[edge as usize];
         let n = e.active.len() as u32;
@@ -62,6 +70,18 @@ impl World<'_> {
                 healthy: !e.outlier.as_ref().is_some_and(|d| d.is_ejected(k)),
                 listed: e.cache.get(k).copied().unwrap_or(true),
             });
+        }
+        if let (Some(min_local), true) = (e.zone_aware, zone != NONE) {
+            let first = e.first_host as usize;
+            let local = |k: usize| self.insts[first + k].zone == zone;
+            let usable_local = (0..n as usize)
+                .filter(|&k| local(k) && e.hosts[k].listed && e.hosts[k].healthy)
+                .count();
+            if usable_local >= min_local as usize {
+                for k in 0..n as usize {
+                    e.hosts[k].listed &= local(k);
+                }
+            }
         }
         let before = b.panic_picks;
         let pick = b.pick(&e.hosts, key, &mut e.lb_rng).ok()?;

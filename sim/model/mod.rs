@@ -333,6 +333,8 @@ struct Edge {
     fallback: Option<Fallback>,
     /// The caller's discovery cache: which callee instances it lists (empty: no registry).
     cache: Vec<bool>,
+    /// Zone-aware routing: usable local instances needed to stay in the caller's zone.
+    zone_aware: Option<u32>,
 }
 
 impl Req {
@@ -426,6 +428,8 @@ struct Instance {
     random: Option<(u32, SimRng)>,
     /// Restarted, booting until this time (down until then).
     booting: Option<SimTime>,
+    /// Its zone (NONE without zones).
+    zone: u32,
 }
 
 /// The effect of the faults in force on one instance.
@@ -589,7 +593,7 @@ pub struct RunResult {
     pub network_messages: u64,
     /// Messages lost.
     pub network_lost: u64,
-    /// Requests still alive at the end.
+    /// Requests still alive at the end (health checks excluded).
     pub in_flight_at_end: u64,
     /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
     pub arrivals: Vec<SimTime>,
@@ -695,6 +699,10 @@ pub struct World<'a> {
     shed_buf: Vec<(u32, bool)>,
     /// Per service, with `[registry]`: its registry.
     discovery: Vec<discovery::Discovery>,
+    /// Zone pairs cut by a zone partition.
+    zone_cuts: Vec<(u32, u32)>,
+    /// Health checks alive (counted in `live`, not in the traffic left at the end).
+    live_probes: usize,
 }
 
 impl<'a> World<'a> {
@@ -730,6 +738,11 @@ impl<'a> World<'a> {
                     frozen: Vec::new(),
                     random: None,
                     booting: None,
+                    zone: s
+                        .zones
+                        .get(insts.len() - first as usize)
+                        .copied()
+                        .unwrap_or(NONE),
                 });
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
@@ -917,6 +930,8 @@ impl<'a> World<'a> {
             woken: Vec::new(),
             shed_buf: Vec::new(),
             discovery: Vec::new(),
+            zone_cuts: Vec::new(),
+            live_probes: 0,
         };
         world.start_discovery();
         world
@@ -1054,7 +1069,7 @@ impl<'a> World<'a> {
             services,
             network_messages: self.link_table.iter().map(|l| l.messages).sum(),
             network_lost: self.link_table.iter().map(|l| l.lost).sum(),
-            in_flight_at_end: self.live as u64,
+            in_flight_at_end: (self.live - self.live_probes) as u64,
             arrivals: self.arrivals,
         }
     }
@@ -1137,6 +1152,9 @@ impl<'a> World<'a> {
 
     fn release(&mut self, id: u32) {
         self.live -= 1;
+        if self.reqs[id as usize].probe {
+            self.live_probes -= 1;
+        }
         self.reqs[id as usize].state = State::Free;
         self.free.push(id);
     }
@@ -1186,8 +1204,20 @@ impl<'a> World<'a> {
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
         let svc = &self.svcs[target as usize];
         let w = &mut self.wls[wl as usize];
-        let instance = svc.first_instance + w.rr % svc.instances;
+        let mut k = w.rr % svc.instances;
         w.rr = w.rr.wrapping_add(1);
+        if let Some(d) = self.discovery.get(target as usize) {
+            // Clients come through an edge load balancer that follows the registry: round
+            // robin over the instances it lists (all of them if it lists none).
+            let n = svc.instances;
+            if let Some(j) = (0..n)
+                .map(|j| (k + j) % n)
+                .find(|&j| d.registry.routable(j as usize))
+            {
+                k = j;
+            }
+        }
+        let instance = svc.first_instance + k;
         let measured = now >= self.warmup;
         if measured {
             w.counts.requests += 1;
@@ -1241,6 +1271,7 @@ impl<'a> World<'a> {
         let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
         let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
         let key = self.reqs[parent_req as usize].key;
+        let (cross, cut) = self.zone_hop(self.reqs[parent_req as usize].instance, instance);
         let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
         let n = self.svcs.len();
         let li = self.links[from as usize * n + to as usize] as usize;
@@ -1257,11 +1288,16 @@ impl<'a> World<'a> {
             self.attempt_done(now, call_id, NONE, Attempt::ConnectFailure, 0, 0, done);
             return;
         };
-        let lost = link.rng.chance(loss);
-        let delay = if lost {
-            SimDuration::ZERO
-        } else {
-            link.latency.sample(&mut link.rng)
+        let lost = cut || link.rng.chance(loss);
+        let delay = match (
+            lost,
+            cross
+                .then_some(())
+                .and(self.spec.network.cross_zone.as_ref()),
+        ) {
+            (true, _) => SimDuration::ZERO,
+            (false, Some(d)) => d.sample(&mut link.rng),
+            (false, None) => link.latency.sample(&mut link.rng),
         };
         if lost {
             link.lost += 1;
@@ -1421,6 +1457,20 @@ impl<'a> World<'a> {
         if live && self.sites[site as usize].spec.hedge.is_some() {
             self.arm_hedge(now, id);
         }
+    }
+
+    /// Whether a hop between instances `a` and `b` crosses zones, and whether a zone partition
+    /// cuts it.
+    fn zone_hop(&self, a: u32, b: u32) -> (bool, bool) {
+        let (za, zb) = (self.insts[a as usize].zone, self.insts[b as usize].zone);
+        if za == NONE || zb == NONE || za == zb {
+            return (false, false);
+        }
+        let cut = self
+            .zone_cuts
+            .iter()
+            .any(|&(x, y)| (x, y) == (za, zb) || (y, x) == (za, zb));
+        (true, cut)
     }
 
     /// A call's back-off is over: retry, unless its deadline came first.
@@ -1619,8 +1669,9 @@ impl<'a> World<'a> {
             self.attempt_done(now, id, NONE, Attempt::Timeout, 0, 0, done);
             return;
         }
-        let key = self.reqs[c.parent as usize].key;
-        let Some(host) = self.pick_host(now, edge, key) else {
+        let parent = &self.reqs[c.parent as usize];
+        let (key, zone) = (parent.key, self.insts[parent.instance as usize].zone);
+        let Some(host) = self.pick_host(now, edge, key, zone) else {
             if measured {
                 self.edges[edge as usize].stats.no_healthy_upstream += 1;
             }
@@ -2324,6 +2375,9 @@ impl<'a> World<'a> {
         }
         let (call, service) = (r.parent as usize, r.service as usize);
         let parent_service = self.sites[self.calls[call].site as usize].from as usize;
+        let callee = r.instance;
+        let (cross, cut) =
+            self.zone_hop(callee, self.reqs[self.calls[call].parent as usize].instance);
         let n = self.svcs.len();
         let li = self.links[service * n + parent_service] as usize;
         let r = &mut self.reqs[id as usize];
@@ -2335,12 +2389,18 @@ impl<'a> World<'a> {
             r.code = Code::Refused;
             link.loss
         });
-        if link.rng.chance(loss) {
+        if cut || link.rng.chance(loss) {
             link.lost += 1;
             r.state = State::Lost;
             return;
         }
-        let delay = link.latency.sample(&mut link.rng);
+        let delay = match cross
+            .then_some(())
+            .and(self.spec.network.cross_zone.as_ref())
+        {
+            Some(d) => d.sample(&mut link.rng),
+            None => link.latency.sample(&mut link.rng),
+        };
         r.state = State::Responding;
         self.engine
             .schedule_at(now.after(delay), Ev::Respond { req: id });
@@ -2509,6 +2569,25 @@ impl<'a> World<'a> {
         };
         let subject;
         match f.kind {
+            FaultKind::ZoneOutage(z) => {
+                for i in 0..self.insts.len() {
+                    if self.insts[i].zone == z {
+                        self.set_down(now, i, on);
+                    }
+                }
+                subject = format!("zone {}", self.spec.zones[z as usize]);
+            }
+            FaultKind::ZonePartition(a, b) => {
+                if on {
+                    self.zone_cuts.push((a, b));
+                } else if let Some(k) = self.zone_cuts.iter().position(|&c| c == (a, b)) {
+                    self.zone_cuts.remove(k);
+                }
+                subject = format!(
+                    "zones {}<->{}",
+                    self.spec.zones[a as usize], self.spec.zones[b as usize]
+                );
+            }
             FaultKind::Partition | FaultKind::Reset | FaultKind::Loss(_) => {
                 let peer = f.peer.expect("validated").0 as usize;
                 let a = f.target.0 as usize;
@@ -2570,6 +2649,8 @@ impl<'a> World<'a> {
             },
             FaultKind::Crash => "crash: in-flight work lost, connections refused".into(),
             FaultKind::Pause => "pause: the instance freezes".into(),
+            FaultKind::ZoneOutage(_) => "zone outage: every instance in it down".into(),
+            FaultKind::ZonePartition(..) => "zone partition: messages between them dropped".into(),
             FaultKind::RandomCrash { mttf, mttr } => {
                 format!("random failures: mean {mttf} up, {mttr} down")
             }
@@ -2771,6 +2852,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 throttle_rng: stream("throttle"),
                                 fallback: None,
                                 cache: Vec::new(),
+                                zone_aware: None,
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: BudgetState::None,
@@ -2797,6 +2879,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         let p = &spec.balancers[b as usize];
                         e.balancer = Some(Balancer::new(p.kind.clone(), p.panic_threshold));
                         e.weights = p.weights.clone();
+                        e.zone_aware = p.zone_aware;
                     }
                     if spec.registry.is_some() && e.balancer.is_none() && c.balancer.is_none() {
                         // Discovery needs a balancer that consults the caller's cache.

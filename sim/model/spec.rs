@@ -81,6 +81,8 @@ pub struct SystemSpec {
     pub faults: Vec<FaultSpec>,
     /// Discovery through a registry (`None`: callers know every instance).
     pub registry: Option<RegistrySpec>,
+    /// Zone names.
+    pub zones: Vec<String>,
 }
 
 /// `[registry]`: how instances register and callers discover them.
@@ -158,6 +160,11 @@ pub enum FaultKind {
     Loss(f64),
     /// Instances freeze: nothing arrives or progresses until the pause ends.
     Pause,
+    /// Every instance in the zone (an index into [`SystemSpec::zones`]) is down: crash semantics.
+    /// The fault's `target` is unused.
+    ZoneOutage(u32),
+    /// Messages between instances in the two zones are dropped. `target` is unused.
+    ZonePartition(u32, u32),
     /// Each instance fails and recovers at random: exponential times to failure and to repair.
     RandomCrash {
         /// Mean time to failure.
@@ -188,6 +195,8 @@ pub struct BalancerPolicy {
     pub panic_threshold: f64,
     /// Instance weights by index (missing ones weigh 1).
     pub weights: Vec<u32>,
+    /// Prefer the caller's zone (with at least `min_local` usable instances there).
+    pub zone_aware: Option<u32>,
 }
 
 /// `[policy.outlier.NAME]`.
@@ -319,6 +328,8 @@ pub struct NetworkSpec {
     pub loss: f64,
     /// Per-link overrides, applying in both directions.
     pub links: Vec<LinkSpec>,
+    /// Latency between instances in different zones (replaces the hop's latency).
+    pub cross_zone: Option<Dist>,
 }
 
 /// A per-link override of latency and loss.
@@ -362,6 +373,8 @@ pub struct ServiceSpec {
     pub drop_expired: bool,
     /// Probability that a request fails on its own (after its steps), as a 5xx would.
     pub error_rate: f64,
+    /// Zone of each instance (indices into [`SystemSpec::zones`]); empty without zones.
+    pub zones: Vec<u32>,
     /// Endpoints (at least one).
     pub endpoints: Vec<EndpointSpec>,
 }

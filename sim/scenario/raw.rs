@@ -130,8 +130,15 @@ fn one_ms_work() -> RawDist {
 pub struct RawFault {
     /// latency, error, slow, crash, pause, random_crash, partition, reset, loss.
     pub kind: String,
-    /// The service hit (one end, for link faults).
-    pub target: String,
+    /// The service hit (one end, for link faults); zone faults name `zone` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// zone_outage, zone_partition: the zone hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// zone_partition: the other zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_zone: Option<String>,
     /// Start.
     pub at: SimDuration,
     /// Length; until the end of the run when absent.
@@ -224,6 +231,12 @@ pub struct RawBalancer {
     /// Instance weights of the callee, by instance index (default all 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<u32>>,
+    /// Prefer instances in the caller's zone; spill over when fewer than `min_local` are usable.
+    #[serde(default)]
+    pub zone_aware: bool,
+    /// zone_aware: usable local instances needed to stay local (default 1).
+    #[serde(default = "one")]
+    pub min_local: u32,
 }
 
 fn fifty() -> f64 {
@@ -706,6 +719,9 @@ pub struct RawNetwork {
     /// `[[network.link]]` overrides.
     #[serde(default)]
     pub link: Vec<RawLink>,
+    /// One-way latency between instances in different zones (replaces the hop's latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_zone: Option<RawDist>,
 }
 
 impl Default for RawNetwork {
@@ -714,6 +730,7 @@ impl Default for RawNetwork {
             latency: default_latency(),
             loss: 0.0,
             link: Vec::new(),
+            cross_zone: None,
         }
     }
 }
@@ -826,6 +843,9 @@ pub struct RawService {
     /// Probability that a request fails on its own.
     #[serde(default)]
     pub error_rate: f64,
+    /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
     /// Local work done first (shorthand for a leading `{ work = ... }` step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<RawDist>,

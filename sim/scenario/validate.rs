@@ -299,6 +299,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             propagate_deadline: s.propagate_deadline,
             drop_expired: s.drop_expired,
             error_rate: s.error_rate,
+            zones: Vec::new(),
             endpoints: built,
         });
     }
@@ -419,11 +420,88 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         );
     }
 
+    // Zones: names in order of first use.
+    let mut zone_names: Vec<String> = Vec::new();
+    for s in &raw.service {
+        for z in &s.zones {
+            if !zone_names.contains(z) {
+                zone_names.push(z.clone());
+            }
+        }
+    }
+    for (i, s) in raw.service.iter().enumerate() {
+        let zones: Vec<u32> = s
+            .zones
+            .iter()
+            .map(|z| zone_names.iter().position(|n| n == z).expect("collected") as u32)
+            .collect();
+        if let Some(spec) = services.get_mut(i) {
+            spec.zones = (0..s.replicas as usize)
+                .filter_map(|k| zones.get(k % zones.len().max(1)).copied())
+                .collect();
+        }
+    }
+    let cross_zone = raw
+        .network
+        .cross_zone
+        .as_ref()
+        .and_then(|d| build_dist(&mut cx, d, root().key("network").key("cross_zone")));
+
     // Faults.
     let mut faults = Vec::new();
     for (i, f) in raw.fault.iter().enumerate() {
         let p = root().key("fault").index(i);
-        let target = resolve(&mut cx, &f.target, p.key("target"));
+        let zonal = matches!(f.kind.as_str(), "zone_outage" | "zone_partition");
+        let target = match (&f.target, zonal) {
+            (Some(t), false) => resolve(&mut cx, t, p.key("target")),
+            (None, false) => {
+                cx.err(
+                    p.clone(),
+                    format!("a {:?} fault needs target = \"<service>\"", f.kind),
+                );
+                None
+            }
+            (Some(_), true) => {
+                cx.err(
+                    p.key("target"),
+                    "a zone fault names `zone` (and `peer_zone`), not a target service",
+                );
+                None
+            }
+            (None, true) => Some(ServiceId(0)),
+        };
+        let zone_of = |cx: &mut Ctx, z: Option<&str>, key: &str| -> Option<u32> {
+            let Some(z) = z else {
+                cx.err(
+                    p.clone(),
+                    format!("a {:?} fault needs {key} = \"<zone>\"", f.kind),
+                );
+                return None;
+            };
+            match zone_names.iter().position(|n| n == z) {
+                Some(k) => Some(k as u32),
+                None => {
+                    cx.err(
+                        p.key(key),
+                        format!(
+                            "unknown zone {z:?}; zones used by services: {}",
+                            if zone_names.is_empty() {
+                                "none (set `zones` on services)".to_string()
+                            } else {
+                                zone_names.join(", ")
+                            }
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        if !zonal && (f.zone.is_some() || f.peer_zone.is_some()) {
+            cx.err(
+                p.key("zone"),
+                "`zone` and `peer_zone` are for zone_outage and zone_partition faults",
+            );
+        }
         let peer = f
             .peer
             .as_deref()
@@ -497,6 +575,22 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 }),
             },
             "crash" => Some(FaultKind::Crash),
+            "zone_outage" => zone_of(&mut cx, f.zone.as_deref(), "zone").map(FaultKind::ZoneOutage),
+            "zone_partition" => {
+                let a = zone_of(&mut cx, f.zone.as_deref(), "zone");
+                let b = zone_of(&mut cx, f.peer_zone.as_deref(), "peer_zone");
+                match (a, b) {
+                    (Some(a), Some(b)) if a != b => Some(FaultKind::ZonePartition(a, b)),
+                    (Some(_), Some(_)) => {
+                        cx.err(
+                            p.key("peer_zone"),
+                            "a zone partition is between two different zones",
+                        );
+                        None
+                    }
+                    _ => None,
+                }
+            }
             "pause" => Some(FaultKind::Pause),
             "random_crash" => match (f.mttf, f.mttr) {
                 (Some(mttf), Some(mttr)) if mttf.0 > 0 && mttr.0 > 0 => {
@@ -518,6 +612,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     "crash",
                     "pause",
                     "random_crash",
+                    "zone_outage",
+                    "zone_partition",
                     "partition",
                     "reset",
                     "loss",
@@ -574,9 +670,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     // Lost messages are only noticed by a timeout: without one the caller would wait forever.
     let lossy = raw.network.loss > 0.0
         || links.iter().any(|l| l.loss > 0.0)
-        || faults
-            .iter()
-            .any(|f| matches!(f.kind, FaultKind::Partition | FaultKind::Loss(_)));
+        || faults.iter().any(|f| {
+            matches!(
+                f.kind,
+                FaultKind::Partition | FaultKind::Loss(_) | FaultKind::ZonePartition(..)
+            )
+        });
     if lossy {
         for (i, w) in raw.workload.iter().enumerate() {
             if w.timeout.is_none() {
@@ -629,7 +728,9 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             latency: latency.expect("checked"),
             loss: raw.network.loss,
             links,
+            cross_zone,
         },
+        zones: zone_names,
         services,
         workloads,
         retries: pols.retries,
@@ -1584,6 +1685,7 @@ fn build_layer_policies(
             kind,
             panic_threshold: check_percent(cx, b.panic_threshold, p.key("panic_threshold")),
             weights: weights.into_iter().map(|w| w.max(1)).collect(),
+            zone_aware: b.zone_aware.then_some(b.min_local.max(1)),
         });
     }
     let mut outliers = Vec::new();
