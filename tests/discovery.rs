@@ -1,5 +1,5 @@
-//! Discovery through a registry: heartbeats, health checks, cached instance lists, restarts
-//! (POLICIES.md §15 through the whole model).
+//! Discovery through a registry (heartbeats, health checks, cached instance lists, restarts:
+//! POLICIES.md §15 through the whole model), zones, and autoscaling.
 
 use faultline::metrics::{MemorySink, StateEvent};
 use faultline::model::{RunOptions, RunResult, World};
@@ -197,4 +197,58 @@ fn zone_partitions_cut_cross_zone_calls() {
     );
     assert!(plain.network_lost > 1000);
     assert_eq!(local.edges[0].stats.failed, 0, "{:?}", local.edges[0].stats);
+}
+
+/// scenarios/autoscale-spike.toml: the autoscaler follows the spike with HPA arithmetic, new
+/// instances serve only after provisioning, and scale-in waits for the stabilization window.
+#[test]
+fn autoscaler_follows_a_spike_late_then_scales_in() {
+    let f = "scenarios/autoscale-spike.toml";
+    let (slow, events) = run_file(f, &[]);
+    let (fast, _) = run_file(f, &["service.api.autoscale.provision=10s"]);
+    let err = |r: &RunResult| {
+        let c = &r.workloads[0].counts;
+        c.failed() as f64 / c.requests as f64
+    };
+    assert!(
+        err(&fast) * 2.0 < err(&slow),
+        "{} {}",
+        err(&fast),
+        err(&slow)
+    );
+    let (final_n, max_n, ups, downs) = slow.services[0].scaling.unwrap();
+    assert!(
+        max_n >= 9 && ups >= 3 && downs >= 1,
+        "{:?}",
+        slow.services[0].scaling
+    );
+    assert_eq!(final_n, 3);
+    // Decisions: 2 -> 3 at 15 s (75 % > 60 % + 10 %); with fast provisioning, 3 -> 5 once
+    // the spike saturates the three (100 % / 60 % x 3 = 5).
+    let decisions = |ev: &[StateEvent]| -> Vec<(f64, String)> {
+        ev.iter()
+            .filter(|e| e.kind == "autoscale")
+            .map(|e| (e.t_s, e.detail.clone()))
+            .collect()
+    };
+    let (_, fast_events) = run_file(f, &["service.api.autoscale.provision=10s"]);
+    let fast_d = decisions(&fast_events);
+    assert!(fast_d[1].1.starts_with("3 -> 5"), "{fast_d:?}");
+    let decisions = decisions(&events);
+    assert!(
+        decisions[0].1.starts_with("2 -> 3") && decisions[0].0 == 15.0,
+        "{decisions:?}"
+    );
+    // The first new instance serves one provisioning time (90 s) after its decision.
+    let up = events
+        .iter()
+        .find(|e| e.kind == "instance_up" && e.detail.contains("autoscaler"))
+        .unwrap();
+    assert_eq!(up.t_s, decisions[0].0 + 90.0);
+    // No scale-in before the 5 min window after the last high recommendation (spike ends at 240 s).
+    let scale_in = decisions.iter().find(|d| {
+        let (a, b) = d.1.split_once(" -> ").unwrap();
+        b.split(' ').next().unwrap().parse::<u32>().unwrap() < a.parse::<u32>().unwrap()
+    });
+    assert!(scale_in.unwrap().0 >= 240.0 + 300.0, "{scale_in:?}");
 }

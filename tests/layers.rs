@@ -836,7 +836,13 @@ mod layer_props {
         threads: bool,
         per_call: bool,
         registry: bool,
+        autoscale: bool,
     ) -> String {
+        let autoscale = if autoscale {
+            "autoscale = { target_in_flight = 2, min = 1, max = 5, interval = \"400ms\", provision = \"300ms\", scale_down_window = \"1s\" }"
+        } else {
+            ""
+        };
         let scope = if per_call { "call" } else { "attempt" };
         let registry = if registry {
             "[registry]\ncache_ttl = \"300ms\"\nheartbeat = \"200ms\"\ncheck_interval = \"200ms\"\nunhealthy_after = \"500ms\"\nremove_after = \"1s\"\nstartup = \"200ms\"\nhealth_check = { interval = \"100ms\", timeout = \"30ms\", failures = 2, successes = 1 }"
@@ -995,6 +1001,7 @@ calls = [{{ {call} }}, {{ to = "c", timeout = "50ms", required = false }}]
 name = "b"
 replicas = 3
 zones = ["z1", "z2", "z3"]
+{autoscale}
 workers = 2
 drop_expired = {deadlines}
 {queue}
@@ -1030,9 +1037,9 @@ for = "3s"
             bulkhead in 0usize..3, throttle in proptest::bool::ANY, limiter in 0usize..4,
             server in 0usize..7, queue in 0usize..5, deadlines in proptest::bool::ANY,
             fault in 0usize..11, threads in proptest::bool::ANY, per_call in proptest::bool::ANY,
-            registry in proptest::bool::ANY,
+            registry in proptest::bool::ANY, autoscale in proptest::bool::ANY,
         ) {
-            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call, registry);
+            let text = random_scenario(seed, balancer, outlier, bulkhead, throttle, limiter, server, queue, deadlines, fault, threads, per_call, registry, autoscale);
             let (r, sink) = run_full(&text);
             prop_assert_eq!(r.stop, faultline::model::StopReason::Horizon);
             let w = &r.workloads[0];

@@ -30,10 +30,11 @@ impl World<'_> {
         };
         let seed = self.spec.seed;
         for (s, svc) in self.spec.services.iter().enumerate() {
-            let n = svc.replicas as usize;
+            let n = svc.slots() as usize;
             let mut registry =
                 Registry::new(reg.leases, reg.checks.as_ref().map(|c| c.thresholds), n);
-            for k in 0..n {
+            // Slots beyond the replicas wait for an autoscaler: not registered.
+            for k in 0..svc.replicas as usize {
                 registry.register(SimTime::ZERO, k);
                 // Instances were running before t = 0: they start passing.
                 registry.assume_passing(k);
@@ -73,7 +74,8 @@ impl World<'_> {
         let reg = self.spec.registry.as_ref().expect("discovery on");
         let i = inst as usize;
         let (s, k) = self.local(i);
-        let runs = !self.insts[i].fault.down && self.insts[i].paused_at.is_none();
+        let x = &self.insts[i];
+        let runs = x.present && !x.fault.down && x.paused_at.is_none();
         if runs {
             let c = self.discovery[s].registry.heartbeat(now, k);
             self.registry_changed(now, s, c);
@@ -190,7 +192,7 @@ impl World<'_> {
         (s, i - self.svcs[s].first_instance as usize)
     }
 
-    fn registry_changed(&mut self, now: SimTime, s: usize, c: Option<Change>) {
+    pub(super) fn registry_changed(&mut self, now: SimTime, s: usize, c: Option<Change>) {
         let Some(c) = c else { return };
         if now >= self.warmup {
             self.svcs[s].registry_changes += 1;

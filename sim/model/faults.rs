@@ -47,7 +47,7 @@ impl World<'_> {
     /// Drops everything instance `i` holds; callers see a connection reset now. Workers,
     /// threads and queue places are given back at once; a dropped request's slot is freed as
     /// soon as no event refers to it any more (its work's end, its calls' answers).
-    fn kill_in_flight(&mut self, now: SimTime, i: usize) {
+    pub(super) fn kill_in_flight(&mut self, now: SimTime, i: usize) {
         let frozen = std::mem::take(&mut self.insts[i].frozen);
         let mut free_now: Vec<u32> = self.insts[i].queue.drain(..).collect();
         free_now.extend(self.insts[i].admit.drain(..));
@@ -210,7 +210,13 @@ impl World<'_> {
         self.schedule_random(now, i, !fail);
     }
 
-    fn log_instance(&mut self, now: SimTime, i: usize, kind: &'static str, detail: &str) {
+    pub(super) fn log_instance(
+        &mut self,
+        now: SimTime,
+        i: usize,
+        kind: &'static str,
+        detail: &str,
+    ) {
         let s = self.insts[i].service as usize;
         let k = i as u32 - self.svcs[s].first_instance;
         self.log.push(StateEvent {

@@ -68,7 +68,14 @@ impl World<'_> {
                 weight: e.weights.get(k).copied().unwrap_or(1),
                 active: e.active[k],
                 healthy: !e.outlier.as_ref().is_some_and(|d| d.is_ejected(k)),
-                listed: e.cache.get(k).copied().unwrap_or(true),
+                listed: match e.cache.get(k) {
+                    Some(&listed) => listed,
+                    // No registry: the caller knows which instances are in service.
+                    None => {
+                        let x = &self.insts[e.first_host as usize + k];
+                        x.present && !x.draining
+                    }
+                },
             });
         }
         if let (Some(min_local), true) = (e.zone_aware, zone != NONE) {

@@ -14,6 +14,7 @@
 mod discovery;
 mod faults;
 mod layers;
+mod scaling;
 pub mod spec;
 
 use crate::dist::Dist;
@@ -85,6 +86,12 @@ enum Ev {
     Probe { inst: u32 },
     /// A restarted instance finished booting.
     Boot { inst: u32 },
+    /// A service's autoscaler evaluates.
+    Autoscale { svc: u32 },
+    /// An instance the autoscaler asked for is ready.
+    Provisioned { inst: u32 },
+    /// A draining instance's grace period ends.
+    Drained { inst: u32 },
 }
 
 /// Why a request ended the way it did, beyond its outcome (what a status code would say).
@@ -430,6 +437,12 @@ struct Instance {
     booting: Option<SimTime>,
     /// Its zone (NONE without zones).
     zone: u32,
+    /// In service (autoscaled services keep absent slots up to their maximum).
+    present: bool,
+    /// Asked for by the autoscaler, not yet serving.
+    provisioning: bool,
+    /// Scaled in: no new traffic, gone after a grace period.
+    draining: bool,
 }
 
 /// The effect of the faults in force on one instance.
@@ -497,6 +510,11 @@ struct Svc {
     limit_rng: SimRng,
     /// Registry status changes of its instances, after warmup.
     registry_changes: u64,
+    /// The autoscaler, if any.
+    scaler: Option<scaling::Scaler>,
+    /// Instance-time present after warmup, ns (autoscaled services' capacity).
+    present_ns: u128,
+    present_since: SimTime,
 }
 
 /// Requests a service refused or dropped, by the layer that did it.
@@ -656,6 +674,8 @@ pub struct ServiceResult {
     pub concurrency_limit: Vec<u32>,
     /// With `[registry]`: status changes of its instances in the registry (after warmup).
     pub registry_changes: Option<u64>,
+    /// With an autoscaler: (instances at the end, most at once, scale-ups, scale-downs).
+    pub scaling: Option<(u32, u32, u64, u64)>,
 }
 
 /// Run options that do not change results.
@@ -714,8 +734,11 @@ impl<'a> World<'a> {
         let mut svcs = Vec::new();
         for (i, s) in spec.services.iter().enumerate() {
             let first = insts.len() as u32;
-            for _ in 0..s.replicas {
+            for k in 0..s.slots() {
                 insts.push(Instance {
+                    present: k < s.replicas,
+                    provisioning: false,
+                    draining: false,
                     service: i as u32,
                     busy: 0,
                     in_flight: 0,
@@ -760,7 +783,7 @@ impl<'a> World<'a> {
             }
             svcs.push(Svc {
                 first_instance: first,
-                instances: s.replicas,
+                instances: s.slots(),
                 workers: s.workers,
                 work_rng: SimRng::for_component(seed, &format!("service:{}:work", s.name)),
                 error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
@@ -781,6 +804,9 @@ impl<'a> World<'a> {
                 drops: Drops::default(),
                 limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
                 registry_changes: 0,
+                scaler: None,
+                present_ns: 0,
+                present_since: SimTime::ZERO,
             });
         }
         // Directed links for every pair that calls each other (responses use the reverse link).
@@ -934,6 +960,7 @@ impl<'a> World<'a> {
             live_probes: 0,
         };
         world.start_discovery();
+        world.start_scaling();
         world
     }
 
@@ -945,7 +972,7 @@ impl<'a> World<'a> {
             subject: self.spec.name.clone(),
             detail: format!("seed {}", self.spec.seed),
         });
-        for (i, inst) in self.insts.iter().enumerate() {
+        for (i, inst) in self.insts.iter().enumerate().filter(|(_, x)| x.present) {
             let s = &self.spec.services[inst.service as usize];
             let k = i as u32 - self.svcs[inst.service as usize].first_instance;
             sink.event(&StateEvent {
@@ -1005,8 +1032,15 @@ impl<'a> World<'a> {
         let services = (0..self.svcs.len())
             .map(|i| {
                 self.account_busy(i, end);
+                if self.svcs[i].scaler.is_some() {
+                    self.account_present(i, end);
+                }
                 let s = &self.svcs[i];
-                let capacity_ns = s.workers as f64 * s.instances as f64 * measured.0 as f64;
+                let capacity_ns = if s.scaler.is_some() {
+                    s.workers as f64 * s.present_ns as f64
+                } else {
+                    s.workers as f64 * s.instances as f64 * measured.0 as f64
+                };
                 ServiceResult {
                     name: spec.services[i].name.clone(),
                     counts: s.counts.clone(),
@@ -1020,6 +1054,14 @@ impl<'a> World<'a> {
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
                     drops: s.drops.clone(),
                     registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
+                    scaling: s.scaler.as_ref().map(|sc| {
+                        let first = s.first_instance as usize;
+                        let present = self.insts[first..first + s.instances as usize]
+                            .iter()
+                            .filter(|x| x.present)
+                            .count() as u32;
+                        (present, sc.max_seen, sc.scale_ups, sc.scale_downs)
+                    }),
                     concurrency_limit: self.insts
                         [s.first_instance as usize..(s.first_instance + s.instances) as usize]
                         .iter()
@@ -1104,6 +1146,9 @@ impl<'a> World<'a> {
             Ev::CacheRefresh { edge } => self.on_cache_refresh(now, edge),
             Ev::Probe { inst } => self.on_probe(now, inst),
             Ev::Boot { inst } => self.on_boot(now, inst),
+            Ev::Autoscale { svc } => self.on_autoscale(now, svc),
+            Ev::Provisioned { inst } => self.on_provisioned(now, inst),
+            Ev::Drained { inst } => self.on_drained(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -1204,19 +1249,33 @@ impl<'a> World<'a> {
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
         let svc = &self.svcs[target as usize];
         let w = &mut self.wls[wl as usize];
-        let mut k = w.rr % svc.instances;
+        let (first, n) = (svc.first_instance, svc.instances);
+        let rr = w.rr;
         w.rr = w.rr.wrapping_add(1);
-        if let Some(d) = self.discovery.get(target as usize) {
-            // Clients come through an edge load balancer that follows the registry: round
-            // robin over the instances it lists (all of them if it lists none).
-            let n = svc.instances;
-            if let Some(j) = (0..n)
-                .map(|j| (k + j) % n)
-                .find(|&j| d.registry.routable(j as usize))
-            {
-                k = j;
+        // Clients come through an edge load balancer: round robin over the instances it
+        // knows to serve (those the registry lists, or the autoscaler runs), or all of them.
+        let eligible = |j: u32| -> bool {
+            match self.discovery.get(target as usize) {
+                Some(d) => d.registry.routable(j as usize),
+                None => {
+                    let x = &self.insts[(first + j) as usize];
+                    x.present && !x.draining
+                }
             }
-        }
+        };
+        let k = if self.discovery.is_empty() && svc.scaler.is_none() {
+            rr % n
+        } else {
+            let count = (0..n).filter(|&j| eligible(j)).count() as u32;
+            if count == 0 {
+                rr % n
+            } else {
+                (0..n)
+                    .filter(|&j| eligible(j))
+                    .nth((rr % count) as usize)
+                    .expect("count > 0")
+            }
+        };
         let instance = svc.first_instance + k;
         let measured = now >= self.warmup;
         if measured {
@@ -2077,6 +2136,12 @@ impl<'a> World<'a> {
             r.delayed,
         );
         let fault = self.insts[i].fault;
+        if !self.insts[i].present {
+            // A slot the autoscaler does not use (or one it scaled in): nothing listens.
+            self.reqs[id as usize].code = Code::Refused;
+            self.respond(now, id, Outcome::Error);
+            return;
+        }
         if fault != InstanceFault::NONE {
             if fault.down {
                 // Connection refused: a fast error, the service never sees the request.
@@ -2680,6 +2745,9 @@ impl<'a> World<'a> {
         if now > from {
             svc.busy_ns += svc.busy as u128 * now.since(from).0 as u128;
         }
+        if let Some(sc) = svc.scaler.as_mut() {
+            sc.busy_ns += svc.busy as u128 * now.since(svc.busy_since).0 as u128;
+        }
         svc.busy_since = now;
     }
 
@@ -2816,11 +2884,9 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                             let stream = |what: &str| {
                                 SimRng::for_component(spec.seed, &format!("{name}:{what}"))
                             };
-                            let first_host: u32 = spec.services[..to as usize]
-                                .iter()
-                                .map(|x| x.replicas)
-                                .sum();
-                            let hosts = spec.services[to as usize].replicas as usize;
+                            let first_host: u32 =
+                                spec.services[..to as usize].iter().map(|x| x.slots()).sum();
+                            let hosts = spec.services[to as usize].slots() as usize;
                             edges.push(Edge {
                                 from,
                                 to,
@@ -2881,7 +2947,11 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         e.weights = p.weights.clone();
                         e.zone_aware = p.zone_aware;
                     }
-                    if spec.registry.is_some() && e.balancer.is_none() && c.balancer.is_none() {
+                    let autoscaled = spec.services[to as usize].autoscale.is_some();
+                    if (spec.registry.is_some() || autoscaled)
+                        && e.balancer.is_none()
+                        && c.balancer.is_none()
+                    {
                         // Discovery needs a balancer that consults the caller's cache.
                         e.balancer = Some(Balancer::new(
                             crate::policy::balancer::Kind::RoundRobin,

@@ -373,10 +373,49 @@ pub struct ServiceSpec {
     pub drop_expired: bool,
     /// Probability that a request fails on its own (after its steps), as a 5xx would.
     pub error_rate: f64,
-    /// Zone of each instance (indices into [`SystemSpec::zones`]); empty without zones.
+    /// Zone of each instance slot (indices into [`SystemSpec::zones`]); empty without zones.
     pub zones: Vec<u32>,
+    /// A horizontal autoscaler.
+    pub autoscale: Option<AutoscaleSpec>,
     /// Endpoints (at least one).
     pub endpoints: Vec<EndpointSpec>,
+}
+
+/// What an autoscaler aims at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ScaleTarget {
+    /// Share of worker time busy over the last interval.
+    Utilization(f64),
+    /// Requests in flight per instance.
+    InFlight(f64),
+}
+
+/// A horizontal autoscaler (Kubernetes HPA semantics).
+#[derive(Clone, Debug)]
+pub struct AutoscaleSpec {
+    /// The metric and its target.
+    pub target: ScaleTarget,
+    /// Evaluation period.
+    pub interval: SimDuration,
+    /// Fewest instances.
+    pub min: u32,
+    /// Most instances.
+    pub max: u32,
+    /// Decision to serving.
+    pub provision: SimDuration,
+    /// Scale-down stabilization window.
+    pub scale_down_window: SimDuration,
+    /// Dead band around the target.
+    pub tolerance: f64,
+}
+
+impl ServiceSpec {
+    /// Instance slots: the replicas, or the autoscaler's maximum when larger.
+    pub fn slots(&self) -> u32 {
+        self.autoscale
+            .as_ref()
+            .map_or(self.replicas, |a| a.max.max(self.replicas))
+    }
 }
 
 /// One operation of a service, with its own steps.

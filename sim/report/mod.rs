@@ -118,6 +118,10 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 },
             }),
         );
+        if let Some((now, max, ups, downs)) = s.scaling {
+            services[&s.name]["replicas"] =
+                json!({ "final": now, "max": max, "scale_ups": ups, "scale_downs": downs });
+        }
         if let Some(n) = s.registry_changes {
             services[&s.name]["registry_changes"] = json!(n);
         }

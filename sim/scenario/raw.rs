@@ -843,6 +843,9 @@ pub struct RawService {
     /// Probability that a request fails on its own.
     #[serde(default)]
     pub error_rate: f64,
+    /// A horizontal autoscaler.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<RawAutoscale>,
     /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
@@ -882,6 +885,44 @@ pub struct RawService {
     /// `[[service.endpoint]]`: named operations; when present, `work` and `calls` must be absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint: Vec<RawEndpoint>,
+}
+
+/// `autoscale = { target_utilization = 0.6, min = 2, max = 10, ... }` (Kubernetes HPA).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscale {
+    /// Target share of worker time busy (one of the two targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_utilization: Option<f64>,
+    /// Target requests in flight per instance (the other).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_in_flight: Option<f64>,
+    /// Evaluation period (15s, the HPA's).
+    #[serde(default = "fifteen_s")]
+    pub interval: SimDuration,
+    /// Fewest instances.
+    pub min: u32,
+    /// Most instances.
+    pub max: u32,
+    /// Time from the decision until a new instance serves (30s).
+    #[serde(default = "thirty_s")]
+    pub provision: SimDuration,
+    /// Scale down only to the highest recommendation of this window (5m, the HPA's).
+    #[serde(default = "five_m")]
+    pub scale_down_window: SimDuration,
+    /// No change while the metric is within this share of the target (0.1, the HPA's).
+    #[serde(default = "tenth")]
+    pub tolerance: f64,
+}
+
+fn fifteen_s() -> SimDuration {
+    SimDuration::from_secs(15)
+}
+fn five_m() -> SimDuration {
+    SimDuration::from_secs(300)
+}
+fn tenth() -> f64 {
+    0.1
 }
 
 /// `[[service.endpoint]]`.

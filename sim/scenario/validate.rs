@@ -300,6 +300,35 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             drop_expired: s.drop_expired,
             error_rate: s.error_rate,
             zones: Vec::new(),
+            autoscale: s.autoscale.as_ref().and_then(|a| {
+                let ap = p.key("autoscale");
+                let target = match (a.target_utilization, a.target_in_flight) {
+                    (Some(u), None) if u > 0.0 && u <= 1.0 => ScaleTarget::Utilization(u),
+                    (None, Some(f)) if f > 0.0 && f.is_finite() => ScaleTarget::InFlight(f),
+                    _ => {
+                        cx.err(ap.clone(), "an autoscaler needs exactly one target: target_utilization in (0, 1] or target_in_flight above 0");
+                        return None;
+                    }
+                };
+                if !(1 <= a.min && a.min <= s.replicas && s.replicas <= a.max) {
+                    cx.err(ap.clone(), format!("needs 1 <= min <= replicas <= max, got min {}, replicas {}, max {}", a.min, s.replicas, a.max));
+                }
+                if a.max > 10_000 {
+                    cx.err(ap.key("max"), "max is at most 10000 instances");
+                }
+                if a.interval.0 == 0 {
+                    cx.err(ap.key("interval"), "interval must be longer than 0s");
+                }
+                Some(AutoscaleSpec {
+                    target,
+                    interval: a.interval,
+                    min: a.min.max(1),
+                    max: a.max.clamp(1, 10_000),
+                    provision: a.provision,
+                    scale_down_window: a.scale_down_window,
+                    tolerance: a.tolerance.max(0.0),
+                })
+            }),
             endpoints: built,
         });
     }
@@ -436,7 +465,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             .map(|z| zone_names.iter().position(|n| n == z).expect("collected") as u32)
             .collect();
         if let Some(spec) = services.get_mut(i) {
-            spec.zones = (0..s.replicas as usize)
+            spec.zones = (0..spec.slots() as usize)
                 .filter_map(|k| zones.get(k % zones.len().max(1)).copied())
                 .collect();
         }
