@@ -159,9 +159,9 @@ impl World<'_> {
                 self.spec.services[f.target.0 as usize].name,
                 i as u32 - svc.first_instance
             );
-            self.insts[i].random = Some((idx, SimRng::for_component(self.spec.seed, &name)));
+            self.randoms.insert(i, (idx, SimRng::for_component(self.spec.seed, &name)));
             self.schedule_random(now, i, true);
-        } else if self.insts[i].random.take().is_some() && self.insts[i].fault.down {
+        } else if self.randoms.remove(&i).is_some() && self.insts[i].fault.down {
             self.set_down(now, i, false);
             self.log_instance(now, i, "instance_up", "repaired (random failures end)");
         }
@@ -169,7 +169,7 @@ impl World<'_> {
 
     /// Schedules the next failure (`fail`) or repair of instance `i`.
     fn schedule_random(&mut self, now: SimTime, i: usize, fail: bool) {
-        let Some((idx, rng)) = self.insts[i].random.as_mut() else {
+        let Some((idx, rng)) = self.randoms.get_mut(&i) else {
             return;
         };
         let FaultKind::RandomCrash { mttf, mttr } = self.spec.faults[*idx as usize].kind else {
@@ -194,7 +194,7 @@ impl World<'_> {
     /// A random failure (`fail`) or repair is due on instance `inst`.
     pub(super) fn on_random_fail(&mut self, now: SimTime, inst: u32, fail: bool) {
         let i = inst as usize;
-        let Some((idx, _)) = self.insts[i].random.as_ref() else {
+        let Some((idx, _)) = self.randoms.get(&i) else {
             return;
         };
         if now >= self.spec.faults[*idx as usize].until {
