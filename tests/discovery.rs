@@ -101,46 +101,31 @@ fn eureka_leases_are_slow_to_forget() {
     assert!(dead_calls(&r) > 50 * 150, "{}", dead_calls(&r));
 }
 
-/// A health check is a real request: under load it waits behind the work, and a check
-/// timeout shorter than the queue declares a live instance dead.
+/// scenarios/health-check-kill.toml: a health check is a real request; under load it waits
+/// behind the work, and a check timeout shorter than the queue declares live instances dead.
 #[test]
 fn health_checks_can_kill_a_loaded_instance() {
-    let text = r#"
-[sim]
-name = "hc"
-duration = "60s"
-[registry]
-cache_ttl = "1s"
-health_check = { interval = "2s", timeout = "100ms", failures = 2, successes = 1 }
-[[service]]
-name = "front"
-workers = 256
-calls = [{ to = "back", timeout = "5s" }]
-[[service]]
-name = "back"
-replicas = 2
-workers = 1
-queue = { capacity = 100000 }
-work = { dist = "exp", mean = "10ms" }
-[[workload]]
-name = "w"
-target = "front"
-arrivals = { kind = "spike", base = 80, peak = 190, at = "20s", for = "10s" }
-"#;
-    let scn = scenario::parse("hc.toml", text, &[]).unwrap();
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    let unhealthy = sink
-        .events
+    let f = "scenarios/health-check-kill.toml";
+    let (r, events) = run_file(f, &[]);
+    let unhealthy = events
         .iter()
         .filter(|e| e.kind == "registry" && e.detail.contains("-> unhealthy"))
         .count();
-    // At 95 % load the queue holds far more than 100 ms of work: checks fail, an instance is
-    // pulled, the other takes everything and fails its checks too.
-    assert!(unhealthy >= 2, "{unhealthy}");
-    assert!(r.services[1].registry_changes.unwrap() >= 4);
+    assert_eq!(unhealthy, 2, "both instances pulled");
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "discovery" && e.detail == "sees [] of 2"));
+    assert!(r.workloads[0].counts.errors > 0);
     // Nobody crashed: no call went to a dead instance.
     assert_eq!(r.edges[0].stats.calls_to_dead, 0);
+    assert_eq!(
+        r.edges[0].stats.no_healthy_upstream,
+        r.workloads[0].counts.errors
+    );
+    // A check timeout above the queueing delay: nothing pulled, nothing failed.
+    let (calm, _) = run_file(f, &["registry.health_check.timeout=2s"]);
+    assert_eq!(calm.services[1].registry_changes, Some(0));
+    assert_eq!(calm.workloads[0].counts.failed(), 0);
 }
 
 /// scenarios/zone-outage.toml: zone-aware routing keeps calls local (two 5 ms hops saved),

@@ -159,7 +159,8 @@ impl World<'_> {
                 self.spec.services[f.target.0 as usize].name,
                 i as u32 - svc.first_instance
             );
-            self.randoms.insert(i, (idx, SimRng::for_component(self.spec.seed, &name)));
+            self.randoms
+                .insert(i, (idx, SimRng::for_component(self.spec.seed, &name)));
             self.schedule_random(now, i, true);
         } else if self.randoms.remove(&i).is_some() && self.insts[i].fault.down {
             self.set_down(now, i, false);
