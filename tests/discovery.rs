@@ -1,5 +1,5 @@
 //! Discovery through a registry (heartbeats, health checks, cached instance lists, restarts:
-//! POLICIES.md §15 through the whole model), zones, and autoscaling.
+//! POLICIES.md §15 through the whole model), zones, autoscaling and canaries.
 
 use faultline::metrics::{MemorySink, StateEvent};
 use faultline::model::{RunOptions, RunResult, World};
@@ -236,4 +236,32 @@ fn autoscaler_follows_a_spike_late_then_scales_in() {
         b.split(' ').next().unwrap().parse::<u32>().unwrap() < a.parse::<u32>().unwrap()
     });
     assert!(scale_in.unwrap().0 >= 240.0 + 300.0, "{scale_in:?}");
+}
+
+/// scenarios/bad-canary.toml: the canary's first judged window shows its error rate, it is
+/// rolled back on its own, and the report says when and why.
+#[test]
+fn bad_canary_rolls_back_on_its_own() {
+    let f = "scenarios/bad-canary.toml";
+    let (r, events) = run_file(f, &[]);
+    let canary: Vec<&StateEvent> = events.iter().filter(|e| e.kind == "canary").collect();
+    assert_eq!(canary.len(), 2, "{canary:?}");
+    assert_eq!(
+        (canary[0].t_s, canary[0].detail.as_str()),
+        (30.0, "weight 0% -> 5%")
+    );
+    assert_eq!(canary[1].t_s, 40.0);
+    assert!(
+        canary[1].detail.starts_with("rolled back: error rate"),
+        "{}",
+        canary[1].detail
+    );
+    let (weight, rolled_back, requests, _) = r.services[1].canary.unwrap();
+    assert_eq!((weight, rolled_back), (0.0, Some(40.0)));
+    // 5 % of 200/s for 10 s.
+    assert!((80..=120).contains(&requests), "{requests}");
+    // No canary traffic after the rollback: the weight schedule no longer moves it.
+    let (never, _) = run_file(f, &["service.checkout.canary.rollback.error_rate=1.0"]);
+    assert_eq!(never.services[1].canary.unwrap().0, 100.0);
+    assert!(never.workloads[0].counts.errors > 10 * r.workloads[0].counts.errors);
 }

@@ -844,6 +844,11 @@ mod layer_props {
             ""
         };
         let scope = if per_call { "call" } else { "attempt" };
+        let canary = if deadlines {
+            "[service.canary]\nreplicas = 2\nerror_rate = 0.3\nwork = { dist = \"exp\", mean = \"3ms\" }\nweights = [{ at = \"1s\", weight = 30 }, { at = \"3s\", weight = 100 }]\nrollback = { error_rate = 0.4, window = \"500ms\", min_requests = 20 }"
+        } else {
+            ""
+        };
         let registry = if registry {
             "[registry]\ncache_ttl = \"300ms\"\nheartbeat = \"200ms\"\ncheck_interval = \"200ms\"\nunhealthy_after = \"500ms\"\nremove_after = \"1s\"\nstartup = \"200ms\"\nhealth_check = { interval = \"100ms\", timeout = \"30ms\", failures = 2, successes = 1 }"
         } else {
@@ -1007,6 +1012,7 @@ drop_expired = {deadlines}
 {queue}
 {server}
 work = {{ dist = "lognormal", mean = "6ms", sigma = 1.0 }}
+{canary}
 [[service]]
 name = "c"
 workers = 2

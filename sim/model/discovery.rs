@@ -33,8 +33,9 @@ impl World<'_> {
             let n = svc.slots() as usize;
             let mut registry =
                 Registry::new(reg.leases, reg.checks.as_ref().map(|c| c.thresholds), n);
-            // Slots beyond the replicas wait for an autoscaler: not registered.
-            for k in 0..svc.replicas as usize {
+            // Stable slots beyond the replicas wait for an autoscaler: not registered.
+            let stable = svc.stable_slots() as usize;
+            for k in (0..n).filter(|&k| k < svc.replicas as usize || k >= stable) {
                 registry.register(SimTime::ZERO, k);
                 // Instances were running before t = 0: they start passing.
                 registry.assume_passing(k);

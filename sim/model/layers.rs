@@ -54,6 +54,8 @@ impl World<'_> {
         zone: u32,
     ) -> Option<u32> {
         let measured = now >= self.warmup;
+        let to = self.edges[edge as usize].to as usize;
+        let version = self.pick_version(to);
         let e = &mut self.edges[edge as usize];
         let n = e.active.len() as u32;
         let Some(b) = e.balancer.as_mut() else {
@@ -87,6 +89,16 @@ impl World<'_> {
             if usable_local >= min_local as usize {
                 for k in 0..n as usize {
                     e.hosts[k].listed &= local(k);
+                }
+            }
+        }
+        if let Some(canary) = version {
+            // The traffic split: this request goes to one version, if it has a usable instance.
+            let first = e.first_host as usize;
+            let of = |k: usize| self.insts[first + k].canary == canary;
+            if (0..n as usize).any(|k| of(k) && e.hosts[k].listed && e.hosts[k].healthy) {
+                for k in 0..n as usize {
+                    e.hosts[k].listed &= of(k);
                 }
             }
         }

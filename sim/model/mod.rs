@@ -11,6 +11,7 @@
 //! only the caller's timeout ends the wait. A caller that times out abandons the
 //! wait while the callee keeps working: that work is counted as wasted.
 
+mod deploy;
 mod discovery;
 mod faults;
 mod layers;
@@ -92,6 +93,10 @@ enum Ev {
     Provisioned { inst: u32 },
     /// A draining instance's grace period ends.
     Drained { inst: u32 },
+    /// A canary's weight schedule moves on.
+    CanaryWeight { svc: u32 },
+    /// A canary's rollback check.
+    CanaryCheck { svc: u32 },
 }
 
 /// Why a request ended the way it did, beyond its outcome (what a status code would say).
@@ -441,6 +446,8 @@ struct Instance {
     provisioning: bool,
     /// Scaled in: no new traffic, gone after a grace period.
     draining: bool,
+    /// Runs the service's canary version.
+    canary: bool,
 }
 
 /// The effect of the faults in force on one instance.
@@ -510,6 +517,8 @@ struct Svc {
     registry_changes: u64,
     /// The autoscaler, if any.
     scaler: Option<scaling::Scaler>,
+    /// The canary, if any.
+    canary: Option<deploy::Canary>,
     /// Instance-time present after warmup, ns (autoscaled services' capacity).
     present_ns: u128,
     present_since: SimTime,
@@ -674,6 +683,8 @@ pub struct ServiceResult {
     pub registry_changes: Option<u64>,
     /// With an autoscaler: (instances at the end, most at once, scale-ups, scale-downs).
     pub scaling: Option<(u32, u32, u64, u64)>,
+    /// With a canary: (weight at the end in percent, rolled back at (s), requests, failed).
+    pub canary: Option<(f64, Option<f64>, u64, u64)>,
 }
 
 /// Run options that do not change results.
@@ -737,7 +748,8 @@ impl<'a> World<'a> {
             let first = insts.len() as u32;
             for k in 0..s.slots() {
                 insts.push(Instance {
-                    present: k < s.replicas,
+                    present: k < s.replicas || k >= s.stable_slots(),
+                    canary: k >= s.stable_slots(),
                     provisioning: false,
                     draining: false,
                     service: i as u32,
@@ -805,6 +817,7 @@ impl<'a> World<'a> {
                 limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
                 registry_changes: 0,
                 scaler: None,
+                canary: None,
                 present_ns: 0,
                 present_since: SimTime::ZERO,
             });
@@ -962,6 +975,7 @@ impl<'a> World<'a> {
         };
         world.start_discovery();
         world.start_scaling();
+        world.start_canaries();
         world
     }
 
@@ -1055,6 +1069,14 @@ impl<'a> World<'a> {
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
                     drops: s.drops.clone(),
                     registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
+                    canary: s.canary.as_ref().map(|c| {
+                        (
+                            c.weight,
+                            c.rolled_back.map(secs),
+                            c.total_requests,
+                            c.total_errors,
+                        )
+                    }),
                     scaling: s.scaler.as_ref().map(|sc| {
                         let first = s.first_instance as usize;
                         let present = self.insts[first..first + s.instances as usize]
@@ -1150,6 +1172,8 @@ impl<'a> World<'a> {
             Ev::Autoscale { svc } => self.on_autoscale(now, svc),
             Ev::Provisioned { inst } => self.on_provisioned(now, inst),
             Ev::Drained { inst } => self.on_drained(now, inst),
+            Ev::CanaryWeight { svc } => self.on_canary_weight(now, svc),
+            Ev::CanaryCheck { svc } => self.on_canary_check(now, svc),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -1248,6 +1272,7 @@ impl<'a> World<'a> {
         let spec = &self.spec.workloads[wl as usize];
         let target = spec.target.0;
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
+        let version = self.pick_version(target as usize);
         let svc = &self.svcs[target as usize];
         let w = &mut self.wls[wl as usize];
         let (first, n) = (svc.first_instance, svc.instances);
@@ -1264,7 +1289,13 @@ impl<'a> World<'a> {
                 }
             }
         };
-        let k = if self.discovery.is_empty() && svc.scaler.is_none() {
+        // The traffic split picks a version first, when it has an instance to take the request.
+        let of_version =
+            |j: u32| version.map_or(true, |c| self.insts[(first + j) as usize].canary == c);
+        let split = |j: u32| eligible(j) && of_version(j);
+        let any_split = (0..n).any(split);
+        let eligible = |j: u32| if any_split { split(j) } else { eligible(j) };
+        let k = if self.discovery.is_empty() && svc.scaler.is_none() && version.is_none() {
             rr % n
         } else {
             let count = (0..n).filter(|&j| eligible(j)).count() as u32;
@@ -2302,6 +2333,7 @@ impl<'a> World<'a> {
         let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
             unreachable!("start_work on a work step")
         };
+        let step = if r.probe { u32::MAX } else { r.step };
         r.work_started = now;
         r.working = true;
         r.pause_mark = self.insts[r.instance as usize].paused_ns;
@@ -2318,6 +2350,11 @@ impl<'a> World<'a> {
         if measured {
             svc.queue_wait.record(waited.0);
         }
+        // The canary version brings its own local work (replacing the first work step).
+        let dist = match (&spec.services[s].canary, self.insts[i].canary, step) {
+            (Some(c), true, 0) => c.work.as_ref().unwrap_or(dist),
+            _ => dist,
+        };
         let mut d = dist.sample(&mut svc.work_rng);
         let fault = self.insts[i].fault;
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
@@ -2381,9 +2418,14 @@ impl<'a> World<'a> {
         let r = &self.reqs[id as usize];
         let (s, i) = (r.service as usize, r.instance as usize);
         let svc = &mut self.svcs[s];
+        let canary = self.insts[i].canary;
+        let error_rate = match (&self.spec.services[s].canary, canary) {
+            (Some(c), true) => c.error_rate,
+            _ => self.spec.services[s].error_rate,
+        };
         let outcome = if matches!(r.code, Code::Shed | Code::Expired) {
             Outcome::Rejected
-        } else if r.failed || svc.error_rng.chance(self.spec.services[s].error_rate) {
+        } else if r.failed || svc.error_rng.chance(error_rate) {
             Outcome::Error
         } else {
             Outcome::Ok
@@ -2401,6 +2443,9 @@ impl<'a> World<'a> {
         if !probe {
             svc.bucket.add(outcome);
             svc.bucket_latency.record(latency);
+            if canary {
+                self.canary_request(s, outcome, latency);
+            }
         }
         self.respond(now, id, outcome);
         if self.spec.services[s].threads.is_some() {
@@ -2951,7 +2996,8 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         e.weights = p.weights.clone();
                         e.zone_aware = p.zone_aware;
                     }
-                    let autoscaled = spec.services[to as usize].autoscale.is_some();
+                    let autoscaled = spec.services[to as usize].autoscale.is_some()
+                        || spec.services[to as usize].canary.is_some();
                     if (spec.registry.is_some() || autoscaled)
                         && e.balancer.is_none()
                         && c.balancer.is_none()

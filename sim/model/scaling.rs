@@ -42,9 +42,10 @@ impl World<'_> {
         }
     }
 
+    /// The stable version's slots (the ones the autoscaler manages).
     fn slots(&self, s: usize) -> std::ops::Range<usize> {
         let first = self.svcs[s].first_instance as usize;
-        first..first + self.svcs[s].instances as usize
+        first..first + self.spec.services[s].stable_slots() as usize
     }
 
     /// One evaluation of service `svc`'s autoscaler.

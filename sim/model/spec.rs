@@ -377,6 +377,8 @@ pub struct ServiceSpec {
     pub zones: Vec<u32>,
     /// A horizontal autoscaler.
     pub autoscale: Option<AutoscaleSpec>,
+    /// A canary version.
+    pub canary: Option<CanarySpec>,
     /// Endpoints (at least one).
     pub endpoints: Vec<EndpointSpec>,
 }
@@ -409,12 +411,45 @@ pub struct AutoscaleSpec {
     pub tolerance: f64,
 }
 
+/// A canary version of a service.
+#[derive(Clone, Debug)]
+pub struct CanarySpec {
+    /// Its instances.
+    pub replicas: u32,
+    /// Its local work (replacing each endpoint's first work step).
+    pub work: Option<Dist>,
+    /// Its error rate.
+    pub error_rate: f64,
+    /// (from, percent of traffic), sorted.
+    pub weights: Vec<(SimTime, f64)>,
+    /// Automatic rollback.
+    pub rollback: Option<RollbackSpec>,
+}
+
+/// When a canary is rolled back.
+#[derive(Clone, Copy, Debug)]
+pub struct RollbackSpec {
+    /// Error-rate threshold.
+    pub error_rate: Option<f64>,
+    /// p99 threshold.
+    pub p99: Option<SimDuration>,
+    /// Window.
+    pub window: SimDuration,
+    /// Requests needed to judge.
+    pub min_requests: u64,
+}
+
 impl ServiceSpec {
-    /// Instance slots: the replicas, or the autoscaler's maximum when larger.
-    pub fn slots(&self) -> u32 {
+    /// Slots of the stable version: the replicas, or the autoscaler's maximum when larger.
+    pub fn stable_slots(&self) -> u32 {
         self.autoscale
             .as_ref()
             .map_or(self.replicas, |a| a.max.max(self.replicas))
+    }
+
+    /// All instance slots: the stable version's, then the canary's.
+    pub fn slots(&self) -> u32 {
+        self.stable_slots() + self.canary.as_ref().map_or(0, |c| c.replicas)
     }
 }
 

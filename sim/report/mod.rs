@@ -118,6 +118,14 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 },
             }),
         );
+        if let Some((weight, rolled_back, requests, failed)) = s.canary {
+            services[&s.name]["canary"] = json!({
+                "final_weight": weight,
+                "rolled_back_at_s": rolled_back.map(r6),
+                "requests": requests,
+                "failed": failed,
+            });
+        }
         if let Some((now, max, ups, downs)) = s.scaling {
             services[&s.name]["replicas"] =
                 json!({ "final": now, "max": max, "scale_ups": ups, "scale_downs": downs });

@@ -846,6 +846,9 @@ pub struct RawService {
     /// A horizontal autoscaler.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<RawAutoscale>,
+    /// A canary: a new version beside the stable one, with a weight schedule and rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<RawCanary>,
     /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
@@ -885,6 +888,58 @@ pub struct RawService {
     /// `[[service.endpoint]]`: named operations; when present, `work` and `calls` must be absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint: Vec<RawEndpoint>,
+}
+
+/// `[service.canary]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    /// Instances of the new version (beside the stable replicas).
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// The new version's local work: replaces the first work step of every endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<RawDist>,
+    /// The new version's own error rate (default: the service's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Share of traffic (percent) sent to the canary from each time on.
+    pub weights: Vec<RawWeightStep>,
+    /// Automatic rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RawRollback>,
+}
+
+/// `{ at = "60s", weight = 25 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeightStep {
+    /// From when.
+    pub at: SimDuration,
+    /// Percent of traffic to the canary.
+    pub weight: f64,
+}
+
+/// `rollback = { error_rate = 0.05, p99 = "200ms", window = "30s", min_requests = 50 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollback {
+    /// Roll back when the canary's error rate over a window exceeds this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// Roll back when the canary's p99 latency over a window exceeds this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<SimDuration>,
+    /// The evaluation window (30s).
+    #[serde(default = "thirty_s")]
+    pub window: SimDuration,
+    /// Requests a window needs before it can judge (50).
+    #[serde(default = "fifty_u")]
+    pub min_requests: u64,
+}
+
+fn fifty_u() -> u64 {
+    50
 }
 
 /// `autoscale = { target_utilization = 0.6, min = 2, max = 10, ... }` (Kubernetes HPA).

@@ -300,6 +300,49 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             drop_expired: s.drop_expired,
             error_rate: s.error_rate,
             zones: Vec::new(),
+            canary: s.canary.as_ref().map(|c| {
+                let cp = p.key("canary");
+                if c.replicas == 0 {
+                    cx.err(cp.key("replicas"), "a canary needs at least 1 replica");
+                }
+                let work = c.work.as_ref().and_then(|d| build_dist(&mut cx, d, cp.key("work")));
+                let error_rate = c.error_rate.unwrap_or(s.error_rate);
+                check_probability(&mut cx, error_rate, cp.key("error_rate"), false);
+                let mut weights = Vec::new();
+                for (k, w) in c.weights.iter().enumerate() {
+                    if !(0.0..=100.0).contains(&w.weight) {
+                        cx.err(cp.key("weights").index(k).key("weight"), format!("a weight is a percent in [0, 100], got {}", w.weight));
+                    }
+                    if k > 0 && w.at <= c.weights[k - 1].at {
+                        cx.err(cp.key("weights").index(k).key("at"), "weight steps must be in increasing time");
+                    }
+                    weights.push((SimTime::ZERO.after(w.at), w.weight));
+                }
+                if weights.is_empty() {
+                    cx.err(cp.key("weights"), "a canary needs at least one weight step, e.g. [{ at = \"0s\", weight = 5 }]");
+                }
+                let rollback = c.rollback.as_ref().map(|r| {
+                    if r.error_rate.is_none() && r.p99.is_none() {
+                        cx.err(cp.key("rollback"), "a rollback needs error_rate and/or p99");
+                    }
+                    if r.window.0 == 0 {
+                        cx.err(cp.key("rollback").key("window"), "window must be longer than 0s");
+                    }
+                    RollbackSpec {
+                        error_rate: r.error_rate,
+                        p99: r.p99,
+                        window: r.window,
+                        min_requests: r.min_requests,
+                    }
+                });
+                CanarySpec {
+                    replicas: c.replicas.max(1),
+                    work,
+                    error_rate,
+                    weights,
+                    rollback,
+                }
+            }),
             autoscale: s.autoscale.as_ref().and_then(|a| {
                 let ap = p.key("autoscale");
                 let target = match (a.target_utilization, a.target_in_flight) {
