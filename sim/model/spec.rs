@@ -545,6 +545,20 @@ pub struct OutcomeSet {
     pub refused: bool,
 }
 
+impl OutcomeSet {
+    /// What a breaker counts as failures by default: every failure that came back from the
+    /// callee (Resilience4j records every exception), not the caller's own refusals.
+    pub const BREAKER_DEFAULT: OutcomeSet = OutcomeSet {
+        error: true,
+        timeout: true,
+        rejected: true,
+        circuit_open: false,
+        connect_failure: true,
+        rate_limited: true,
+        refused: false,
+    };
+}
+
 /// A named retry policy (`[policy.retry.NAME]`).
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {

@@ -985,30 +985,12 @@ fn build_call(
     if st.timeout == Some(SimDuration::ZERO) {
         cx.err(path.key("timeout"), "timeout must be longer than 0s");
     }
-    let retry = pols.pick(
-        cx,
-        "retry",
-        st.retry.as_deref(),
-        path.key("retry"),
-        defaults.retry,
-        &defaults.path,
-    );
-    let breaker = pols.pick(
-        cx,
-        "breaker",
-        st.breaker.as_deref(),
-        path.key("breaker"),
-        defaults.breaker,
-        &defaults.path,
-    );
-    let hedge = pols.pick(
-        cx,
-        "hedge",
-        st.hedge.as_deref(),
-        path.key("hedge"),
-        None,
-        &defaults.path,
-    );
+    let named = |cx: &mut Ctx, kind: &str, name: Option<&str>, default: Option<&str>| {
+        pols.pick(cx, kind, name, path.key(kind), default, &defaults.path)
+    };
+    let retry = named(cx, "retry", st.retry.as_deref(), defaults.retry);
+    let breaker = named(cx, "breaker", st.breaker.as_deref(), defaults.breaker);
+    let hedge = named(cx, "hedge", st.hedge.as_deref(), None);
     let retry = if hedge.is_some() && retry.is_some() {
         if st.retry.is_some() {
             cx.err(
@@ -1019,9 +1001,6 @@ fn build_call(
         None // the service's default retry gives way to an explicit hedge
     } else {
         retry
-    };
-    let named = |cx: &mut Ctx, kind: &str, name: Option<&str>, default: Option<&str>| {
-        pols.pick(cx, kind, name, path.key(kind), default, &defaults.path)
     };
     let balancer = named(cx, "balancer", st.balancer.as_deref(), defaults.balancer);
     let outlier = named(cx, "outlier", st.outlier.as_deref(), defaults.outlier);
@@ -1364,15 +1343,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         let record = outcome_set(
             cx,
             b.record.as_deref(),
-            OutcomeSet {
-                error: true,
-                timeout: true,
-                rejected: true,
-                circuit_open: false,
-                connect_failure: true,
-                rate_limited: true,
-                refused: false,
-            },
+            OutcomeSet::BREAKER_DEFAULT,
             &[
                 "error",
                 "timeout",
