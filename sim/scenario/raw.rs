@@ -591,7 +591,7 @@ pub struct RawBreaker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successes: Option<u32>,
     /// Which outcomes count as failures: any of "error", "timeout", "rejected",
-    /// "connect_failure" (default all four).
+    /// "connect_failure", "rate_limited", "refused" (default all but "refused").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Vec<String>>,
     /// A fixed answer instead of a failure.

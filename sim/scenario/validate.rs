@@ -690,16 +690,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     "reset",
                     "loss",
                 ];
-                let hint = did_you_mean(other, kinds)
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
-                cx.err(
-                    p.key("kind"),
-                    format!(
-                        "unknown fault kind {other:?}{hint}; valid: {}",
-                        kinds.join(", ")
-                    ),
-                );
+                unknown_kind(&mut cx, p.key("kind"), "fault", other, &kinds);
                 None
             }
         };
@@ -1238,16 +1229,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                             "grpc",
                             "resilience4j",
                         ];
-                        let hint = did_you_mean(other, kinds)
-                            .map(|s| format!(" (did you mean {s:?}?)"))
-                            .unwrap_or_default();
-                        cx.err(
-                            bp.key("kind"),
-                            format!(
-                                "unknown backoff kind {other:?}{hint}; valid: {}",
-                                kinds.join(", ")
-                            ),
-                        );
+                        unknown_kind(cx, bp.key("kind"), "backoff", other, &kinds);
                         Backoff::None
                     }
                 }
@@ -1304,16 +1286,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 "aws" => Some(BudgetSpec::Aws),
                 other => {
                     let kinds = ["envoy", "finagle", "grpc", "aws"];
-                    let hint = did_you_mean(other, kinds)
-                        .map(|s| format!(" (did you mean {s:?}?)"))
-                        .unwrap_or_default();
-                    cx.err(
-                        bp.key("kind"),
-                        format!(
-                            "unknown budget kind {other:?}{hint}; valid: {}",
-                            kinds.join(", ")
-                        ),
-                    );
+                    unknown_kind(cx, bp.key("kind"), "budget", other, &kinds);
                     None
                 }
             }
@@ -2127,16 +2100,7 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
             let kinds = [
                 "poisson", "constant", "ramp", "step", "spike", "diurnal", "closed",
             ];
-            let hint = did_you_mean(other, kinds)
-                .map(|s| format!(" (did you mean {s:?}?)"))
-                .unwrap_or_default();
-            cx.err(
-                path.key("kind"),
-                format!(
-                    "unknown arrival kind {other:?}{hint}; valid: {}",
-                    kinds.join(", ")
-                ),
-            );
+            unknown_kind(cx, path.key("kind"), "arrival", other, &kinds);
             return None;
         }
     };
