@@ -265,3 +265,212 @@ fn bad_canary_rolls_back_on_its_own() {
     assert_eq!(never.services[1].canary.unwrap().0, 100.0);
     assert!(never.workloads[0].counts.errors > 10 * r.workloads[0].counts.errors);
 }
+
+/// Instances of `svc` in service over time, from the lifecycle events: (min, max) after t = 0.
+fn present_range(events: &[StateEvent], svc: &str) -> (i32, i32) {
+    let mut n = 0;
+    let (mut lo, mut hi) = (i32::MAX, i32::MIN);
+    let prefix = format!("{svc}/");
+    let mut last_t = -1.0;
+    for e in events.iter().filter(|e| e.subject.starts_with(&prefix)) {
+        // Judge once every event at one instant is applied (an up and a down can share it).
+        if e.t_s > last_t && last_t > 0.0 {
+            lo = lo.min(n);
+            hi = hi.max(n);
+        }
+        last_t = e.t_s;
+        match e.kind {
+            "instance_up" => n += 1,
+            "instance_down" => n -= 1,
+            _ => {}
+        }
+    }
+    (lo.min(n), hi.max(n))
+}
+
+/// scenarios/rolling-update.toml: stopping old instances at once drops requests (those in
+/// flight, and those stale caches still send); draining past the cache TTL drops none.
+/// Either way the controller keeps within max surge and max unavailable.
+#[test]
+fn rolling_update_drops_requests_only_without_draining() {
+    let f = "scenarios/rolling-update.toml";
+    let (cut, events) = run_file(f, &[]);
+    let (drained, drained_events) = run_file(f, &["service.orders.rollout.drain=true"]);
+    let orders = |r: &RunResult| r.services.iter().position(|s| s.name == "orders").unwrap();
+    for (r, ev) in [(&cut, &events), (&drained, &drained_events)] {
+        let (_, finished, replaced) = r.services[orders(r)].rollout.unwrap();
+        assert!(
+            finished.is_some() && replaced == 4,
+            "{:?}",
+            r.services[1].rollout
+        );
+        let downs = ev
+            .iter()
+            .filter(|e| e.kind == "instance_down" && e.subject.starts_with("orders/"))
+            .count();
+        assert_eq!(downs, 4);
+        // max surge 1, max unavailable 0: between 4 and 5 instances serving throughout.
+        let (lo, hi) = present_range(ev, "orders");
+        assert!(lo == 4 && hi <= 5, "{lo} {hi}");
+    }
+    // Stopped at once, an old instance goes as its replacement comes up; draining, both
+    // serve for the grace period.
+    assert_eq!(present_range(&events, "orders"), (4, 4));
+    assert_eq!(present_range(&drained_events, "orders"), (4, 5));
+    // No drain: each replacement drops a burst; the stale calls are counted as calls to dead.
+    let c = &cut.workloads[0].counts;
+    assert!(c.errors > 500, "{c:?}");
+    assert!(cut.edges[0].stats.calls_to_dead > 400);
+    let c = &drained.workloads[0].counts;
+    assert_eq!((c.errors, c.timeouts), (0, 0), "{c:?}");
+    assert_eq!(drained.edges[0].stats.calls_to_dead, 0);
+    // Draining costs time: each batch waits out the 15 s grace period.
+    let took = |r: &RunResult| {
+        let (s, f, _) = r.services[orders(r)].rollout.unwrap();
+        f.unwrap() - s.unwrap()
+    };
+    assert_eq!(took(&cut), 40.0);
+    assert!(took(&drained) >= 40.0 + 4.0 * 15.0, "{}", took(&drained));
+}
+
+/// max surge 0, max unavailable 1: one old instance goes before its replacement starts, so
+/// the service never has more than its replicas and never fewer than one less.
+#[test]
+fn rolling_update_with_max_unavailable_replaces_in_place() {
+    let f = "scenarios/rolling-update.toml";
+    let (r, events) = run_file(
+        f,
+        &[
+            "service.orders.rollout.max_surge=0",
+            "service.orders.rollout.max_unavailable=1",
+        ],
+    );
+    assert_eq!(present_range(&events, "orders"), (3, 4));
+    let (_, finished, replaced) = r.services[1].rollout.unwrap();
+    assert_eq!((finished, replaced), (Some(30.0 + 4.0 * 10.0), 4));
+    // Both zero could never move: rejected with a clear message.
+    let err = scenario::load(
+        std::path::Path::new(f),
+        &["service.orders.rollout.max_surge=0".into()],
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("cannot both be 0"), "{err}");
+}
+
+const VERSIONS: &str = r#"
+[sim]
+name = "versions"
+duration = "60s"
+seed = 5
+
+[network]
+latency = { dist = "constant", value = "1ms" }
+
+[[service]]
+name = "api"
+replicas = 2
+workers = 16
+work = { dist = "constant", value = "10ms" }
+
+[service.canary]
+replicas = 2
+work = { dist = "constant", value = "20ms" }
+SPLIT
+
+[[workload]]
+name = "users"
+target = "api"
+keys = 1000
+headers = { beta = 0.1 }
+arrivals = { kind = "poisson", rate = 200 }
+"#;
+
+fn run_versions(split: &str) -> (RunResult, Vec<StateEvent>) {
+    let text = VERSIONS.replace("SPLIT", split);
+    let scn = scenario::parse("versions.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    (r, sink.events)
+}
+
+/// A fixed 90/10 split: the canary (20 ms work against 10 ms) takes 10 % of the requests,
+/// within 4 standard deviations of a binomial share.
+#[test]
+fn weighted_split_sends_its_share() {
+    let (r, _) = run_versions(r#"weights = [{ at = "0s", weight = 10 }]"#);
+    let (_, _, canary, _) = r.services[0].canary.unwrap();
+    let total = r.workloads[0].counts.requests as f64;
+    let share = canary as f64 / total;
+    let sd = (0.1 * 0.9 / total).sqrt();
+    assert!((share - 0.1).abs() < 4.0 * sd, "{share} of {total}");
+}
+
+/// Blue-green: nothing reaches green before the switch, everything after it.
+#[test]
+fn blue_green_switches_all_traffic_at_once() {
+    let (r, events) = run_versions(r#"switch_at = "30s""#);
+    let (weight, _, canary, _) = r.services[0].canary.unwrap();
+    assert_eq!(weight, 100.0);
+    let total = r.workloads[0].counts.requests as f64;
+    // Half the run on green: 50 % of the requests, within 3 % (Poisson counts of ~6000).
+    assert!(
+        (canary as f64 / total - 0.5).abs() < 0.03,
+        "{canary} of {total}"
+    );
+    let switch: Vec<&StateEvent> = events.iter().filter(|e| e.kind == "canary").collect();
+    assert_eq!(switch.len(), 1);
+    assert_eq!(
+        (switch[0].t_s, switch[0].detail.as_str()),
+        (30.0, "weight 0% -> 100%")
+    );
+}
+
+/// Routes decide before weights: the beta header (10 % of requests) and a key range (keys
+/// 0..=99 of 1000: 10 %) each send their requests to the canary at weight 0.
+#[test]
+fn header_and_key_routes_pick_the_version() {
+    let share = |split: &str| {
+        let (r, _) = run_versions(split);
+        r.services[0].canary.unwrap().2 as f64 / r.workloads[0].counts.requests as f64
+    };
+    let none = share(r#"weights = [{ at = "0s", weight = 0 }]"#);
+    assert_eq!(none, 0.0);
+    let header = share(
+        r#"weights = [{ at = "0s", weight = 0 }]
+routes = [{ header = "beta", to = "canary" }]"#,
+    );
+    let keys = share(
+        r#"weights = [{ at = "0s", weight = 0 }]
+routes = [{ keys = [0, 99], to = "canary" }]"#,
+    );
+    let both = share(
+        r#"weights = [{ at = "0s", weight = 0 }]
+routes = [{ header = "beta", to = "canary" }, { keys = [0, 99], to = "canary" }]"#,
+    );
+    // 12 000 requests: a share of 10 % has a standard deviation of 0.27 %.
+    assert!((header - 0.1).abs() < 0.012, "{header}");
+    assert!((keys - 0.1).abs() < 0.012, "{keys}");
+    // Independent matches: 1 - 0.9 x 0.9 = 19 %.
+    assert!((both - 0.19).abs() < 0.015, "{both}");
+    // A stable route beats the weight: at weight 100 the beta users stay on stable.
+    let pinned = share(
+        r#"weights = [{ at = "0s", weight = 100 }]
+routes = [{ header = "beta", to = "stable" }]"#,
+    );
+    assert!((pinned - 0.9).abs() < 0.012, "{pinned}");
+    // An unknown header is an error that names the ones sent.
+    let text = VERSIONS.replace(
+        "SPLIT",
+        "weights = [{ at = \"0s\", weight = 0 }]\nroutes = [{ header = \"alpha\", to = \"canary\" }]",
+    );
+    let err = scenario::parse("v.toml", &text, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("no workload sends header \"alpha\"") && err.contains("beta"),
+        "{err}"
+    );
+}

@@ -1,6 +1,9 @@
-//! Canary deployments: a new version's instances beside the stable ones, a traffic weight
-//! that follows a schedule, and an automatic rollback when the canary's error rate or p99
-//! over a window crosses a threshold (the weight drops to 0 and stays there).
+//! Deployments. A canary: a new version's instances beside the stable ones, a traffic weight
+//! that follows a schedule (a fixed split, or a blue-green switch, are schedules too), routes
+//! by header or key, and an automatic rollback when the canary's error rate or p99 over a
+//! window crosses a threshold (the weight drops to 0 and stays there). A rolling update:
+//! new-version instances replace the old ones in batches bounded by max surge and max
+//! unavailable, each old one draining (or not) before it stops.
 
 use super::*;
 
@@ -125,9 +128,201 @@ impl World<'_> {
         }
     }
 
-    /// Which version a new request to service `s` goes to: true for the canary.
-    pub(super) fn pick_version(&mut self, s: usize) -> Option<bool> {
+    /// Which version a new request to service `s` goes to: true for the canary. The first
+    /// route that matches the request's key or headers decides; otherwise the weight does.
+    pub(super) fn pick_version(&mut self, s: usize, key: u64, headers: u8) -> Option<bool> {
         let c = self.svcs[s].canary.as_mut()?;
+        let spec = self.spec.services[s].canary.as_ref().expect("canary");
+        for r in &spec.routes {
+            let hit = match r.matches {
+                RouteMatch::Header(bit) => headers & (1 << bit) != 0,
+                RouteMatch::Keys(lo, hi) => (lo..=hi).contains(&key),
+            };
+            // A rolled-back canary takes nothing, routed or not.
+            if hit {
+                return Some(r.canary && c.rolled_back.is_none());
+            }
+        }
         Some(c.rng.chance(c.weight / 100.0))
+    }
+}
+
+/// Per-service rolling-update state.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Rollout {
+    pub(super) started: Option<SimTime>,
+    pub(super) finished: Option<SimTime>,
+    /// Old instances stopped so far.
+    pub(super) replaced: u32,
+    /// A reconciliation is running (stopping an instance changes the registry, which asks
+    /// for another).
+    in_step: bool,
+}
+
+impl World<'_> {
+    /// Schedules every rolling update's start.
+    pub(super) fn start_rollouts(&mut self) {
+        for (s, spec) in self.spec.services.iter().enumerate() {
+            if let Some(r) = &spec.rollout {
+                self.svcs[s].rollout = Some(Rollout::default());
+                self.engine
+                    .schedule_at(r.at, Ev::RolloutStart { svc: s as u32 });
+            }
+        }
+    }
+
+    pub(super) fn on_rollout_start(&mut self, now: SimTime, svc: u32) {
+        let s = svc as usize;
+        self.svcs[s].rollout.as_mut().expect("rollout").started = Some(now);
+        let r = self.spec.services[s].rollout.as_ref().expect("rollout");
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind: "rollout",
+            subject: self.spec.services[s].name.clone(),
+            detail: format!(
+                "started: max surge {}, max unavailable {}, {}",
+                r.max_surge,
+                r.max_unavailable,
+                if r.drain {
+                    format!("old instances drain for {}", r.grace)
+                } else {
+                    "old instances stop at once (no drain)".to_string()
+                }
+            ),
+        });
+        self.rollout_step(now, s);
+    }
+
+    /// A new-version instance has booted: it serves (and registers, with a registry).
+    pub(super) fn on_started(&mut self, now: SimTime, inst: u32) {
+        let i = inst as usize;
+        let s = self.insts[i].service as usize;
+        let x = &mut self.insts[i];
+        x.provisioning = false;
+        x.present = true;
+        if !self.discovery.is_empty() {
+            let (s, k) = self.local(i);
+            let c = self.discovery[s].registry.register(now, k);
+            self.registry_changed(now, s, c);
+        }
+        self.log_instance(now, i, "instance_up", "new version started by the rollout");
+        self.rollout_step(now, s);
+    }
+
+    /// Ready to take traffic: serving, and listed by the registry when there is one.
+    fn ready(&self, i: usize) -> bool {
+        let x = &self.insts[i];
+        x.present
+            && !x.draining
+            && match self.discovery.is_empty() {
+                true => true,
+                false => {
+                    let (s, k) = self.local(i);
+                    self.discovery[s].registry.routable(k)
+                }
+            }
+    }
+
+    /// Kubernetes' Deployment controller, one reconciliation: start new instances while the
+    /// total stays within replicas + max surge, stop old ones while the ready count stays at
+    /// least replicas − max unavailable; repeat until nothing moves.
+    pub(super) fn rollout_step(&mut self, now: SimTime, s: usize) {
+        let Some(state) = &self.svcs[s].rollout else {
+            return;
+        };
+        if state.started.is_none() || state.finished.is_some() || state.in_step {
+            return;
+        }
+        self.svcs[s].rollout.as_mut().expect("rollout").in_step = true;
+        let spec = &self.spec.services[s];
+        let r = spec.rollout.as_ref().expect("rollout");
+        let first = self.svcs[s].first_instance as usize;
+        let slots = first..first + spec.slots() as usize;
+        let replicas = spec.replicas;
+        loop {
+            let mut moved = false;
+            let count = |f: &dyn Fn(usize) -> bool| slots.clone().filter(|&i| f(i)).count() as u32;
+            let old = count(&|i| self.insts[i].present && !self.insts[i].v2);
+            let new = count(&|i| {
+                self.insts[i].v2 && (self.insts[i].present || self.insts[i].provisioning)
+            });
+            let ready = count(&|i| self.ready(i));
+            let free = (first + spec.stable_slots() as usize..slots.end)
+                .find(|&i| !self.insts[i].present && !self.insts[i].provisioning);
+            if let (true, Some(i)) = (new < replicas && old + new < replicas + r.max_surge, free) {
+                let x = &mut self.insts[i];
+                x.provisioning = true;
+                x.v2 = true;
+                self.engine
+                    .schedule_at(now.after(r.startup), Ev::Started { inst: i as u32 });
+                moved = true;
+            } else {
+                // Stop one old instance that still serves (draining ones are already going):
+                // an unready one first, which costs no availability, else a ready one while
+                // the ready count stays at least replicas − max unavailable.
+                let serving = |i: usize| {
+                    self.insts[i].present && !self.insts[i].v2 && !self.insts[i].draining
+                };
+                let unready = slots.clone().find(|&i| serving(i) && !self.ready(i));
+                let min_ready = replicas.saturating_sub(r.max_unavailable);
+                let pick = unready.or_else(|| {
+                    (ready > min_ready)
+                        .then(|| slots.clone().find(|&i| serving(i)))
+                        .flatten()
+                });
+                if let Some(i) = pick {
+                    self.stop_old(now, i, r.drain, r.grace);
+                    self.svcs[s].rollout.as_mut().expect("rollout").replaced += 1;
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        self.svcs[s].rollout.as_mut().expect("rollout").in_step = false;
+        let new_ready = slots
+            .clone()
+            .filter(|&i| self.insts[i].v2 && self.ready(i))
+            .count() as u32;
+        let old = slots
+            .clone()
+            .filter(|&i| self.insts[i].present && !self.insts[i].v2)
+            .count();
+        if old == 0 && new_ready >= replicas {
+            let state = self.svcs[s].rollout.as_mut().expect("rollout");
+            state.finished = Some(now);
+            let took = now.since(state.started.expect("started"));
+            self.log.push(StateEvent {
+                t_s: secs(now),
+                kind: "rollout",
+                subject: self.spec.services[s].name.clone(),
+                detail: format!("finished: {replicas} instances on the new version after {took}"),
+            });
+        }
+    }
+
+    /// An old instance leaves: drained (deregistered, serving what still comes for `grace`,
+    /// then gone), or stopped at once (deregistered; what it holds is dropped, and callers
+    /// whose caches still list it are refused).
+    fn stop_old(&mut self, now: SimTime, i: usize, drain: bool, grace: SimDuration) {
+        if drain {
+            self.log_instance(now, i, "instance_draining", "replaced by the rollout");
+            self.start_drain(now, i, grace);
+            return;
+        }
+        self.insts[i].present = false;
+        if !self.discovery.is_empty() {
+            let (s, k) = self.local(i);
+            let c = self.discovery[s].registry.deregister(now, k);
+            self.registry_changed(now, s, c);
+        }
+        self.kill_in_flight(now, i);
+        self.log_instance(
+            now,
+            i,
+            "instance_down",
+            "stopped by the rollout without draining",
+        );
     }
 }

@@ -33,9 +33,10 @@ impl World<'_> {
             let n = svc.slots() as usize;
             let mut registry =
                 Registry::new(reg.leases, reg.checks.as_ref().map(|c| c.thresholds), n);
-            // Stable slots beyond the replicas wait for an autoscaler: not registered.
-            let stable = svc.stable_slots() as usize;
-            for k in (0..n).filter(|&k| k < svc.replicas as usize || k >= stable) {
+            // Slots not in service yet (an autoscaler's spares, a rollout's surge) are not
+            // registered.
+            let first = self.svcs[s].first_instance as usize;
+            for k in (0..n).filter(|&k| self.insts[first + k].present) {
                 registry.register(SimTime::ZERO, k);
                 // Instances were running before t = 0: they start passing.
                 registry.assume_passing(k);
@@ -61,7 +62,11 @@ impl World<'_> {
         }
         for k in 0..self.edges.len() {
             let e = &mut self.edges[k];
-            e.cache = vec![true; e.active.len()];
+            // Callers start knowing the registry as it is at t = 0.
+            let d = &self.discovery[e.to as usize];
+            e.cache = (0..e.active.len())
+                .map(|j| d.registry.routable(j))
+                .collect();
             let at = SimTime::ZERO.after(SimDuration(
                 (e.lb_rng.unit() * reg.cache_ttl.0 as f64) as u64,
             ));
@@ -204,5 +209,7 @@ impl World<'_> {
             subject: format!("{}/{}", self.spec.services[s].name, c.instance),
             detail: format!("{} -> {} ({})", c.from.name(), c.to.name(), c.why),
         });
+        // A rolling update waits on readiness as the registry sees it.
+        self.rollout_step(now, s);
     }
 }

@@ -51,11 +51,12 @@ impl World<'_> {
         now: SimTime,
         edge: u32,
         key: u64,
+        headers: u8,
         zone: u32,
     ) -> Option<u32> {
         let measured = now >= self.warmup;
         let to = self.edges[edge as usize].to as usize;
-        let version = self.pick_version(to);
+        let version = self.pick_version(to, key, headers);
         let e = &mut self.edges[edge as usize];
         let n = e.active.len() as u32;
         let Some(b) = e.balancer.as_mut() else {
@@ -95,7 +96,7 @@ impl World<'_> {
         if let Some(canary) = version {
             // The traffic split: this request goes to one version, if it has a usable instance.
             let first = e.first_host as usize;
-            let of = |k: usize| self.insts[first + k].canary == canary;
+            let of = |k: usize| self.insts[first + k].v2 == canary;
             if (0..n as usize).any(|k| of(k) && e.hosts[k].listed && e.hosts[k].healthy) {
                 for k in 0..n as usize {
                     e.hosts[k].listed &= of(k);

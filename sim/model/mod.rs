@@ -97,6 +97,10 @@ enum Ev {
     CanaryWeight { svc: u32 },
     /// A canary's rollback check.
     CanaryCheck { svc: u32 },
+    /// A rolling update starts.
+    RolloutStart { svc: u32 },
+    /// A new-version instance a rollout started has booted.
+    Started { inst: u32 },
 }
 
 /// Why a request ended the way it did, beyond its outcome (what a status code would say).
@@ -186,6 +190,8 @@ struct Req {
     work_ns: u64,
     /// The request's key (a user id), inherited by its calls.
     key: u64,
+    /// The headers it carries (bit k: `SystemSpec::headers[k]`), inherited by its calls.
+    headers: u8,
     /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
     deadline: SimTime,
     code: Code,
@@ -397,6 +403,7 @@ impl Req {
             timeout: None,
             work_ns: 0,
             key: 0,
+            headers: 0,
             deadline: SimTime::MAX,
             code: Code::None,
             holds: 0,
@@ -446,8 +453,8 @@ struct Instance {
     provisioning: bool,
     /// Scaled in: no new traffic, gone after a grace period.
     draining: bool,
-    /// Runs the service's canary version.
-    canary: bool,
+    /// Runs the service's new version (a canary's, a rollout's).
+    v2: bool,
 }
 
 /// The effect of the faults in force on one instance.
@@ -519,6 +526,8 @@ struct Svc {
     scaler: Option<scaling::Scaler>,
     /// The canary, if any.
     canary: Option<deploy::Canary>,
+    /// A rolling update, if any.
+    rollout: Option<deploy::Rollout>,
     /// Instance-time present after warmup, ns (autoscaled services' capacity).
     present_ns: u128,
     present_since: SimTime,
@@ -685,6 +694,8 @@ pub struct ServiceResult {
     pub scaling: Option<(u32, u32, u64, u64)>,
     /// With a canary: (weight at the end in percent, rolled back at (s), requests, failed).
     pub canary: Option<(f64, Option<f64>, u64, u64)>,
+    /// With a rolling update: (started at (s), finished at (s), old instances replaced).
+    pub rollout: Option<(Option<f64>, Option<f64>, u32)>,
 }
 
 /// Run options that do not change results.
@@ -748,8 +759,9 @@ impl<'a> World<'a> {
             let first = insts.len() as u32;
             for k in 0..s.slots() {
                 insts.push(Instance {
-                    present: k < s.replicas || k >= s.stable_slots(),
-                    canary: k >= s.stable_slots(),
+                    // Canary slots serve from the start; a rollout's surge slots wait for it.
+                    present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
+                    v2: k >= s.stable_slots() && s.canary.is_some(),
                     provisioning: false,
                     draining: false,
                     service: i as u32,
@@ -818,6 +830,7 @@ impl<'a> World<'a> {
                 registry_changes: 0,
                 scaler: None,
                 canary: None,
+                rollout: None,
                 present_ns: 0,
                 present_since: SimTime::ZERO,
             });
@@ -976,6 +989,7 @@ impl<'a> World<'a> {
         world.start_discovery();
         world.start_scaling();
         world.start_canaries();
+        world.start_rollouts();
         world
     }
 
@@ -1077,6 +1091,10 @@ impl<'a> World<'a> {
                             c.total_errors,
                         )
                     }),
+                    rollout: s
+                        .rollout
+                        .as_ref()
+                        .map(|r| (r.started.map(secs), r.finished.map(secs), r.replaced)),
                     scaling: s.scaler.as_ref().map(|sc| {
                         let first = s.first_instance as usize;
                         let present = self.insts[first..first + s.instances as usize]
@@ -1174,6 +1192,8 @@ impl<'a> World<'a> {
             Ev::Drained { inst } => self.on_drained(now, inst),
             Ev::CanaryWeight { svc } => self.on_canary_weight(now, svc),
             Ev::CanaryCheck { svc } => self.on_canary_check(now, svc),
+            Ev::RolloutStart { svc } => self.on_rollout_start(now, svc),
+            Ev::Started { inst } => self.on_started(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
                 self.engine
@@ -1272,7 +1292,19 @@ impl<'a> World<'a> {
         let spec = &self.spec.workloads[wl as usize];
         let target = spec.target.0;
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
-        let version = self.pick_version(target as usize);
+        let w = &mut self.wls[wl as usize];
+        let key = if spec.keys > 0 {
+            w.key_rng.index(spec.keys as usize) as u64
+        } else {
+            0
+        };
+        let mut headers = 0u8;
+        for &(bit, share) in &spec.headers {
+            if w.key_rng.chance(share) {
+                headers |= 1 << bit;
+            }
+        }
+        let version = self.pick_version(target as usize, key, headers);
         let svc = &self.svcs[target as usize];
         let w = &mut self.wls[wl as usize];
         let (first, n) = (svc.first_instance, svc.instances);
@@ -1291,7 +1323,7 @@ impl<'a> World<'a> {
         };
         // The traffic split picks a version first, when it has an instance to take the request.
         let of_version =
-            |j: u32| version.map_or(true, |c| self.insts[(first + j) as usize].canary == c);
+            |j: u32| version.map_or(true, |c| self.insts[(first + j) as usize].v2 == c);
         let split = |j: u32| eligible(j) && of_version(j);
         let any_split = (0..n).any(split);
         let eligible = |j: u32| if any_split { split(j) } else { eligible(j) };
@@ -1330,9 +1362,8 @@ impl<'a> World<'a> {
             State::Sent,
             measured,
         );
-        if spec.keys > 0 {
-            req.key = w.key_rng.index(spec.keys as usize) as u64;
-        }
+        req.key = key;
+        req.headers = headers;
         if let Some(t) = timeout {
             req.deadline = now.after(t);
         }
@@ -1361,7 +1392,10 @@ impl<'a> World<'a> {
         let c = &self.calls[call_id as usize];
         let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
         let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
-        let key = self.reqs[parent_req as usize].key;
+        let (key, headers) = (
+            self.reqs[parent_req as usize].key,
+            self.reqs[parent_req as usize].headers,
+        );
         let (cross, cut) = self.zone_hop(self.reqs[parent_req as usize].instance, instance);
         let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
         let n = self.svcs.len();
@@ -1405,6 +1439,7 @@ impl<'a> World<'a> {
             false,
         );
         req.key = key;
+        req.headers = headers;
         req.deadline = until;
         req.holds = holds;
         req.inflight = inflight;
@@ -1764,8 +1799,12 @@ impl<'a> World<'a> {
             return;
         }
         let parent = &self.reqs[c.parent as usize];
-        let (key, zone) = (parent.key, self.insts[parent.instance as usize].zone);
-        let Some(host) = self.pick_host(now, edge, key, zone) else {
+        let (key, headers, zone) = (
+            parent.key,
+            parent.headers,
+            self.insts[parent.instance as usize].zone,
+        );
+        let Some(host) = self.pick_host(now, edge, key, headers, zone) else {
             if measured {
                 self.edges[edge as usize].stats.no_healthy_upstream += 1;
             }
@@ -1773,7 +1812,8 @@ impl<'a> World<'a> {
             return;
         };
         let hedged = self.sites[site as usize].spec.hedge.is_some();
-        let dead = self.insts[host as usize].fault.down;
+        // Down, or no longer (or not yet) in service.
+        let dead = self.insts[host as usize].fault.down || !self.insts[host as usize].present;
         let e = &mut self.edges[edge as usize];
         e.active[(host - e.first_host) as usize] += 1;
         if measured {
@@ -2351,8 +2391,8 @@ impl<'a> World<'a> {
             svc.queue_wait.record(waited.0);
         }
         // The canary version brings its own local work (replacing the first work step).
-        let dist = match (&spec.services[s].canary, self.insts[i].canary, step) {
-            (Some(c), true, 0) => c.work.as_ref().unwrap_or(dist),
+        let dist = match (spec.services[s].new_version(), self.insts[i].v2, step) {
+            (Some((Some(work), _)), true, 0) => work,
             _ => dist,
         };
         let mut d = dist.sample(&mut svc.work_rng);
@@ -2418,9 +2458,9 @@ impl<'a> World<'a> {
         let r = &self.reqs[id as usize];
         let (s, i) = (r.service as usize, r.instance as usize);
         let svc = &mut self.svcs[s];
-        let canary = self.insts[i].canary;
-        let error_rate = match (&self.spec.services[s].canary, canary) {
-            (Some(c), true) => c.error_rate,
+        let canary = self.insts[i].v2;
+        let error_rate = match (self.spec.services[s].new_version(), canary) {
+            (Some((_, rate)), true) => rate,
             _ => self.spec.services[s].error_rate,
         };
         let outcome = if matches!(r.code, Code::Shed | Code::Expired) {
@@ -2989,7 +3029,8 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         e.zone_aware = p.zone_aware;
                     }
                     let autoscaled = spec.services[to as usize].autoscale.is_some()
-                        || spec.services[to as usize].canary.is_some();
+                        || spec.services[to as usize].canary.is_some()
+                        || spec.services[to as usize].rollout.is_some();
                     if (spec.registry.is_some() || autoscaled)
                         && e.balancer.is_none()
                         && c.balancer.is_none()

@@ -151,7 +151,7 @@ impl World<'_> {
                 }
                 if self.insts[i].present && !self.insts[i].draining {
                     extra -= 1;
-                    self.start_drain(now, i);
+                    self.start_drain(now, i, GRACE);
                 }
             }
         }
@@ -177,7 +177,7 @@ impl World<'_> {
     }
 
     /// Instance `i` stops taking new traffic and goes after the grace period.
-    fn start_drain(&mut self, now: SimTime, i: usize) {
+    pub(super) fn start_drain(&mut self, now: SimTime, i: usize, grace: SimDuration) {
         self.insts[i].draining = true;
         if !self.discovery.is_empty() {
             let (s, k) = self.local(i);
@@ -185,7 +185,7 @@ impl World<'_> {
             self.registry_changed(now, s, c);
         }
         self.engine
-            .schedule_at(now.after(GRACE), Ev::Drained { inst: i as u32 });
+            .schedule_at(now.after(grace), Ev::Drained { inst: i as u32 });
     }
 
     /// A draining instance's grace period is over: it goes (whatever it still holds is lost).
@@ -204,7 +204,12 @@ impl World<'_> {
             self.registry_changed(now, s, c);
         }
         self.kill_in_flight(now, i);
-        self.log_instance(now, i, "instance_down", "scaled in");
+        if self.svcs[s].rollout.is_some() {
+            self.log_instance(now, i, "instance_down", "drained, replaced by the rollout");
+            self.rollout_step(now, s);
+        } else {
+            self.log_instance(now, i, "instance_down", "scaled in");
+        }
     }
 
     /// Integrates the instances present up to `now` (the denominator of utilization).

@@ -83,6 +83,9 @@ pub struct SystemSpec {
     pub registry: Option<RegistrySpec>,
     /// Zone names.
     pub zones: Vec<String>,
+    /// Header names requests may carry (at most 8; bit k of a request's header set is
+    /// `headers[k]`).
+    pub headers: Vec<String>,
 }
 
 /// `[registry]`: how instances register and callers discover them.
@@ -379,6 +382,8 @@ pub struct ServiceSpec {
     pub autoscale: Option<AutoscaleSpec>,
     /// A canary version.
     pub canary: Option<CanarySpec>,
+    /// A rolling update to a new version.
+    pub rollout: Option<RolloutSpec>,
     /// Endpoints (at least one).
     pub endpoints: Vec<EndpointSpec>,
 }
@@ -424,6 +429,48 @@ pub struct CanarySpec {
     pub weights: Vec<(SimTime, f64)>,
     /// Automatic rollback.
     pub rollback: Option<RollbackSpec>,
+    /// Requests matched by a route go to its version whatever the weight (first match wins).
+    pub routes: Vec<RouteSpec>,
+}
+
+/// A route: requests that match go to one version.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RouteSpec {
+    /// What a request must carry.
+    pub matches: RouteMatch,
+    /// To the canary (true) or the stable version.
+    pub canary: bool,
+}
+
+/// What a route matches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RouteMatch {
+    /// A header (bit index into [`SystemSpec::headers`]).
+    Header(u8),
+    /// A request key in `lo..=hi`.
+    Keys(u64, u64),
+}
+
+/// A rolling update (Kubernetes Deployment semantics): from `at`, new-version instances
+/// replace the old ones, at most `max_surge` above and `max_unavailable` below the replicas.
+#[derive(Clone, Debug)]
+pub struct RolloutSpec {
+    /// When it starts.
+    pub at: SimTime,
+    /// Instances above the replicas while it runs.
+    pub max_surge: u32,
+    /// Ready instances below the replicas allowed while it runs.
+    pub max_unavailable: u32,
+    /// Start to serving of a new instance.
+    pub startup: SimDuration,
+    /// Old instances drain (deregister, finish, go after `grace`) rather than stop at once.
+    pub drain: bool,
+    /// Longest drain.
+    pub grace: SimDuration,
+    /// The new version's local work (replacing each endpoint's first work step).
+    pub work: Option<Dist>,
+    /// The new version's error rate.
+    pub error_rate: f64,
 }
 
 /// When a canary is rolled back.
@@ -447,9 +494,21 @@ impl ServiceSpec {
             .map_or(self.replicas, |a| a.max.max(self.replicas))
     }
 
-    /// All instance slots: the stable version's, then the canary's.
+    /// All instance slots: the stable version's, then the canary's or a rollout's new
+    /// instances (each new instance gets a slot of its own, as a new pod gets a new address).
     pub fn slots(&self) -> u32 {
-        self.stable_slots() + self.canary.as_ref().map_or(0, |c| c.replicas)
+        self.stable_slots()
+            + self.canary.as_ref().map_or(0, |c| c.replicas)
+            + self.rollout.as_ref().map_or(0, |_| self.replicas)
+    }
+
+    /// The new version's (work replacing the first step, error rate), from a canary or rollout.
+    pub fn new_version(&self) -> Option<(Option<&Dist>, f64)> {
+        match (&self.canary, &self.rollout) {
+            (Some(c), _) => Some((c.work.as_ref(), c.error_rate)),
+            (None, Some(r)) => Some((r.work.as_ref(), r.error_rate)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -629,6 +688,8 @@ pub struct WorkloadSpec {
     pub timeout: Option<SimDuration>,
     /// Requests carry a key drawn uniformly from `0..keys` (0: every key is 0).
     pub keys: u64,
+    /// (header bit, share of requests that carry it).
+    pub headers: Vec<(u8, f64)>,
     /// Open or closed loop.
     pub arrivals: Arrivals,
 }

@@ -126,6 +126,13 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "failed": failed,
             });
         }
+        if let Some((started, finished, replaced)) = s.rollout {
+            services[&s.name]["rollout"] = json!({
+                "started_at_s": started.map(r6),
+                "finished_at_s": finished.map(r6),
+                "replaced": replaced,
+            });
+        }
         if let Some((now, max, ups, downs)) = s.scaling {
             services[&s.name]["replicas"] =
                 json!({ "final": now, "max": max, "scale_ups": ups, "scale_downs": downs });

@@ -849,6 +849,9 @@ pub struct RawService {
     /// A canary: a new version beside the stable one, with a weight schedule and rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub canary: Option<RawCanary>,
+    /// A rolling update to a new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RawRollout>,
     /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
@@ -903,11 +906,68 @@ pub struct RawCanary {
     /// The new version's own error rate (default: the service's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
-    /// Share of traffic (percent) sent to the canary from each time on.
+    /// Share of traffic (percent) sent to the canary from each time on (a single step is a
+    /// fixed weighted split, e.g. 90/10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub weights: Vec<RawWeightStep>,
+    /// Blue-green: no traffic to the new version until this time, then all of it (instead of
+    /// `weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_at: Option<SimDuration>,
     /// Automatic rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<RawRollback>,
+    /// Header- or key-matched routes, tried in order before the weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `{ header = "beta", to = "canary" }` or `{ keys = [0, 99], to = "stable" }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Requests that carry this header (set by workloads' `headers`, passed down calls).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// Requests whose key is in this inclusive range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<[u64; 2]>,
+    /// "canary" or "stable".
+    pub to: String,
+}
+
+/// `[service.rollout]`: a rolling update to a new version (Kubernetes Deployment semantics).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    /// When it starts.
+    pub at: SimDuration,
+    /// Instances above the replicas while it runs (1).
+    #[serde(default = "one")]
+    pub max_surge: u32,
+    /// Ready instances below the replicas allowed while it runs (0).
+    #[serde(default)]
+    pub max_unavailable: u32,
+    /// From start to serving for a new instance (10s).
+    #[serde(default = "ten_s")]
+    pub startup: SimDuration,
+    /// Old instances deregister and finish their work before they stop (true); false stops
+    /// them at once, dropping what they hold while callers' caches still list them.
+    #[serde(default = "yes")]
+    pub drain: bool,
+    /// Longest drain (30s, Kubernetes' terminationGracePeriodSeconds).
+    #[serde(default = "thirty_s")]
+    pub grace: SimDuration,
+    /// The new version's local work: replaces the first work step of every endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<RawDist>,
+    /// The new version's own error rate (default: the service's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `{ at = "60s", weight = 25 }`.
@@ -1066,6 +1126,10 @@ pub struct RawWorkload {
     /// per-client rate limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Headers its requests carry, each with the share of requests that carry it
+    /// (`{ beta = 0.05 }`); calls pass them on. Routes can match them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub headers: std::collections::BTreeMap<String, f64>,
     /// The arrival process.
     pub arrivals: RawArrivals,
 }

@@ -133,6 +133,22 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     // Named policies.
     let pols = build_policies(&mut cx, raw);
 
+    // Header names, in order of first use by workloads.
+    let mut header_names: Vec<String> = Vec::new();
+    for (i, w) in raw.workload.iter().enumerate() {
+        for (name, &share) in &w.headers {
+            let hp = root().key("workload").index(i).key("headers").key(name);
+            check_probability(&mut cx, share, hp.clone(), false);
+            if !header_names.contains(name) {
+                if header_names.len() == 8 {
+                    cx.err(hp, "at most 8 distinct header names across workloads");
+                    continue;
+                }
+                header_names.push(name.clone());
+            }
+        }
+    }
+
     // Services. Endpoint names are resolved in a second pass, once all services are known.
     let mut services = Vec::new();
     for (i, s) in raw.service.iter().enumerate() {
@@ -309,6 +325,13 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 let error_rate = c.error_rate.unwrap_or(s.error_rate);
                 check_probability(&mut cx, error_rate, cp.key("error_rate"), false);
                 let mut weights = Vec::new();
+                if let Some(at) = c.switch_at {
+                    if !c.weights.is_empty() {
+                        cx.err(cp.key("switch_at"), "give either switch_at (blue-green) or weights, not both");
+                    }
+                    weights.push((SimTime::ZERO, 0.0));
+                    weights.push((SimTime::ZERO.after(at), 100.0));
+                }
                 for (k, w) in c.weights.iter().enumerate() {
                     if !(0.0..=100.0).contains(&w.weight) {
                         cx.err(cp.key("weights").index(k).key("weight"), format!("a weight is a percent in [0, 100], got {}", w.weight));
@@ -319,7 +342,42 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     weights.push((SimTime::ZERO.after(w.at), w.weight));
                 }
                 if weights.is_empty() {
-                    cx.err(cp.key("weights"), "a canary needs at least one weight step, e.g. [{ at = \"0s\", weight = 5 }]");
+                    cx.err(cp.key("weights"), "a canary needs at least one weight step, e.g. [{ at = \"0s\", weight = 5 }], or switch_at");
+                } else if weights[0].0 != SimTime::ZERO {
+                    // Before the first step the new version takes no traffic.
+                    weights.insert(0, (SimTime::ZERO, 0.0));
+                }
+                let mut routes = Vec::new();
+                for (k, r) in c.routes.iter().enumerate() {
+                    let rp = cp.key("routes").index(k);
+                    let canary = match r.to.as_str() {
+                        "canary" => true,
+                        "stable" => false,
+                        other => {
+                            cx.err(rp.key("to"), format!("a route goes to \"canary\" or \"stable\", got {other:?}"));
+                            continue;
+                        }
+                    };
+                    let matches = match (&r.header, r.keys) {
+                        (Some(h), None) => match header_names.iter().position(|n| n == h) {
+                            Some(bit) => RouteMatch::Header(bit as u8),
+                            None => {
+                                let known = if header_names.is_empty() { "none: set headers = { NAME = share } on a workload".to_string() } else { header_names.join(", ") };
+                                cx.err(rp.key("header"), format!("no workload sends header {h:?}; headers sent: {known}"));
+                                continue;
+                            }
+                        },
+                        (None, Some([lo, hi])) if lo <= hi => RouteMatch::Keys(lo, hi),
+                        (None, Some([lo, hi])) => {
+                            cx.err(rp.key("keys"), format!("keys = [lo, hi] needs lo <= hi, got [{lo}, {hi}]"));
+                            continue;
+                        }
+                        _ => {
+                            cx.err(rp.clone(), "a route matches exactly one of header = \"NAME\" or keys = [lo, hi]");
+                            continue;
+                        }
+                    };
+                    routes.push(RouteSpec { matches, canary });
                 }
                 let rollback = c.rollback.as_ref().map(|r| {
                     if r.error_rate.is_none() && r.p99.is_none() {
@@ -341,6 +399,32 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     error_rate,
                     weights,
                     rollback,
+                    routes,
+                }
+            }),
+            rollout: s.rollout.as_ref().map(|r| {
+                let rp = p.key("rollout");
+                if r.max_surge == 0 && r.max_unavailable == 0 {
+                    cx.err(rp.clone(), "max_surge and max_unavailable cannot both be 0: the rollout could never move");
+                }
+                if r.max_surge > 1000 {
+                    cx.err(rp.key("max_surge"), "max_surge is at most 1000");
+                }
+                if s.canary.is_some() || s.autoscale.is_some() {
+                    cx.err(rp.clone(), "a service with a rollout cannot also have a canary or an autoscaler (one new version at a time, and the rollout owns the instance count)");
+                }
+                let work = r.work.as_ref().and_then(|d| build_dist(&mut cx, d, rp.key("work")));
+                let error_rate = r.error_rate.unwrap_or(s.error_rate);
+                check_probability(&mut cx, error_rate, rp.key("error_rate"), false);
+                RolloutSpec {
+                    at: SimTime::ZERO.after(r.at),
+                    max_surge: r.max_surge.min(1000),
+                    max_unavailable: r.max_unavailable,
+                    startup: r.startup,
+                    drain: r.drain,
+                    grace: r.grace,
+                    work,
+                    error_rate,
                 }
             }),
             autoscale: s.autoscale.as_ref().and_then(|a| {
@@ -481,6 +565,14 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 endpoint: endpoint.flatten(),
                 timeout: w.timeout,
                 keys: w.keys.unwrap_or(0),
+                headers: w
+                    .headers
+                    .iter()
+                    .filter_map(|(n, &share)| {
+                        let bit = header_names.iter().position(|h| h == n)?;
+                        Some((bit as u8, share))
+                    })
+                    .collect(),
                 arrivals,
             });
         }
@@ -794,6 +886,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             cross_zone,
         },
         zones: zone_names,
+        headers: header_names,
         services,
         workloads,
         retries: pols.retries,
