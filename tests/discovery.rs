@@ -474,3 +474,119 @@ routes = [{ header = "beta", to = "stable" }]"#,
         "{err}"
     );
 }
+
+/// scenarios/registry-outage.toml: while the registry is down nobody learns of a crash;
+/// callers keep their stale lists (failed refreshes are counted) and learn it only after the
+/// registry is back and the re-synced registration expires.
+#[test]
+fn registry_outage_keeps_stale_caches_until_it_returns() {
+    let (r, events) = run_file("scenarios/registry-outage.toml", &[]);
+    let e = &r.edges[0].stats;
+    // 60 s of outage with a 10 s cache TTL: 6 refreshes fail.
+    assert_eq!(e.failed_refreshes, 6);
+    let expired = events
+        .iter()
+        .find(|e| e.kind == "registry" && e.detail.contains("heartbeat expired"))
+        .unwrap();
+    // Back at 90 s, every registration renewed then: expiry 20 s later (at a 5 s tick).
+    assert_eq!(expired.t_s, 110.0);
+    let seen = events
+        .iter()
+        .find(|e| e.kind == "discovery" && e.detail.starts_with("sees [0 2 3]"))
+        .unwrap();
+    assert!((110.0..120.0).contains(&seen.t_s), "{}", seen.t_s);
+    // Calls to the dead instance from the crash (45 s) to the refresh: about a quarter of
+    // 200/s for 72 s (3 600), every one a failed request without a retry.
+    assert!((3000..4200).contains(&e.calls_to_dead), "{e:?}");
+    assert_eq!(r.workloads[0].counts.errors, e.calls_to_dead);
+}
+
+fn with_faults(file: &str, from: &str, to: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
+    let text = std::fs::read_to_string(file).unwrap().replace(from, to);
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let scn = scenario::parse(file, &text, &sets).unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    (r, sink.events)
+}
+
+/// A healthy service cut off from the registry: its heartbeats stop arriving, so the registry
+/// expires every instance and its callers stop calling it, though it works; it comes back
+/// when its heartbeats do.
+#[test]
+fn registry_partition_expires_a_healthy_service() {
+    let (r, events) = with_faults(
+        "scenarios/registry-outage.toml",
+        "kind = \"registry_outage\"",
+        "kind = \"registry_partition\"\ntarget = \"catalog\"",
+        &[],
+    );
+    let expired: Vec<f64> = events
+        .iter()
+        .filter(|e| e.kind == "registry" && e.detail.contains("heartbeat expired"))
+        .map(|e| e.t_s)
+        .collect();
+    // All four expire 20-25 s into the partition (heartbeats every 5 s, 5 s ticks).
+    assert_eq!(expired.len(), 4, "{expired:?}");
+    assert!(
+        expired.iter().all(|t| (50.0..=55.0).contains(t)),
+        "{expired:?}"
+    );
+    // front's own refreshes still work: it learns, and has nothing left to call.
+    assert_eq!(r.edges[0].stats.failed_refreshes, 0);
+    assert!(
+        r.edges[0].stats.no_healthy_upstream > 1000,
+        "{:?}",
+        r.edges[0].stats
+    );
+    // After the partition heals, the three live instances heartbeat and are listed again.
+    let back = events
+        .iter()
+        .filter(|e| e.kind == "registry" && e.detail.contains("heartbeat resumed") && e.t_s >= 90.0)
+        .count();
+    assert_eq!(back, 3);
+}
+
+/// Third-party registration: a registrar that polls every 10 s deregisters a crashed
+/// instance at its next poll (no heartbeats, no TTL), and re-registers it after its restart;
+/// a paused (hung) instance still looks alive to it and stays listed.
+#[test]
+fn registrar_follows_what_it_sees() {
+    let registrar = "kind = \"registrar\"\npoll_interval = \"10s\"\n";
+    let strip =
+        "kind = \"ttl\"\nheartbeat = \"5s\"\ncheck_interval = \"5s\"\nunhealthy_after = \"20s\"\n";
+    let crash = "kind = \"crash\"\ntarget = \"catalog\"\ninstance = 1\nat = \"45s\"";
+    let text = std::fs::read_to_string("scenarios/registry-outage.toml")
+        .unwrap()
+        .replace(strip, registrar)
+        .replace(
+            "kind = \"registry_outage\"\nat = \"30s\"\nfor = \"60s\"",
+            "kind = \"pause\"\ntarget = \"catalog\"\ninstance = 2\nat = \"20s\"\nfor = \"20s\"",
+        )
+        .replace(crash, &format!("{crash}\nfor = \"30s\""));
+    let scn = scenario::parse("registrar.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = MemorySink::default();
+    World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    let reg: Vec<(f64, String)> = sink
+        .events
+        .iter()
+        .filter(|e| e.kind == "registry")
+        .map(|e| (e.t_s, format!("{} {}", e.subject, e.detail)))
+        .collect();
+    // The crash at 45 s is seen at the poll at 50 s; the restart at 75 s at the poll at 80 s.
+    // The pause of catalog/2 is never seen.
+    assert_eq!(
+        reg,
+        vec![
+            (50.0, "catalog/1 healthy -> gone (deregistered)".to_string()),
+            (80.0, "catalog/1 gone -> healthy (registered)".to_string()),
+        ]
+    );
+    // kind = "registrar" takes no heartbeat.
+    let bad = text.replace(registrar, &format!("{registrar}heartbeat = \"5s\"\n"));
+    let err = scenario::parse("r.toml", &bad, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("do not heartbeat"), "{err}");
+}

@@ -200,7 +200,7 @@ impl World<'_> {
         let x = &mut self.insts[i];
         x.provisioning = false;
         x.present = true;
-        if !self.discovery.is_empty() {
+        if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.register(now, k);
             self.registry_changed(now, s, c);
@@ -312,7 +312,7 @@ impl World<'_> {
             return;
         }
         self.insts[i].present = false;
-        if !self.discovery.is_empty() {
+        if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.deregister(now, k);
             self.registry_changed(now, s, c);

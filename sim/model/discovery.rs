@@ -8,6 +8,15 @@
 //! instances, so a caller keeps calling an instance that died until its cache learns it.
 //! A health check is a request to the instance's health endpoint: it waits for a worker like
 //! any request, so a loaded instance can fail its checks.
+//!
+//! With third-party registration (`kind = "registrar"`) instances neither register nor
+//! heartbeat: a registrar looks at them every poll interval and registers the ones running,
+//! deregisters the ones gone (a paused process still looks alive to it).
+//!
+//! The registry can be down (an outage: no heartbeats, checks or refreshes; its health loop
+//! stands still; on return every registration counts as renewed) or cut off from one service
+//! (that service's heartbeats and checks are lost, and its own refreshes fail). A caller
+//! whose refresh fails keeps its stale list.
 
 use super::*;
 use crate::policy::registry::{Change, Registry, Status};
@@ -46,8 +55,10 @@ impl World<'_> {
             for k in 0..n as u32 {
                 let at =
                     SimTime::ZERO.after(SimDuration((rng.unit() * reg.heartbeat.0 as f64) as u64));
-                self.engine
-                    .schedule_at(at, Ev::Heartbeat { inst: first + k });
+                if self.self_registers() {
+                    self.engine
+                        .schedule_at(at, Ev::Heartbeat { inst: first + k });
+                }
                 if let Some(c) = &reg.checks {
                     let at =
                         SimTime::ZERO.after(SimDuration((rng.unit() * c.interval.0 as f64) as u64));
@@ -82,8 +93,15 @@ impl World<'_> {
         let (s, k) = self.local(i);
         let x = &self.insts[i];
         let runs = x.present && !x.fault.down && x.paused_at.is_none();
-        if runs {
-            let c = self.discovery[s].registry.heartbeat(now, k);
+        if runs && self.reaches_registry(s) {
+            let reg = &mut self.discovery[s].registry;
+            // A registry that no longer knows a running instance gets it back on its next
+            // heartbeat (Eureka re-registers on a 404 renewal; Consul's anti-entropy re-syncs).
+            let c = if reg.status(k) == Status::Gone && !x.draining {
+                reg.register(now, k)
+            } else {
+                reg.heartbeat(now, k)
+            };
             self.registry_changed(now, s, c);
         }
         self.engine
@@ -94,19 +112,82 @@ impl World<'_> {
     pub(super) fn on_registry_tick(&mut self, now: SimTime, svc: u32) {
         let reg = self.spec.registry.as_ref().expect("discovery on");
         let s = svc as usize;
+        self.engine
+            .schedule_at(now.after(reg.tick), Ev::RegistryTick { svc });
+        if self.registry_down > 0 {
+            // Down: it stands still.
+            return;
+        }
+        if !self.self_registers() {
+            self.registrar_poll(now, s);
+            return;
+        }
         let d = &mut self.discovery[s];
         let mut out = Vec::new();
         d.registry.tick(now, &mut d.rng, &mut out);
         for c in out {
             self.registry_changed(now, s, Some(c));
         }
-        self.engine
-            .schedule_at(now.after(reg.tick), Ev::RegistryTick { svc });
+    }
+
+    /// Instances register and heartbeat themselves (not with a registrar).
+    pub(super) fn self_registers(&self) -> bool {
+        self.spec
+            .registry
+            .as_ref()
+            .is_some_and(|r| r.leases != crate::policy::registry::Leases::Registrar)
+    }
+
+    /// Whether service `s` can talk to the registry now.
+    fn reaches_registry(&self, s: usize) -> bool {
+        self.registry_down == 0 && self.registry_cut[s] == 0
+    }
+
+    /// Whether instance `i` tells the registry itself that it starts, drains or stops: it
+    /// registers itself, and can reach the registry (a registrar notices on its own; an
+    /// instance cut off from the registry cannot deregister and expires instead).
+    pub(super) fn tells_registry(&self, i: usize) -> bool {
+        let s = self.insts[i].service as usize;
+        self.self_registers() && self.reaches_registry(s)
+    }
+
+    /// The registrar looks at service `s`'s instances and brings the registry in line: running
+    /// ones registered, draining ones draining, stopped or crashed ones deregistered.
+    fn registrar_poll(&mut self, now: SimTime, s: usize) {
+        if self.registry_cut[s] > 0 {
+            return;
+        }
+        let first = self.svcs[s].first_instance as usize;
+        for k in 0..self.svcs[s].instances as usize {
+            let x = &self.insts[first + k];
+            let running = x.present && !x.fault.down && x.booting.is_none();
+            let draining = x.draining;
+            let reg = &mut self.discovery[s].registry;
+            let c = match (running, draining, reg.status(k)) {
+                (true, false, Status::Gone) => reg.register(now, k),
+                (true, true, Status::Gone | Status::Draining) => None,
+                (true, true, _) => reg.drain(now, k),
+                (false, _, Status::Gone) => None,
+                (false, _, _) => reg.deregister(now, k),
+                (true, false, _) => None,
+            };
+            self.registry_changed(now, s, c);
+        }
     }
 
     /// A caller's cache refresh: it now sees what the registry lists as healthy.
     pub(super) fn on_cache_refresh(&mut self, now: SimTime, edge: u32) {
         let reg = self.spec.registry.as_ref().expect("discovery on");
+        self.engine
+            .schedule_at(now.after(reg.cache_ttl), Ev::CacheRefresh { edge });
+        let from = self.edges[edge as usize].from as usize;
+        if !self.reaches_registry(from) {
+            // The refresh fails: the caller keeps its stale list.
+            if now >= self.warmup {
+                self.edges[edge as usize].stats.failed_refreshes += 1;
+            }
+            return;
+        }
         let e = &mut self.edges[edge as usize];
         let d = &self.discovery[e.to as usize];
         let mut changed = false;
@@ -131,8 +212,6 @@ impl World<'_> {
                 detail: format!("sees [{}] of {}", seen.join(" "), e.cache.len()),
             });
         }
-        self.engine
-            .schedule_at(now.after(reg.cache_ttl), Ev::CacheRefresh { edge });
     }
 
     /// A health check of instance `inst` is due: send it (a request to its health endpoint).
@@ -146,7 +225,14 @@ impl World<'_> {
         if matches!(
             self.discovery[s].registry.status(k),
             Status::Gone | Status::Draining
-        ) {
+        ) || self.registry_down > 0
+        {
+            return;
+        }
+        if self.registry_cut[s] > 0 {
+            // The checker cannot reach the instance: the check fails.
+            let c = self.discovery[s].registry.check_result(now, k, false);
+            self.registry_changed(now, s, c);
             return;
         }
         let mut req = Req::new(
@@ -187,8 +273,10 @@ impl World<'_> {
         self.insts[i].booting = None;
         self.insts[i].fault.down = false;
         let (s, k) = self.local(i);
-        let c = self.discovery[s].registry.register(now, k);
-        self.registry_changed(now, s, c);
+        if self.self_registers() && self.reaches_registry(s) {
+            let c = self.discovery[s].registry.register(now, k);
+            self.registry_changed(now, s, c);
+        }
         self.fill_workers(now, i);
     }
 

@@ -308,6 +308,9 @@ pub struct EdgeStats {
     pub panic_picks: u64,
     /// Attempts sent to an instance that was down (a stale discovery cache, or no registry).
     pub calls_to_dead: u64,
+    /// Discovery cache refreshes that failed (the registry down or cut off): the caller kept
+    /// its stale list.
+    pub failed_refreshes: u64,
 }
 
 /// Per-edge state: the breaker, the retry budget and counters.
@@ -741,6 +744,10 @@ pub struct World<'a> {
     discovery: Vec<discovery::Discovery>,
     /// Zone pairs cut by a zone partition.
     zone_cuts: Vec<(u32, u32)>,
+    /// Registry outages in force.
+    registry_down: u32,
+    /// Per service: registry partitions in force that cut it off from the registry.
+    registry_cut: Vec<u32>,
     /// Health checks alive (counted in `live`, not in the traffic left at the end).
     live_probes: usize,
     /// Instances under a random failure process: (its fault, its stream). Kept out of
@@ -983,6 +990,8 @@ impl<'a> World<'a> {
             shed_buf: Vec::new(),
             discovery: Vec::new(),
             zone_cuts: Vec::new(),
+            registry_down: 0,
+            registry_cut: vec![0; spec.services.len()],
             live_probes: 0,
             randoms: std::collections::BTreeMap::new(),
         };
@@ -2731,6 +2740,28 @@ impl<'a> World<'a> {
                 }
                 subject = format!("zone {}", self.spec.zones[z as usize]);
             }
+            FaultKind::RegistryOutage => {
+                if on {
+                    self.registry_down += 1;
+                } else {
+                    self.registry_down -= 1;
+                    if self.registry_down == 0 {
+                        for d in &mut self.discovery {
+                            d.registry.resync(now);
+                        }
+                    }
+                }
+                subject = "registry".into();
+            }
+            FaultKind::RegistryPartition => {
+                let s = f.target.0 as usize;
+                if on {
+                    self.registry_cut[s] += 1;
+                } else {
+                    self.registry_cut[s] -= 1;
+                }
+                subject = format!("{}<->registry", self.spec.services[s].name);
+            }
             FaultKind::ZonePartition(a, b) => {
                 if on {
                     self.zone_cuts.push((a, b));
@@ -2805,6 +2836,12 @@ impl<'a> World<'a> {
             FaultKind::Pause => "pause: the instance freezes".into(),
             FaultKind::ZoneOutage(_) => "zone outage: every instance in it down".into(),
             FaultKind::ZonePartition(..) => "zone partition: messages between them dropped".into(),
+            FaultKind::RegistryOutage => {
+                "registry outage: no heartbeats, checks or cache refreshes".into()
+            }
+            FaultKind::RegistryPartition => {
+                "cut off from the registry: its heartbeats and refreshes fail".into()
+            }
             FaultKind::RandomCrash { mttf, mttr } => {
                 format!("random failures: mean {mttf} up, {mttr} down")
             }

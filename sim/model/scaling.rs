@@ -168,7 +168,7 @@ impl World<'_> {
         let present = self.slots(s).filter(|&j| self.insts[j].present).count() as u32;
         let sc = self.svcs[s].scaler.as_mut().expect("scaler");
         sc.max_seen = sc.max_seen.max(present);
-        if !self.discovery.is_empty() {
+        if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.register(now, k);
             self.registry_changed(now, s, c);
@@ -179,7 +179,7 @@ impl World<'_> {
     /// Instance `i` stops taking new traffic and goes after the grace period.
     pub(super) fn start_drain(&mut self, now: SimTime, i: usize, grace: SimDuration) {
         self.insts[i].draining = true;
-        if !self.discovery.is_empty() {
+        if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.drain(now, k);
             self.registry_changed(now, s, c);
@@ -198,7 +198,7 @@ impl World<'_> {
         self.account_present(s, now);
         self.insts[i].draining = false;
         self.insts[i].present = false;
-        if !self.discovery.is_empty() {
+        if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.deregister(now, k);
             self.registry_changed(now, s, c);

@@ -168,6 +168,12 @@ pub enum FaultKind {
     ZoneOutage(u32),
     /// Messages between instances in the two zones are dropped. `target` is unused.
     ZonePartition(u32, u32),
+    /// The registry is down: heartbeats and checks stop, callers' cache refreshes fail (they
+    /// keep their stale lists), and its health loop stands still. `target` is unused.
+    RegistryOutage,
+    /// The target service is cut off from the registry: its instances' heartbeats and checks
+    /// do not arrive, and its own cache refreshes fail.
+    RegistryPartition,
     /// Each instance fails and recovers at random: exponential times to failure and to repair.
     RandomCrash {
         /// Mean time to failure.

@@ -72,6 +72,10 @@ pub enum Leases {
         /// The clients' renewal interval (30 s): sets the expected renewals per minute.
         renewal_interval: SimDuration,
     },
+    /// Third-party registration (Registrator, Kubernetes' endpoints controller): a registrar
+    /// registers and deregisters instances as it sees them start and stop; there are no
+    /// heartbeats and nothing expires.
+    Registrar,
 }
 
 /// Thresholds of active checks (Consul success_before_passing / failures_before_critical,
@@ -129,6 +133,7 @@ impl Registry {
             Leases::Eureka {
                 eviction_interval, ..
             } => (SimDuration::ZERO, eviction_interval),
+            Leases::Registrar => (SimDuration::ZERO, SimDuration::ZERO),
         };
         Registry {
             leases,
@@ -237,6 +242,26 @@ impl Registry {
         }
     }
 
+    /// The registry is back after an outage: every registered instance counts as renewed now,
+    /// as Consul's anti-entropy re-syncs each agent's services and restarts their TTLs (and
+    /// Eureka's self-preservation would hold off a mass eviction). Instances that died
+    /// meanwhile expire one TTL later.
+    pub fn resync(&mut self, now: SimTime) {
+        let ahead = match self.leases {
+            Leases::Eureka {
+                duration,
+                double_duration_quirk: true,
+                ..
+            } => now.after(duration),
+            _ => now,
+        };
+        for e in &mut self.entries {
+            if e.status != Status::Gone {
+                e.last = e.last.max(ahead);
+            }
+        }
+    }
+
     /// Instance `i` starts draining (a clean shutdown began): no new traffic.
     pub fn drain(&mut self, now: SimTime, i: usize) -> Option<Change> {
         if self.entries[i].status == Status::Gone {
@@ -320,6 +345,7 @@ impl Registry {
                     );
                 }
             }
+            Leases::Registrar => {}
         }
     }
 
@@ -445,6 +471,38 @@ mod tests {
             changes.extend(out.into_iter().map(|c| (t, c.to)));
         }
         assert_eq!(changes, vec![(15, Status::Unhealthy), (90, Status::Gone)]);
+    }
+
+    #[test]
+    fn resync_after_an_outage_restarts_every_ttl() {
+        // TTL 15 s; the last heartbeat at 0, the registry back at 40 s: expiry at 55 s, not
+        // at the first tick after the outage.
+        let mut r = Registry::new(ttl(15, 60, 30), None, 2);
+        let mut rng = rng();
+        r.register(s(0), 0);
+        r.resync(s(40));
+        let mut out = Vec::new();
+        r.tick(s(54), &mut rng, &mut out);
+        assert!(out.is_empty());
+        r.tick(s(55), &mut rng, &mut out);
+        assert_eq!((out[0].instance, out[0].to), (0, Status::Unhealthy));
+        // A removed instance stays removed.
+        assert_eq!(r.status(1), Status::Gone);
+    }
+
+    #[test]
+    fn registrar_entries_never_expire() {
+        let mut r = Registry::new(Leases::Registrar, None, 1);
+        let mut rng = rng();
+        r.register(s(0), 0);
+        let mut out = Vec::new();
+        r.tick(s(1_000_000), &mut rng, &mut out);
+        assert!(out.is_empty());
+        assert!(r.routable(0));
+        assert_eq!(
+            r.deregister(s(1_000_001), 0).map(|c| c.to),
+            Some(Status::Gone)
+        );
     }
 
     #[test]

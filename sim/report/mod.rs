@@ -164,6 +164,9 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "fallbacks": st.fallbacks,
             "calls_to_dead": st.calls_to_dead,
         });
+        if spec.registry.is_some() {
+            v["failed_refreshes"] = json!(st.failed_refreshes);
+        }
         if let Some(ejected) = e.ejected_at_end {
             v["outlier"] = json!({
                 "ejections": st.ejections,

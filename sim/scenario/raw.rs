@@ -38,9 +38,13 @@ pub struct RawScenario {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRegistry {
-    /// "ttl" (the articles' and Consul's heartbeat TTL, default) or "eureka" (leases).
+    /// "ttl" (the articles' and Consul's heartbeat TTL, default), "eureka" (leases) or
+    /// "registrar" (third-party registration: a registrar watches the instances).
     #[serde(default = "default_registry_kind")]
     pub kind: String,
+    /// registrar: how often it looks at the instances (10s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<SimDuration>,
     /// Instances renew this often (ttl 10s, eureka 30s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat: Option<SimDuration>,

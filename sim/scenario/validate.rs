@@ -615,13 +615,29 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut faults = Vec::new();
     for (i, f) in raw.fault.iter().enumerate() {
         let p = root().key("fault").index(i);
-        let zonal = matches!(f.kind.as_str(), "zone_outage" | "zone_partition");
+        let zonal = matches!(
+            f.kind.as_str(),
+            "zone_outage" | "zone_partition" | "registry_outage"
+        );
+        if f.kind.starts_with("registry_") && raw.registry.is_none() {
+            cx.err(
+                p.key("kind"),
+                format!("a {} fault needs a [registry]", f.kind),
+            );
+        }
         let target = match (&f.target, zonal) {
             (Some(t), false) => resolve(&mut cx, t, p.key("target")),
             (None, false) => {
                 cx.err(
                     p.clone(),
                     format!("a {:?} fault needs target = \"<service>\"", f.kind),
+                );
+                None
+            }
+            (Some(_), true) if f.kind == "registry_outage" => {
+                cx.err(
+                    p.key("target"),
+                    "a registry outage has no target (use registry_partition with target = \"<service>\" to cut one service off from the registry)",
                 );
                 None
             }
@@ -739,6 +755,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 }),
             },
             "crash" => Some(FaultKind::Crash),
+            "registry_outage" => Some(FaultKind::RegistryOutage),
+            "registry_partition" => Some(FaultKind::RegistryPartition),
             "zone_outage" => zone_of(&mut cx, f.zone.as_deref(), "zone").map(FaultKind::ZoneOutage),
             "zone_partition" => {
                 let a = zone_of(&mut cx, f.zone.as_deref(), "zone");
@@ -778,6 +796,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     "random_crash",
                     "zone_outage",
                     "zone_partition",
+                    "registry_outage",
+                    "registry_partition",
                     "partition",
                     "reset",
                     "loss",
@@ -1654,11 +1674,39 @@ fn build_registry(cx: &mut Ctx, r: &RawRegistry) -> Option<RegistrySpec> {
             };
             (leases, heartbeat, eviction)
         }
+        "registrar" => {
+            for (key, set) in eureka_only.into_iter().chain(ttl_only) {
+                if set {
+                    cx.err(p.key(key), format!("`{key}` does not apply to kind = \"registrar\" (nothing expires: the registrar registers and deregisters)"));
+                }
+            }
+            if r.heartbeat.is_some() {
+                cx.err(p.key("heartbeat"), "instances do not heartbeat with kind = \"registrar\": the registrar watches them (poll_interval)");
+            }
+            let poll = positive(
+                cx,
+                r.poll_interval.unwrap_or(SimDuration::from_secs(10)),
+                "poll_interval",
+            );
+            (Leases::Registrar, poll, poll)
+        }
         other => {
-            unknown_kind(cx, p.key("kind"), "registry", other, &["ttl", "eureka"]);
+            unknown_kind(
+                cx,
+                p.key("kind"),
+                "registry",
+                other,
+                &["ttl", "eureka", "registrar"],
+            );
             return None;
         }
     };
+    if r.poll_interval.is_some() && r.kind != "registrar" {
+        cx.err(
+            p.key("poll_interval"),
+            "`poll_interval` belongs to kind = \"registrar\"",
+        );
+    }
     positive(cx, heartbeat, "heartbeat");
     positive(cx, r.cache_ttl, "cache_ttl");
     let checks = r.health_check.as_ref().and_then(|h| {
