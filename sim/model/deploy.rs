@@ -200,6 +200,7 @@ impl World<'_> {
         let x = &mut self.insts[i];
         x.provisioning = false;
         x.present = true;
+        x.booted_at = Some(now);
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.discovery[s].registry.register(now, k);

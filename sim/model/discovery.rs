@@ -79,7 +79,8 @@ impl World<'_> {
                 .map(|j| d.registry.routable(j))
                 .collect();
             let at = SimTime::ZERO.after(SimDuration(
-                (e.lb_rng.unit() * reg.cache_ttl.0 as f64) as u64,
+                (e.lb_rng.unit() * self.spec.services[e.from as usize].cache_ttl(reg).0 as f64)
+                    as u64,
             ));
             self.engine
                 .schedule_at(at, Ev::CacheRefresh { edge: k as u32 });
@@ -178,9 +179,11 @@ impl World<'_> {
     /// A caller's cache refresh: it now sees what the registry lists as healthy.
     pub(super) fn on_cache_refresh(&mut self, now: SimTime, edge: u32) {
         let reg = self.spec.registry.as_ref().expect("discovery on");
-        self.engine
-            .schedule_at(now.after(reg.cache_ttl), Ev::CacheRefresh { edge });
         let from = self.edges[edge as usize].from as usize;
+        self.engine.schedule_at(
+            now.after(self.spec.services[from].cache_ttl(reg)),
+            Ev::CacheRefresh { edge },
+        );
         if !self.reaches_registry(from) {
             // The refresh fails: the caller keeps its stale list.
             if now >= self.warmup {
@@ -271,6 +274,7 @@ impl World<'_> {
             return;
         }
         self.insts[i].booting = None;
+        self.insts[i].booted_at = Some(now);
         self.insts[i].fault.down = false;
         let (s, k) = self.local(i);
         if self.self_registers() && self.reaches_registry(s) {

@@ -33,6 +33,9 @@ impl World<'_> {
         }
         if down {
             self.insts[i].booting = None;
+        } else if was {
+            // Restarted (no registry: it serves at once), cold.
+            self.insts[i].booted_at = Some(now);
         }
         self.insts[i].fault.down = down;
         if down && !was {

@@ -67,8 +67,16 @@ impl World<'_> {
         };
         e.hosts.clear();
         for k in 0..n as usize {
+            let booted = self.insts[e.first_host as usize + k].booted_at;
+            let ramp = match (e.slow_start, booted) {
+                (Some((window, aggression, min)), Some(at)) => {
+                    slow_start_factor(now.since(at), window, aggression, min)
+                }
+                _ => 1.0,
+            };
             e.hosts.push(HostView {
                 weight: e.weights.get(k).copied().unwrap_or(1),
+                ramp,
                 active: e.active[k],
                 healthy: !e.outlier.as_ref().is_some_and(|d| d.is_ejected(k)),
                 listed: match e.cache.get(k) {

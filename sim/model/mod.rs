@@ -22,7 +22,7 @@ use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
 use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
 use crate::policy::backoff::BackoffState;
-use crate::policy::balancer::{Balancer, HostView};
+use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
 use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle};
 use crate::policy::bulkhead::{Acquire, Bulkhead};
@@ -356,6 +356,8 @@ struct Edge {
     cache: Vec<bool>,
     /// Zone-aware routing: usable local instances needed to stay in the caller's zone.
     zone_aware: Option<u32>,
+    /// Slow start: (window, aggression, min weight percent).
+    slow_start: Option<(SimDuration, f64, f64)>,
 }
 
 impl Req {
@@ -458,6 +460,8 @@ struct Instance {
     draining: bool,
     /// Runs the service's new version (a canary's, a rollout's).
     v2: bool,
+    /// When it last booted (`None`: running since before t = 0): cold start and slow start.
+    booted_at: Option<SimTime>,
 }
 
 /// The effect of the faults in force on one instance.
@@ -769,6 +773,7 @@ impl<'a> World<'a> {
                     // Canary slots serve from the start; a rollout's surge slots wait for it.
                     present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
                     v2: k >= s.stable_slots() && s.canary.is_some(),
+                    booted_at: None,
                     provisioning: false,
                     draining: false,
                     service: i as u32,
@@ -2405,6 +2410,14 @@ impl<'a> World<'a> {
             _ => dist,
         };
         let mut d = dist.sample(&mut svc.work_rng);
+        if let (Some(c), Some(at)) = (&spec.services[s].cold_start, self.insts[i].booted_at) {
+            // Cold: slower by a factor falling linearly to 1 over the cold-start period.
+            let age = now.since(at);
+            if age < c.duration {
+                let left = 1.0 - age.0 as f64 / c.duration.0 as f64;
+                d = SimDuration((d.0 as f64 * (1.0 + (c.multiply - 1.0) * left)) as u64);
+            }
+        }
         let fault = self.insts[i].fault;
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
             d = SimDuration((d.0 as f64 * fault.slow) as u64);
@@ -3037,6 +3050,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 fallback: None,
                                 cache: Vec::new(),
                                 zone_aware: None,
+                                slow_start: None,
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: BudgetState::None,
@@ -3064,6 +3078,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                         e.balancer = Some(Balancer::new(p.kind.clone(), p.panic_threshold));
                         e.weights = p.weights.clone();
                         e.zone_aware = p.zone_aware;
+                        e.slow_start = p.slow_start;
                     }
                     let autoscaled = spec.services[to as usize].autoscale.is_some()
                         || spec.services[to as usize].canary.is_some()

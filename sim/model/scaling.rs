@@ -165,6 +165,7 @@ impl World<'_> {
         let x = &mut self.insts[i];
         x.provisioning = false;
         x.present = true;
+        x.booted_at = Some(now);
         let present = self.slots(s).filter(|&j| self.insts[j].present).count() as u32;
         let sc = self.svcs[s].scaler.as_mut().expect("scaler");
         sc.max_seen = sc.max_seen.max(present);

@@ -206,6 +206,18 @@ pub struct BalancerPolicy {
     pub weights: Vec<u32>,
     /// Prefer the caller's zone (with at least `min_local` usable instances there).
     pub zone_aware: Option<u32>,
+    /// Envoy slow start: (window, aggression, min weight percent).
+    pub slow_start: Option<(SimDuration, f64, f64)>,
+}
+
+/// A cold start: for `duration` after an instance boots, its work takes longer, by a factor
+/// that falls linearly from `multiply` to 1 (cold caches, JIT, connection pools).
+#[derive(Clone, Copy, Debug)]
+pub struct ColdStart {
+    /// How long it lasts.
+    pub duration: SimDuration,
+    /// Work multiplier right after boot.
+    pub multiply: f64,
 }
 
 /// `[policy.outlier.NAME]`.
@@ -390,6 +402,11 @@ pub struct ServiceSpec {
     pub canary: Option<CanarySpec>,
     /// A rolling update to a new version.
     pub rollout: Option<RolloutSpec>,
+    /// Slower work right after an instance boots.
+    pub cold_start: Option<ColdStart>,
+    /// How often its caches of its callees' instances refresh, when not the registry's
+    /// `cache_ttl` (a server-side load balancer watching the registry refreshes fast).
+    pub cache_ttl: Option<SimDuration>,
     /// Endpoints (at least one).
     pub endpoints: Vec<EndpointSpec>,
 }
@@ -506,6 +523,11 @@ impl ServiceSpec {
         self.stable_slots()
             + self.canary.as_ref().map_or(0, |c| c.replicas)
             + self.rollout.as_ref().map_or(0, |_| self.replicas)
+    }
+
+    /// Its discovery caches' refresh period under registry `reg`.
+    pub fn cache_ttl(&self, reg: &RegistrySpec) -> SimDuration {
+        self.cache_ttl.unwrap_or(reg.cache_ttl)
     }
 
     /// The new version's (work replacing the first step, error rate), from a canary or rollout.

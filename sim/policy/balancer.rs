@@ -7,12 +7,16 @@
 //! balancers rebuild their ring or table when the set of usable hosts changes, as Envoy does.
 
 use crate::rng::{stable_hash, SimRng};
+use crate::time::SimDuration;
 
 /// What the balancer sees of one host at pick time.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HostView {
     /// Static weight (≥ 1).
     pub weight: u32,
+    /// Slow start: the share of its weight a host that started recently gets, in (0, 1]
+    /// ([`slow_start_factor`]); 1 for every other host.
+    pub ramp: f64,
     /// Requests this caller has outstanding on it.
     pub active: u32,
     /// Healthy and not ejected by outlier detection.
@@ -142,10 +146,12 @@ impl Balancer {
         if usable != self.built_for {
             self.rebuild(hosts, &usable);
         }
-        let equal = hosts.iter().all(|h| h.weight == hosts[0].weight);
+        let equal = hosts
+            .iter()
+            .all(|h| h.weight == hosts[0].weight && h.ramp == 1.0);
         let pick = match self.kind.clone() {
             Kind::RoundRobin if equal => self.next_rr(&usable),
-            Kind::RoundRobin => self.edf(hosts, &usable, |h| h.weight as f64),
+            Kind::RoundRobin => self.edf(hosts, &usable, |h| h.weight as f64 * h.ramp),
             Kind::SmoothWeighted => self.swrr(hosts, &usable),
             Kind::Random { weighted } => {
                 if weighted && !equal {
@@ -203,7 +209,7 @@ impl Balancer {
                     best
                 } else {
                     self.edf(hosts, &usable, |h| {
-                        least_request_weight(h.weight, h.active, bias)
+                        least_request_weight(h.weight, h.active, bias) * h.ramp
                     })
                 }
             }
@@ -304,6 +310,27 @@ impl Balancer {
             _ => {}
         }
     }
+}
+
+/// Envoy's slow start (`slow_start_config`, round robin and least request): a host `age` into
+/// a `window` weighs `weight · max(time_factor^(1/aggression), min_weight_percent / 100)`,
+/// time_factor = max(age, 1 ms) / window; 1 once the window is over.
+pub fn slow_start_factor(
+    age: SimDuration,
+    window: SimDuration,
+    aggression: f64,
+    min_weight_percent: f64,
+) -> f64 {
+    if age >= window {
+        return 1.0;
+    }
+    let t = age.0.max(1_000_000) as f64 / window.0 as f64;
+    let f = if aggression == 1.0 {
+        t
+    } else {
+        t.powf(1.0 / aggression)
+    };
+    f.max(min_weight_percent / 100.0)
 }
 
 /// Envoy's dynamic weight for weighted least request: weight / (active + 1)^bias.
@@ -407,11 +434,33 @@ pub fn build_maglev(hosts: &[HostView], usable: &[bool], m: u32) -> Vec<u32> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn slow_start_weight_follows_envoy() {
+        let s = SimDuration::from_secs;
+        // Linear: a quarter into the window, a quarter of the weight; never below the minimum.
+        assert_eq!(slow_start_factor(s(15), s(60), 1.0, 10.0), 0.25);
+        assert_eq!(slow_start_factor(s(1), s(60), 1.0, 10.0), 0.1);
+        assert_eq!(slow_start_factor(s(60), s(60), 1.0, 10.0), 1.0);
+        // aggression 2: time_factor^(1/2) ramps faster at first.
+        assert_eq!(slow_start_factor(s(15), s(60), 2.0, 10.0), 0.5);
+        // Round robin over a host at 25 % and three at 100 %: it gets 1 pick in 13.
+        let mut hs = hosts(&[1, 1, 1, 1]);
+        hs[0].ramp = 0.25;
+        let mut b = Balancer::new(Kind::RoundRobin, 50.0);
+        let mut rng = SimRng::for_component(1, "lb");
+        let n = 1300;
+        let zero = (0..n)
+            .filter(|_| b.pick(&hs, 0, &mut rng).unwrap() == 0)
+            .count();
+        assert_eq!(zero, 100);
+    }
+
     fn hosts(weights: &[u32]) -> Vec<HostView> {
         weights
             .iter()
             .map(|&w| HostView {
                 weight: w,
+                ramp: 1.0,
                 active: 0,
                 healthy: true,
                 listed: true,
@@ -564,7 +613,7 @@ mod tests {
                 Kind::LeastRequest { choices: 2, bias: 1.0 }, Kind::Hash,
                 Kind::RingHash { min_ring_size: 64 }, Kind::Maglev { table_size: 251 },
             ];
-            let hs: Vec<HostView> = hosts.iter().map(|&(weight, active, healthy, listed)| HostView { weight, active, healthy, listed }).collect();
+            let hs: Vec<HostView> = hosts.iter().map(|&(weight, active, healthy, listed)| HostView { weight, ramp: 1.0, active, healthy, listed }).collect();
             let mut b = Balancer::new(kinds[kind].clone(), 50.0);
             let mut rng = SimRng::for_component(7, "lb");
             for k in keys {

@@ -241,6 +241,39 @@ pub struct RawBalancer {
     /// zone_aware: usable local instances needed to stay local (default 1).
     #[serde(default = "one")]
     pub min_local: u32,
+    /// Envoy slow start (round_robin, least_request): a newly started instance's weight ramps
+    /// up over a window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_start: Option<RawSlowStart>,
+}
+
+/// `slow_start = { window = "60s", aggression = 1.0, min_weight_percent = 10 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlowStart {
+    /// slow_start_window.
+    pub window: SimDuration,
+    /// aggression (1.0: linear).
+    #[serde(default = "one_f")]
+    pub aggression: f64,
+    /// min_weight_percent (10).
+    #[serde(default = "ten_f")]
+    pub min_weight_percent: f64,
+}
+
+fn ten_f() -> f64 {
+    10.0
+}
+
+/// `cold_start = { for = "60s", multiply = 5.0 }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawColdStart {
+    /// How long after a boot the work is slower.
+    #[serde(rename = "for")]
+    pub duration: SimDuration,
+    /// Work multiplier right after boot, falling linearly to 1.
+    pub multiply: f64,
 }
 
 fn fifty() -> f64 {
@@ -856,6 +889,12 @@ pub struct RawService {
     /// A rolling update to a new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RawRollout>,
+    /// Its own discovery cache refresh period (default: the registry's `cache_ttl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<SimDuration>,
+    /// Work is slower right after an instance boots (a restart, a new instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_start: Option<RawColdStart>,
     /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,

@@ -402,6 +402,19 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     routes,
                 }
             }),
+            cache_ttl: s.cache_ttl.inspect(|t| {
+                if raw.registry.is_none() {
+                    cx.err(p.key("cache_ttl"), "cache_ttl needs a [registry] (without one, callers know every instance)");
+                } else if t.0 == 0 {
+                    cx.err(p.key("cache_ttl"), "cache_ttl must be longer than 0s");
+                }
+            }),
+            cold_start: s.cold_start.as_ref().map(|c| {
+                if !(c.multiply.is_finite() && c.multiply >= 1.0) {
+                    cx.err(p.key("cold_start").key("multiply"), format!("multiply is a factor of at least 1, got {}", c.multiply));
+                }
+                ColdStart { duration: c.duration, multiply: c.multiply }
+            }),
             rollout: s.rollout.as_ref().map(|r| {
                 let rp = p.key("rollout");
                 if r.max_surge == 0 && r.max_unavailable == 0 {
@@ -1843,6 +1856,19 @@ fn build_layer_policies(
             panic_threshold: check_percent(cx, b.panic_threshold, p.key("panic_threshold")),
             weights: weights.into_iter().map(|w| w.max(1)).collect(),
             zone_aware: b.zone_aware.then_some(b.min_local.max(1)),
+            slow_start: b.slow_start.as_ref().map(|s| {
+                let sp = p.key("slow_start");
+                if !matches!(b.kind.as_str(), "round_robin" | "least_request") {
+                    cx.err(sp.clone(), format!("slow start applies to round_robin and least_request balancers (as in Envoy), not {:?}", b.kind));
+                }
+                if s.window.0 == 0 {
+                    cx.err(sp.key("window"), "window must be longer than 0s");
+                }
+                if !(s.aggression.is_finite() && s.aggression > 0.0) {
+                    cx.err(sp.key("aggression"), format!("aggression is above 0 (1.0: linear), got {}", s.aggression));
+                }
+                (s.window, s.aggression, check_percent(cx, s.min_weight_percent, sp.key("min_weight_percent")))
+            }),
         });
     }
     let mut outliers = Vec::new();
