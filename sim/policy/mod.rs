@@ -7,6 +7,7 @@
 pub mod backoff;
 pub mod balancer;
 pub mod breaker;
+pub mod broker;
 pub mod budget;
 pub mod bulkhead;
 pub mod concurrency;
