@@ -451,8 +451,7 @@ mod tests {
         let mut t = 0;
         let mut deliveries = 0;
         // The consumer never deletes: each visibility timeout (30 s) makes it visible again.
-        loop {
-            let Some(r) = q.receive(s(t)) else { break };
+        while let Some(r) = q.receive(s(t)) {
             deliveries += 1;
             assert_eq!(q.nack(s(t), &r, false), None, "SQS waits for the timeout");
             t += 30;
