@@ -14,4 +14,5 @@ pub mod concurrency;
 pub mod outlier;
 pub mod ratelimit;
 pub mod registry;
+pub mod saga;
 pub mod shed;
