@@ -157,7 +157,9 @@ impl Counts {
 pub struct SeriesRow {
     /// Bucket start, seconds.
     pub t_s: f64,
-    /// "service" or "workload".
+    /// "service", "workload" or "queue" (requests: published, ok: acknowledged, errors:
+    /// dead-lettered, timeouts: redelivered, latency: publish to acknowledgement, in_flight:
+    /// delivered and not acknowledged, queue_depth: waiting for a consumer).
     pub kind: &'static str,
     /// Component name.
     pub name: String,
@@ -183,6 +185,8 @@ pub struct SeriesRow {
     pub queue_depth: u64,
     /// Share of worker time busy during the bucket (services only).
     pub utilization: f64,
+    /// Age of the oldest message waiting at the bucket's end, seconds (queues only).
+    pub oldest_age_s: f64,
 }
 
 /// One row of `events.csv`: a state change.

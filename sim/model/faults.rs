@@ -78,6 +78,8 @@ impl World<'_> {
                 let (parent, sent) = (r.parent, r.sent);
                 if r.probe {
                     self.probe_result(now, id, false);
+                } else if r.delivery != NONE {
+                    self.delivery_done(now, id, Outcome::Error, true);
                 } else if parent == NONE {
                     self.client_account(now, id, Outcome::Error);
                 } else {

@@ -15,6 +15,7 @@ mod deploy;
 mod discovery;
 mod faults;
 mod layers;
+pub mod messaging;
 mod scaling;
 pub mod spec;
 
@@ -99,6 +100,12 @@ enum Ev {
     CanaryCheck { svc: u32 },
     /// A rolling update starts.
     RolloutStart { svc: u32 },
+    /// A delivered message's visibility timeout ends.
+    Visibility { delivery: u32 },
+    /// A requeued message's redelivery delay ends.
+    Redeliver { queue: u16, slot: u32 },
+    /// A queue's periodic tick.
+    QueuePoll { queue: u32 },
     /// A new-version instance a rollout started has booted.
     Started { inst: u32 },
 }
@@ -192,6 +199,12 @@ struct Req {
     key: u64,
     /// The headers it carries (bit k: `SystemSpec::headers[k]`), inherited by its calls.
     headers: u8,
+    /// A publish's or a delivery's message id (0: none).
+    msg: u64,
+    /// At a broker: where the message it carries goes (NONE: not a publish).
+    dest: u32,
+    /// At a consumer: the delivery it handles (NONE: not a delivery).
+    delivery: u32,
     /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
     deadline: SimTime,
     code: Code,
@@ -253,6 +266,8 @@ struct Call {
     generation: u32,
     measured: bool,
     work_ns: u64,
+    /// A publish call's message id (retries send the same message again).
+    msg: u64,
 }
 
 /// One call site in a handler, resolved.
@@ -409,6 +424,9 @@ impl Req {
             work_ns: 0,
             key: 0,
             headers: 0,
+            msg: 0,
+            dest: NONE,
+            delivery: NONE,
             deadline: SimTime::MAX,
             code: Code::None,
             holds: 0,
@@ -636,6 +654,8 @@ pub struct RunResult {
     pub network_lost: u64,
     /// Requests still alive at the end (health checks excluded).
     pub in_flight_at_end: u64,
+    /// Per broker queue, in scenario order.
+    pub queues: Vec<messaging::QueueResult>,
     /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
     pub arrivals: Vec<SimTime>,
 }
@@ -754,6 +774,15 @@ pub struct World<'a> {
     registry_cut: Vec<u32>,
     /// Health checks alive (counted in `live`, not in the traffic left at the end).
     live_probes: usize,
+    /// Broker queues.
+    queues: Vec<messaging::QueueState>,
+    /// Messages handed to consumers.
+    deliveries: Vec<messaging::DeliveryRec>,
+    free_deliveries: Vec<u32>,
+    /// The last message id given out.
+    next_msg: u64,
+    /// Draws poison messages.
+    msg_rng: SimRng,
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
@@ -998,12 +1027,18 @@ impl<'a> World<'a> {
             registry_down: 0,
             registry_cut: vec![0; spec.services.len()],
             live_probes: 0,
+            queues: Vec::new(),
+            deliveries: Vec::new(),
+            free_deliveries: Vec::new(),
+            next_msg: 0,
+            msg_rng: SimRng::for_component(spec.seed, "messages"),
             randoms: std::collections::BTreeMap::new(),
         };
         world.start_discovery();
         world.start_scaling();
         world.start_canaries();
         world.start_rollouts();
+        world.start_messaging();
         world
     }
 
@@ -1167,6 +1202,7 @@ impl<'a> World<'a> {
             network_messages: self.link_table.iter().map(|l| l.messages).sum(),
             network_lost: self.link_table.iter().map(|l| l.lost).sum(),
             in_flight_at_end: (self.live - self.live_probes) as u64,
+            queues: self.queue_results(),
             arrivals: self.arrivals,
         }
     }
@@ -1207,6 +1243,9 @@ impl<'a> World<'a> {
             Ev::CanaryWeight { svc } => self.on_canary_weight(now, svc),
             Ev::CanaryCheck { svc } => self.on_canary_check(now, svc),
             Ev::RolloutStart { svc } => self.on_rollout_start(now, svc),
+            Ev::Visibility { delivery } => self.on_visibility(now, delivery),
+            Ev::Redeliver { queue, slot } => self.on_redeliver(now, queue, slot),
+            Ev::QueuePoll { queue } => self.on_queue_poll(now, queue),
             Ev::Started { inst } => self.on_started(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
@@ -1455,6 +1494,16 @@ impl<'a> World<'a> {
         req.key = key;
         req.headers = headers;
         req.deadline = until;
+        if let Some(p) = self.sites[self.calls[call_id as usize].site as usize]
+            .spec
+            .publish
+        {
+            req.msg = self.calls[call_id as usize].msg;
+            req.dest = match p.dest {
+                Dest::Queue(q) => q,
+                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            };
+        }
         req.holds = holds;
         req.inflight = inflight;
         let Some(id) = self.alloc(req) else {
@@ -1519,6 +1568,15 @@ impl<'a> World<'a> {
             generation: 0,
             measured,
             work_ns: 0,
+            msg: 0,
+        };
+        let publish = self.sites[site as usize].spec.publish;
+        let call = match publish {
+            Some(p) => Call {
+                msg: self.new_message_id(p.poison),
+                ..call
+            },
+            None => call,
         };
         let id = match self.free_calls.pop() {
             Some(i) => {
@@ -2485,13 +2543,20 @@ impl<'a> World<'a> {
             (Some((_, rate)), true) => rate,
             _ => self.spec.services[s].error_rate,
         };
-        let outcome = if matches!(r.code, Code::Shed | Code::Expired) {
+        let poison = r.delivery != NONE && r.msg & messaging::POISON != 0;
+        let mut outcome = if matches!(r.code, Code::Shed | Code::Expired) {
             Outcome::Rejected
-        } else if r.failed || svc.error_rng.chance(error_rate) {
+        } else if r.failed || poison || svc.error_rng.chance(error_rate) {
             Outcome::Error
         } else {
             Outcome::Ok
         };
+        let (dest, msg, key) = (r.dest, r.msg, r.key);
+        if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key) {
+            // The broker's queue is full: the publish is refused.
+            outcome = Outcome::Rejected;
+        }
+        let r = &self.reqs[id as usize];
         let (born, measured, probe) = (r.born, r.measured, r.probe);
         self.release_server_limit(now, id, outcome);
         let svc = &mut self.svcs[s];
@@ -2543,6 +2608,10 @@ impl<'a> World<'a> {
             }
             self.probe_result(now, id, outcome == Outcome::Ok);
             self.release(id);
+            return;
+        }
+        if r.delivery != NONE {
+            self.delivery_done(now, id, outcome, false);
             return;
         }
         if r.parent == NONE {
@@ -2936,6 +3005,7 @@ impl<'a> World<'a> {
             w.bucket = Counts::default();
             w.bucket_latency.reset();
         }
+        self.queue_rows(now, t_s, sink);
         self.bucket_start = now;
     }
 }
@@ -3190,6 +3260,7 @@ fn row(
         in_flight,
         queue_depth,
         utilization,
+        oldest_age_s: 0.0,
     }
 }
 

@@ -83,9 +83,70 @@ pub struct SystemSpec {
     pub registry: Option<RegistrySpec>,
     /// Zone names.
     pub zones: Vec<String>,
+    /// Broker queues.
+    pub queues: Vec<QueueSpec>,
+    /// Broker topics.
+    pub topics: Vec<TopicSpec>,
     /// Header names requests may carry (at most 8; bit k of a request's header set is
     /// `headers[k]`).
     pub headers: Vec<String>,
+}
+
+/// A queue held by a broker service.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Its name.
+    pub name: String,
+    /// The broker service.
+    pub broker: ServiceId,
+    /// Delivery semantics.
+    pub config: crate::policy::broker::Config,
+    /// Most messages held.
+    pub max_messages: u32,
+    /// Consumers: (service, prefetch per instance, endpoint, idempotency TTL).
+    pub consumers: Vec<ConsumerSpec>,
+}
+
+/// A service consuming a queue.
+#[derive(Clone, Debug)]
+pub struct ConsumerSpec {
+    /// The consuming service.
+    pub service: ServiceId,
+    /// Messages each instance handles at once.
+    pub concurrency: u32,
+    /// The endpoint that handles them.
+    pub endpoint: u32,
+    /// An idempotency store keeping handled ids this long.
+    pub idempotency_ttl: Option<SimDuration>,
+}
+
+/// A topic: every subscriber queue gets a copy.
+#[derive(Clone, Debug)]
+pub struct TopicSpec {
+    /// Its name.
+    pub name: String,
+    /// The broker service.
+    pub broker: ServiceId,
+    /// Subscriber queues (indices into [`SystemSpec::queues`]).
+    pub queues: Vec<u32>,
+}
+
+/// Where a publish goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// A queue (index into [`SystemSpec::queues`]).
+    Queue(u32),
+    /// A topic (index into [`SystemSpec::topics`]).
+    Topic(u32),
+}
+
+/// A publish step's message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PublishSpec {
+    /// Where to.
+    pub dest: Dest,
+    /// Share of messages every consumer fails on.
+    pub poison: f64,
 }
 
 /// `[registry]`: how instances register and callers discover them.
@@ -592,6 +653,8 @@ pub struct CallSpec {
     pub concurrency: Option<u32>,
     /// Client-side adaptive throttling (index into [`SystemSpec::throttles`]).
     pub throttle: Option<u32>,
+    /// A publish: the callee is the broker, which stores the message before it answers.
+    pub publish: Option<PublishSpec>,
 }
 
 /// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.

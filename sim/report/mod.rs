@@ -187,7 +187,36 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         }
         edges.insert(format!("{}->{}", e.from, e.to), v);
     }
-    json!({
+    let mut brokers = Map::new();
+    for (q, spec) in result.queues.iter().zip(&spec.queues) {
+        let broker = &spec_name(spec.broker.0 as usize, scn);
+        let entry = brokers
+            .entry(broker.clone())
+            .or_insert_with(|| json!({ "queues": {} }));
+        let (st, c) = (&q.stats, &q.counters);
+        entry["queues"][&q.name] = json!({
+            "published": st.published,
+            "refused": c.refused,
+            "delivered": st.delivered,
+            "redelivered": st.redelivered,
+            "acked": st.acked,
+            "stale_acks": st.stale_acks,
+            "dead_lettered": st.dead_lettered,
+            "dropped": st.dropped,
+            "expired": st.expired,
+            "duplicates": c.duplicates,
+            "duplicates_skipped": c.skipped,
+            "effects_applied": c.applied,
+            "double_effects": c.double_effects,
+            "ready_at_end": q.ready_at_end,
+            "in_flight_at_end": q.in_flight_at_end,
+            "present_at_end": q.present_at_end,
+            "max_ready": c.max_ready,
+            "max_oldest_age_s": r6(c.max_age_ms as f64 / 1e3),
+            "publish_to_ack_ms": latency_json(&q.latency),
+        });
+    }
+    let mut doc = json!({
         "scenario": spec.name,
         "seed": spec.seed,
         "sim_duration_s": r6(result.end.as_secs_f64()),
@@ -199,7 +228,15 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         "workloads": workloads,
         "services": services,
         "edges": edges,
-    })
+    });
+    if !brokers.is_empty() {
+        doc["brokers"] = Value::Object(brokers);
+    }
+    doc
+}
+
+fn spec_name(s: usize, scn: &Scenario) -> String {
+    scn.spec.services[s].name.clone()
 }
 
 /// The `manifest.json` document: what it takes to reproduce the run.

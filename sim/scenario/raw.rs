@@ -29,9 +29,79 @@ pub struct RawScenario {
     /// `[[fault]]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fault: Vec<RawFault>,
+    /// `[[queue]]`: broker queues.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queue: Vec<RawBrokerQueue>,
+    /// `[[topic]]`: broker topics (each subscriber queue gets a copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic: Vec<RawTopic>,
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
+}
+
+/// `[[queue]]`: a queue held by a broker service (at-least-once delivery).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrokerQueue {
+    /// Unique among queues and topics.
+    pub name: String,
+    /// The service that is the broker: publishing is a call to it, deliveries come from it.
+    pub broker: String,
+    /// Received and not acknowledged for this long: visible again (30s).
+    #[serde(default = "thirty_s")]
+    pub visibility_timeout: SimDuration,
+    /// Deliveries before dead-lettering (SQS maxReceiveCount); absent: unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_deliveries: Option<u32>,
+    /// Over the limit: to the dead-letter queue (true) or dropped.
+    #[serde(default = "yes")]
+    pub dead_letter: bool,
+    /// Messages older than this are deleted (4 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<SimDuration>,
+    /// Partitions with per-key order (one message of a partition in flight at a time).
+    #[serde(default)]
+    pub partitions: u32,
+    /// A failed consumer: "visibility" (SQS: wait for the timeout) or "requeue" (RabbitMQ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<String>,
+    /// requeue: delay before redelivery, doubled per delivery (0s).
+    #[serde(default)]
+    pub redelivery_delay: SimDuration,
+    /// Longest redelivery delay (15m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redelivery_cap: Option<SimDuration>,
+    /// Most messages held; a publish beyond is refused (1 000 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_messages: Option<u32>,
+}
+
+/// `[[topic]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopic {
+    /// Unique among queues and topics.
+    pub name: String,
+    /// Queues that each get a copy of every message (on the same broker).
+    pub subscribers: Vec<String>,
+}
+
+/// `consumes = [{ queue = "payments", concurrency = 4 }]` on a service.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsume {
+    /// The queue.
+    pub queue: String,
+    /// Messages each instance handles at once (prefetch) (1).
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// The endpoint that handles them (default: the first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Remember handled message ids this long and skip duplicates (no store: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_ttl: Option<SimDuration>,
 }
 
 /// `[registry]`.
@@ -892,6 +962,9 @@ pub struct RawService {
     /// Its own discovery cache refresh period (default: the registry's `cache_ttl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_ttl: Option<SimDuration>,
+    /// Queues whose messages this service handles (competing consumers per queue).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumes: Vec<RawConsume>,
     /// Work is slower right after an instance boots (a restart, a new instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_start: Option<RawColdStart>,
@@ -1143,6 +1216,12 @@ pub struct RawStep {
     /// Client-side adaptive throttling (`[policy.throttle.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<String>,
+    /// Publish a message to this queue or topic: a call to its broker, answered once stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<String>,
+    /// publish: share of messages that are poison (every consumer fails on them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poison: Option<f64>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,

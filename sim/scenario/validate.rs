@@ -105,6 +105,137 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         }
     };
 
+    // Queues and topics (consumers are attached once services are built).
+    let mut queues: Vec<QueueSpec> = Vec::new();
+    let mut dests: BTreeMap<String, (Dest, Option<ServiceId>)> = BTreeMap::new();
+    for (i, q) in raw.queue.iter().enumerate() {
+        let p = root().key("queue").index(i);
+        let broker = resolve(&mut cx, &q.broker, p.key("broker"));
+        if dests
+            .insert(q.name.clone(), (Dest::Queue(i as u32), broker))
+            .is_some()
+        {
+            cx.err(
+                p.key("name"),
+                format!(
+                    "queue name {:?} is used twice; queue and topic names must be unique",
+                    q.name
+                ),
+            );
+        }
+        let on_failure = match q.on_failure.as_deref().unwrap_or("visibility") {
+            "visibility" => crate::policy::broker::OnFailure::Visibility,
+            "requeue" => crate::policy::broker::OnFailure::Requeue,
+            other => {
+                unknown_kind(
+                    &mut cx,
+                    p.key("on_failure"),
+                    "on_failure",
+                    other,
+                    &["visibility", "requeue"],
+                );
+                crate::policy::broker::OnFailure::Visibility
+            }
+        };
+        if q.visibility_timeout.0 == 0 {
+            cx.err(
+                p.key("visibility_timeout"),
+                "visibility_timeout must be longer than 0s",
+            );
+        }
+        if q.max_deliveries == Some(0) {
+            cx.err(
+                p.key("max_deliveries"),
+                "max_deliveries must be at least 1 (or absent: unlimited)",
+            );
+        }
+        if q.partitions > 4096 {
+            cx.err(p.key("partitions"), "partitions is at most 4096");
+        }
+        let max_messages = q.max_messages.unwrap_or(1_000_000);
+        if max_messages == 0 || max_messages > 10_000_000 {
+            cx.err(
+                p.key("max_messages"),
+                "max_messages is between 1 and 10 000 000",
+            );
+        }
+        let d = crate::policy::broker::Config::default();
+        queues.push(QueueSpec {
+            name: q.name.clone(),
+            broker: broker.unwrap_or(ServiceId(0)),
+            config: crate::policy::broker::Config {
+                visibility: q.visibility_timeout,
+                max_deliveries: q.max_deliveries.unwrap_or(0),
+                dead_letter: q.dead_letter,
+                retention: q.retention.unwrap_or(d.retention),
+                partitions: q.partitions.min(4096),
+                on_failure,
+                redelivery_delay: q.redelivery_delay,
+                redelivery_cap: q.redelivery_cap.unwrap_or(d.redelivery_cap),
+            },
+            max_messages: max_messages.clamp(1, 10_000_000),
+            consumers: Vec::new(),
+        });
+    }
+    let mut topics: Vec<TopicSpec> = Vec::new();
+    for (i, t) in raw.topic.iter().enumerate() {
+        let p = root().key("topic").index(i);
+        let mut subs = Vec::new();
+        let mut broker = None;
+        for (k, name) in t.subscribers.iter().enumerate() {
+            match raw.queue.iter().position(|q| &q.name == name) {
+                Some(qi) => {
+                    let b = queues[qi].broker;
+                    if broker.is_some_and(|x| x != b) {
+                        cx.err(
+                            p.key("subscribers").index(k),
+                            "every subscriber queue of a topic must be on the same broker",
+                        );
+                    }
+                    broker = Some(b);
+                    subs.push(qi as u32);
+                }
+                None => {
+                    let known: Vec<&str> = raw.queue.iter().map(|q| q.name.as_str()).collect();
+                    cx.err(
+                        p.key("subscribers").index(k),
+                        format!(
+                            "unknown queue {name:?}; queues: {}",
+                            if known.is_empty() {
+                                "none (add a [[queue]])".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        ),
+                    );
+                }
+            }
+        }
+        if t.subscribers.is_empty() {
+            cx.err(
+                p.key("subscribers"),
+                "a topic needs at least one subscriber queue",
+            );
+        }
+        if dests
+            .insert(t.name.clone(), (Dest::Topic(i as u32), broker))
+            .is_some()
+        {
+            cx.err(
+                p.key("name"),
+                format!(
+                    "topic name {:?} is used twice; queue and topic names must be unique",
+                    t.name
+                ),
+            );
+        }
+        topics.push(TopicSpec {
+            name: t.name.clone(),
+            broker: broker.unwrap_or(ServiceId(0)),
+            queues: subs,
+        });
+    }
+
     // Network.
     let np = root().key("network");
     let latency = build_dist(&mut cx, &raw.network.latency, np.key("latency"));
@@ -289,6 +420,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 outlier: s.outlier.as_deref(),
                 bulkhead: s.bulkhead.as_deref(),
                 path: p.clone(),
+                dests: &dests,
             };
             for (k, st) in calls.iter().enumerate() {
                 let stp = ep.key("calls").index(k);
@@ -897,6 +1029,56 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         }
     }
 
+    // Consumers.
+    for (i, s) in raw.service.iter().enumerate() {
+        for (k, c) in s.consumes.iter().enumerate() {
+            let p = root().key("service").index(i).key("consumes").index(k);
+            let Some(qi) = raw.queue.iter().position(|q| q.name == c.queue) else {
+                let known: Vec<&str> = raw.queue.iter().map(|q| q.name.as_str()).collect();
+                cx.err(
+                    p.key("queue"),
+                    format!(
+                        "unknown queue {:?}; queues: {}",
+                        c.queue,
+                        if known.is_empty() {
+                            "none (add a [[queue]])".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+                continue;
+            };
+            if c.concurrency == 0 || c.concurrency > 10_000 {
+                cx.err(
+                    p.key("concurrency"),
+                    "concurrency is between 1 and 10000 messages per instance",
+                );
+            }
+            if c.idempotency_ttl == Some(SimDuration::ZERO) {
+                cx.err(
+                    p.key("idempotency_ttl"),
+                    "idempotency_ttl must be longer than 0s",
+                );
+            }
+            let Some(endpoint) = resolve_endpoint(
+                &mut cx,
+                raw,
+                ServiceId(i as u32),
+                c.endpoint.as_deref(),
+                p.key("endpoint"),
+            ) else {
+                continue;
+            };
+            queues[qi].consumers.push(ConsumerSpec {
+                service: ServiceId(i as u32),
+                concurrency: c.concurrency.clamp(1, 10_000),
+                endpoint: endpoint.unwrap_or(0),
+                idempotency_ttl: c.idempotency_ttl,
+            });
+        }
+    }
+
     let registry = raw
         .registry
         .as_ref()
@@ -905,6 +1087,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         return Err(cx.problems);
     }
     Ok(SystemSpec {
+        queues,
+        topics,
         name: sim.name.clone(),
         duration: sim.duration,
         warmup: sim.warmup,
@@ -1020,12 +1204,17 @@ fn build_step(
     pols: &Policies,
     defaults: &Defaults,
 ) -> Option<Step> {
-    let kinds = [st.to.is_some(), st.parallel.is_some(), st.work.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let kinds = [
+        st.to.is_some(),
+        st.parallel.is_some(),
+        st.work.is_some(),
+        st.publish.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
     if kinds != 1 {
-        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
+        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a publish `{ publish = \"queue or topic\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
         return None;
     }
     if let Some(w) = &st.work {
@@ -1063,10 +1252,10 @@ fn build_step(
         let mut calls = Vec::new();
         for (m, c) in members.iter().enumerate() {
             let mp = path.key("parallel").index(m);
-            if c.to.is_none() {
+            if c.to.is_none() && c.publish.is_none() {
                 cx.err(
                     mp,
-                    "each member of a parallel group is a call `{ to = \"service\" }`",
+                    "each member of a parallel group is a call `{ to = \"service\" }` or a publish",
                 );
                 continue;
             }
@@ -1095,8 +1284,51 @@ fn build_call(
     pols: &Policies,
     defaults: &Defaults,
 ) -> Option<CallSpec> {
-    let to = resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?;
-    let endpoint = resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?;
+    let (to, publish) = match &st.publish {
+        Some(name) => {
+            let Some(&(dest, broker)) = defaults.dests.get(name) else {
+                let known: Vec<&str> = defaults.dests.keys().map(|k| k.as_str()).collect();
+                let hint = did_you_mean(name, known.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    path.key("publish"),
+                    format!(
+                        "unknown queue or topic {name:?}{hint}; defined: {}",
+                        if known.is_empty() {
+                            "none (add a [[queue]] or [[topic]])".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+                return None;
+            };
+            if st.endpoint.is_some() {
+                cx.err(
+                    path.key("endpoint"),
+                    "a publish goes to its broker's first endpoint: drop `endpoint`",
+                );
+            }
+            let poison = st.poison.unwrap_or(0.0);
+            check_probability(cx, poison, path.key("poison"), false);
+            (broker?, Some(PublishSpec { dest, poison }))
+        }
+        None => {
+            if st.poison.is_some() {
+                cx.err(path.key("poison"), "`poison` belongs to a publish step");
+            }
+            (
+                resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?,
+                None,
+            )
+        }
+    };
+    let endpoint = if publish.is_some() {
+        Some(0)
+    } else {
+        resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?
+    };
     let probability = st.p.unwrap_or(1.0);
     check_probability(cx, probability, path.key("p"), false);
     if st.timeout == Some(SimDuration::ZERO) {
@@ -1138,11 +1370,13 @@ fn build_call(
         bulkhead,
         concurrency,
         throttle,
+        publish,
     })
 }
 
-/// A service's default policies for its calls.
+/// A service's default policies for its calls, and where it can publish.
 struct Defaults<'a> {
+    dests: &'a BTreeMap<String, (Dest, Option<ServiceId>)>,
     retry: Option<&'a str>,
     breaker: Option<&'a str>,
     balancer: Option<&'a str>,

@@ -1,0 +1,479 @@
+//! Messaging: queues and topics held by broker services, publish steps, and consumers.
+//!
+//! A broker is a service like any other (replicas, workers, faults): publishing is a call to
+//! it, and a message is stored when the broker's handler completes (so a publish whose answer
+//! is lost or late, then retried, stores a second copy with the same id). Each queue runs the
+//! [`crate::policy::broker::Queue`] state machine. While some broker instance is up, ready
+//! messages go to consumer instances with a free slot (their `concurrency`, RabbitMQ's
+//! prefetch), across the network, and become requests that run the consumer's endpoint. An
+//! answer ok acknowledges; a failure nacks (SQS: nothing, the visibility timeout will bring it
+//! back; RabbitMQ: requeued); a consumer crash loses the connection (RabbitMQ requeues, SQS
+//! waits). A handler slower than the visibility timeout sees its message delivered again.
+//!
+//! Effects: a consumer's successful handling applies the message's effect. A second
+//! application of the same id is a double effect, unless the consumer keeps an idempotency
+//! store, which skips ids it has handled within its TTL (checked on arrival and again at
+//! commit, as a unique key in the same transaction would). Ids are remembered for
+//! max(10 min, TTL): duplicates further apart than that are not detected.
+
+use super::*;
+use crate::policy::broker::{Exit, Queue, Receipt};
+use std::collections::BTreeMap;
+
+/// The bit of a message id that marks a poison message (every consumer fails on it).
+pub(super) const POISON: u64 = 1 << 63;
+
+/// How long applied ids are remembered at least.
+const EFFECT_WINDOW: SimDuration = SimDuration::from_secs(600);
+
+/// How often each queue expires old messages and retries deliveries (consumers long-poll).
+const POLL: SimDuration = SimDuration::from_secs(1);
+
+/// Per-queue counters beyond the state machine's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounters {
+    /// Publishes refused: the queue was full.
+    pub refused: u64,
+    /// Deliveries of an id whose effect was already applied.
+    pub duplicates: u64,
+    /// Duplicates an idempotency store skipped.
+    pub skipped: u64,
+    /// Effects applied a second (or further) time.
+    pub double_effects: u64,
+    /// Effects applied (first time).
+    pub applied: u64,
+    /// Most messages waiting for a consumer at a poll.
+    pub max_ready: u64,
+    /// Oldest message age at a poll, ms.
+    pub max_age_ms: u64,
+}
+
+/// A queue's results.
+#[derive(Clone, Debug)]
+pub struct QueueResult {
+    /// Its name.
+    pub name: String,
+    /// The state machine's counters.
+    pub stats: crate::policy::broker::Stats,
+    /// The model's counters.
+    pub counters: QueueCounters,
+    /// Waiting for a consumer at the end.
+    pub ready_at_end: u64,
+    /// Delivered, not acknowledged, at the end.
+    pub in_flight_at_end: u64,
+    /// Present at the end (ready, delayed or in flight).
+    pub present_at_end: u64,
+    /// Publish to acknowledgement, of acknowledged messages.
+    pub latency: LatencyMs,
+}
+
+pub(super) struct QueueState {
+    pub(super) q: Queue,
+    /// Deliveries being handled, per instance (global index).
+    held: Vec<u32>,
+    rr: usize,
+    rng: SimRng,
+    /// Applied ids: (times applied, last applied).
+    effects: BTreeMap<u64, (u32, SimTime)>,
+    effect_order: VecDeque<(SimTime, u64)>,
+    window: SimDuration,
+    pub(super) counters: QueueCounters,
+    latency: Latency,
+    bucket: Counts,
+    bucket_latency: Latency,
+}
+
+/// A message handed to a consumer.
+pub(super) struct DeliveryRec {
+    queue: u32,
+    receipt: Receipt,
+    instance: u32,
+    consumer: u32,
+    timer: Option<EventKey>,
+    handler_done: bool,
+}
+
+impl World<'_> {
+    pub(super) fn start_messaging(&mut self) {
+        for (k, q) in self.spec.queues.iter().enumerate() {
+            let ttl = q
+                .consumers
+                .iter()
+                .filter_map(|c| c.idempotency_ttl)
+                .max()
+                .unwrap_or(SimDuration::ZERO);
+            self.queues.push(QueueState {
+                q: Queue::new(q.config),
+                held: vec![0; self.insts.len()],
+                rr: 0,
+                rng: SimRng::for_component(self.spec.seed, &format!("queue:{}", q.name)),
+                effects: BTreeMap::new(),
+                effect_order: VecDeque::new(),
+                window: EFFECT_WINDOW.max(ttl),
+                counters: QueueCounters::default(),
+                latency: Latency::new(2),
+                bucket: Counts::default(),
+                bucket_latency: Latency::new(2),
+            });
+            self.engine
+                .schedule_at(SimTime::ZERO.after(POLL), Ev::QueuePoll { queue: k as u32 });
+        }
+    }
+
+    /// A new message id for a publish call (the poison bit drawn from the publisher's share).
+    pub(super) fn new_message_id(&mut self, poison: f64) -> u64 {
+        self.next_msg += 1;
+        let poisoned = poison > 0.0 && self.msg_rng.chance(poison);
+        self.next_msg | if poisoned { POISON } else { 0 }
+    }
+
+    /// The broker's handler for a publish completed: store the message in its queue (or in
+    /// every subscriber queue of its topic). False when a queue is full: nothing is stored.
+    pub(super) fn store_message(&mut self, now: SimTime, dest: u32, id: u64, key: u64) -> bool {
+        let queues: Vec<u32> = if dest & TOPIC_BIT != 0 {
+            self.spec.topics[(dest & !TOPIC_BIT) as usize]
+                .queues
+                .clone()
+        } else {
+            vec![dest]
+        };
+        if let Some(&full) = queues.iter().find(|&&q| {
+            self.queues[q as usize].q.len() >= self.spec.queues[q as usize].max_messages as usize
+        }) {
+            self.queues[full as usize].counters.refused += 1;
+            return false;
+        }
+        for q in queues {
+            let st = &mut self.queues[q as usize];
+            st.q.publish(now, id, key);
+            st.bucket.requests += 1;
+            self.hand_out(now, q);
+        }
+        true
+    }
+
+    /// Whether some instance of the broker service runs.
+    fn broker_up(&self, s: usize) -> bool {
+        let first = self.svcs[s].first_instance as usize;
+        self.insts[first..first + self.svcs[s].instances as usize]
+            .iter()
+            .any(|x| x.present && !x.fault.down && x.paused_at.is_none())
+    }
+
+    /// Hands ready messages of queue `qi` to consumer instances with a free slot.
+    fn hand_out(&mut self, now: SimTime, qi: u32) {
+        let spec = self.spec;
+        let qs = &spec.queues[qi as usize];
+        if qs.consumers.is_empty() || !self.broker_up(qs.broker.0 as usize) {
+            return;
+        }
+        // Every (consumer, instance) pair, in a fixed order; the rotation spreads messages.
+        let mut slots: Vec<(u32, u32)> = Vec::new();
+        for (c, cs) in qs.consumers.iter().enumerate() {
+            let s = cs.service.0 as usize;
+            let first = self.svcs[s].first_instance;
+            for k in 0..self.svcs[s].instances {
+                slots.push((c as u32, first + k));
+            }
+        }
+        let n = slots.len();
+        let mut idle = 0;
+        while idle < n && self.queues[qi as usize].q.ready() > 0 {
+            let st = &mut self.queues[qi as usize];
+            let (c, inst) = slots[st.rr % n];
+            st.rr = st.rr.wrapping_add(1);
+            let x = &self.insts[inst as usize];
+            let cs = &qs.consumers[c as usize];
+            let usable = x.present && !x.draining && !x.fault.down && x.booting.is_none();
+            if !usable || st.held[inst as usize] >= cs.concurrency {
+                idle += 1;
+                continue;
+            }
+            idle = 0;
+            let Some(receipt) = st.q.receive(now) else {
+                break;
+            };
+            if receipt.delivery > 1 {
+                st.bucket.timeouts += 1;
+            }
+            // An idempotent consumer skips an id it has handled within its TTL.
+            if let (Some(ttl), Some(&(count, last))) =
+                (cs.idempotency_ttl, st.effects.get(&(receipt.id & !POISON)))
+            {
+                if count > 0 && now.since(last) <= ttl {
+                    st.counters.duplicates += 1;
+                    st.counters.skipped += 1;
+                    st.q.ack(&receipt);
+                    st.bucket.ok += 1;
+                    continue;
+                }
+            }
+            self.deliver_message(now, qi, c, inst, receipt);
+        }
+    }
+
+    /// Sends a received message to consumer instance `inst` as a request.
+    fn deliver_message(&mut self, now: SimTime, qi: u32, c: u32, inst: u32, receipt: Receipt) {
+        let cs = &self.spec.queues[qi as usize].consumers[c as usize];
+        let s = cs.service.0;
+        let measured = now >= self.warmup;
+        let mut req = Req::new(
+            now,
+            s,
+            inst,
+            cs.endpoint,
+            NONE,
+            NONE,
+            NONE,
+            State::Sent,
+            measured,
+        );
+        req.key = receipt.key;
+        req.msg = receipt.id;
+        let d = DeliveryRec {
+            queue: qi,
+            receipt,
+            instance: inst,
+            consumer: c,
+            timer: None,
+            handler_done: false,
+        };
+        let di = match self.free_deliveries.pop() {
+            Some(k) => {
+                self.deliveries[k as usize] = d;
+                k
+            }
+            None => {
+                self.deliveries.push(d);
+                (self.deliveries.len() - 1) as u32
+            }
+        };
+        req.delivery = di;
+        let Some(id) = self.alloc(req) else {
+            // The run's request limit: the message waits for its visibility timeout.
+            self.deliveries[di as usize].handler_done = true;
+            let t = self
+                .engine
+                .schedule_at(receipt.visible_at, Ev::Visibility { delivery: di });
+            self.deliveries[di as usize].timer = Some(t);
+            return;
+        };
+        let st = &mut self.queues[qi as usize];
+        st.held[inst as usize] += 1;
+        let t = self
+            .engine
+            .schedule_at(receipt.visible_at, Ev::Visibility { delivery: di });
+        self.deliveries[di as usize].timer = Some(t);
+        let mut delay = self.spec.network.latency.sample(&mut st.rng);
+        // A slow broker (a latency fault on it) is slow to deliver too.
+        let b = self.spec.queues[qi as usize].broker.0 as usize;
+        let first = self.svcs[b].first_instance as usize;
+        let up = self.insts[first..first + self.svcs[b].instances as usize]
+            .iter()
+            .find(|x| x.present && !x.fault.down && x.paused_at.is_none());
+        if let Some((add, p)) = up.and_then(|x| x.fault.delay) {
+            if st.rng.chance(p) {
+                delay = SimDuration(delay.0.saturating_add(add.0));
+            }
+        }
+        self.engine
+            .schedule_at(now.after(delay), Ev::Deliver { req: id });
+    }
+
+    /// A consumer's handler ended (or its instance crashed under it: `crashed`).
+    pub(super) fn delivery_done(&mut self, now: SimTime, id: u32, outcome: Outcome, crashed: bool) {
+        let di = self.reqs[id as usize].delivery;
+        let d = &mut self.deliveries[di as usize];
+        d.handler_done = true;
+        let (qi, receipt, inst, c) = (d.queue, d.receipt, d.instance, d.consumer);
+        let spec = self.spec;
+        let cs = &spec.queues[qi as usize].consumers[c as usize];
+        let st = &mut self.queues[qi as usize];
+        st.held[inst as usize] -= 1;
+        if !crashed {
+            self.release(id);
+        }
+        let st = &mut self.queues[qi as usize];
+        let mut settled = false;
+        if outcome == Outcome::Ok {
+            let key = receipt.id & !POISON;
+            let entry = st.effects.entry(key).or_insert((0, now));
+            if entry.0 > 0 {
+                st.counters.duplicates += 1;
+            }
+            let fresh = entry.0 == 0 || cs.idempotency_ttl.is_none_or_expired(now, entry.1);
+            if fresh {
+                entry.0 += 1;
+                entry.1 = now;
+                if entry.0 > 1 {
+                    st.counters.double_effects += 1;
+                } else {
+                    st.counters.applied += 1;
+                }
+                st.effect_order.push_back((now, key));
+            } else {
+                st.counters.skipped += 1;
+            }
+            if st.q.ack(&receipt) {
+                let age = now.since(receipt.published).0;
+                st.latency.record(age);
+                st.bucket_latency.record(age);
+                st.bucket.ok += 1;
+            }
+            settled = true;
+        } else {
+            let requeue_on_crash =
+                crashed && st.q.config().on_failure == crate::policy::broker::OnFailure::Requeue;
+            match st.q.nack(now, &receipt, requeue_on_crash) {
+                Some(Ok(None)) => settled = true,
+                Some(Ok(Some(due))) => {
+                    settled = true;
+                    self.engine.schedule_at(
+                        due,
+                        Ev::Redeliver {
+                            queue: qi as u16,
+                            slot: receipt.slot,
+                        },
+                    );
+                }
+                Some(Err(exit)) => {
+                    settled = true;
+                    self.message_left(now, qi, &receipt, exit);
+                }
+                // SQS: the visibility timeout will bring it back (or a stale receipt).
+                None => {}
+            }
+        }
+        if settled {
+            if let Some(t) = self.deliveries[di as usize].timer.take() {
+                self.engine.cancel(t);
+            }
+        }
+        self.free_delivery(di);
+        self.hand_out(now, qi);
+    }
+
+    fn free_delivery(&mut self, di: u32) {
+        let d = &self.deliveries[di as usize];
+        if d.handler_done && d.timer.is_none() {
+            self.free_deliveries.push(di);
+        }
+    }
+
+    fn message_left(&mut self, now: SimTime, qi: u32, r: &Receipt, exit: Exit) {
+        let st = &mut self.queues[qi as usize];
+        st.bucket.errors += 1;
+        let what = match exit {
+            Exit::DeadLettered => "dead_letter",
+            _ => "message_dropped",
+        };
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind: what,
+            subject: self.spec.queues[qi as usize].name.clone(),
+            detail: format!(
+                "message {}{} after {} deliveries",
+                r.id & !POISON,
+                if r.id & POISON != 0 { " (poison)" } else { "" },
+                r.delivery
+            ),
+        });
+    }
+
+    /// A delivery's visibility timeout ended.
+    pub(super) fn on_visibility(&mut self, now: SimTime, di: u32) {
+        let d = &mut self.deliveries[di as usize];
+        d.timer = None;
+        let (qi, receipt) = (d.queue, d.receipt);
+        let st = &mut self.queues[qi as usize];
+        match st.q.nack(now, &receipt, true) {
+            Some(Ok(_)) => {}
+            Some(Err(exit)) => self.message_left(now, qi, &receipt, exit),
+            None => {}
+        }
+        self.free_delivery(di);
+        self.hand_out(now, qi);
+    }
+
+    /// A requeued message's redelivery delay is over.
+    pub(super) fn on_redeliver(&mut self, now: SimTime, qi: u16, slot: u32) {
+        if self.queues[qi as usize].q.due(slot) {
+            self.hand_out(now, qi as u32);
+        }
+    }
+
+    /// A queue's periodic tick: retention, forgetting old effects, and deliveries (a broker
+    /// that came back, a consumer that restarted).
+    pub(super) fn on_queue_poll(&mut self, now: SimTime, qi: u32) {
+        self.engine
+            .schedule_at(now.after(POLL), Ev::QueuePoll { queue: qi });
+        let st = &mut self.queues[qi as usize];
+        st.q.expire(now);
+        let age = st.q.oldest_age(now).0 / 1_000_000;
+        st.counters.max_age_ms = st.counters.max_age_ms.max(age);
+        st.counters.max_ready = st.counters.max_ready.max(st.q.ready() as u64);
+        while let Some(&(t, id)) = st.effect_order.front() {
+            if now.since(t) < st.window {
+                break;
+            }
+            st.effect_order.pop_front();
+            if st.effects.get(&id).is_some_and(|e| e.1 == t) {
+                st.effects.remove(&id);
+            }
+        }
+        self.hand_out(now, qi);
+    }
+
+    /// Closes a time-series bucket for every queue.
+    pub(super) fn queue_rows(&mut self, now: SimTime, t_s: f64, sink: &mut dyn Sink) {
+        for (k, st) in self.queues.iter_mut().enumerate() {
+            let mut r = row(
+                t_s,
+                "queue",
+                &self.spec.queues[k].name,
+                &st.bucket,
+                &st.bucket_latency,
+                st.q.in_flight() as u64,
+                st.q.ready() as u64,
+                0.0,
+            );
+            r.oldest_age_s = st.q.oldest_age(now).as_secs_f64();
+            sink.series(&r);
+            st.bucket = Counts::default();
+            st.bucket_latency.reset();
+        }
+    }
+
+    pub(super) fn queue_results(&self) -> Vec<QueueResult> {
+        self.queues
+            .iter()
+            .zip(&self.spec.queues)
+            .map(|(st, spec)| QueueResult {
+                name: spec.name.clone(),
+                stats: st.q.stats,
+                counters: st.counters,
+                ready_at_end: st.q.ready() as u64,
+                in_flight_at_end: st.q.in_flight() as u64,
+                present_at_end: st.q.len() as u64,
+                latency: st.latency.summary(),
+            })
+            .collect()
+    }
+}
+
+/// Marks a topic in a publish destination code (queues are plain indices).
+pub(super) const TOPIC_BIT: u32 = 1 << 30;
+
+/// An idempotency TTL, if any, against the last time an id was applied.
+trait TtlExt {
+    fn is_none_or_expired(&self, now: SimTime, last: SimTime) -> bool;
+}
+
+impl TtlExt for Option<SimDuration> {
+    fn is_none_or_expired(&self, now: SimTime, last: SimTime) -> bool {
+        match self {
+            None => true,
+            Some(ttl) => now.since(last) > *ttl,
+        }
+    }
+}
