@@ -83,6 +83,30 @@ pub(super) struct QueueState {
     bucket_latency: Latency,
 }
 
+impl QueueState {
+    /// A consumer handled message `id` successfully: its effect applies, unless an
+    /// idempotency store (`ttl`) has seen the id (checked at commit, like a unique key).
+    fn apply_effect(&mut self, now: SimTime, id: u64, ttl: Option<SimDuration>) {
+        let key = id & !POISON;
+        let entry = self.effects.entry(key).or_insert((0, now));
+        if entry.0 > 0 {
+            self.counters.duplicates += 1;
+        }
+        if entry.0 == 0 || ttl.is_none_or_expired(now, entry.1) {
+            entry.0 += 1;
+            entry.1 = now;
+            if entry.0 > 1 {
+                self.counters.double_effects += 1;
+            } else {
+                self.counters.applied += 1;
+            }
+            self.effect_order.push_back((now, key));
+        } else {
+            self.counters.skipped += 1;
+        }
+    }
+}
+
 /// A message handed to a consumer.
 pub(super) struct DeliveryRec {
     queue: u32,
@@ -293,27 +317,18 @@ impl World<'_> {
         if !crashed {
             self.release(id);
         }
+        let broker_up = self.broker_up(spec.queues[qi as usize].broker.0 as usize);
         let st = &mut self.queues[qi as usize];
         let mut settled = false;
-        if outcome == Outcome::Ok {
-            let key = receipt.id & !POISON;
-            let entry = st.effects.entry(key).or_insert((0, now));
-            if entry.0 > 0 {
-                st.counters.duplicates += 1;
+        if !broker_up {
+            // The broker is down: the acknowledgement (or the nack) is lost, and the visibility
+            // timeout will bring the message back once it returns. An effect was still
+            // applied: its redelivery is a duplicate.
+            if outcome == Outcome::Ok {
+                st.apply_effect(now, receipt.id, cs.idempotency_ttl);
             }
-            let fresh = entry.0 == 0 || cs.idempotency_ttl.is_none_or_expired(now, entry.1);
-            if fresh {
-                entry.0 += 1;
-                entry.1 = now;
-                if entry.0 > 1 {
-                    st.counters.double_effects += 1;
-                } else {
-                    st.counters.applied += 1;
-                }
-                st.effect_order.push_back((now, key));
-            } else {
-                st.counters.skipped += 1;
-            }
+        } else if outcome == Outcome::Ok {
+            st.apply_effect(now, receipt.id, cs.idempotency_ttl);
             if st.q.ack(&receipt) {
                 let age = now.since(receipt.published).0;
                 st.latency.record(age);
