@@ -62,7 +62,11 @@ impl World<'_> {
         let victims: Vec<u32> = (0..self.reqs.len() as u32)
             .filter(|&id| {
                 let r = &self.reqs[id as usize];
-                r.instance as usize == i && r.state == State::Running && !r.killed
+                r.instance as usize == i
+                    && r.state == State::Running
+                    && !r.killed
+                    // A saga's carrier is the orchestrator's durable state, not a process.
+                    && !(r.saga != NONE && r.saga_step == NONE)
             })
             .collect();
         let s = self.insts[i].service as usize;

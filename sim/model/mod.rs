@@ -16,6 +16,7 @@ mod discovery;
 mod faults;
 mod layers;
 pub mod messaging;
+pub mod sagas;
 mod scaling;
 pub mod spec;
 
@@ -106,6 +107,10 @@ enum Ev {
     Redeliver { queue: u16, slot: u32 },
     /// A queue's periodic tick.
     QueuePoll { queue: u32 },
+    /// A saga's back-off is over.
+    SagaStep { saga: u32 },
+    /// A saga ended a while ago: judge its effects.
+    SagaSettled { saga: u32 },
     /// A new-version instance a rollout started has booted.
     Started { inst: u32 },
 }
@@ -205,6 +210,10 @@ struct Req {
     dest: u32,
     /// At a consumer: the delivery it handles (NONE: not a delivery).
     delivery: u32,
+    /// A saga's carrier, or a participant's request for a saga step: the saga (NONE: none).
+    saga: u32,
+    /// A participant's request: step << 1 | compensation (NONE: the carrier itself).
+    saga_step: u32,
     /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
     deadline: SimTime,
     code: Code,
@@ -427,6 +436,8 @@ impl Req {
             msg: 0,
             dest: NONE,
             delivery: NONE,
+            saga: NONE,
+            saga_step: NONE,
             deadline: SimTime::MAX,
             code: Code::None,
             holds: 0,
@@ -656,6 +667,8 @@ pub struct RunResult {
     pub in_flight_at_end: u64,
     /// Per broker queue, in scenario order.
     pub queues: Vec<messaging::QueueResult>,
+    /// Per saga definition, in scenario order.
+    pub sagas: Vec<sagas::SagaResult>,
     /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
     pub arrivals: Vec<SimTime>,
 }
@@ -783,6 +796,11 @@ pub struct World<'a> {
     next_msg: u64,
     /// Draws poison messages.
     msg_rng: SimRng,
+    /// Saga instances (running or settling).
+    sagas: Vec<sagas::SagaRun>,
+    free_sagas: Vec<u32>,
+    saga_stats: Vec<sagas::SagaStats>,
+    next_saga: u64,
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
@@ -835,6 +853,8 @@ impl<'a> World<'a> {
             }
             let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
             let mut acc = 0.0;
+            // Endpoints of weight 0 (a saga's calls, held by its orchestrator, come last) are
+            // never picked by weight.
             let mut endpoint_cum: Vec<f64> = s
                 .endpoints
                 .iter()
@@ -886,7 +906,7 @@ impl<'a> World<'a> {
                     let calls: &[CallSpec] = match step {
                         Step::Call(c) => std::slice::from_ref(c),
                         Step::Parallel(cs) => cs,
-                        Step::Work(_) => &[],
+                        Step::Work(_) | Step::Saga(_) => &[],
                     };
                     for c in calls {
                         let j = c.to.0 as usize;
@@ -1032,6 +1052,10 @@ impl<'a> World<'a> {
             free_deliveries: Vec::new(),
             next_msg: 0,
             msg_rng: SimRng::for_component(spec.seed, "messages"),
+            sagas: Vec::new(),
+            free_sagas: Vec::new(),
+            saga_stats: Vec::new(),
+            next_saga: 0,
             randoms: std::collections::BTreeMap::new(),
         };
         world.start_discovery();
@@ -1039,6 +1063,7 @@ impl<'a> World<'a> {
         world.start_canaries();
         world.start_rollouts();
         world.start_messaging();
+        world.start_sagas();
         world
     }
 
@@ -1106,6 +1131,7 @@ impl<'a> World<'a> {
 
     fn finish(mut self, stop: StopReason, end: SimTime) -> RunResult {
         let measured = end.since(self.warmup.min(end));
+        let saga_results = self.saga_results();
         let spec = self.spec;
         let services = (0..self.svcs.len())
             .map(|i| {
@@ -1203,6 +1229,7 @@ impl<'a> World<'a> {
             network_lost: self.link_table.iter().map(|l| l.lost).sum(),
             in_flight_at_end: (self.live - self.live_probes) as u64,
             queues: self.queue_results(),
+            sagas: saga_results,
             arrivals: self.arrivals,
         }
     }
@@ -1246,6 +1273,8 @@ impl<'a> World<'a> {
             Ev::Visibility { delivery } => self.on_visibility(now, delivery),
             Ev::Redeliver { queue, slot } => self.on_redeliver(now, queue, slot),
             Ev::QueuePoll { queue } => self.on_queue_poll(now, queue),
+            Ev::SagaStep { saga } => self.on_saga_step(now, saga),
+            Ev::SagaSettled { saga } => self.on_saga_settled(saga),
             Ev::Started { inst } => self.on_started(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
@@ -1307,7 +1336,8 @@ impl<'a> World<'a> {
             return e;
         }
         let cum = &self.svcs[service as usize].endpoint_cum;
-        if cum.len() == 1 {
+        if cum[0] >= 1.0 {
+            // The first endpoint takes all the weight.
             return 0;
         }
         let u = match chooser {
@@ -1494,6 +1524,13 @@ impl<'a> World<'a> {
         req.key = key;
         req.headers = headers;
         req.deadline = until;
+        let carrier = &self.reqs[parent_req as usize];
+        if carrier.saga != NONE && carrier.saga_step == NONE {
+            // A saga step's call: the participant's request carries which step it is.
+            let (reference, k) = (carrier.saga, carrier.step);
+            req.saga = reference;
+            req.saga_step = self.saga_step_code(reference, k);
+        }
         if let Some(p) = self.sites[self.calls[call_id as usize].site as usize]
             .spec
             .publish
@@ -2413,6 +2450,7 @@ impl<'a> World<'a> {
                         return;
                     }
                 }
+                Step::Saga(def) => self.start_saga(now, id, *def),
                 Step::Parallel(cs) => {
                     let first = self.site_index[service][r.endpoint as usize][r.step as usize];
                     // Decide every member first and set `pending` to the total before any call
@@ -2552,6 +2590,10 @@ impl<'a> World<'a> {
             Outcome::Ok
         };
         let (dest, msg, key) = (r.dest, r.msg, r.key);
+        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE {
+            let (reference, code) = (r.saga, r.saga_step);
+            self.saga_effect(now, reference, code);
+        }
         if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key) {
             // The broker's queue is full: the publish is refused.
             outcome = Outcome::Rejected;
@@ -2684,6 +2726,11 @@ impl<'a> World<'a> {
         required: bool,
         work_ns: u64,
     ) {
+        if self.reqs[parent as usize].saga != NONE && self.reqs[parent as usize].saga_step == NONE {
+            // A saga's carrier: the orchestrator decides.
+            self.saga_reply(now, parent, outcome);
+            return;
+        }
         let p = &mut self.reqs[parent as usize];
         p.work_ns += work_ns;
         p.pending -= 1;
@@ -3081,7 +3128,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                 let calls: &[CallSpec] = match step {
                     Step::Call(c) => std::slice::from_ref(c),
                     Step::Parallel(cs) => cs,
-                    Step::Work(_) => &[],
+                    Step::Work(_) | Step::Saga(_) => &[],
                 };
                 for c in calls {
                     let (from, to) = (i as u32, c.to.0);

@@ -87,6 +87,8 @@ pub struct SystemSpec {
     pub queues: Vec<QueueSpec>,
     /// Broker topics.
     pub topics: Vec<TopicSpec>,
+    /// Orchestrated sagas.
+    pub sagas: Vec<SagaSpec>,
     /// Header names requests may carry (at most 8; bit k of a request's header set is
     /// `headers[k]`).
     pub headers: Vec<String>,
@@ -621,6 +623,27 @@ pub enum Step {
     Call(CallSpec),
     /// Calls issued together; the step ends when all have answered.
     Parallel(Vec<CallSpec>),
+    /// Starts a saga (index into [`SystemSpec::sagas`]); the handler goes on at once.
+    Saga(u32),
+}
+
+/// An orchestrated saga.
+#[derive(Clone, Debug)]
+pub struct SagaSpec {
+    /// Its name.
+    pub name: String,
+    /// The service that runs it.
+    pub orchestrator: ServiceId,
+    /// Control: steps, pivot, attempts, back-off.
+    pub config: crate::policy::saga::Config,
+    /// Step names.
+    pub step_names: Vec<String>,
+    /// Per step: the action and compensation calls.
+    pub calls: Vec<(Option<CallSpec>, Option<CallSpec>)>,
+    /// The orchestrator's hidden endpoint (weight 0) whose steps are these calls.
+    pub endpoint: u32,
+    /// Per step: the hidden endpoint's step index of the action and of the compensation.
+    pub call_steps: Vec<[Option<u32>; 2]>,
 }
 
 /// A synchronous call to another service.

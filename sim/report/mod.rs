@@ -232,6 +232,42 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     if !brokers.is_empty() {
         doc["brokers"] = Value::Object(brokers);
     }
+    let mut sagas = Map::new();
+    for s in &result.sagas {
+        let mut steps = Map::new();
+        for e in &s.steps {
+            steps.insert(
+                e.name.clone(),
+                json!({
+                    "applied": e.applied,
+                    "compensated": e.compensated,
+                    "applied_twice": e.applied_twice,
+                    "leaked": e.leaked,
+                    "missing": e.missing,
+                }),
+            );
+        }
+        sagas.insert(
+            s.name.clone(),
+            json!({
+                "started": s.started,
+                "completed": s.completed,
+                "compensated": s.compensated,
+                "failed": s.failed,
+                "stuck": s.stuck,
+                "running_at_end": s.running_at_end,
+                "refused": s.refused,
+                "consistent": s.consistent,
+                "inconsistent": s.inconsistent,
+                "effects": steps,
+                "disagreement_ms": latency_json(&s.disagreement),
+                "duration_ms": latency_json(&s.duration),
+            }),
+        );
+    }
+    if !sagas.is_empty() {
+        doc["sagas"] = Value::Object(sagas);
+    }
     doc
 }
 

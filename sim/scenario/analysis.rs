@@ -11,7 +11,7 @@ fn calls_of(e: &EndpointSpec) -> impl Iterator<Item = &CallSpec> {
     e.steps.iter().flat_map(|st| match st {
         Step::Call(c) => std::slice::from_ref(c).iter(),
         Step::Parallel(cs) => cs.iter(),
-        Step::Work(_) => [].iter(),
+        Step::Work(_) | Step::Saga(_) => [].iter(),
     })
 }
 
@@ -104,6 +104,8 @@ fn latency_ns(
                 }
                 Step::Call(c) => call(c),
                 Step::Parallel(cs) => cs.iter().map(call).fold(0.0, f64::max),
+                // The handler goes on at once: the saga runs on its own.
+                Step::Saga(_) => 0.0,
             };
         }
         out = out.max(total);

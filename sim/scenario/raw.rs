@@ -35,6 +35,9 @@ pub struct RawScenario {
     /// `[[topic]]`: broker topics (each subscriber queue gets a copy).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub topic: Vec<RawTopic>,
+    /// `[[saga]]`: orchestrated sagas.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saga: Vec<RawSaga>,
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
@@ -75,6 +78,50 @@ pub struct RawBrokerQueue {
     /// Most messages held; a publish beyond is refused (1 000 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<u32>,
+}
+
+/// `[[saga]]`: an orchestrated saga (Eventuate / Temporal semantics).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSaga {
+    /// Unique.
+    pub name: String,
+    /// The service whose handlers start it (`{ saga = "NAME" }`) and that runs it.
+    pub orchestrator: String,
+    /// The pivot step's name: later steps are retried, never compensated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pivot: Option<String>,
+    /// Attempts of a step up to the pivot before it counts as failed (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_attempts: Option<u32>,
+    /// Attempts of a step after the pivot before the saga is stuck (10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retriable_attempts: Option<u32>,
+    /// Attempts of a compensation (5); 1: no retry, a failure ends the saga failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation_attempts: Option<u32>,
+    /// Go on compensating past a compensation that gave up (Temporal continueWithError).
+    #[serde(default)]
+    pub continue_with_error: bool,
+    /// Back-off before a second attempt (1s), doubled each time up to 100s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<SimDuration>,
+    /// The steps, in order.
+    pub steps: Vec<RawSagaStep>,
+}
+
+/// One saga step: `{ name = "reserve", action = { to = "inventory" }, compensation = { ... } }`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSagaStep {
+    /// Unique within the saga.
+    pub name: String,
+    /// The forward call (absent: a step with nothing to do forward).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<RawStep>,
+    /// The compensating call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<RawStep>,
 }
 
 /// `[[topic]]`.
@@ -1216,6 +1263,9 @@ pub struct RawStep {
     /// Client-side adaptive throttling (`[policy.throttle.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttle: Option<String>,
+    /// Start this saga (the handler goes on at once; the orchestrator runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saga: Option<String>,
     /// Publish a message to this queue or topic: a call to its broker, answered once stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<String>,

@@ -421,6 +421,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 bulkhead: s.bulkhead.as_deref(),
                 path: p.clone(),
                 dests: &dests,
+                service: i,
             };
             for (k, st) in calls.iter().enumerate() {
                 let stp = ep.key("calls").index(k);
@@ -1010,7 +1011,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 let calls = e.steps.iter().flat_map(|st| match st {
                     Step::Call(c) => std::slice::from_ref(c).iter(),
                     Step::Parallel(cs) => cs.iter(),
-                    Step::Work(_) => [].iter(),
+                    Step::Work(_) | Step::Saga(_) => [].iter(),
                 });
                 if calls.clone().any(|c| c.timeout.is_none()) {
                     let p = if raw.service[i].endpoint.is_empty() {
@@ -1027,6 +1028,152 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 }
             }
         }
+    }
+
+    // Sagas.
+    let mut sagas = Vec::new();
+    for (k, sg) in raw.saga.iter().enumerate() {
+        let p = root().key("saga").index(k);
+        if raw.saga[..k].iter().any(|o| o.name == sg.name) {
+            cx.err(
+                p.key("name"),
+                format!("saga name {:?} is used twice", sg.name),
+            );
+        }
+        let Some(orch) = resolve(&mut cx, &sg.orchestrator, p.key("orchestrator")) else {
+            continue;
+        };
+        let os = &raw.service[orch.0 as usize];
+        let defaults = Defaults {
+            retry: os.retry.as_deref(),
+            breaker: os.breaker.as_deref(),
+            balancer: os.balancer.as_deref(),
+            outlier: os.outlier.as_deref(),
+            bulkhead: os.bulkhead.as_deref(),
+            path: root().key("service").index(orch.0 as usize),
+            dests: &dests,
+            service: orch.0 as usize,
+        };
+        if sg.steps.is_empty() {
+            cx.err(p.key("steps"), "a saga needs at least one step");
+        }
+        let mut defs = Vec::new();
+        let mut calls = Vec::new();
+        let mut names = Vec::new();
+        for (j, st) in sg.steps.iter().enumerate() {
+            let sp = p.key("steps").index(j);
+            if names.contains(&st.name) {
+                cx.err(
+                    sp.key("name"),
+                    format!("step name {:?} is used twice in this saga", st.name),
+                );
+            }
+            names.push(st.name.clone());
+            let call = |cx: &mut Ctx, c: &Option<RawStep>, key: &str| -> Option<CallSpec> {
+                let c = c.as_ref()?;
+                if c.to.is_none() && c.publish.is_none() {
+                    cx.err(sp.key(key), "a saga action or compensation is a call `{ to = \"service\", endpoint = ... }` or a publish");
+                    return None;
+                }
+                if c.parallel.is_some() || c.work.is_some() || c.saga.is_some() {
+                    cx.err(sp.key(key), "a saga action or compensation is one call");
+                    return None;
+                }
+                build_call(cx, c, sp.key(key), &resolve, raw, &pols, &defaults)
+            };
+            let action = call(&mut cx, &st.action, "action");
+            let compensation = call(&mut cx, &st.compensation, "compensation");
+            if st.action.is_none() && st.compensation.is_some() {
+                cx.err(
+                    sp.clone(),
+                    "a step with a compensation needs an action to compensate",
+                );
+            }
+            defs.push(crate::policy::saga::StepDef {
+                action: st.action.is_some(),
+                compensation: st.compensation.is_some(),
+            });
+            calls.push((action, compensation));
+        }
+        let pivot = sg
+            .pivot
+            .as_ref()
+            .and_then(|name| match names.iter().position(|n| n == name) {
+                Some(i) => Some(i),
+                None => {
+                    cx.err(
+                        p.key("pivot"),
+                        format!("no step named {name:?}; steps: {}", names.join(", ")),
+                    );
+                    None
+                }
+            });
+        if let Some(pv) = pivot {
+            for (j, d) in defs.iter().enumerate().skip(pv + 1) {
+                if d.compensation {
+                    cx.err(p.key("steps").index(j).key("compensation"), "steps after the pivot are never compensated (only retried): drop this compensation or move the pivot");
+                }
+            }
+        }
+        let mut config = crate::policy::saga::Config::new(defs, pivot);
+        for (v, key, field) in [
+            (
+                sg.action_attempts,
+                "action_attempts",
+                &mut config.action_attempts,
+            ),
+            (
+                sg.retriable_attempts,
+                "retriable_attempts",
+                &mut config.retriable_attempts,
+            ),
+            (
+                sg.compensation_attempts,
+                "compensation_attempts",
+                &mut config.compensation_attempts,
+            ),
+        ] {
+            if let Some(v) = v {
+                if v == 0 || v > 1000 {
+                    cx.err(p.key(key), format!("{key} is between 1 and 1000"));
+                }
+                *field = v.clamp(1, 1000);
+            }
+        }
+        config.continue_with_error = sg.continue_with_error;
+        if let Some(b) = sg.backoff {
+            config.backoff = b;
+        }
+        // The orchestrator holds the saga's calls as a hidden endpoint, so that they get call
+        // sites, edges and links like any other call.
+        let mut steps = Vec::new();
+        let mut call_steps = Vec::new();
+        for (a, c) in &calls {
+            let mut at = [None, None];
+            for (k, call) in [a, c].into_iter().enumerate() {
+                if let Some(call) = call {
+                    at[k] = Some(steps.len() as u32);
+                    steps.push(Step::Call(call.clone()));
+                }
+            }
+            call_steps.push(at);
+        }
+        let eps = &mut services[orch.0 as usize].endpoints;
+        let endpoint = eps.len() as u32;
+        eps.push(EndpointSpec {
+            name: format!("saga:{}", sg.name),
+            weight: 0.0,
+            steps,
+        });
+        sagas.push(SagaSpec {
+            name: sg.name.clone(),
+            orchestrator: orch,
+            config,
+            step_names: names,
+            calls,
+            endpoint,
+            call_steps,
+        });
     }
 
     // Consumers.
@@ -1089,6 +1236,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     Ok(SystemSpec {
         queues,
         topics,
+        sagas,
         name: sim.name.clone(),
         duration: sim.duration,
         warmup: sim.warmup,
@@ -1204,6 +1352,36 @@ fn build_step(
     pols: &Policies,
     defaults: &Defaults,
 ) -> Option<Step> {
+    if let Some(name) = &st.saga {
+        if st.to.is_some() || st.parallel.is_some() || st.work.is_some() || st.publish.is_some() {
+            cx.err(
+                path,
+                "a step is exactly one of: a call, a publish, a saga, a group or work",
+            );
+            return None;
+        }
+        let Some(k) = raw.saga.iter().position(|s| &s.name == name) else {
+            let known: Vec<&str> = raw.saga.iter().map(|s| s.name.as_str()).collect();
+            cx.err(
+                path.key("saga"),
+                format!(
+                    "unknown saga {name:?}; sagas: {}",
+                    if known.is_empty() {
+                        "none (add a [[saga]])".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+            return None;
+        };
+        let here = &raw.service[defaults.service].name;
+        if &raw.saga[k].orchestrator != here {
+            cx.err(path.key("saga"), format!("saga {name:?} runs on its orchestrator {:?}: start it from a handler of that service, not {here:?}", raw.saga[k].orchestrator));
+            return None;
+        }
+        return Some(Step::Saga(k as u32));
+    }
     let kinds = [
         st.to.is_some(),
         st.parallel.is_some(),
@@ -1377,6 +1555,8 @@ fn build_call(
 /// A service's default policies for its calls, and where it can publish.
 struct Defaults<'a> {
     dests: &'a BTreeMap<String, (Dest, Option<ServiceId>)>,
+    /// The service whose handler this is.
+    service: usize,
     retry: Option<&'a str>,
     breaker: Option<&'a str>,
     balancer: Option<&'a str>,

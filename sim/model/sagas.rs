@@ -1,0 +1,435 @@
+//! Orchestrated sagas: a handler step starts one, and its orchestrator service runs it with the
+//! [`crate::policy::saga::Saga`] state machine, each action and compensation a real call
+//! (with its timeout, retries and breaker) to a participant.
+//!
+//! The orchestrator's state is durable (Temporal, Eventuate keep it in a database): a saga
+//! runs on a carrier request of its own, which a crash of the orchestrator instance does not
+//! kill, and the starting handler goes on at once (the API answers "pending").
+//!
+//! Consistency: every participant request that completes ok applies its effect (an action)
+//! or undoes it (a compensation), counted per saga and step, whatever the orchestrator
+//! learns (a timed-out action may still apply, later). Sixty seconds after a saga ends, its
+//! effects are judged: a completed saga is consistent when every step with an effect applied
+//! exactly once; a compensated one when every effect applied was undone as often; failed and
+//! stuck sagas are inconsistent. How long participants disagreed is the time from the first
+//! effect to the last.
+
+use super::*;
+use crate::policy::saga::{Next, Saga, Status};
+
+/// How long after a saga ends late effects are still attributed to it.
+const SETTLE: SimDuration = SimDuration::from_secs(60);
+
+/// Saga references pack a slot index (low 20 bits) and its generation.
+const SLOT_BITS: u32 = 20;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+/// Most sagas alive (running or settling) at once.
+const MAX_SAGAS: usize = 1 << SLOT_BITS;
+
+/// One saga instance.
+pub(super) struct SagaRun {
+    def: u32,
+    state: Saga,
+    generation: u32,
+    carrier: u32,
+    /// Its number, for the event log.
+    number: u64,
+    started: SimTime,
+    ended: Option<SimTime>,
+    /// Per step: (effects applied, effects undone).
+    effects: Vec<(u32, u32)>,
+    first_effect: Option<SimTime>,
+    last_effect: SimTime,
+    /// The command waiting for its back-off, and the sequence number of the one in flight.
+    pending: Option<Next>,
+    seq: u64,
+    live: bool,
+}
+
+/// Per saga definition: outcomes and consistency.
+#[derive(Clone, Debug)]
+pub struct SagaResult {
+    /// Its name.
+    pub name: String,
+    /// Started.
+    pub started: u64,
+    /// Ends: completed, compensated, failed, stuck.
+    pub completed: u64,
+    /// Rolled back.
+    pub compensated: u64,
+    /// A compensation failed with no retry.
+    pub failed: u64,
+    /// Gave up.
+    pub stuck: u64,
+    /// Not ended at the end of the run.
+    pub running_at_end: u64,
+    /// Could not start: the run's request limit.
+    pub refused: u64,
+    /// Judged consistent / inconsistent (ended ones).
+    pub consistent: u64,
+    /// Judged inconsistent.
+    pub inconsistent: u64,
+    /// Per step: (name, applied once in a completed saga, compensated, applied twice or more,
+    /// applied and never compensated in a rolled-back saga, missing in a completed saga).
+    pub steps: Vec<StepEffects>,
+    /// First to last effect of consistent sagas: how long participants disagreed.
+    pub disagreement: LatencyMs,
+    /// Start to end of ended sagas.
+    pub duration: LatencyMs,
+}
+
+/// Final effect states of one step across sagas.
+#[derive(Clone, Debug, Default)]
+pub struct StepEffects {
+    /// Step name.
+    pub name: String,
+    /// Applied exactly once and not undone (completed sagas).
+    pub applied: u64,
+    /// Applied and undone.
+    pub compensated: u64,
+    /// Applied more often than undone, by two or more, or twice in a completed saga.
+    pub applied_twice: u64,
+    /// Applied in a rolled-back saga and never undone.
+    pub leaked: u64,
+    /// Not applied in a completed saga.
+    pub missing: u64,
+}
+
+pub(super) struct SagaStats {
+    started: u64,
+    ends: [u64; 4],
+    refused: u64,
+    consistent: u64,
+    inconsistent: u64,
+    steps: Vec<StepEffects>,
+    disagreement: Latency,
+    duration: Latency,
+}
+
+impl World<'_> {
+    pub(super) fn start_sagas(&mut self) {
+        for s in &self.spec.sagas {
+            self.saga_stats.push(SagaStats {
+                started: 0,
+                ends: [0; 4],
+                refused: 0,
+                consistent: 0,
+                inconsistent: 0,
+                steps: s
+                    .step_names
+                    .iter()
+                    .map(|n| StepEffects {
+                        name: n.clone(),
+                        ..StepEffects::default()
+                    })
+                    .collect(),
+                disagreement: Latency::new(2),
+                duration: Latency::new(2),
+            });
+        }
+    }
+
+    /// Request `id` reached a `{ saga = ... }` step: start saga `def` on its instance.
+    pub(super) fn start_saga(&mut self, now: SimTime, id: u32, def: u32) {
+        let spec = self.spec;
+        let sd = &spec.sagas[def as usize];
+        let instance = self.reqs[id as usize].instance;
+        let slot = match self.free_sagas.pop() {
+            Some(k) => k as usize,
+            None if self.sagas.len() < MAX_SAGAS => {
+                self.sagas.push(SagaRun {
+                    def,
+                    state: Saga::new(),
+                    generation: 0,
+                    carrier: NONE,
+                    number: 0,
+                    started: now,
+                    ended: None,
+                    effects: Vec::new(),
+                    first_effect: None,
+                    last_effect: now,
+                    pending: None,
+                    seq: 0,
+                    live: false,
+                });
+                self.sagas.len() - 1
+            }
+            None => {
+                self.saga_stats[def as usize].refused += 1;
+                return;
+            }
+        };
+        let generation = self.sagas[slot].generation;
+        let reference = (generation << SLOT_BITS) | slot as u32;
+        let mut carrier = Req::new(
+            now,
+            sd.orchestrator.0,
+            instance,
+            sd.endpoint,
+            NONE,
+            NONE,
+            NONE,
+            State::Running,
+            false,
+        );
+        carrier.saga = reference;
+        carrier.key = self.reqs[id as usize].key;
+        let Some(cid) = self.alloc(carrier) else {
+            self.free_sagas.push(slot as u32);
+            self.saga_stats[def as usize].refused += 1;
+            return;
+        };
+        self.next_saga += 1;
+        let steps = sd.step_names.len();
+        let run = &mut self.sagas[slot];
+        run.def = def;
+        run.state = Saga::new();
+        run.carrier = cid;
+        run.number = self.next_saga;
+        run.started = now;
+        run.ended = None;
+        run.effects.clear();
+        run.effects.resize(steps, (0, 0));
+        run.first_effect = None;
+        run.pending = None;
+        run.live = true;
+        self.saga_stats[def as usize].started += 1;
+        let next = run.state.start(&sd.config);
+        self.saga_next(now, slot, next);
+    }
+
+    fn saga_subject(&self, slot: usize) -> String {
+        let run = &self.sagas[slot];
+        format!("{}#{}", self.spec.sagas[run.def as usize].name, run.number)
+    }
+
+    /// Carries out the orchestrator's next command.
+    fn saga_next(&mut self, now: SimTime, slot: usize, next: Next) {
+        match next {
+            Next::Run {
+                step,
+                compensation,
+                attempt,
+                delay,
+                seq,
+            } => {
+                self.sagas[slot].seq = seq;
+                let sd = &self.spec.sagas[self.sagas[slot].def as usize];
+                self.log.push(StateEvent {
+                    t_s: secs(now.after(delay)),
+                    kind: "saga",
+                    subject: self.saga_subject(slot),
+                    detail: format!(
+                        "{} {}{}",
+                        sd.step_names[step],
+                        if compensation {
+                            "compensation"
+                        } else {
+                            "action"
+                        },
+                        if attempt > 1 {
+                            format!(", attempt {attempt}")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                });
+                if delay.0 > 0 {
+                    self.sagas[slot].pending = Some(next);
+                    self.engine
+                        .schedule_at(now.after(delay), Ev::SagaStep { saga: slot as u32 });
+                } else {
+                    self.saga_call(now, slot, step, compensation);
+                }
+            }
+            Next::End(status) => self.saga_end(now, slot, status),
+        }
+    }
+
+    /// A back-off is over: run the waiting command.
+    pub(super) fn on_saga_step(&mut self, now: SimTime, slot: u32) {
+        let slot = slot as usize;
+        if let Some(Next::Run {
+            step, compensation, ..
+        }) = self.sagas[slot].pending.take()
+        {
+            self.saga_call(now, slot, step, compensation);
+        }
+    }
+
+    fn saga_call(&mut self, now: SimTime, slot: usize, step: usize, compensation: bool) {
+        let sd = &self.spec.sagas[self.sagas[slot].def as usize];
+        let k = sd.call_steps[step][compensation as usize].expect("validated: the call exists");
+        let carrier = self.sagas[slot].carrier;
+        let (s, ep) = (sd.orchestrator.0 as usize, sd.endpoint as usize);
+        let site = self.site_index[s][ep][k as usize];
+        let r = &mut self.reqs[carrier as usize];
+        r.pending = 1;
+        r.step = k;
+        self.start_call(now, carrier, site);
+    }
+
+    /// The code of a participant request for the hidden endpoint's step `k` of saga
+    /// `reference`: step << 1 | compensation.
+    pub(super) fn saga_step_code(&self, reference: u32, k: u32) -> u32 {
+        let run = &self.sagas[(reference & SLOT_MASK) as usize];
+        let sd = &self.spec.sagas[run.def as usize];
+        for (j, at) in sd.call_steps.iter().enumerate() {
+            for (c, s) in at.iter().enumerate() {
+                if *s == Some(k) {
+                    return (j as u32) << 1 | c as u32;
+                }
+            }
+        }
+        unreachable!("a saga's carrier only runs its saga's calls")
+    }
+
+    /// The call a saga's carrier made has ended.
+    pub(super) fn saga_reply(&mut self, now: SimTime, carrier: u32, outcome: Outcome) {
+        let slot = (self.reqs[carrier as usize].saga & SLOT_MASK) as usize;
+        self.reqs[carrier as usize].pending = 0;
+        let run = &mut self.sagas[slot];
+        let cfg = &self.spec.sagas[run.def as usize].config;
+        if let Some(next) = run.state.on_reply(cfg, run.seq, outcome == Outcome::Ok) {
+            self.saga_next(now, slot, next);
+        }
+    }
+
+    fn saga_end(&mut self, now: SimTime, slot: usize, status: Status) {
+        let run = &mut self.sagas[slot];
+        run.ended = Some(now);
+        let (def, carrier, started) = (run.def as usize, run.carrier, run.started);
+        let st = &mut self.saga_stats[def];
+        let k = match status {
+            Status::Completed => 0,
+            Status::Compensated => 1,
+            Status::Failed => 2,
+            _ => 3,
+        };
+        st.ends[k] += 1;
+        st.duration.record(now.since(started).0);
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind: "saga",
+            subject: self.saga_subject(slot),
+            detail: format!("ended {}", status.name()),
+        });
+        self.release(carrier);
+        self.engine
+            .schedule_at(now.after(SETTLE), Ev::SagaSettled { saga: slot as u32 });
+    }
+
+    /// A participant applied (or undid) the effect of saga step `code` (step << 1 | undo).
+    pub(super) fn saga_effect(&mut self, now: SimTime, reference: u32, code: u32) {
+        let slot = (reference & SLOT_MASK) as usize;
+        let run = &mut self.sagas[slot];
+        if !run.live || run.generation != reference >> SLOT_BITS {
+            return; // too late: the saga was already judged
+        }
+        let (step, undo) = ((code >> 1) as usize, code & 1 == 1);
+        if undo {
+            run.effects[step].1 += 1;
+        } else {
+            run.effects[step].0 += 1;
+        }
+        run.first_effect.get_or_insert(now);
+        run.last_effect = now;
+    }
+
+    /// Judges a saga's effects once it has settled, and frees its slot.
+    pub(super) fn on_saga_settled(&mut self, slot: u32) {
+        let slot = slot as usize;
+        self.judge(slot);
+        let run = &mut self.sagas[slot];
+        run.live = false;
+        run.generation = run.generation.wrapping_add(1) & ((1 << (32 - SLOT_BITS)) - 1);
+        self.free_sagas.push(slot as u32);
+    }
+
+    fn judge(&mut self, slot: usize) {
+        let run = &self.sagas[slot];
+        let sd = &self.spec.sagas[run.def as usize];
+        let st = &mut self.saga_stats[run.def as usize];
+        let status = run.state.status();
+        let mut ok = matches!(status, Status::Completed | Status::Compensated);
+        for (k, &(applied, undone)) in run.effects.iter().enumerate() {
+            let def = sd.config.steps[k];
+            // A step with neither compensation nor a place at or after the pivot is read-only.
+            let matters =
+                def.action && (def.compensation || sd.config.pivot.is_some_and(|p| k >= p));
+            if !matters {
+                continue;
+            }
+            let e = &mut st.steps[k];
+            match status {
+                Status::Completed => match applied {
+                    0 => {
+                        e.missing += 1;
+                        ok = false;
+                    }
+                    1 if undone == 0 => e.applied += 1,
+                    _ => {
+                        e.applied_twice += 1;
+                        ok = false;
+                    }
+                },
+                _ if applied == 0 => {}
+                _ if applied == undone && applied == 1 => e.compensated += 1,
+                _ if applied > undone + 1 || (applied >= 2 && applied == undone) => {
+                    e.applied_twice += 1;
+                    ok = false;
+                }
+                _ if applied > undone => {
+                    e.leaked += 1;
+                    ok = false;
+                }
+                _ => {}
+            }
+        }
+        if ok {
+            st.consistent += 1;
+            if let Some(first) = run.first_effect {
+                st.disagreement.record(run.last_effect.since(first).0);
+            }
+        } else if status.is_final() {
+            st.inconsistent += 1;
+        }
+    }
+
+    pub(super) fn saga_results(&mut self) -> Vec<SagaResult> {
+        // Sagas that ended and have not settled yet are judged now; running ones are not.
+        for slot in 0..self.sagas.len() {
+            if self.sagas[slot].live && self.sagas[slot].ended.is_some() {
+                self.judge(slot);
+            }
+        }
+        let running: Vec<u64> = (0..self.spec.sagas.len())
+            .map(|d| {
+                self.sagas
+                    .iter()
+                    .filter(|r| r.live && r.ended.is_none() && r.def as usize == d)
+                    .count() as u64
+            })
+            .collect();
+        self.saga_stats
+            .iter()
+            .zip(&self.spec.sagas)
+            .zip(running)
+            .map(|((st, sd), running_at_end)| SagaResult {
+                name: sd.name.clone(),
+                started: st.started,
+                completed: st.ends[0],
+                compensated: st.ends[1],
+                failed: st.ends[2],
+                stuck: st.ends[3],
+                running_at_end,
+                refused: st.refused,
+                consistent: st.consistent,
+                inconsistent: st.inconsistent,
+                steps: st.steps.clone(),
+                disagreement: st.disagreement.summary(),
+                duration: st.duration.summary(),
+            })
+            .collect()
+    }
+}

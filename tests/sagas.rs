@@ -1,0 +1,139 @@
+//! Orchestrated sagas through the whole model (POLICIES.md §17): compensation order, stuck
+//! and failed compensations, and the consistency of participants' effects.
+
+use faultline::metrics::{MemorySink, StateEvent};
+use faultline::model::sagas::SagaResult;
+use faultline::model::{RunOptions, RunResult, World};
+use faultline::scenario;
+
+fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
+    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+    let scn = scenario::load(std::path::Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"));
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    (r, sink.events)
+}
+
+/// Every saga ends completed, compensated, failed or stuck, or is still running at the end:
+/// none is lost half way; and every ended saga is judged.
+fn ends_add_up(s: &SagaResult) {
+    let ended = s.completed + s.compensated + s.failed + s.stuck;
+    assert_eq!(ended + s.running_at_end + s.refused, s.started, "{s:?}");
+    assert_eq!(s.consistent + s.inconsistent, ended, "{s:?}");
+}
+
+/// The saga log of one saga: (time, detail).
+fn log_of<'a>(events: &'a [StateEvent], subject: &str) -> Vec<&'a str> {
+    events
+        .iter()
+        .filter(|e| e.kind == "saga" && e.subject == subject)
+        .map(|e| e.detail.as_str())
+        .collect()
+}
+
+/// scenarios/saga-payment-failures.toml: declined cards roll back in reverse order; a charge
+/// that times out at the orchestrator but goes through at payment is a leaked effect, gone
+/// with a timeout longer than payment's slowest answer.
+#[test]
+fn payment_failures_compensate_and_timeouts_leak_charges() {
+    let f = "scenarios/saga-payment-failures.toml";
+    let (r, events) = run_file(f, &[]);
+    let s = &r.sagas[0];
+    ends_add_up(s);
+    // 10 % declined (sd ~0.4 %), plus a fifth of the 30 s slow window's ~1 500 sagas.
+    let share = s.compensated as f64 / s.started as f64;
+    assert!((0.12..0.19).contains(&share), "{share}");
+    let charge = &s.steps[2];
+    assert!(charge.leaked > 200, "{charge:?}");
+    assert_eq!(s.inconsistent, charge.leaked);
+    assert_eq!((s.failed, s.stuck), (0, 0));
+    // A declined saga's log: actions up to the charge, then release before cancel.
+    let compensated = events
+        .iter()
+        .find(|e| e.kind == "saga" && e.detail == "ended compensated")
+        .unwrap();
+    assert_eq!(
+        log_of(&events, &compensated.subject),
+        vec![
+            "create action",
+            "reserve action",
+            "charge action",
+            "reserve compensation",
+            "create compensation",
+            "ended compensated"
+        ]
+    );
+    let (long, _) = run_file(f, &["saga.order.steps[2].action.timeout=\"5s\""]);
+    let s = &long.sagas[0];
+    ends_add_up(s);
+    assert_eq!((s.steps[2].leaked, s.inconsistent), (0, 0), "{s:?}");
+}
+
+/// scenarios/saga-stuck-compensation.toml: a compensation that keeps failing leaves the saga
+/// stuck after its attempts (Temporal-style retries), failed at once without retries
+/// (Eventuate), and compensated when the retries outlast the outage.
+#[test]
+fn failing_compensations_end_stuck_failed_or_late() {
+    let f = "scenarios/saga-stuck-compensation.toml";
+    let (r, events) = run_file(f, &[]);
+    let s = &r.sagas[0];
+    ends_add_up(s);
+    // Declines (10 % of 50/s) during the ~45 s in which a release cannot succeed in time.
+    assert!((150..350).contains(&s.stuck), "{s:?}");
+    assert_eq!(s.steps[1].leaked, s.stuck);
+    assert_eq!(
+        s.steps[0].leaked, s.stuck,
+        "the cancel after a stuck release never runs"
+    );
+    let stuck = events
+        .iter()
+        .find(|e| e.kind == "saga" && e.detail == "ended stuck")
+        .unwrap();
+    let log = log_of(&events, &stuck.subject);
+    assert_eq!(
+        &log[log.len() - 3..],
+        &[
+            "reserve compensation, attempt 4",
+            "reserve compensation, attempt 5",
+            "ended stuck"
+        ]
+    );
+    let (patient, _) = run_file(f, &["saga.order.compensation_attempts=10"]);
+    let s = &patient.sagas[0];
+    ends_add_up(s);
+    assert_eq!((s.stuck, s.failed, s.inconsistent), (0, 0, 0), "{s:?}");
+    // Some participants disagreed for most of the outage.
+    assert!(s.disagreement.max > 30_000.0, "{:?}", s.disagreement);
+    let (eventuate, _) = run_file(f, &["saga.order.compensation_attempts=1"]);
+    let s = &eventuate.sagas[0];
+    ends_add_up(s);
+    assert!(s.failed > 150 && s.stuck == 0, "{s:?}");
+}
+
+/// Over many seeds: sagas always end (or run at the end), and with timeouts longer than any
+/// answer no effect leaks or doubles.
+#[test]
+fn sagas_end_and_stay_consistent_across_seeds() {
+    for seed in 1..=6 {
+        let s = format!("sim.seed={seed}");
+        for f in [
+            "scenarios/saga-payment-failures.toml",
+            "scenarios/saga-stuck-compensation.toml",
+        ] {
+            let (r, _) = run_file(f, &[&s]);
+            ends_add_up(&r.sagas[0]);
+        }
+        let (r, _) = run_file(
+            "scenarios/saga-payment-failures.toml",
+            &[&s, "saga.order.steps[2].action.timeout=\"5s\""],
+        );
+        let sg = &r.sagas[0];
+        ends_add_up(sg);
+        assert!(
+            sg.steps
+                .iter()
+                .all(|e| e.applied_twice == 0 && e.leaked == 0),
+            "{sg:?}"
+        );
+    }
+}
