@@ -72,6 +72,7 @@ impl World<'_> {
         let s = self.insts[i].service as usize;
         let threads = self.spec.services[s].threads.is_some();
         for &id in &victims {
+            self.writer_died(id);
             let r = &mut self.reqs[id as usize];
             r.killed = true;
             if !r.abandoned {

@@ -173,11 +173,12 @@ impl World<'_> {
             st.bucket.requests += 1;
             self.hand_out(now, q);
         }
+        self.event_stored(id);
         true
     }
 
-    /// Whether some instance of the broker service runs.
-    fn broker_up(&self, s: usize) -> bool {
+    /// Whether some instance of service `s` runs (a broker, a relay's service).
+    fn service_runs(&self, s: usize) -> bool {
         let first = self.svcs[s].first_instance as usize;
         self.insts[first..first + self.svcs[s].instances as usize]
             .iter()
@@ -188,7 +189,7 @@ impl World<'_> {
     fn hand_out(&mut self, now: SimTime, qi: u32) {
         let spec = self.spec;
         let qs = &spec.queues[qi as usize];
-        if qs.consumers.is_empty() || !self.broker_up(qs.broker.0 as usize) {
+        if qs.consumers.is_empty() || !self.service_runs(qs.broker.0 as usize) {
             return;
         }
         // Every (consumer, instance) pair, in a fixed order; the rotation spreads messages.
@@ -317,7 +318,7 @@ impl World<'_> {
         if !crashed {
             self.release(id);
         }
-        let broker_up = self.broker_up(spec.queues[qi as usize].broker.0 as usize);
+        let broker_up = self.service_runs(spec.queues[qi as usize].broker.0 as usize);
         let st = &mut self.queues[qi as usize];
         let mut settled = false;
         if !broker_up {
@@ -490,5 +491,178 @@ impl TtlExt for Option<SimDuration> {
             None => true,
             Some(ttl) => now.since(last) > *ttl,
         }
+    }
+}
+
+/// Marks a database write that commits an event (in a child request's `dest`).
+pub(super) const WRITE_BIT: u32 = 1 << 29;
+/// With [`WRITE_BIT`]: the event goes into the writer's outbox.
+pub(super) const OUTBOX_BIT: u32 = 1 << 28;
+
+/// How often an outbox relay publishes what its service's transactions wrote.
+const RELAY: SimDuration = SimDuration::from_millis(500);
+
+/// A publish that failed is judged lost this long after (a late store still counts).
+const LOST_AFTER: SimDuration = SimDuration::from_secs(60);
+
+/// Events a service's writes committed, and what became of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    /// Database writes that committed an event.
+    pub committed: u64,
+    /// Events stored by the broker.
+    pub published: u64,
+    /// Committed, never published: the writer died or gave up between the two (dual write).
+    pub lost: u64,
+    /// Most events waiting in the outbox at a relay.
+    pub outbox_max: u64,
+}
+
+/// Outbox state of one service.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Outbox {
+    /// (message id, key, destination) written, not yet relayed.
+    entries: VecDeque<(u64, u64, u32)>,
+    pub(super) counts: EventCounts,
+    used: bool,
+}
+
+impl World<'_> {
+    /// Schedules the outbox relays of services that write through an outbox.
+    pub(super) fn start_outboxes(&mut self) {
+        self.outboxes = vec![Outbox::default(); self.svcs.len()];
+        for (s, spec) in self.spec.services.iter().enumerate() {
+            let uses = spec.endpoints.iter().any(|e| {
+                e.steps
+                    .iter()
+                    .any(|st| matches!(st, Step::Call(c) if matches!(c.write, Some((_, true)))))
+            });
+            if uses {
+                self.outboxes[s].used = true;
+                self.engine.schedule_at(
+                    SimTime::ZERO.after(RELAY),
+                    Ev::OutboxRelay { svc: s as u32 },
+                );
+            }
+        }
+    }
+
+    /// A database write that carries an event committed (its handler at the database answered
+    /// ok). With an outbox the event is in the same transaction; in a dual write the writer
+    /// must still publish it, if it is still there to do so.
+    pub(super) fn write_committed(&mut self, child: u32) {
+        let r = &self.reqs[child as usize];
+        let (code, writer, key) = (r.dest, r.msg as usize, r.key);
+        let dest = code & !(WRITE_BIT | OUTBOX_BIT);
+        self.outboxes[writer].counts.committed += 1;
+        if code & OUTBOX_BIT != 0 {
+            self.next_msg += 1;
+            let id = self.next_msg;
+            self.outboxes[writer].entries.push_back((id, key, dest));
+            return;
+        }
+        let caller = if r.abandoned {
+            None
+        } else {
+            Some(self.calls[r.parent as usize].parent)
+        };
+        match caller {
+            Some(c) if c != NONE && !self.reqs[c as usize].killed => {
+                self.reqs[c as usize].event_due = true;
+            }
+            // The writer stopped waiting (a timeout) or died: nobody will publish.
+            _ => self.outboxes[writer].counts.lost += 1,
+        }
+    }
+
+    /// The publish half of a dual write starts with message `id`.
+    pub(super) fn dual_publish(&mut self, caller: u32, id: u64) {
+        let r = &mut self.reqs[caller as usize];
+        if std::mem::take(&mut r.event_due) {
+            self.awaiting.insert(id, (r.service, None));
+        }
+    }
+
+    /// The publish half of a dual write ended without an answer ok: lost, unless the broker
+    /// still stores it within a minute.
+    pub(super) fn dual_publish_failed(&mut self, now: SimTime, id: u64) {
+        if let Some(e) = self.awaiting.get_mut(&id) {
+            e.1 = Some(now);
+        }
+    }
+
+    /// A request that owed a publish died.
+    pub(super) fn writer_died(&mut self, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        if std::mem::take(&mut r.event_due) {
+            self.outboxes[r.service as usize].counts.lost += 1;
+        }
+    }
+
+    /// A message was stored: if a dual write was waiting for it, its event is published.
+    pub(super) fn event_stored(&mut self, id: u64) {
+        if let Some((s, _)) = self.awaiting.remove(&id) {
+            self.outboxes[s as usize].counts.published += 1;
+        }
+    }
+
+    /// Judges failed dual-write publishes older than a minute lost (all of them at the end).
+    pub(super) fn sweep_awaiting(&mut self, now: SimTime, all: bool) {
+        let lost: Vec<u64> = self
+            .awaiting
+            .iter()
+            .filter(|(_, &(_, failed))| failed.is_some_and(|t| all || now.since(t) >= LOST_AFTER))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in lost {
+            let (s, _) = self.awaiting.remove(&id).expect("listed");
+            self.outboxes[s as usize].counts.lost += 1;
+        }
+    }
+
+    /// A service's outbox relay: while the service and the broker run, everything its
+    /// transactions wrote is published.
+    pub(super) fn on_outbox_relay(&mut self, now: SimTime, svc: u32) {
+        let s = svc as usize;
+        self.engine
+            .schedule_at(now.after(RELAY), Ev::OutboxRelay { svc });
+        let ob = &mut self.outboxes[s];
+        ob.counts.outbox_max = ob.counts.outbox_max.max(ob.entries.len() as u64);
+        if !self.service_runs(s) {
+            // The relay runs in the service.
+            return;
+        }
+        while let Some(&(id, key, dest)) = self.outboxes[s].entries.front() {
+            let broker = self.dest_broker(dest);
+            if !self.service_runs(broker) || !self.store_message(now, dest, id, key) {
+                break;
+            }
+            self.outboxes[s].entries.pop_front();
+            self.outboxes[s].counts.published += 1;
+        }
+    }
+
+    fn dest_broker(&self, dest: u32) -> usize {
+        if dest & TOPIC_BIT != 0 {
+            self.spec.topics[(dest & !TOPIC_BIT) as usize].broker.0 as usize
+        } else {
+            self.spec.queues[dest as usize].broker.0 as usize
+        }
+    }
+
+    /// Per service with writes that carry events: its counts (pending dual-write publishes
+    /// are neither published nor lost yet).
+    pub(super) fn event_results(&mut self, end: SimTime) -> Vec<Option<EventCounts>> {
+        self.sweep_awaiting(end, true);
+        (0..self.svcs.len())
+            .map(|s| {
+                let writes = self.spec.services[s].endpoints.iter().any(|e| {
+                    e.steps
+                        .iter()
+                        .any(|st| matches!(st, Step::Call(c) if c.write.is_some()))
+                });
+                writes.then_some(self.outboxes[s].counts)
+            })
+            .collect()
     }
 }

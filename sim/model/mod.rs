@@ -111,6 +111,8 @@ enum Ev {
     SagaStep { saga: u32 },
     /// A saga ended a while ago: judge its effects.
     SagaSettled { saga: u32 },
+    /// A service's outbox relay publishes.
+    OutboxRelay { svc: u32 },
     /// A new-version instance a rollout started has booted.
     Started { inst: u32 },
 }
@@ -214,6 +216,8 @@ struct Req {
     saga: u32,
     /// A participant's request: step << 1 | compensation (NONE: the carrier itself).
     saga_step: u32,
+    /// Its database write committed an event it has not published yet (dual write).
+    event_due: bool,
     /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
     deadline: SimTime,
     code: Code,
@@ -438,6 +442,7 @@ impl Req {
             delivery: NONE,
             saga: NONE,
             saga_step: NONE,
+            event_due: false,
             deadline: SimTime::MAX,
             code: Code::None,
             holds: 0,
@@ -734,6 +739,8 @@ pub struct ServiceResult {
     pub scaling: Option<(u32, u32, u64, u64)>,
     /// With a canary: (weight at the end in percent, rolled back at (s), requests, failed).
     pub canary: Option<(f64, Option<f64>, u64, u64)>,
+    /// With writes that commit events: what became of them.
+    pub events: Option<messaging::EventCounts>,
     /// With a rolling update: (started at (s), finished at (s), old instances replaced).
     pub rollout: Option<(Option<f64>, Option<f64>, u32)>,
 }
@@ -801,6 +808,10 @@ pub struct World<'a> {
     free_sagas: Vec<u32>,
     saga_stats: Vec<sagas::SagaStats>,
     next_saga: u64,
+    /// Per service: its outbox and the events its writes committed.
+    outboxes: Vec<messaging::Outbox>,
+    /// Dual-write publishes not stored yet: message id -> (writer, when the publish failed).
+    awaiting: std::collections::BTreeMap<u64, (u32, Option<SimTime>)>,
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
@@ -1056,6 +1067,8 @@ impl<'a> World<'a> {
             free_sagas: Vec::new(),
             saga_stats: Vec::new(),
             next_saga: 0,
+            outboxes: Vec::new(),
+            awaiting: std::collections::BTreeMap::new(),
             randoms: std::collections::BTreeMap::new(),
         };
         world.start_discovery();
@@ -1064,6 +1077,7 @@ impl<'a> World<'a> {
         world.start_rollouts();
         world.start_messaging();
         world.start_sagas();
+        world.start_outboxes();
         world
     }
 
@@ -1132,6 +1146,7 @@ impl<'a> World<'a> {
     fn finish(mut self, stop: StopReason, end: SimTime) -> RunResult {
         let measured = end.since(self.warmup.min(end));
         let saga_results = self.saga_results();
+        let mut event_results = self.event_results(end);
         let spec = self.spec;
         let services = (0..self.svcs.len())
             .map(|i| {
@@ -1166,6 +1181,7 @@ impl<'a> World<'a> {
                             c.total_errors,
                         )
                     }),
+                    events: event_results[i].take(),
                     rollout: s
                         .rollout
                         .as_ref()
@@ -1275,6 +1291,7 @@ impl<'a> World<'a> {
             Ev::QueuePoll { queue } => self.on_queue_poll(now, queue),
             Ev::SagaStep { saga } => self.on_saga_step(now, saga),
             Ev::SagaSettled { saga } => self.on_saga_settled(saga),
+            Ev::OutboxRelay { svc } => self.on_outbox_relay(now, svc),
             Ev::Started { inst } => self.on_started(now, inst),
             Ev::Bucket => {
                 self.close_bucket(now, sink);
@@ -1524,6 +1541,18 @@ impl<'a> World<'a> {
         req.key = key;
         req.headers = headers;
         req.deadline = until;
+        if let Some((dest, outbox)) = self.sites[self.calls[call_id as usize].site as usize]
+            .spec
+            .write
+        {
+            // A database write carrying an event: the database learns where it goes.
+            let code = match dest {
+                Dest::Queue(q) => q,
+                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            };
+            req.dest = code | messaging::WRITE_BIT | if outbox { messaging::OUTBOX_BIT } else { 0 };
+            req.msg = from as u64;
+        }
         let carrier = &self.reqs[parent_req as usize];
         if carrier.saga != NONE && carrier.saga_step == NONE {
             // A saga step's call: the participant's request carries which step it is.
@@ -1615,6 +1644,9 @@ impl<'a> World<'a> {
             },
             None => call,
         };
+        if self.sites[site as usize].spec.after_write {
+            self.dual_publish(parent, call.msg);
+        }
         let id = match self.free_calls.pop() {
             Some(i) => {
                 let generation = self.calls[i as usize].generation.wrapping_add(1);
@@ -2244,6 +2276,11 @@ impl<'a> World<'a> {
         }
         let c = &self.calls[id as usize];
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
+        if outcome != Outcome::Ok && self.sites[c.site as usize].spec.after_write {
+            let msg = c.msg;
+            self.dual_publish_failed(now, msg);
+        }
+        let c = &self.calls[id as usize];
         let site = &self.sites[c.site as usize];
         let (edge, required) = (site.edge as usize, site.spec.required);
         if let Some(k) = self.calls[id as usize].hedge_timer.take() {
@@ -2590,16 +2627,21 @@ impl<'a> World<'a> {
             Outcome::Ok
         };
         let (dest, msg, key) = (r.dest, r.msg, r.key);
-        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE {
-            let (reference, code) = (r.saga, r.saga_step);
-            self.saga_effect(now, reference, code);
-        }
-        if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key) {
+        if dest != NONE && dest & messaging::WRITE_BIT != 0 {
+            if outcome == Outcome::Ok {
+                self.write_committed(id);
+            }
+        } else if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key)
+        {
             // The broker's queue is full: the publish is refused.
             outcome = Outcome::Rejected;
         }
         let r = &self.reqs[id as usize];
         let (born, measured, probe) = (r.born, r.measured, r.probe);
+        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE {
+            let (reference, code) = (r.saga, r.saga_step);
+            self.saga_effect(now, reference, code);
+        }
         self.release_server_limit(now, id, outcome);
         let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
@@ -3053,6 +3095,7 @@ impl<'a> World<'a> {
             w.bucket_latency.reset();
         }
         self.queue_rows(now, t_s, sink);
+        self.sweep_awaiting(now, false);
         self.bucket_start = now;
     }
 }

@@ -678,6 +678,10 @@ pub struct CallSpec {
     pub throttle: Option<u32>,
     /// A publish: the callee is the broker, which stores the message before it answers.
     pub publish: Option<PublishSpec>,
+    /// A database write that commits an event: (where the event goes, through an outbox).
+    pub write: Option<(Dest, bool)>,
+    /// The publish half of a dual write (the event its write committed).
+    pub after_write: bool,
 }
 
 /// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.

@@ -126,6 +126,14 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "failed": failed,
             });
         }
+        if let Some(e) = s.events {
+            services[&s.name]["events"] = json!({
+                "committed": e.committed,
+                "published": e.published,
+                "lost": e.lost,
+                "outbox_max_backlog": e.outbox_max,
+            });
+        }
         if let Some((started, finished, replaced)) = s.rollout {
             services[&s.name]["rollout"] = json!({
                 "started_at_s": started.map(r6),

@@ -1269,6 +1269,14 @@ pub struct RawStep {
     /// Publish a message to this queue or topic: a call to its broker, answered once stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<String>,
+    /// With `publish`: first write this database service (a call), then publish the event
+    /// (a dual write), or, with `outbox = true`, write the event in the same transaction and
+    /// let a relay publish it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<String>,
+    /// With `write`: the transactional outbox instead of a dual write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<bool>,
     /// publish: share of messages that are poison (every consumer fails on them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poison: Option<f64>,

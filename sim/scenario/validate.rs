@@ -425,6 +425,55 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             };
             for (k, st) in calls.iter().enumerate() {
                 let stp = ep.key("calls").index(k);
+                if let Some(db) = &st.write {
+                    // A write then a publish (or a write with its outbox): two calls.
+                    let Some(dest) = st.publish.as_ref().and_then(|n| dests.get(n)) else {
+                        cx.err(stp.key("write"), "`write` goes with `publish = \"queue or topic\"`: the event the write commits");
+                        continue;
+                    };
+                    let outbox = st.outbox.unwrap_or(false);
+                    let write = RawStep {
+                        to: Some(db.clone()),
+                        publish: None,
+                        write: None,
+                        outbox: None,
+                        poison: None,
+                        ..st.clone()
+                    };
+                    if let Some(Step::Call(mut c)) = build_step(
+                        &mut cx,
+                        &write,
+                        stp.clone(),
+                        &resolve,
+                        raw,
+                        &pols,
+                        &defaults,
+                    ) {
+                        c.write = Some((dest.0, outbox));
+                        steps.push(Step::Call(c));
+                    }
+                    if !outbox {
+                        let publish = RawStep {
+                            write: None,
+                            outbox: None,
+                            endpoint: None,
+                            ..st.clone()
+                        };
+                        if let Some(Step::Call(mut c)) =
+                            build_step(&mut cx, &publish, stp, &resolve, raw, &pols, &defaults)
+                        {
+                            c.after_write = true;
+                            steps.push(Step::Call(c));
+                        }
+                    }
+                    continue;
+                }
+                if st.outbox.is_some() {
+                    cx.err(
+                        stp.key("outbox"),
+                        "`outbox` goes with `write = \"database service\"` and `publish`",
+                    );
+                }
                 if let Some(step) = build_step(&mut cx, st, stp, &resolve, raw, &pols, &defaults) {
                     steps.push(step);
                 }
@@ -1549,6 +1598,8 @@ fn build_call(
         concurrency,
         throttle,
         publish,
+        write: None,
+        after_write: false,
     })
 }
 
