@@ -86,7 +86,7 @@ pub(super) struct QueueState {
 impl QueueState {
     /// A consumer handled message `id` successfully: its effect applies, unless an
     /// idempotency store (`ttl`) has seen the id (checked at commit, like a unique key).
-    fn apply_effect(&mut self, now: SimTime, id: u64, ttl: Option<SimDuration>) {
+    fn apply_effect(&mut self, now: SimTime, id: u64, ttl: Option<SimDuration>) -> bool {
         let key = id & !POISON;
         let entry = self.effects.entry(key).or_insert((0, now));
         if entry.0 > 0 {
@@ -101,8 +101,10 @@ impl QueueState {
                 self.counters.applied += 1;
             }
             self.effect_order.push_back((now, key));
+            true
         } else {
             self.counters.skipped += 1;
+            false
         }
     }
 }
@@ -178,7 +180,7 @@ impl World<'_> {
     }
 
     /// Whether some instance of service `s` runs (a broker, a relay's service).
-    fn service_runs(&self, s: usize) -> bool {
+    pub(super) fn service_runs(&self, s: usize) -> bool {
         let first = self.svcs[s].first_instance as usize;
         self.insts[first..first + self.svcs[s].instances as usize]
             .iter()
@@ -255,6 +257,11 @@ impl World<'_> {
         );
         req.key = receipt.key;
         req.msg = receipt.id;
+        if let Some((_, code)) = self.spec.queues[qi as usize].saga {
+            // A choreographed saga's event: the participant's request is that saga step.
+            req.saga = receipt.key as u32;
+            req.saga_step = code;
+        }
         let d = DeliveryRec {
             queue: qi,
             receipt,
@@ -321,13 +328,28 @@ impl World<'_> {
         let broker_up = self.service_runs(spec.queues[qi as usize].broker.0 as usize);
         let st = &mut self.queues[qi as usize];
         let mut settled = false;
+        let mut saga_reply = None;
+        let mut saga_effect = None;
         if !broker_up {
             // The broker is down: the acknowledgement (or the nack) is lost, and the visibility
             // timeout will bring the message back once it returns. An effect was still
             // applied: its redelivery is a duplicate.
-            if outcome == Outcome::Ok {
-                st.apply_effect(now, receipt.id, cs.idempotency_ttl);
+            if outcome == Outcome::Ok && st.apply_effect(now, receipt.id, cs.idempotency_ttl) {
+                if let Some((_, code)) = spec.queues[qi as usize].saga {
+                    // Nothing can be published either; the redelivery will carry the saga on.
+                    saga_effect = Some(code);
+                }
             }
+        } else if let (Some((_, code)), false) = (spec.queues[qi as usize].saga, crashed) {
+            // A saga step's participant: handled (ok), or failed for business reasons (its
+            // failure event is what it publishes): either way the event is consumed.
+            let ok = outcome == Outcome::Ok;
+            let applied = ok && st.apply_effect(now, receipt.id, cs.idempotency_ttl);
+            if st.q.ack(&receipt) {
+                st.bucket.ok += 1;
+            }
+            settled = true;
+            saga_reply = Some((receipt.id, ok, applied.then_some(code)));
         } else if outcome == Outcome::Ok {
             st.apply_effect(now, receipt.id, cs.idempotency_ttl);
             if st.q.ack(&receipt) {
@@ -366,6 +388,15 @@ impl World<'_> {
             }
         }
         self.free_delivery(di);
+        if let Some(code) = saga_effect {
+            self.saga_effect(now, receipt.key as u32, code);
+        }
+        if let Some((id, ok, applied)) = saga_reply {
+            if let Some(code) = applied {
+                self.saga_effect(now, receipt.key as u32, code);
+            }
+            self.saga_event_handled(now, id, ok);
+        }
         self.hand_out(now, qi);
     }
 

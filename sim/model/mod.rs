@@ -2638,7 +2638,8 @@ impl<'a> World<'a> {
         }
         let r = &self.reqs[id as usize];
         let (born, measured, probe) = (r.born, r.measured, r.probe);
-        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE {
+        // (A choreographed step's effect is judged with its message, in `delivery_done`.)
+        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE && r.delivery == NONE {
             let (reference, code) = (r.saga, r.saga_step);
             self.saga_effect(now, reference, code);
         }

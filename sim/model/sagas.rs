@@ -6,6 +6,15 @@
 //! runs on a carrier request of its own, which a crash of the orchestrator instance does not
 //! kill, and the starting handler goes on at once (the API answers "pending").
 //!
+//! Choreography (`mode = "choreography"`): no orchestrator calls anyone. Each step is an
+//! event on the broker, in a queue of its own that its participant consumes; a participant
+//! that handles its event publishes the next one (the next step's, or on a business failure
+//! the compensation events, in reverse order). The same state machine decides which event
+//! comes next, but it learns only from the events: a redelivered event is handled again
+//! (a double effect, unless the participant is idempotent) and its second "reply" is ignored
+//! as a duplicate; nothing times out, so a slow participant delays the saga instead of
+//! failing it.
+//!
 //! Consistency: every participant request that completes ok applies its effect (an action)
 //! or undoes it (a compensation), counted per saga and step, whatever the orchestrator
 //! learns (a timed-out action may still apply, later). Sixty seconds after a saga ends, its
@@ -19,6 +28,10 @@ use crate::policy::saga::{Next, Saga, Status};
 
 /// How long after a saga ends late effects are still attributed to it.
 const SETTLE: SimDuration = SimDuration::from_secs(60);
+
+/// Marks a choreographed saga's event id: bit 62, the saga reference in bits 24..56, the
+/// command's sequence number below.
+pub(super) const CHOREO: u64 = 1 << 62;
 
 /// Saga references pack a slot index (low 20 bits) and its generation.
 const SLOT_BITS: u32 = 20;
@@ -161,23 +174,28 @@ impl World<'_> {
         };
         let generation = self.sagas[slot].generation;
         let reference = (generation << SLOT_BITS) | slot as u32;
-        let mut carrier = Req::new(
-            now,
-            sd.orchestrator.0,
-            instance,
-            sd.endpoint,
-            NONE,
-            NONE,
-            NONE,
-            State::Running,
-            false,
-        );
-        carrier.saga = reference;
-        carrier.key = self.reqs[id as usize].key;
-        let Some(cid) = self.alloc(carrier) else {
-            self.free_sagas.push(slot as u32);
-            self.saga_stats[def as usize].refused += 1;
-            return;
+        let cid = if sd.choreography.is_some() {
+            NONE
+        } else {
+            let mut carrier = Req::new(
+                now,
+                sd.orchestrator.0,
+                instance,
+                sd.endpoint,
+                NONE,
+                NONE,
+                NONE,
+                State::Running,
+                false,
+            );
+            carrier.saga = reference;
+            carrier.key = self.reqs[id as usize].key;
+            let Some(cid) = self.alloc(carrier) else {
+                self.free_sagas.push(slot as u32);
+                self.saga_stats[def as usize].refused += 1;
+                return;
+            };
+            cid
         };
         self.next_saga += 1;
         let steps = sd.step_names.len();
@@ -259,6 +277,29 @@ impl World<'_> {
 
     fn saga_call(&mut self, now: SimTime, slot: usize, step: usize, compensation: bool) {
         let sd = &self.spec.sagas[self.sagas[slot].def as usize];
+        if let Some(queues) = &sd.choreography {
+            // The event goes on the step's queue; its participant will handle it.
+            let q = queues[step][compensation as usize].expect("validated: the call exists");
+            let run = &self.sagas[slot];
+            let reference = (run.generation << SLOT_BITS) | slot as u32;
+            let id = CHOREO | (reference as u64) << 24 | (run.seq & 0xff_ffff);
+            let broker = self.spec.queues[q as usize].broker.0 as usize;
+            if !self.service_runs(broker) || !self.store_message(now, q, id, reference as u64) {
+                // The broker cannot take it now: publish again in a second.
+                self.sagas[slot].pending = Some(Next::Run {
+                    step,
+                    compensation,
+                    attempt: 1,
+                    delay: SimDuration::ZERO,
+                    seq: self.sagas[slot].seq,
+                });
+                self.engine.schedule_at(
+                    now.after(SimDuration::from_secs(1)),
+                    Ev::SagaStep { saga: slot as u32 },
+                );
+            }
+            return;
+        }
         let k = sd.call_steps[step][compensation as usize].expect("validated: the call exists");
         let carrier = self.sagas[slot].carrier;
         let (s, ep) = (sd.orchestrator.0 as usize, sd.endpoint as usize);
@@ -282,6 +323,22 @@ impl World<'_> {
             }
         }
         unreachable!("a saga's carrier only runs its saga's calls")
+    }
+
+    /// A participant handled a choreographed saga's event `id` (ok, or a business failure):
+    /// it publishes what comes next. A redelivered event's second reply is a duplicate.
+    pub(super) fn saga_event_handled(&mut self, now: SimTime, id: u64, ok: bool) {
+        let reference = (id >> 24) as u32;
+        let seq = id & 0xff_ffff;
+        let slot = (reference & SLOT_MASK) as usize;
+        let run = &mut self.sagas[slot];
+        if !run.live || run.generation != reference >> SLOT_BITS || run.ended.is_some() {
+            return;
+        }
+        let cfg = &self.spec.sagas[run.def as usize].config;
+        if let Some(next) = run.state.on_reply(cfg, seq, ok) {
+            self.saga_next(now, slot, next);
+        }
     }
 
     /// The call a saga's carrier made has ended.
@@ -314,7 +371,9 @@ impl World<'_> {
             subject: self.saga_subject(slot),
             detail: format!("ended {}", status.name()),
         });
-        self.release(carrier);
+        if carrier != NONE {
+            self.release(carrier);
+        }
         self.engine
             .schedule_at(now.after(SETTLE), Ev::SagaSettled { saga: slot as u32 });
     }

@@ -107,6 +107,8 @@ pub struct QueueSpec {
     pub max_messages: u32,
     /// Consumers: (service, prefetch per instance, endpoint, idempotency TTL).
     pub consumers: Vec<ConsumerSpec>,
+    /// A choreographed saga's step queue: (saga, step << 1 | compensation).
+    pub saga: Option<(u32, u32)>,
 }
 
 /// A service consuming a queue.
@@ -644,6 +646,9 @@ pub struct SagaSpec {
     pub endpoint: u32,
     /// Per step: the hidden endpoint's step index of the action and of the compensation.
     pub call_steps: Vec<[Option<u32>; 2]>,
+    /// Choreography: per step, the queues of its action and compensation events (the
+    /// participants consume them); `None`: orchestration.
+    pub choreography: Option<Vec<[Option<u32>; 2]>>,
 }
 
 /// A synchronous call to another service.

@@ -88,6 +88,23 @@ pub struct RawSaga {
     pub name: String,
     /// The service whose handlers start it (`{ saga = "NAME" }`) and that runs it.
     pub orchestrator: String,
+    /// "orchestration" (default: the orchestrator calls each participant) or "choreography"
+    /// (each step is an event on `broker`; each participant publishes the next).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// choreography: the broker service holding one queue per step (`SAGA.STEP`, and
+    /// `SAGA.STEP.undo` for compensations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
+    /// choreography: messages each participant instance handles at once (8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// choreography: the step queues' visibility timeout (30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility_timeout: Option<SimDuration>,
+    /// choreography: participants keep an idempotency store for this long (none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_ttl: Option<SimDuration>,
     /// The pivot step's name: later steps are retried, never compensated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pivot: Option<String>,

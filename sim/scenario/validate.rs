@@ -175,6 +175,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             },
             max_messages: max_messages.clamp(1, 10_000_000),
             consumers: Vec::new(),
+            saga: None,
         });
     }
     let mut topics: Vec<TopicSpec> = Vec::new();
@@ -1193,11 +1194,89 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         if let Some(b) = sg.backoff {
             config.backoff = b;
         }
+        let choreography = match sg.mode.as_deref().unwrap_or("orchestration") {
+            "orchestration" => {
+                for (key, set) in [
+                    ("broker", sg.broker.is_some()),
+                    ("concurrency", sg.concurrency.is_some()),
+                    ("visibility_timeout", sg.visibility_timeout.is_some()),
+                    ("idempotency_ttl", sg.idempotency_ttl.is_some()),
+                ] {
+                    if set {
+                        cx.err(
+                            p.key(key),
+                            format!("`{key}` belongs to mode = \"choreography\""),
+                        );
+                    }
+                }
+                None
+            }
+            "choreography" => {
+                let broker = match &sg.broker {
+                    Some(b) => resolve(&mut cx, b, p.key("broker")),
+                    None => {
+                        cx.err(p.key("broker"), "a choreographed saga needs broker = \"<service>\": its steps are events on that broker");
+                        None
+                    }
+                };
+                let concurrency = sg.concurrency.unwrap_or(8);
+                if concurrency == 0 || concurrency > 10_000 {
+                    cx.err(p.key("concurrency"), "concurrency is between 1 and 10000");
+                }
+                let mut per_step = Vec::new();
+                for (j, (a, c)) in calls.iter().enumerate() {
+                    let mut at = [None, None];
+                    for (k, call) in [a, c].into_iter().enumerate() {
+                        let Some(call) = call else { continue };
+                        if call.publish.is_some() {
+                            cx.err(p.key("steps").index(j), "a choreographed step is handled by a service (`to`): its event is the message");
+                            continue;
+                        }
+                        at[k] = Some(queues.len() as u32);
+                        queues.push(QueueSpec {
+                            name: format!(
+                                "{}.{}{}",
+                                sg.name,
+                                names[j],
+                                if k == 1 { ".undo" } else { "" }
+                            ),
+                            broker: broker.unwrap_or(ServiceId(0)),
+                            config: crate::policy::broker::Config {
+                                visibility: sg
+                                    .visibility_timeout
+                                    .unwrap_or(SimDuration::from_secs(30)),
+                                ..crate::policy::broker::Config::default()
+                            },
+                            max_messages: 1_000_000,
+                            consumers: vec![ConsumerSpec {
+                                service: call.to,
+                                concurrency: concurrency.clamp(1, 10_000),
+                                endpoint: call.endpoint.unwrap_or(0),
+                                idempotency_ttl: sg.idempotency_ttl,
+                            }],
+                            saga: Some((sagas.len() as u32, (j as u32) << 1 | k as u32)),
+                        });
+                    }
+                    per_step.push(at);
+                }
+                Some(per_step)
+            }
+            other => {
+                unknown_kind(
+                    &mut cx,
+                    p.key("mode"),
+                    "saga mode",
+                    other,
+                    &["orchestration", "choreography"],
+                );
+                None
+            }
+        };
         // The orchestrator holds the saga's calls as a hidden endpoint, so that they get call
         // sites, edges and links like any other call.
         let mut steps = Vec::new();
         let mut call_steps = Vec::new();
-        for (a, c) in &calls {
+        for (a, c) in calls.iter().filter(|_| choreography.is_none()) {
             let mut at = [None, None];
             for (k, call) in [a, c].into_iter().enumerate() {
                 if let Some(call) = call {
@@ -1209,11 +1288,13 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         }
         let eps = &mut services[orch.0 as usize].endpoints;
         let endpoint = eps.len() as u32;
-        eps.push(EndpointSpec {
-            name: format!("saga:{}", sg.name),
-            weight: 0.0,
-            steps,
-        });
+        if choreography.is_none() {
+            eps.push(EndpointSpec {
+                name: format!("saga:{}", sg.name),
+                weight: 0.0,
+                steps,
+            });
+        }
         sagas.push(SagaSpec {
             name: sg.name.clone(),
             orchestrator: orch,
@@ -1222,6 +1303,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             calls,
             endpoint,
             call_steps,
+            choreography,
         });
     }
 
