@@ -257,3 +257,34 @@ fn dual_writes_lose_events_and_the_outbox_does_not() {
         }
     }
 }
+
+/// Fire and forget: the producer never hears of a broker outage; the messages sent during
+/// it are simply gone. Waiting for the acknowledgement turns the same outage into errors
+/// the producer sees.
+#[test]
+fn fire_and_forget_loses_messages_silently() {
+    let text = std::fs::read_to_string("scenarios/consumer-lag.toml")
+        .unwrap()
+        .replace(
+            "kind = \"latency\"\ntarget = \"bus\"\nadd = \"100ms\"\nat = \"60s\"\nfor = \"60s\"",
+            "kind = \"crash\"\ntarget = \"bus\"\nat = \"60s\"\nfor = \"20s\"",
+        );
+    let forget = text.replace(
+        "calls = [{ publish = \"readings\", timeout = \"1s\" }]",
+        "calls = [{ publish = \"readings\", wait = false }]",
+    );
+    assert_ne!(forget, text);
+    let (f, _) = run_text(&forget, &[]);
+    let (w, _) = run_text(&text, &[]);
+    let sent = f.workloads[0].counts.requests;
+    assert_eq!(
+        f.workloads[0].counts.failed(),
+        0,
+        "the producer sees nothing"
+    );
+    let lost = sent - f.queues[0].stats.published;
+    // 20 s at 200/s.
+    assert!((3_500..4_500).contains(&lost), "{lost}");
+    assert!(w.workloads[0].counts.errors >= lost * 9 / 10);
+    accounted(&f.queues[0]);
+}

@@ -85,6 +85,8 @@ impl World<'_> {
                     self.probe_result(now, id, false);
                 } else if r.delivery != NONE {
                     self.delivery_done(now, id, Outcome::Error, true);
+                } else if parent == NONE && r.workload == NONE {
+                    // A one-way message (fire and forget): lost, and nobody knows.
                 } else if parent == NONE {
                     self.client_account(now, id, Outcome::Error);
                 } else {

@@ -153,6 +153,49 @@ impl World<'_> {
         self.next_msg | if poisoned { POISON } else { 0 }
     }
 
+    /// A fire-and-forget publish from request `id`: one message to a broker instance, sent
+    /// and forgotten (no timeout, no retry, no answer awaited): if the broker is down or the
+    /// message is lost, nobody knows.
+    pub(super) fn fire_and_forget(&mut self, now: SimTime, id: u32, c: &CallSpec) {
+        let p = c.publish.expect("a publish");
+        let msg = self.new_message_id(p.poison);
+        let b = c.to.0 as usize;
+        let (first, n) = (self.svcs[b].first_instance, self.svcs[b].instances);
+        self.one_way_rr = self.one_way_rr.wrapping_add(1);
+        let instance = first + self.one_way_rr % n;
+        let r = &self.reqs[id as usize];
+        let (key, from) = (r.key, r.service as usize);
+        let mut req = Req::new(
+            now,
+            b as u32,
+            instance,
+            0,
+            NONE,
+            NONE,
+            NONE,
+            State::Sent,
+            now >= self.warmup,
+        );
+        req.key = key;
+        req.msg = msg;
+        req.dest = match p.dest {
+            Dest::Queue(q) => q,
+            Dest::Topic(t) => t | TOPIC_BIT,
+        };
+        let Some(m) = self.alloc(req) else { return };
+        let n_svcs = self.svcs.len();
+        let li = self.links[from * n_svcs + b];
+        let delay = if li == NONE {
+            self.spec.network.latency.sample(&mut self.msg_rng)
+        } else {
+            let link = &mut self.link_table[li as usize];
+            link.messages += 1;
+            link.latency.sample(&mut link.rng)
+        };
+        self.engine
+            .schedule_at(now.after(delay), Ev::Deliver { req: m });
+    }
+
     /// The broker's handler for a publish completed: store the message in its queue (or in
     /// every subscriber queue of its topic). False when a queue is full: nothing is stored.
     pub(super) fn store_message(&mut self, now: SimTime, dest: u32, id: u64, key: u64) -> bool {

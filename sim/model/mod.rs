@@ -803,6 +803,8 @@ pub struct World<'a> {
     next_msg: u64,
     /// Draws poison messages.
     msg_rng: SimRng,
+    /// Round robin of fire-and-forget publishes over broker instances.
+    one_way_rr: u32,
     /// Saga instances (running or settling).
     sagas: Vec<sagas::SagaRun>,
     free_sagas: Vec<u32>,
@@ -1063,6 +1065,7 @@ impl<'a> World<'a> {
             free_deliveries: Vec::new(),
             next_msg: 0,
             msg_rng: SimRng::for_component(spec.seed, "messages"),
+            one_way_rr: 0,
             sagas: Vec::new(),
             free_sagas: Vec::new(),
             saga_stats: Vec::new(),
@@ -2479,6 +2482,11 @@ impl<'a> World<'a> {
                     }
                     return;
                 }
+                Step::Call(c) if c.publish.is_some() && !c.wait => {
+                    if self.svcs[service].branch_rng.chance(c.probability) {
+                        self.fire_and_forget(now, id, c);
+                    }
+                }
                 Step::Call(c) => {
                     if self.svcs[service].branch_rng.chance(c.probability) {
                         let site = self.site_index[service][r.endpoint as usize][r.step as usize];
@@ -2697,6 +2705,11 @@ impl<'a> World<'a> {
         }
         if r.delivery != NONE {
             self.delivery_done(now, id, outcome, false);
+            return;
+        }
+        if r.parent == NONE && r.workload == NONE {
+            // A one-way message (a fire-and-forget publish): nobody hears the answer.
+            self.release(id);
             return;
         }
         if r.parent == NONE {

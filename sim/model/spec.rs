@@ -687,6 +687,8 @@ pub struct CallSpec {
     pub write: Option<(Dest, bool)>,
     /// The publish half of a dual write (the event its write committed).
     pub after_write: bool,
+    /// A publish waits for the broker's acknowledgement (else fire and forget).
+    pub wait: bool,
 }
 
 /// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.

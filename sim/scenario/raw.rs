@@ -1294,6 +1294,10 @@ pub struct RawStep {
     /// With `write`: the transactional outbox instead of a dual write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outbox: Option<bool>,
+    /// publish: wait for the broker's acknowledgement (true), or fire and forget: one
+    /// message sent, no timeout, no retry, and the handler goes on at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<bool>,
     /// publish: share of messages that are poison (every consumer fails on them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poison: Option<f64>,

@@ -1621,11 +1621,19 @@ fn build_call(
             }
             let poison = st.poison.unwrap_or(0.0);
             check_probability(cx, poison, path.key("poison"), false);
+            if st.wait == Some(false)
+                && (st.retry.is_some() || st.timeout.is_some() || st.hedge.is_some())
+            {
+                cx.err(path.key("wait"), "a fire-and-forget publish (wait = false) has no timeout, retry or hedge: nobody waits for its answer");
+            }
             (broker?, Some(PublishSpec { dest, poison }))
         }
         None => {
             if st.poison.is_some() {
                 cx.err(path.key("poison"), "`poison` belongs to a publish step");
+            }
+            if st.wait.is_some() {
+                cx.err(path.key("wait"), "`wait` belongs to a publish step");
             }
             (
                 resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?,
@@ -1682,6 +1690,7 @@ fn build_call(
         publish,
         write: None,
         after_write: false,
+        wait: st.wait.unwrap_or(true),
     })
 }
 
