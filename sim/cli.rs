@@ -3,7 +3,24 @@
 use crate::report;
 use crate::scenario::{self, analysis, diag::ScenarioError};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
+
+/// A progress bar over simulated time, on stderr. Hidden until the run has taken a second
+/// of wall time, and then only if stderr is a terminal: never in files or pipes.
+fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some((horizon_s * 1000.0) as u64),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} ms simulated, {elapsed} wall, eta {eta}",
+        )
+        .expect("a valid template"),
+    );
+    bar
+}
 
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
@@ -98,7 +115,19 @@ pub fn execute(cli: Cli) -> i32 {
             // The one allowed use of the wall clock: timing for the user, on stderr only.
             #[allow(clippy::disallowed_methods)]
             let started = std::time::Instant::now();
-            let output = match report::run_to_dir(&scn, &dir) {
+            let horizon_s = scn.spec.duration.as_secs_f64();
+            let bar = progress_bar(horizon_s);
+            let mut progress = |t_s: f64| {
+                #[allow(clippy::disallowed_methods)]
+                let shown = started.elapsed() >= std::time::Duration::from_secs(1);
+                if shown && bar.is_hidden() && std::io::stderr().is_terminal() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                bar.set_position((t_s * 1000.0) as u64);
+            };
+            let output = report::run_to_dir_observed(&scn, &dir, &mut progress);
+            bar.finish_and_clear();
+            let output = match output {
                 Ok(o) => o,
                 Err(e) => {
                     eprintln!("error: cannot write the reports to {}: {e}", dir.display());

@@ -1518,3 +1518,32 @@ arrivals = { kind = "step", process = "uniform", steps = [{ at = "0s", rate = 10
     // When the rate comes back, arrivals resume one gap later: 16, 17, 18, 19, 20 s.
     assert!((secs[50] - 16.0).abs() < 2e-3, "{secs:?}");
 }
+
+/// A run longer than a second, with stderr a pipe: no progress bar anywhere (not on stderr,
+/// not in the files), and the summary lines are still there.
+#[test]
+fn no_progress_bar_off_a_terminal() {
+    let dir = std::env::temp_dir().join(format!("faultline-progress-{}", std::process::id()));
+    let out = run_cli(&[
+        "run",
+        "scenarios/mesh.toml",
+        "--set",
+        "sim.duration=40s",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("faultline: mesh simulated 40.0s"), "{err}");
+    assert!(
+        !err.contains("ms simulated") && !err.contains('\r'),
+        "{err}"
+    );
+    for (name, bytes) in files_of(&dir) {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("ms simulated"),
+            "{name}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
