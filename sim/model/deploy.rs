@@ -312,13 +312,7 @@ impl World<'_> {
             self.start_drain(now, i, grace);
             return;
         }
-        self.insts[i].present = false;
-        if self.tells_registry(i) {
-            let (s, k) = self.local(i);
-            let c = self.discovery[s].registry.deregister(now, k);
-            self.registry_changed(now, s, c);
-        }
-        self.kill_in_flight(now, i);
+        self.take_out(now, i);
         self.log_instance(
             now,
             i,

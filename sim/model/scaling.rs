@@ -198,6 +198,18 @@ impl World<'_> {
         let s = self.insts[i].service as usize;
         self.account_present(s, now);
         self.insts[i].draining = false;
+        self.take_out(now, i);
+        if self.svcs[s].rollout.is_some() {
+            self.log_instance(now, i, "instance_down", "drained, replaced by the rollout");
+            self.rollout_step(now, s);
+        } else {
+            self.log_instance(now, i, "instance_down", "scaled in");
+        }
+    }
+
+    /// Instance `i` leaves service: no longer present, deregistered (when it tells the registry
+    /// itself), and whatever it still holds is dropped.
+    pub(super) fn take_out(&mut self, now: SimTime, i: usize) {
         self.insts[i].present = false;
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
@@ -205,12 +217,6 @@ impl World<'_> {
             self.registry_changed(now, s, c);
         }
         self.kill_in_flight(now, i);
-        if self.svcs[s].rollout.is_some() {
-            self.log_instance(now, i, "instance_down", "drained, replaced by the rollout");
-            self.rollout_step(now, s);
-        } else {
-            self.log_instance(now, i, "instance_down", "scaled in");
-        }
     }
 
     /// Integrates the instances present up to `now` (the denominator of utilization).
