@@ -1,17 +1,12 @@
 //! Discovery through a registry (heartbeats, health checks, cached instance lists, restarts:
 //! POLICIES.md §15 through the whole model), zones, autoscaling and canaries.
 
+mod common;
+
+use common::{run_file, run_text};
 use faultline::metrics::{MemorySink, StateEvent};
 use faultline::model::{RunOptions, RunResult, World};
 use faultline::scenario;
-
-fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let scn = scenario::load(std::path::Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink.events)
-}
 
 fn dead_calls(r: &RunResult) -> u64 {
     r.edges[0].stats.calls_to_dead
@@ -388,11 +383,7 @@ arrivals = { kind = "poisson", rate = 200 }
 "#;
 
 fn run_versions(split: &str) -> (RunResult, Vec<StateEvent>) {
-    let text = VERSIONS.replace("SPLIT", split);
-    let scn = scenario::parse("versions.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink.events)
+    run_text("versions.toml", &VERSIONS.replace("SPLIT", split), &[])
 }
 
 /// A fixed 90/10 split: the canary (20 ms work against 10 ms) takes 10 % of the requests,
@@ -503,11 +494,7 @@ fn registry_outage_keeps_stale_caches_until_it_returns() {
 
 fn with_faults(file: &str, from: &str, to: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
     let text = std::fs::read_to_string(file).unwrap().replace(from, to);
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let scn = scenario::parse(file, &text, &sets).unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink.events)
+    run_text(file, &text, sets)
 }
 
 /// A healthy service cut off from the registry: its heartbeats stop arriving, so the registry

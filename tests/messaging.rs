@@ -1,21 +1,16 @@
 //! Brokers, queues and consumers through the whole model (POLICIES.md §16): at-least-once
 //! delivery, visibility timeouts, dead letters, duplicates and idempotency.
 
+mod common;
+
+use common::run_file;
 use faultline::metrics::{MemorySink, StateEvent};
 use faultline::model::messaging::QueueResult;
 use faultline::model::{RunOptions, RunResult, World};
 use faultline::scenario;
 
 fn run_text(text: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let scn = scenario::parse("t.toml", text, &sets).unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink.events)
-}
-
-fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
-    run_text(&std::fs::read_to_string(file).unwrap(), sets)
+    common::run_text("t.toml", text, sets)
 }
 
 /// No message is lost silently: every copy stored is acknowledged, dead-lettered, dropped,

@@ -1,18 +1,11 @@
 //! Orchestrated sagas through the whole model (POLICIES.md §17): compensation order, stuck
 //! and failed compensations, and the consistency of participants' effects.
 
-use faultline::metrics::{MemorySink, StateEvent};
-use faultline::model::sagas::SagaResult;
-use faultline::model::{RunOptions, RunResult, World};
-use faultline::scenario;
+mod common;
 
-fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let scn = scenario::load(std::path::Path::new(file), &sets).unwrap_or_else(|e| panic!("{e}"));
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink.events)
-}
+use common::run_file;
+use faultline::metrics::StateEvent;
+use faultline::model::sagas::SagaResult;
 
 /// Every saga ends completed, compensated, failed or stuck, or is still running at the end:
 /// none is lost half way; and every ended saga is judged.
