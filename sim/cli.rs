@@ -58,6 +58,37 @@ pub enum Command {
         /// Output directory (default: reports/<scenario name>/).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write every chart as PNG beside its SVG.
+        #[arg(long)]
+        png: bool,
+    },
+    /// Rebuild the charts, trace waterfall, call graph and report.html of a run directory
+    /// from the files already in it, without running the scenario again.
+    #[command(
+        after_help = "Example:\n  faultline report reports/quickstart\n  faultline report /tmp/chain --png"
+    )]
+    Report {
+        /// A directory written by `faultline run`.
+        dir: PathBuf,
+        /// Also write every chart as PNG beside its SVG.
+        #[arg(long)]
+        png: bool,
+    },
+    /// Run every scenario of a directory into reports/<scenario>/ with an index; with
+    /// --check, compare with the committed reports instead and fail on any difference.
+    #[command(
+        after_help = "Examples:\n  faultline gallery                 regenerate reports/ from scenarios/\n  faultline gallery --check         exit 1 if the committed reports differ"
+    )]
+    Gallery {
+        /// Where the scenarios are (top-level *.toml files).
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Where the reports go.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Generate into a temporary directory and compare with --out, byte for byte.
+        #[arg(long)]
+        check: bool,
     },
     /// Check a scenario and print its call graph and static analysis.
     #[command(
@@ -103,6 +134,7 @@ pub fn execute(cli: Cli) -> i32 {
             seed,
             set,
             out,
+            png,
         } => {
             let scn = match load(&scenario, set, seed) {
                 Ok(s) => s,
@@ -125,7 +157,7 @@ pub fn execute(cli: Cli) -> i32 {
                 }
                 bar.set_position((t_s * 1000.0) as u64);
             };
-            let output = report::run_to_dir_observed(&scn, &dir, &mut progress);
+            let output = report::run_to_dir_observed(&scn, &dir, png, &mut progress);
             bar.finish_and_clear();
             let output = match output {
                 Ok(o) => o,
@@ -152,7 +184,7 @@ pub fn execute(cli: Cli) -> i32 {
                 );
             }
             eprintln!(
-                "  wrote {}/summary.json, timeseries.csv, events.csv, manifest.json",
+                "  wrote {}/report.html (open it in a browser), summary.json, timeseries.csv, events.csv, charts (*.svg), traces.json (Perfetto), traces.otlp.json",
                 output.dir.display()
             );
             match r.stop {
@@ -169,6 +201,26 @@ pub fn execute(cli: Cli) -> i32 {
                 }
             }
         }
+        Command::Gallery {
+            scenarios,
+            out,
+            check,
+        } => gallery(&scenarios, &out, check),
+        Command::Report { dir, png } => match report::render(&dir, png) {
+            Ok(files) => {
+                eprintln!(
+                    "faultline: rebuilt {} files in {}: {}",
+                    files.len(),
+                    dir.display(),
+                    files.join(", ")
+                );
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_INVALID
+            }
+        },
         Command::Validate { scenario, set } => match load(&scenario, set, None) {
             Ok(scn) => {
                 print!(
@@ -192,5 +244,71 @@ pub fn execute(cli: Cli) -> i32 {
                 EXIT_INVALID
             }
         },
+    }
+}
+
+fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i32 {
+    let list = match report::gallery::entries(scenarios) {
+        Ok(l) if !l.is_empty() => l,
+        Ok(_) => {
+            eprintln!("error: no *.toml scenarios in {}", scenarios.display());
+            return EXIT_INVALID;
+        }
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", scenarios.display());
+            return EXIT_INVALID;
+        }
+    };
+    let target = if check {
+        std::env::temp_dir().join(format!("faultline-gallery-{}", std::process::id()))
+    } else {
+        out.to_path_buf()
+    };
+    if let Err(e) = std::fs::create_dir_all(&target) {
+        eprintln!("error: cannot create {}: {e}", target.display());
+        return EXIT_FAILED;
+    }
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let problems = match report::gallery::generate(scenarios, &target) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    for p in &problems {
+        eprintln!("error: {p}");
+    }
+    eprintln!(
+        "faultline: {} scenarios into {} in {:.1}s wall",
+        list.len(),
+        target.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if !problems.is_empty() {
+        return EXIT_FAILED;
+    }
+    if !check {
+        return EXIT_OK;
+    }
+    let diffs = report::gallery::diff(&list, out, &target);
+    let _ = std::fs::remove_dir_all(&target);
+    if diffs.is_empty() {
+        eprintln!(
+            "gallery check: {} matches the code, byte for byte",
+            out.display()
+        );
+        EXIT_OK
+    } else {
+        for d in &diffs {
+            eprintln!("gallery check: {d}");
+        }
+        eprintln!(
+            "gallery check failed: {} file(s) differ from what the code produces. If the change is intended, run `cargo run --release -- gallery` and commit {}.",
+            diffs.len(),
+            out.display()
+        );
+        EXIT_FAILED
     }
 }

@@ -216,10 +216,22 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     assert_eq!(
         names,
         [
+            "amplification.svg",
             "events.csv",
+            "graph.svg",
+            "latency-cdf.svg",
+            "latency-workload-shoppers.svg",
+            "latency_cdf.csv",
             "manifest.json",
+            "report.html",
+            "scenario.toml",
+            "services.svg",
             "summary.json",
-            "timeseries.csv"
+            "throughput-shoppers.svg",
+            "timeseries.csv",
+            "traces.json",
+            "traces.otlp.json",
+            "waterfall.svg",
         ]
     );
     assert_eq!(a, b, "two runs with the same seed differ");

@@ -96,6 +96,23 @@ impl Latency {
         }
     }
 
+    /// Points for a CDF plot, `(latency ms, fraction of values at or below it)`: one per
+    /// half-percent, then the tail at 99.9, 99.95, 99.99 % and the maximum. Empty when
+    /// nothing was recorded.
+    pub fn cdf_ms(&self) -> Vec<(f64, f64)> {
+        if self.count == 0 {
+            return Vec::new();
+        }
+        let mut q: Vec<f64> = (1..200).map(|k| k as f64 * 0.005).collect();
+        q.extend([0.999, 0.9995, 0.9999]);
+        let mut points: Vec<(f64, f64)> = q
+            .into_iter()
+            .map(|q| (ms(self.hist.value_at_quantile(q)), q))
+            .collect();
+        points.push((ms(self.max_ns), 1.0));
+        points
+    }
+
     /// Forgets everything (for per-bucket recorders).
     pub fn reset(&mut self) {
         self.hist.reset();
@@ -117,6 +134,18 @@ pub enum Outcome {
     Rejected,
     /// The caller stopped waiting (the callee may still be working).
     Timeout,
+}
+
+impl Outcome {
+    /// Its name in files: ok, error, rejected, timeout.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Rejected => "rejected",
+            Outcome::Timeout => "timeout",
+        }
+    }
 }
 
 /// Outcome counters.
@@ -179,6 +208,8 @@ pub struct SeriesRow {
     pub latency_p90_ms: f64,
     /// 99th percentile, ms.
     pub latency_p99_ms: f64,
+    /// 99.9th percentile, ms.
+    pub latency_p999_ms: f64,
     /// Requests inside the component at the bucket's end (services only).
     pub in_flight: u64,
     /// Work waiting for a worker at the bucket's end (services only).

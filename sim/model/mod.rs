@@ -19,6 +19,7 @@ pub mod messaging;
 pub mod sagas;
 mod scaling;
 pub mod spec;
+pub mod tracing;
 
 use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
@@ -240,6 +241,8 @@ struct Req {
     rate_waited: bool,
     /// An active health check, not a client's request.
     probe: bool,
+    /// Its span, when its trace is recorded.
+    span: tracing::SpanRef,
 }
 
 /// A logical call from a request to a callee: one or more attempts under its policies.
@@ -454,6 +457,7 @@ impl Req {
             pause_mark: 0,
             rate_waited: false,
             probe: false,
+            span: tracing::SpanRef::NONE,
         }
     }
 }
@@ -676,6 +680,10 @@ pub struct RunResult {
     pub sagas: Vec<sagas::SagaResult>,
     /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
     pub arrivals: Vec<SimTime>,
+    /// The traces kept, by id.
+    pub traces: Vec<tracing::Trace>,
+    /// What the tracer saw.
+    pub trace_stats: tracing::TraceStats,
 }
 
 /// Per-edge results: calls, attempts, retries, breaker (after warmup for the counters).
@@ -710,6 +718,8 @@ pub struct WorkloadResult {
     pub latency: LatencyMs,
     /// Requests (warmup included) neither answered nor timed out when the run ended.
     pub pending_at_end: u64,
+    /// The latency distribution for a CDF plot: `(ms, fraction at or below)`.
+    pub cdf: Vec<(f64, f64)>,
 }
 
 /// Per-service results (requests arriving after warmup).
@@ -817,6 +827,8 @@ pub struct World<'a> {
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
+    /// Records traces (None when `[trace]` keeps nothing).
+    tracer: Option<tracing::Tracer>,
 }
 
 impl<'a> World<'a> {
@@ -1073,6 +1085,7 @@ impl<'a> World<'a> {
             outboxes: Vec::new(),
             awaiting: std::collections::BTreeMap::new(),
             randoms: std::collections::BTreeMap::new(),
+            tracer: tracing::Tracer::new(&spec.trace, spec.seed),
         };
         world.start_discovery();
         world.start_scaling();
@@ -1150,6 +1163,11 @@ impl<'a> World<'a> {
         let measured = end.since(self.warmup.min(end));
         let saga_results = self.saga_results();
         let mut event_results = self.event_results(end);
+        let (traces, trace_stats) = self
+            .tracer
+            .take()
+            .map(tracing::Tracer::into_traces)
+            .unwrap_or_default();
         let spec = self.spec;
         let services = (0..self.svcs.len())
             .map(|i| {
@@ -1220,6 +1238,7 @@ impl<'a> World<'a> {
                 counts: w.counts.clone(),
                 latency: w.latency.summary(),
                 pending_at_end: w.pending,
+                cdf: w.latency.cdf_ms(),
             })
             .collect();
         let edges = self
@@ -1250,6 +1269,8 @@ impl<'a> World<'a> {
             queues: self.queue_results(),
             sagas: saga_results,
             arrivals: self.arrivals,
+            traces,
+            trace_stats,
         }
     }
 
@@ -1470,6 +1491,9 @@ impl<'a> World<'a> {
         if let Some(t) = timeout {
             req.deadline = now.after(t);
         }
+        if let (true, Some(tr)) = (measured, self.tracer.as_mut()) {
+            req.span = tr.open(wl, target, k, endpoint, now);
+        }
         let Some(id) = self.alloc(req) else {
             return;
         };
@@ -1575,6 +1599,12 @@ impl<'a> World<'a> {
         }
         req.holds = holds;
         req.inflight = inflight;
+        let parent_span = self.reqs[parent_req as usize].span;
+        if let (false, Some(tr)) = (parent_span == tracing::SpanRef::NONE, self.tracer.as_mut()) {
+            let k = instance - self.svcs[to as usize].first_instance;
+            let attempt = self.calls[call_id as usize].attempt;
+            req.span = tr.child(parent_span, to, k, endpoint, attempt, now);
+        }
         let Some(id) = self.alloc(req) else {
             return;
         };
@@ -1988,6 +2018,20 @@ impl<'a> World<'a> {
         done: Done,
     ) {
         let spec = self.spec;
+        if let (true, Some(tr)) = (child == NONE, self.tracer.as_mut()) {
+            // Nothing was sent: an instant span says why.
+            let c = &self.calls[id as usize];
+            let (parent_span, attempt) = (self.reqs[c.parent as usize].span, c.attempt);
+            let to = self.sites[c.site as usize].spec.to.0;
+            let host = done.host;
+            let k = if host == NONE {
+                tracing::NONE
+            } else {
+                host - self.svcs[to as usize].first_instance
+            };
+            let s = tr.child(parent_span, to, k, tracing::NONE, attempt, now);
+            tr.close(s, now, outcome.name());
+        }
         let c = &mut self.calls[id as usize];
         c.work_ns += work_ns;
         if child != NONE {
@@ -2764,12 +2808,16 @@ impl<'a> World<'a> {
         let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
         let code = r.code;
         let done = r.take_done(code);
+        let span = r.span;
         self.release(id);
         let attempt = match done.code {
             Code::Refused => Attempt::ConnectFailure,
             Code::Limited => Attempt::RateLimited,
             _ => Attempt::from(outcome),
         };
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.close(span, now, attempt.name());
+        }
         self.attempt_done(now, call, id, attempt, work, now.since(sent).0, done);
     }
 
@@ -2840,6 +2888,9 @@ impl<'a> World<'a> {
             let r = &mut self.reqs[id as usize];
             let sent = r.sent;
             let done = r.take_done(Code::None);
+            if let Some(tr) = self.tracer.as_mut() {
+                tr.close(r.span, now, "timeout");
+            }
             self.attempt_done(
                 now,
                 parent,
@@ -2883,6 +2934,9 @@ impl<'a> World<'a> {
     fn client_account(&mut self, now: SimTime, id: u32, outcome: Outcome) {
         let r = &self.reqs[id as usize];
         let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.finish(r.span, now, outcome.name());
+        }
         let w = &mut self.wls[wl as usize];
         w.pending -= 1;
         let latency = now.since(sent).0;
@@ -3134,6 +3188,22 @@ enum Attempt {
     Refused,
 }
 
+impl Attempt {
+    /// Its name in traces.
+    fn name(self) -> &'static str {
+        match self {
+            Attempt::Ok => "ok",
+            Attempt::Error => "error",
+            Attempt::Rejected => "rejected",
+            Attempt::Timeout => "timeout",
+            Attempt::CircuitOpen => "circuit_open",
+            Attempt::ConnectFailure => "connect_failure",
+            Attempt::RateLimited => "rate_limited",
+            Attempt::Refused => "refused",
+        }
+    }
+}
+
 impl From<Outcome> for Attempt {
     fn from(o: Outcome) -> Self {
         match o {
@@ -3361,6 +3431,7 @@ fn row(
         latency_p50_ms: ms(50.0),
         latency_p90_ms: ms(90.0),
         latency_p99_ms: ms(99.0),
+        latency_p999_ms: ms(99.9),
         in_flight,
         queue_depth,
         utilization,

@@ -57,7 +57,15 @@ pub(super) struct SagaRun {
     pending: Option<Next>,
     seq: u64,
     live: bool,
+    /// Its log lines, written to the sink when it ends if it is worth showing.
+    log: Vec<StateEvent>,
+    /// It retried or compensated a step.
+    unusual: bool,
 }
+
+/// Sagas that simply completed get their log lines written for the first this many of
+/// each definition only: events.csv shows the normal path, then the ones that went wrong.
+const PLAIN_SAGAS_LOGGED: u64 = 10;
 
 /// Per saga definition: outcomes and consistency.
 #[derive(Clone, Debug)]
@@ -111,6 +119,8 @@ pub struct StepEffects {
 pub(super) struct SagaStats {
     started: u64,
     ends: [u64; 4],
+    /// Sagas that simply completed whose log was written.
+    plain_logged: u64,
     refused: u64,
     consistent: u64,
     inconsistent: u64,
@@ -125,6 +135,7 @@ impl World<'_> {
             self.saga_stats.push(SagaStats {
                 started: 0,
                 ends: [0; 4],
+                plain_logged: 0,
                 refused: 0,
                 consistent: 0,
                 inconsistent: 0,
@@ -164,6 +175,8 @@ impl World<'_> {
                     pending: None,
                     seq: 0,
                     live: false,
+                    log: Vec::new(),
+                    unusual: false,
                 });
                 self.sagas.len() - 1
             }
@@ -211,6 +224,8 @@ impl World<'_> {
         run.first_effect = None;
         run.pending = None;
         run.live = true;
+        run.log.clear();
+        run.unusual = false;
         self.saga_stats[def as usize].started += 1;
         let next = run.state.start(&sd.config);
         self.saga_next(now, slot, next);
@@ -232,11 +247,13 @@ impl World<'_> {
                 seq,
             } => {
                 self.sagas[slot].seq = seq;
+                self.sagas[slot].unusual |= compensation || attempt > 1;
                 let sd = &self.spec.sagas[self.sagas[slot].def as usize];
-                self.log.push(StateEvent {
+                let subject = self.saga_subject(slot);
+                self.sagas[slot].log.push(StateEvent {
                     t_s: secs(now.after(delay)),
                     kind: "saga",
-                    subject: self.saga_subject(slot),
+                    subject,
                     detail: format!(
                         "{} {}{}",
                         sd.step_names[step],
@@ -365,12 +382,21 @@ impl World<'_> {
         };
         st.ends[k] += 1;
         st.duration.record(now.since(started).0);
-        self.log.push(StateEvent {
-            t_s: secs(now),
-            kind: "saga",
-            subject: self.saga_subject(slot),
-            detail: format!("ended {}", status.name()),
-        });
+        let subject = self.saga_subject(slot);
+        let st = &mut self.saga_stats[def];
+        let run = &mut self.sagas[slot];
+        let plain = status == Status::Completed && !run.unusual;
+        if !plain || st.plain_logged < PLAIN_SAGAS_LOGGED {
+            st.plain_logged += plain as u64;
+            self.log.append(&mut run.log);
+            self.log.push(StateEvent {
+                t_s: secs(now),
+                kind: "saga",
+                subject,
+                detail: format!("ended {}", status.name()),
+            });
+        }
+        run.log.clear();
         if carrier != NONE {
             self.release(carrier);
         }

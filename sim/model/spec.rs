@@ -41,6 +41,8 @@ pub struct Shedding {
 pub struct SystemSpec {
     /// Scenario name.
     pub name: String,
+    /// Which requests are kept as traces.
+    pub trace: TraceSpec,
     /// Simulated length; arrivals stop and the run ends here.
     pub duration: SimDuration,
     /// Statistics ignore requests that start before this.
@@ -929,6 +931,33 @@ impl RateProfile {
             RateProfile::Diurnal {
                 mean, amplitude, ..
             } => mean + amplitude.abs(),
+        }
+    }
+}
+
+/// `[trace]`: which root requests are kept as traces (a span per attempt).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceSpec {
+    /// Share of roots kept at random (by a hash of the trace id).
+    pub sample: f64,
+    /// At most this many sampled traces.
+    pub max_sampled: usize,
+    /// Keep the N slowest roots.
+    pub slowest: usize,
+    /// Keep failed roots, at most this many.
+    pub failed: usize,
+    /// Spans per trace; beyond it spans are counted, not kept.
+    pub max_spans: usize,
+}
+
+impl Default for TraceSpec {
+    fn default() -> Self {
+        TraceSpec {
+            sample: 0.0005,
+            max_sampled: 10,
+            slowest: 5,
+            failed: 10,
+            max_spans: 200,
         }
     }
 }

@@ -1,8 +1,14 @@
 //! Output files: `summary.json`, `manifest.json`, `timeseries.csv` and `events.csv` (see DESIGN.md's output contract).
 
+pub mod charts;
+pub mod data;
+pub mod gallery;
+pub mod html;
+pub mod traces;
+
 use crate::metrics::{LatencyMs, SeriesRow, Sink, StateEvent};
 use crate::model::{RunOptions, RunResult, World};
-use crate::scenario::Scenario;
+use crate::scenario::{analysis, Scenario};
 use serde_json::{json, Map, Value};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -296,6 +302,12 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     if !sagas.is_empty() {
         doc["sagas"] = Value::Object(sagas);
     }
+    let t = &result.trace_stats;
+    doc["traces"] = json!({
+        "traced": t.traced,
+        "kept": t.kept,
+        "failed_not_kept": t.failed_not_kept,
+    });
     doc
 }
 
@@ -344,7 +356,64 @@ pub struct RunOutput {
 
 /// Runs a scenario and writes every output file into `dir` (created if needed).
 pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
-    run_to_dir_observed(scn, dir, &mut |_| {})
+    run_to_dir_observed(scn, dir, false, &mut |_| {})
+}
+
+/// Writes `latency_cdf.csv`: per workload, points of its latency distribution.
+fn write_cdf(dir: &Path, result: &RunResult) -> io::Result<()> {
+    let mut w =
+        csv::Writer::from_writer(BufWriter::new(File::create(dir.join("latency_cdf.csv"))?));
+    w.write_record(["workload", "latency_ms", "fraction"])
+        .map_err(io::Error::other)?;
+    for wl in &result.workloads {
+        for &(ms, q) in &wl.cdf {
+            w.write_record([wl.name.clone(), r6(ms).to_string(), r6(q).to_string()])
+                .map_err(io::Error::other)?;
+        }
+    }
+    w.flush()
+}
+
+/// Writes JSON without indentation (trace files are large), with a trailing newline.
+fn write_compact(path: &Path, value: &Value) -> io::Result<()> {
+    let mut f = BufWriter::new(File::create(path)?);
+    serde_json::to_writer(&mut f, value)?;
+    f.write_all(b"\n")?;
+    f.flush()
+}
+
+/// The files `render` writes besides the charts it lists.
+pub const RENDERED: [&str; 3] = ["graph.svg", "waterfall.svg", "report.html"];
+
+/// Rebuilds the charts, the call graph, the trace waterfall and `report.html` from the
+/// files of a run directory, without running anything; returns the files written.
+pub fn render(dir: &Path, png: bool) -> io::Result<Vec<String>> {
+    let d = data::RunData::load(dir).map_err(io::Error::other)?;
+    let scn = d.scenario().map_err(|e| {
+        io::Error::other(format!(
+            "the scenario in {} no longer validates: {e}",
+            dir.display()
+        ))
+    })?;
+    let charts = charts::draw_all(&d, dir, png)?;
+    let mut files: Vec<String> = charts.iter().map(|c| c.file.clone()).collect();
+    std::fs::write(dir.join("graph.svg"), analysis::graph_svg(&scn.spec))?;
+    files.push("graph.svg".into());
+    let waterfall = traces::waterfall_svg(&d.traces, 3);
+    match &waterfall {
+        Some(svg) => {
+            std::fs::write(dir.join("waterfall.svg"), svg)?;
+            files.push("waterfall.svg".into());
+        }
+        None => {
+            let _ = std::fs::remove_file(dir.join("waterfall.svg"));
+        }
+    }
+    let analysis = analysis::report(&scn.spec, scn.raw.sim.latency_budget);
+    let page = html::page(&d, dir, &charts, &analysis, true, waterfall.is_some())?;
+    std::fs::write(dir.join("report.html"), page)?;
+    files.push("report.html".into());
+    Ok(files)
 }
 
 /// [`run_to_dir`], telling `progress` the simulated time (seconds) as each time-series bucket
@@ -352,6 +421,7 @@ pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
 pub fn run_to_dir_observed(
     scn: &Scenario,
     dir: &Path,
+    png: bool,
     progress: &mut dyn FnMut(f64),
 ) -> io::Result<RunOutput> {
     std::fs::create_dir_all(dir)?;
@@ -365,6 +435,15 @@ pub fn run_to_dir_observed(
     sink.finish()?;
     write_json(&dir.join("summary.json"), &summary_json(scn, &result))?;
     write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
+    std::fs::write(dir.join("scenario.toml"), &scn.text)?;
+    write_cdf(dir, &result)?;
+    let views = traces::views(scn, &result);
+    write_compact(
+        &dir.join("traces.json"),
+        &traces::chrome_json(&scn.spec.name, scn.spec.seed, &views),
+    )?;
+    write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
+    render(dir, png)?;
     Ok(RunOutput {
         dir: dir.to_path_buf(),
         result,

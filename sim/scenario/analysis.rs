@@ -507,3 +507,173 @@ pub fn dot(spec: &SystemSpec) -> String {
     o.push_str("}\n");
     o
 }
+
+/// The call graph drawn as SVG: workloads and services as boxes in layers (callers left
+/// of callees, by longest path with petgraph), calls as arrows labelled with their
+/// timeout, retries, hedging and breaker. Cycles (which `validate` refuses) are not drawn.
+pub fn graph_svg(spec: &SystemSpec) -> String {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    // Nodes: workloads first, then services; labels on edges, merged per pair.
+    let mut g: DiGraph<(String, String, bool), Vec<String>> = DiGraph::new();
+    let wl: Vec<NodeIndex> = spec
+        .workloads
+        .iter()
+        .map(|w| g.add_node((w.name.clone(), "workload".to_string(), true)))
+        .collect();
+    let sv: Vec<NodeIndex> = spec
+        .services
+        .iter()
+        .map(|s| {
+            let mut sub = format!("{} × {} workers", s.replicas, s.workers);
+            if s.zones.len() > 1 {
+                let _ = write!(sub, ", {} zones", s.zones.len());
+            }
+            g.add_node((s.name.clone(), sub, false))
+        })
+        .collect();
+    for (w, n) in spec.workloads.iter().zip(&wl) {
+        let mut l = Vec::new();
+        if let Some(t) = w.timeout {
+            l.push(format!("timeout {t}"));
+        }
+        g.add_edge(*n, sv[w.target.0 as usize], l);
+    }
+    for (i, s) in spec.services.iter().enumerate() {
+        for e in &s.endpoints {
+            for c in calls_of(e) {
+                let mut l = Vec::new();
+                if let Some(t) = c.timeout {
+                    l.push(format!("timeout {t}"));
+                }
+                if let Some(r) = c.retry {
+                    let r = &spec.retries[r as usize];
+                    if r.max_attempts > 1 {
+                        l.push(format!("retry ×{}", r.max_attempts - 1));
+                    }
+                }
+                if let Some(h) = c.hedge {
+                    l.push(format!(
+                        "hedge ×{}",
+                        spec.hedges[h as usize].max_attempts - 1
+                    ));
+                }
+                if let Some(b) = c.breaker {
+                    l.push(format!("breaker {}", spec.breakers[b as usize].name));
+                }
+                if c.publish.is_some() {
+                    l.push("publish".into());
+                }
+                let (a, b) = (sv[i], sv[c.to.0 as usize]);
+                match g.find_edge(a, b) {
+                    Some(ed) => {
+                        for x in l {
+                            if !g[ed].contains(&x) {
+                                g[ed].push(x);
+                            }
+                        }
+                    }
+                    None => {
+                        g.add_edge(a, b, l);
+                    }
+                }
+            }
+        }
+    }
+    // Layers: longest path from a source, over a topological order (a cycle: all in layer 0).
+    let mut layer = vec![0usize; g.node_count()];
+    if let Ok(order) = petgraph::algo::toposort(&g, None) {
+        for n in order {
+            for m in g.neighbors(n) {
+                layer[m.index()] = layer[m.index()].max(layer[n.index()] + 1);
+            }
+        }
+    }
+    let layers = layer.iter().max().map_or(1, |m| m + 1);
+    let mut slot = vec![0usize; g.node_count()];
+    let mut count = vec![0usize; layers];
+    for n in g.node_indices() {
+        slot[n.index()] = count[layer[n.index()]];
+        count[layer[n.index()]] += 1;
+    }
+    let (bw, bh, gx, gy) = (170.0, 46.0, 110.0, 34.0);
+    let tallest = count.iter().copied().max().unwrap_or(1) as f64;
+    let width = 40.0 + layers as f64 * (bw + gx) - gx + 40.0;
+    let height = 70.0 + tallest * (bh + gy) + 20.0;
+    let pos = |n: NodeIndex| -> (f64, f64) {
+        let l = layer[n.index()];
+        let off = (tallest - count[l] as f64) * (bh + gy) / 2.0;
+        (
+            40.0 + l as f64 * (bw + gx),
+            60.0 + off + slot[n.index()] as f64 * (bh + gy),
+        )
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"##
+    );
+    let _ = writeln!(
+        o,
+        r##"<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs><rect width="100%" height="100%" fill="white"/>"##
+    );
+    let _ = writeln!(
+        o,
+        r##"<text x="20" y="28" font-size="16" font-weight="bold">Call graph: {}</text>"##,
+        esc(&spec.name)
+    );
+    for ed in g.edge_indices() {
+        let (a, b) = g.edge_endpoints(ed).expect("an edge");
+        let ((ax, ay), (bx, by)) = (pos(a), pos(b));
+        let (x1, y1, x2, y2) = (ax + bw, ay + bh / 2.0, bx, by + bh / 2.0);
+        let mid = (x1 + x2) / 2.0;
+        let _ = writeln!(
+            o,
+            r##"<path d="M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/>"##
+        );
+        // Labels near the arrow's head, where fanned-out arrows are apart; on a white
+        // backing so crossing lines do not hide them.
+        let t: f64 = 0.78;
+        let u = 1.0 - t;
+        let lx = x1 * u * u * u + 3.0 * mid * u * u * t + 3.0 * mid * u * t * t + x2 * t * t * t;
+        let ly = y1 * u * u * u + 3.0 * y1 * u * u * t + 3.0 * y2 * u * t * t + y2 * t * t * t;
+        let n = g[ed].len() as f64;
+        for (k, text) in g[ed].iter().enumerate() {
+            let y = ly - 6.0 + 11.0 * k as f64 - 5.5 * (n - 1.0);
+            let w = 5.6 * text.chars().count() as f64 + 4.0;
+            let _ = writeln!(
+                o,
+                r##"<rect x="{:.1}" y="{:.1}" width="{w:.1}" height="11" fill="white" opacity="0.85"/><text x="{lx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#333">{}</text>"##,
+                lx - w / 2.0,
+                y - 9.0,
+                y,
+                esc(text)
+            );
+        }
+    }
+    for n in g.node_indices() {
+        let (x, y) = pos(n);
+        let (name, sub, workload) = &g[n];
+        let (fill, rx) = if *workload {
+            ("#fdf2d0", 23.0)
+        } else {
+            ("#e8f0fa", 4.0)
+        };
+        let _ = writeln!(
+            o,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="{bw}" height="{bh}" rx="{rx}" fill="{fill}" stroke="#345"/><text x="{:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10" fill="#444">{}</text>"##,
+            x + bw / 2.0,
+            y + 19.0,
+            esc(name),
+            x + bw / 2.0,
+            y + 35.0,
+            esc(sub)
+        );
+    }
+    o.push_str("</svg>\n");
+    o
+}

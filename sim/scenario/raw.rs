@@ -41,6 +41,51 @@ pub struct RawScenario {
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
+    /// `[trace]`: which requests are recorded as traces.
+    #[serde(default)]
+    pub trace: RawTrace,
+    /// `[report]`: what the charts show.
+    #[serde(default)]
+    pub report: RawReport,
+}
+
+/// `[trace]`: which root requests are kept as traces (a span per attempt). The defaults
+/// keep the 5 slowest, up to 10 failed and up to 10 of a 0.05 % random sample.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTrace {
+    /// Share of root requests kept at random, 0 to 1.
+    pub sample: f64,
+    /// At most this many sampled traces.
+    pub max_sampled: usize,
+    /// Always keep the N slowest.
+    pub slowest: usize,
+    /// Keep failed requests, at most this many.
+    pub failed: usize,
+    /// Spans per trace; beyond it spans are counted, not kept.
+    pub max_spans: usize,
+}
+
+impl Default for RawTrace {
+    fn default() -> Self {
+        let d = crate::model::spec::TraceSpec::default();
+        RawTrace {
+            sample: d.sample,
+            max_sampled: d.max_sampled,
+            slowest: d.slowest,
+            failed: d.failed,
+            max_spans: d.max_spans,
+        }
+    }
+}
+
+/// `[report]`: what the charts show beyond the defaults.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReport {
+    /// Services that get their own latency-percentile chart (workloads always do).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
 }
 
 /// `[[queue]]`: a queue held by a broker service (at-least-once delivery).

@@ -1361,10 +1361,38 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         .registry
         .as_ref()
         .and_then(|r| build_registry(&mut cx, r));
+    let t = &raw.trace;
+    if !(0.0..=1.0).contains(&t.sample) {
+        cx.err(
+            root().key("trace").key("sample"),
+            format!("sample must be a share between 0 and 1, not {}", t.sample),
+        );
+    }
+    if t.max_spans == 0 || t.max_spans > 100_000 {
+        cx.err(
+            root().key("trace").key("max_spans"),
+            "max_spans must be between 1 and 100000 (spans kept per trace)",
+        );
+    }
+    for (k, name) in raw.report.services.iter().enumerate() {
+        if !ids.contains_key(name.as_str()) {
+            cx.err(
+                root().key("report").key("services").index(k),
+                format!("no service named {name:?}"),
+            );
+        }
+    }
     if !cx.problems.is_empty() {
         return Err(cx.problems);
     }
     Ok(SystemSpec {
+        trace: crate::model::spec::TraceSpec {
+            sample: t.sample,
+            max_sampled: t.max_sampled,
+            slowest: t.slowest,
+            failed: t.failed,
+            max_spans: t.max_spans,
+        },
         queues,
         topics,
         sagas,
