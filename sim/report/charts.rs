@@ -199,6 +199,29 @@ fn bands(d: &RunData) -> Vec<Band> {
     out
 }
 
+/// A legend on one line: a swatch and a name per item.
+fn legend_row<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    items: &[(String, RGBColor)],
+) -> Res {
+    let mut x = 240;
+    for (name, colour) in items {
+        area.draw(&Rectangle::new([(x, 6), (x + 14, 18)], colour.filled()))
+            .map_err(err)?;
+        area.draw(&Text::new(
+            name.clone(),
+            (x + 19, 6),
+            ("sans-serif", 12).into_font(),
+        ))
+        .map_err(err)?;
+        let w = area
+            .estimate_text_size(name, &("sans-serif", 12).into_font().into())
+            .map_or(80, |(w, _)| w as i32);
+        x += 19 + w + 18;
+    }
+    Ok(())
+}
+
 /// Draws text at absolute backend pixel `at` on `area` (whatever its coordinates).
 fn text_px<'s, DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
     area: &DrawingArea<DB, CT>,
@@ -493,7 +516,7 @@ const ROW_PX: u32 = 22;
 
 impl Timeline {
     fn height(&self) -> u32 {
-        110 + ROW_PX * self.rows.len() as u32
+        138 + ROW_PX * self.rows.len() as u32
     }
 }
 
@@ -501,7 +524,8 @@ impl Chart for Timeline {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res {
         let n = self.rows.len() as f64;
         let (x0, x1) = self.x_range;
-        let mut c = ChartBuilder::on(root)
+        let (main, foot) = root.split_vertically(root.dim_in_pixel().1.saturating_sub(28));
+        let mut c = ChartBuilder::on(&main)
             .caption(
                 &self.title,
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
@@ -555,24 +579,7 @@ impl Chart for Timeline {
                 ("sans-serif", 12).into_font(),
             )?;
         }
-        for (name, colour) in &self.legend {
-            let colour = *colour;
-            c.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
-                });
-        }
-        if !self.legend.is_empty() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(err)?;
-        }
+        legend_row(&foot, &self.legend)?;
         Ok(())
     }
 }
@@ -588,7 +595,7 @@ struct Bars {
 
 impl Bars {
     fn height(&self) -> u32 {
-        120 + ROW_PX * self.rows.len() as u32
+        148 + ROW_PX * self.rows.len() as u32
     }
 }
 
@@ -600,8 +607,10 @@ impl Chart for Bars {
             .iter()
             .map(|r| r.1.iter().map(|s| s.0).sum::<f64>())
             .fold(0.0, f64::max);
-        let top = if max > 0.0 { max * 1.25 } else { 1.0 };
-        let mut c = ChartBuilder::on(root)
+        // Room on the right for the text after the longest bar.
+        let top = if max > 0.0 { max * 1.6 } else { 1.0 };
+        let (main, foot) = root.split_vertically(root.dim_in_pixel().1.saturating_sub(28));
+        let mut c = ChartBuilder::on(&main)
             .caption(
                 &self.title,
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
@@ -652,24 +661,7 @@ impl Chart for Bars {
                 ("sans-serif", 12).into_font(),
             )?;
         }
-        for (name, colour) in &self.legend {
-            let colour = *colour;
-            c.draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                .map_err(err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
-                });
-        }
-        if !self.legend.is_empty() {
-            c.configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.9))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font(("sans-serif", 12))
-                .draw()
-                .map_err(err)?;
-        }
+        legend_row(&foot, &self.legend)?;
         Ok(())
     }
 }
@@ -911,7 +903,7 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
                     (amp.min(1.0), palette(0)),
                     (extra, rgb(outcome_colour("timeout"))),
                 ],
-                format!("{amp:.3}× ({calls} calls, {retries} retries, {hedges} hedges)"),
+                format!("{amp:.3}×: {calls} calls, {retries} retries, {hedges} hedges"),
             ));
         }
         if !rows.is_empty() {

@@ -1,0 +1,329 @@
+//! Reports: charts, traces (Chrome trace-event and OTLP JSON), report.html, `faultline
+//! report DIR` and the gallery check, through the command line as a user runs them.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("faultline-report-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn run_into(dir: &Path, scenario: &str, extra: &[&str]) {
+    let mut args = vec!["run", scenario, "--out", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().to_string(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The README's run writes every chart that applies and a report.html that embeds them
+/// all with no outside resource; `faultline report DIR` rebuilds them byte for byte.
+#[test]
+fn quickstart_charts_and_html_rebuild_identically() {
+    let dir = tmp("qs");
+    run_into(
+        &dir,
+        "scenarios/quickstart.toml",
+        &["--set", "sim.duration=30s"],
+    );
+    let first = files(&dir);
+    let svgs: Vec<&str> = first
+        .iter()
+        .map(|f| f.0.as_str())
+        .filter(|n| n.ends_with(".svg"))
+        .collect();
+    for want in [
+        "latency-workload-shoppers.svg",
+        "throughput-shoppers.svg",
+        "latency-cdf.svg",
+        "services.svg",
+        "amplification.svg",
+        "graph.svg",
+        "waterfall.svg",
+    ] {
+        assert!(svgs.contains(&want), "{want} missing from {svgs:?}");
+    }
+    // Nothing in quickstart changes state, has a broker or a saga.
+    for absent in ["timeline.svg", "brokers.svg", "sagas.svg"] {
+        assert!(!svgs.contains(&absent), "{absent}");
+    }
+    for (name, bytes) in first.iter().filter(|f| f.0.ends_with(".svg")) {
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(
+            text.starts_with("<svg") && text.trim_end().ends_with("</svg>"),
+            "{name}"
+        );
+    }
+    let html = String::from_utf8(
+        first
+            .iter()
+            .find(|f| f.0 == "report.html")
+            .unwrap()
+            .1
+            .clone(),
+    )
+    .unwrap();
+    // Every chart inline, and nothing fetched from anywhere.
+    let images = html
+        .matches("<img src=\"data:image/svg+xml;base64,")
+        .count();
+    assert_eq!(images, svgs.len(), "one inline image per SVG");
+    assert!(!html.contains("src=\"http"), "no outside resource");
+    for section in [
+        "Static analysis",
+        "Scenario",
+        "Workloads",
+        "Edges",
+        "Traces",
+    ] {
+        assert!(html.contains(section), "{section}");
+    }
+    assert!(
+        html.contains("call graph:\n  gateway (2 x 16 workers, queue 1000)"),
+        "the static analysis is there"
+    );
+    // Rebuild from the files alone, after deleting what `report` produces.
+    for (name, _) in &first {
+        if name.ends_with(".svg") || name == "report.html" {
+            std::fs::remove_file(dir.join(name)).unwrap();
+        }
+    }
+    let out = cli(&["report", dir.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(files(&dir), first, "report DIR gave other bytes");
+    // PNG on request.
+    let out = cli(&["report", dir.to_str().unwrap(), "--png"]);
+    assert!(out.status.success());
+    let png = std::fs::read(dir.join("latency-cdf.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `traces.json` is valid trace-event JSON as Perfetto reads it: the required fields of
+/// every event, and spans that point at a parent in the same trace that started first.
+#[test]
+fn chrome_trace_has_the_required_fields_and_spans_nest() {
+    let dir = tmp("trace");
+    run_into(&dir, "scenarios/retry-storm.toml", &[]);
+    let doc = json(&dir.join("traces.json"));
+    let events = doc["traceEvents"].as_array().expect("traceEvents array");
+    assert!(!events.is_empty());
+    let mut spans: Vec<&Value> = Vec::new();
+    for e in events {
+        assert!(e["name"].is_string(), "{e}");
+        assert!(e["pid"].is_u64() && e["tid"].is_u64(), "{e}");
+        match e["ph"].as_str() {
+            Some("M") => assert!(e["args"].is_object(), "{e}"),
+            Some("X") => {
+                assert!(e["ts"].as_f64().unwrap() >= 0.0, "{e}");
+                assert!(e["dur"].as_f64().unwrap() >= 0.0, "{e}");
+                spans.push(e);
+            }
+            other => panic!("unexpected phase {other:?}"),
+        }
+    }
+    let span = |t: u64, s: u64| {
+        spans
+            .iter()
+            .find(|e| e["args"]["trace_id"] == t && e["args"]["span_id"] == s)
+    };
+    let mut retried = 0;
+    for e in &spans {
+        let a = &e["args"];
+        let t = a["trace_id"].as_u64().unwrap();
+        assert_eq!(e["pid"].as_u64(), Some(t));
+        match a["parent_id"].as_u64() {
+            None => assert_eq!(a["span_id"], 0),
+            Some(p) => {
+                let parent = span(t, p).unwrap_or_else(|| panic!("no parent for {e}"));
+                assert!(parent["args"]["start_ns"].as_u64() <= a["start_ns"].as_u64());
+            }
+        }
+        assert!(a["end_ns"].as_u64() >= a["start_ns"].as_u64());
+        if a["attempt"].as_u64().unwrap() > 1 {
+            retried += 1;
+        }
+    }
+    assert!(
+        retried > 0,
+        "a retry storm's traces show retries as attempts"
+    );
+    // What was kept: the 5 slowest, and failures (retry-storm fails many).
+    let roots: Vec<&&Value> = spans.iter().filter(|e| e["args"]["span_id"] == 0).collect();
+    let slowest = roots
+        .iter()
+        .filter(|e| {
+            e["args"]["kept_for"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|k| k == "slowest")
+        })
+        .count();
+    assert_eq!(slowest, 5);
+    assert!(roots.iter().any(|e| e["args"]["outcome"] != "ok"));
+    let summary = json(&dir.join("summary.json"));
+    assert_eq!(summary["traces"]["kept"].as_u64(), Some(roots.len() as u64));
+    // The OTLP document: hex ids of the right width, parents among the spans.
+    let otel = json(&dir.join("traces.otlp.json"));
+    let mut ids = Vec::new();
+    let mut parents = Vec::new();
+    for rs in otel["resourceSpans"].as_array().unwrap() {
+        assert_eq!(rs["resource"]["attributes"][0]["key"], "service.name");
+        for s in rs["scopeSpans"][0]["spans"].as_array().unwrap() {
+            let (t, id) = (
+                s["traceId"].as_str().unwrap(),
+                s["spanId"].as_str().unwrap(),
+            );
+            assert!(t.len() == 32 && id.len() == 16, "{s}");
+            assert!(t.chars().chain(id.chars()).all(|c| c.is_ascii_hexdigit()));
+            ids.push(id.to_string());
+            parents.push(s["parentSpanId"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids.len(), spans.len());
+    assert!(parents.iter().all(|p| p.is_empty() || ids.contains(p)));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Tracing observes: the same run with tracing off gives the same results.
+#[test]
+fn tracing_does_not_change_results() {
+    let text = std::fs::read_to_string("scenarios/retry-storm.toml").unwrap();
+    let (on, _) = common::run_text("retry-storm", &text, &[]);
+    let (off, _) = common::run_text(
+        "retry-storm",
+        &text,
+        &["trace.slowest=0", "trace.failed=0", "trace.sample=0"],
+    );
+    assert!(!on.traces.is_empty() && off.traces.is_empty());
+    assert_eq!(on.events, off.events);
+    assert_eq!(
+        format!("{:?}", on.workloads),
+        format!("{:?}", off.workloads)
+    );
+    assert_eq!(format!("{:?}", on.edges), format!("{:?}", off.edges));
+}
+
+/// Charts for state, sagas and brokers appear when the run has them.
+#[test]
+fn state_saga_and_broker_charts_apply_when_present() {
+    let dir = tmp("saga");
+    run_into(&dir, "scenarios/saga-payment-failures.toml", &[]);
+    assert!(dir.join("sagas.svg").exists() && dir.join("timeline.svg").exists());
+    let dir2 = tmp("broker");
+    run_into(&dir2, "scenarios/poison-message.toml", &[]);
+    let brokers = std::fs::read_to_string(dir2.join("brokers.svg")).unwrap();
+    assert!(brokers.contains("dead_lettered"));
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&dir2).ok();
+}
+
+/// `report` on a directory that no run wrote is invalid input, and says what it needs.
+#[test]
+fn report_on_a_directory_without_a_run_is_invalid_input() {
+    let dir = tmp("empty");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = cli(&["report", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("summary.json"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The gallery check passes on what the code produces and fails, naming the file, when
+/// one byte differs, a file is missing or an old one is left over.
+#[test]
+fn gallery_check_catches_one_changed_byte() {
+    let base = tmp("gallery");
+    let (scn, rep) = (base.join("scenarios"), base.join("reports"));
+    std::fs::create_dir_all(&scn).unwrap();
+    let text = std::fs::read_to_string("scenarios/mmc.toml")
+        .unwrap()
+        .replace("duration = \"31h\"", "duration = \"2m\"")
+        .replace("warmup = \"1h\"", "warmup = \"10s\"")
+        .replace("bucket = \"10m\"", "bucket = \"10s\"");
+    std::fs::write(scn.join("mmc.toml"), text).unwrap();
+    let (s, r) = (scn.to_str().unwrap(), rep.to_str().unwrap());
+    let gen = cli(&["gallery", "--scenarios", s, "--out", r]);
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    assert!(rep.join("README.md").exists() && rep.join("mmc/report.html").exists());
+    let check = || cli(&["gallery", "--scenarios", s, "--out", r, "--check"]);
+    assert_eq!(check().status.code(), Some(0));
+    let summary = rep.join("mmc/summary.json");
+    let mut bytes = std::fs::read(&summary).unwrap();
+    let k = bytes.iter().position(|&b| b.is_ascii_digit()).unwrap();
+    bytes[k] = if bytes[k] == b'9' { b'8' } else { bytes[k] + 1 };
+    std::fs::write(&summary, &bytes).unwrap();
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("differs") && err.contains("summary.json"),
+        "{err}"
+    );
+    std::fs::remove_file(&summary).unwrap();
+    std::fs::write(rep.join("mmc/old-chart.svg"), "<svg/>").unwrap();
+    let err = String::from_utf8_lossy(&check().stderr).to_string();
+    assert!(
+        err.contains("missing") && err.contains("no longer produced"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&base).ok();
+}
+
+/// Every gallery scenario opens with a comment: a title line, then what it teaches.
+#[test]
+fn every_scenario_opens_with_its_lesson() {
+    let list = faultline::report::gallery::entries(Path::new("scenarios")).unwrap();
+    assert!(list.len() >= 20);
+    for e in list {
+        let words: usize = e.header.iter().map(|l| l.split_whitespace().count()).sum();
+        assert!(
+            e.header.len() >= 5 && words >= 40,
+            "{}: the header comment should explain the trade-off it teaches",
+            e.file.display()
+        );
+    }
+}
