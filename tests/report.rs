@@ -327,3 +327,38 @@ fn every_scenario_opens_with_its_lesson() {
         );
     }
 }
+
+/// `[report] services` adds a percentile chart per named service; an unknown name is
+/// invalid input that names the path.
+#[test]
+fn chosen_services_get_their_own_latency_chart() {
+    let dir = tmp("chosen");
+    run_into(
+        &dir,
+        "scenarios/quickstart.toml",
+        &[
+            "--set",
+            "sim.duration=20s",
+            "--set",
+            "report.services=[\"payment\", \"orders\"]",
+        ],
+    );
+    for s in ["payment", "orders"] {
+        let svg = std::fs::read_to_string(dir.join(format!("latency-service-{s}.svg"))).unwrap();
+        assert!(svg.contains(&format!("service {s}")), "{s}");
+    }
+    assert!(!dir.join("latency-service-users.svg").exists());
+    let out = cli(&[
+        "validate",
+        "scenarios/quickstart.toml",
+        "--set",
+        "report.services=[\"paymnt\"]",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("report.services[0]") && err.contains("paymnt"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
