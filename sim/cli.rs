@@ -90,6 +90,22 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run the [[expect]] blocks of scenarios (files, or directories searched recursively)
+    /// and print a table; exit 1 if one fails, 2 on invalid input.
+    #[command(
+        after_help = "Examples:\n  faultline check scenarios/\n  faultline check scenarios/retry-storm.toml --seeds 5 --junit check.xml\n\nAn expectation in a scenario:\n  [[expect]]\n  metric = \"workloads.shoppers.latency_ms.p99\"   # a path in summary.json\n  below = 500.0                                   # or above = x, or between = [lo, hi]\n  seeds = 5                                       # optional: the scenario's seed, then derived ones\n  quantile = 0.8                                  # optional: judge this quantile, not every seed\n  why = \"the checkout SLO\"                        # optional: shown when it fails"
+    )]
+    Check {
+        /// Scenario files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Run every expectation over this many seeds (overrides each block's `seeds`).
+        #[arg(long)]
+        seeds: Option<u32>,
+        /// Also write the results as JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Check a scenario and print its call graph and static analysis.
     #[command(
         after_help = "Example:\n  faultline validate scenarios/quickstart.toml --set sim.latency_budget=200ms"
@@ -206,6 +222,11 @@ pub fn execute(cli: Cli) -> i32 {
             out,
             check,
         } => gallery(&scenarios, &out, check),
+        Command::Check {
+            paths,
+            seeds,
+            junit,
+        } => check(&paths, seeds, junit.as_deref()),
         Command::Report { dir, png } => match report::render(&dir, png) {
             Ok(files) => {
                 eprintln!(
@@ -310,5 +331,42 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
             out.display()
         );
         EXIT_FAILED
+    }
+}
+
+fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>) -> i32 {
+    if seeds == Some(0) {
+        eprintln!("error: --seeds must be at least 1");
+        return EXIT_INVALID;
+    }
+    let (verdicts, without) = match crate::check::check_paths(paths, seeds) {
+        Ok(v) => v,
+        Err(crate::check::Invalid(m)) => {
+            eprintln!("{m}");
+            return EXIT_INVALID;
+        }
+    };
+    print!("{}", crate::check::table(&verdicts));
+    let failed = verdicts.iter().filter(|v| !v.passed).count();
+    let files: std::collections::BTreeSet<&str> =
+        verdicts.iter().map(|v| v.file.as_str()).collect();
+    println!(
+        "{} expectation(s) in {} scenario(s): {} passed, {} failed ({} scenario file(s) without expectations)",
+        verdicts.len(),
+        files.len(),
+        verdicts.len() - failed,
+        failed,
+        without
+    );
+    if let Some(path) = junit {
+        if let Err(e) = std::fs::write(path, crate::check::junit(&verdicts)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return EXIT_FAILED;
+        }
+    }
+    if failed > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
     }
 }

@@ -55,6 +55,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod api;
+pub mod check;
 pub mod cli;
 pub mod dist;
 pub mod engine;

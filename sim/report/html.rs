@@ -110,11 +110,40 @@ pub fn page(
     );
     o.push_str("<p>Contents: <a href=\"#summary\">summary</a> · <a href=\"#charts\">charts</a> · <a href=\"#traces\">traces</a> · <a href=\"#graph\">call graph</a> · <a href=\"#analysis\">static analysis</a> · <a href=\"#scenario\">scenario</a></p>\n");
     if let Some(expect) = m["effective"].get("expect").and_then(|e| e.as_array()) {
-        let _ = writeln!(
-            o,
-            "<h2 id=\"expect\">Expectations</h2><p>{} expectation(s) in the scenario: run <code>faultline check</code> to evaluate them.</p>",
-            expect.len()
-        );
+        o.push_str("<h2 id=\"expect\">Expectations</h2>\n<p>The scenario's <code>[[expect]]</code> blocks, judged on this run's seed (<code>faultline check</code> runs each over its <code>seeds</code>).</p>\n<table><tr><th>metric</th><th>bound</th><th>measured</th><th>held</th></tr>\n");
+        for e in expect {
+            let metric = e["metric"].as_str().unwrap_or("");
+            let bound = if let Some(b) = e["below"].as_f64() {
+                Some((format!("below {b}"), b, f64::INFINITY, true))
+            } else if let Some(a) = e["above"].as_f64() {
+                Some((format!("above {a}"), f64::NEG_INFINITY, a, true))
+            } else {
+                e["between"].as_array().map(|v| {
+                    let (lo, hi) = (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(0.0));
+                    (format!("between {lo} and {hi}"), lo, hi, false)
+                })
+            };
+            let value = crate::api::lookup(s, metric).and_then(Value::as_f64);
+            let held = match (&bound, value) {
+                (Some((_, b, f64::INFINITY, true)), Some(x)) => Some(x < *b),
+                (Some((_, f64::NEG_INFINITY, a, true)), Some(x)) => Some(x > *a),
+                (Some((_, lo, hi, false)), Some(x)) => Some(x >= *lo && x <= *hi),
+                _ => None,
+            };
+            let _ = writeln!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(metric),
+                esc(&bound.map(|b| b.0).unwrap_or_default()),
+                value.map_or("not in summary.json".to_string(), |x| num(&Value::from(x))),
+                match held {
+                    Some(true) => "yes",
+                    Some(false) => "<b>no</b>",
+                    None => "–",
+                }
+            );
+        }
+        o.push_str("</table>\n");
     }
     o.push_str("<h2 id=\"summary\">Summary</h2>\n<h3>Workloads (after warmup)</h3>\n");
     table(

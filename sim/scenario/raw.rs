@@ -47,6 +47,35 @@ pub struct RawScenario {
     /// `[report]`: what the charts show.
     #[serde(default)]
     pub report: RawReport,
+    /// `[[expect]]`: what `faultline check` verifies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<RawExpect>,
+}
+
+/// `[[expect]]`: a metric of `summary.json` that must stay in bounds.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// A path in summary.json: `workloads.shoppers.latency_ms.p99`.
+    pub metric: String,
+    /// The value must be below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<f64>,
+    /// The value must be above this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<f64>,
+    /// The value must lie in [lo, hi].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[f64; 2]>,
+    /// Seeds to run: the scenario's, then derived ones (1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<u32>,
+    /// Over several seeds: this quantile of the values must hold (default: every seed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
+    /// Why it matters, shown when it fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// `[trace]`: which root requests are kept as traces (a span per attempt). The defaults

@@ -1374,6 +1374,38 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             "max_spans must be between 1 and 100000 (spans kept per trace)",
         );
     }
+    for (k, e) in raw.expect.iter().enumerate() {
+        let p = root().key("expect").index(k);
+        let bounds = e.below.is_some() as u8 + e.above.is_some() as u8 + e.between.is_some() as u8;
+        if bounds != 1 {
+            cx.err(
+                p.clone(),
+                "an expectation needs exactly one of below = x, above = x or between = [lo, hi]",
+            );
+        }
+        if let Some([lo, hi]) = e.between {
+            if lo > hi {
+                cx.err(
+                    p.key("between"),
+                    format!("between = [{lo}, {hi}]: lo must not exceed hi"),
+                );
+            }
+        }
+        if e.metric.trim().is_empty() {
+            cx.err(p.key("metric"), "metric must name a path in summary.json, e.g. \"workloads.shoppers.latency_ms.p99\"");
+        }
+        if e.seeds == Some(0) {
+            cx.err(p.key("seeds"), "seeds must be at least 1");
+        }
+        if let Some(q) = e.quantile {
+            if !(q > 0.0 && q <= 1.0) {
+                cx.err(
+                    p.key("quantile"),
+                    format!("quantile must be in (0, 1], not {q}"),
+                );
+            }
+        }
+    }
     for (k, name) in raw.report.services.iter().enumerate() {
         if !ids.contains_key(name.as_str()) {
             cx.err(

@@ -1,0 +1,146 @@
+//! The library API: load a scenario, run it at a seed, read metrics by their path in
+//! `summary.json`. Enough to write resilience regression tests in plain `cargo test`.
+//!
+//! ```
+//! use faultline::api::{run, Scenario};
+//!
+//! let scn = Scenario::from_path("scenarios/quickstart.toml").unwrap()
+//!     .with(&["sim.duration=20s", "service.payment.workers=32"]).unwrap();
+//! let summary = run(&scn, 42);
+//! let p99 = summary.get("workloads.shoppers.latency_ms.p99").unwrap();
+//! assert!(p99 < 1_000.0, "p99 {p99} ms");
+//! ```
+
+use crate::metrics::{SeriesRow, Sink, StateEvent};
+use crate::model::{RunOptions, RunResult, World};
+use crate::report::summary_json;
+pub use crate::scenario::diag::ScenarioError;
+pub use crate::scenario::Scenario;
+use serde_json::Value;
+use std::path::Path;
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
+        crate::scenario::load(path.as_ref(), &[])
+    }
+
+    /// Validates scenario text; `name` is used in error messages.
+    pub fn from_toml_str(name: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        crate::scenario::parse(name, text, &[])
+    }
+
+    /// The same scenario with more `path=value` overrides (as `--set` takes them).
+    pub fn with(&self, overrides: &[&str]) -> Result<Scenario, ScenarioError> {
+        let mut all = self.overrides.clone();
+        all.extend(overrides.iter().map(|s| s.to_string()));
+        crate::scenario::parse(&self.file, &self.text, &all)
+    }
+}
+
+/// A sink that keeps nothing: runs that only need the summary.
+struct NullSink;
+
+impl Sink for NullSink {
+    fn series(&mut self, _: &SeriesRow) {}
+    fn event(&mut self, _: &StateEvent) {}
+}
+
+/// What a run produced: `summary.json` as a value, and the raw results.
+pub struct Summary {
+    /// The `summary.json` document.
+    pub json: Value,
+    /// The run's results.
+    pub result: RunResult,
+}
+
+impl Summary {
+    /// A number by its path in `summary.json`, e.g. `workloads.shoppers.latency_ms.p99` or
+    /// `edges.front->inventory.amplification` (names may contain dots).
+    pub fn get(&self, path: &str) -> Option<f64> {
+        lookup(&self.json, path).and_then(Value::as_f64)
+    }
+
+    /// Every numeric leaf of the summary as (path, value), in document order.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        flatten(&self.json, String::new(), &mut out);
+        out
+    }
+}
+
+/// Follows a dotted path through a JSON document, trying the longest key at each level
+/// so names with dots still resolve.
+pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(v);
+    }
+    let obj = v.as_object()?;
+    let mut best: Option<&'a Value> = None;
+    for (k, child) in obj {
+        if path == k {
+            return Some(child);
+        }
+        if let Some(rest) = path
+            .strip_prefix(k.as_str())
+            .and_then(|r| r.strip_prefix('.'))
+        {
+            if let Some(found) = lookup(child, rest) {
+                best = Some(found);
+            }
+        }
+    }
+    best
+}
+
+fn flatten(v: &Value, prefix: String, out: &mut Vec<(String, f64)>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(c, p, out);
+            }
+        }
+        Value::Number(n) => {
+            if let Some(x) = n.as_f64() {
+                out.push((prefix, x));
+            }
+        }
+        Value::Bool(b) => out.push((prefix, *b as u8 as f64)),
+        _ => {}
+    }
+}
+
+/// Runs `scn` with its seed replaced by `seed` (nothing is written to disk).
+pub fn run(scn: &Scenario, seed: u64) -> Summary {
+    let mut spec = scn.spec.clone();
+    spec.seed = seed;
+    let result = World::new(&spec, RunOptions::default()).run(&mut NullSink);
+    let seeded = Scenario {
+        spec,
+        ..scn.clone()
+    };
+    Summary {
+        json: summary_json(&seeded, &result),
+        result,
+    }
+}
+
+/// The seed of replication `r` of a scenario whose seed is `base`: `base` itself for the
+/// first, then a SplitMix64 mix of both, the same whatever else varies (common random
+/// numbers across the points of a sweep or the variants of a comparison). Always below
+/// 2^63, so it can be given back as `--seed`.
+pub fn replication_seed(base: u64, r: u32) -> u64 {
+    if r == 0 {
+        return base;
+    }
+    let mut x = base ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    // 63 bits: a TOML integer (what `--seed` and `sim.seed` accept) is an i64.
+    (x ^ (x >> 31)) & i64::MAX as u64
+}
