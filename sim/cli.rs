@@ -90,6 +90,58 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Run a grid of variants × replications in parallel: sweep.csv, sweep_summary.csv and
+    /// charts. Resumable; shardable across machines; --emit prints cluster job files.
+    #[command(
+        after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.default.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 > job.yaml\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
+    )]
+    Sweep {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// A parameter to sweep in a grid: `path=a,b,c`, `path=lo..hi step s` or `path=lo..hi log n`.
+        #[arg(long = "param", value_name = "PATH=VALUES")]
+        param: Vec<String>,
+        /// Parameters that move together (same number of values each).
+        #[arg(long = "zip", value_name = "PATH=VALUES")]
+        zip: Vec<String>,
+        /// Replications per point (default: the [sweep] table's, or 1).
+        #[arg(long)]
+        replications: Option<u32>,
+        /// Threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output directory (default: reports/<scenario>-sweep/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override the scenario's seed (the base of every replication's seed).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Fixed overrides applied to every point.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Run only points K, K+N, ...: `K/N`.
+        #[arg(long)]
+        shard: Option<String>,
+        /// Print a cluster job instead of running: `k8s` (Indexed Job) or `slurm` (job array).
+        #[arg(long, value_parser = ["k8s", "slurm"])]
+        emit: Option<String>,
+        /// Shards in the emitted job.
+        #[arg(long, default_value_t = 4)]
+        shards: usize,
+        /// Container image for --emit k8s.
+        #[arg(long, default_value = "faultline:latest")]
+        image: String,
+    },
+    /// Join shard directories of one sweep into the files a single sweep writes.
+    #[command(after_help = "Example:\n  faultline merge results/shard-* --out sweep")]
+    Merge {
+        /// Shard directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where the merged sweep goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run the [[expect]] blocks of scenarios (files, or directories searched recursively)
     /// and print a table; exit 1 if one fails, 2 on invalid input.
     #[command(
@@ -222,6 +274,52 @@ pub fn execute(cli: Cli) -> i32 {
             out,
             check,
         } => gallery(&scenarios, &out, check),
+        Command::Sweep {
+            scenario,
+            param,
+            zip,
+            replications,
+            jobs,
+            out,
+            seed,
+            set,
+            shard,
+            emit,
+            shards,
+            image,
+        } => sweep(SweepArgs {
+            scenario,
+            param,
+            zip,
+            replications,
+            jobs,
+            out,
+            seed,
+            set,
+            shard,
+            emit,
+            shards,
+            image,
+        }),
+        Command::Merge { dirs, out } => match crate::sweep::merge(&dirs, &out) {
+            Ok(o) => {
+                eprintln!(
+                    "faultline: merged {} runs from {} directories into {}",
+                    o.total,
+                    dirs.len(),
+                    out.display()
+                );
+                EXIT_OK
+            }
+            Err(crate::sweep::SweepError::Invalid(m)) => {
+                eprintln!("error: {m}");
+                EXIT_INVALID
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                EXIT_FAILED
+            }
+        },
         Command::Check {
             paths,
             seeds,
@@ -368,5 +466,123 @@ fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>)
         EXIT_FAILED
     } else {
         EXIT_OK
+    }
+}
+
+struct SweepArgs {
+    scenario: PathBuf,
+    param: Vec<String>,
+    zip: Vec<String>,
+    replications: Option<u32>,
+    jobs: Option<usize>,
+    out: Option<PathBuf>,
+    seed: Option<u64>,
+    set: Vec<String>,
+    shard: Option<String>,
+    emit: Option<String>,
+    shards: usize,
+    image: String,
+}
+
+fn sweep(a: SweepArgs) -> i32 {
+    use crate::sweep::{axes, Plan, Shard, SweepError};
+    let invalid = |m: String| {
+        eprintln!("error: {m}");
+        EXIT_INVALID
+    };
+    let scn = match load(&a.scenario, a.set, a.seed) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return EXIT_INVALID;
+        }
+    };
+    let parse = |v: &[String]| {
+        v.iter()
+            .map(|p| axes::parse_axis(p))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (grid, zip) = match (parse(&a.param), parse(&a.zip)) {
+        (Ok(g), Ok(z)) => (g, z),
+        (Err(e), _) | (_, Err(e)) => return invalid(e),
+    };
+    let plan = match Plan::new(scn, grid, zip, a.replications) {
+        Ok(p) => p,
+        Err(e) => return invalid(e.to_string()),
+    };
+    if let Some(kind) = a.emit {
+        if a.shards == 0 {
+            return invalid("--shards must be at least 1".into());
+        }
+        print!(
+            "{}",
+            if kind == "k8s" {
+                crate::sweep::emit_k8s(&plan, a.shards, &a.image)
+            } else {
+                crate::sweep::emit_slurm(&plan, a.shards)
+            }
+        );
+        return EXIT_OK;
+    }
+    let shard = match a.shard.as_deref().map(Shard::parse) {
+        None => Shard::ALL,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => return invalid(e),
+    };
+    let dir = a.out.unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-sweep", plan.scenario.spec.name))
+    });
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let points = plan.points().map(|p| p.len()).unwrap_or(0);
+    let mine = (0..points).filter(|p| p % shard.n == shard.k).count() * plan.replications as usize;
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(mine as u64),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    if std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} runs, {elapsed} wall, eta {eta}",
+        )
+        .expect("a valid template"),
+    );
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let result = crate::sweep::execute(&plan, &dir, shard, jobs, &|_| bar.inc(1));
+    bar.finish_and_clear();
+    match result {
+        Ok(o) => {
+            eprintln!(
+                "faultline: sweep of {}: {} points x {} replications; ran {} runs, {} already done, on {} threads in {:.2}s wall",
+                plan.scenario.spec.name,
+                points,
+                plan.replications,
+                o.ran,
+                o.skipped,
+                jobs,
+                started.elapsed().as_secs_f64()
+            );
+            if o.complete {
+                eprintln!(
+                    "  wrote {}/sweep.csv, sweep_summary.csv, sweep-*.svg",
+                    dir.display()
+                );
+            } else {
+                eprintln!(
+                    "  shard {}/{} done; when every shard is, join them: faultline merge DIR... --out DIR",
+                    shard.k, shard.n
+                );
+            }
+            EXIT_OK
+        }
+        Err(SweepError::Invalid(m)) => invalid(m),
+        Err(e) => {
+            eprintln!("error: {e}");
+            EXIT_FAILED
+        }
     }
 }

@@ -66,4 +66,5 @@ pub mod policy;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod sweep;
 pub mod time;

@@ -50,6 +50,25 @@ pub struct RawScenario {
     /// `[[expect]]`: what `faultline check` verifies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<RawExpect>,
+    /// `[sweep]`: the axes `faultline sweep` uses when the command line gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<RawSweep>,
+}
+
+/// `[sweep]`: `grid = { "path" = [values] or "lo..hi step s" }`, `zip = { ... }`
+/// (parameters that move together), `replications = n`. Axes are taken in name order.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSweep {
+    /// Replications per point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replications: Option<u32>,
+    /// Every combination of these.
+    #[serde(default)]
+    pub grid: toml::Table,
+    /// These move together.
+    #[serde(default)]
+    pub zip: toml::Table,
 }
 
 /// `[[expect]]`: a metric of `summary.json` that must stay in bounds.
