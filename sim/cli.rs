@@ -132,6 +132,36 @@ pub enum Command {
         #[arg(long, default_value = "faultline:latest")]
         image: String,
     },
+    /// Run two variants on the same seeds and compare every key metric: paired
+    /// differences with 95 % intervals and a verdict; compare.csv and an overlaid CDF.
+    #[command(
+        after_help = "Example:\n  faultline compare scenarios/quickstart.toml --a 'service.orders.calls[1].timeout=300ms' --b 'service.orders.calls[1].timeout=600ms' --replications 10"
+    )]
+    Compare {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Overrides of variant A (repeat for several).
+        #[arg(long = "a", value_name = "PATH=VALUE")]
+        a: Vec<String>,
+        /// Overrides of variant B.
+        #[arg(long = "b", value_name = "PATH=VALUE")]
+        b: Vec<String>,
+        /// Replications (pairs of runs on a shared seed).
+        #[arg(long, default_value_t = 10)]
+        replications: u32,
+        /// Threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Overrides of both.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: reports/<scenario>-compare/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Join shard directories of one sweep into the files a single sweep writes.
     #[command(after_help = "Example:\n  faultline merge results/shard-* --out sweep")]
     Merge {
@@ -301,6 +331,62 @@ pub fn execute(cli: Cli) -> i32 {
             shards,
             image,
         }),
+        Command::Compare {
+            scenario,
+            a,
+            b,
+            replications,
+            jobs,
+            seed,
+            set,
+            out,
+        } => {
+            if replications == 0 {
+                eprintln!("error: --replications must be at least 1");
+                return EXIT_INVALID;
+            }
+            let base = match load(&scenario, set, seed) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_INVALID;
+                }
+            };
+            let variant = |sets: &[String]| {
+                let refs: Vec<&str> = sets.iter().map(String::as_str).collect();
+                base.with(&refs)
+            };
+            let (va, vb) = match (variant(&a), variant(&b)) {
+                (Ok(x), Ok(y)) => (x, y),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("{e}");
+                    return EXIT_INVALID;
+                }
+            };
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            match crate::sweep::compare::compare(&va, &vb, replications, jobs) {
+                Ok((rows, cdfs)) => {
+                    let dir = out.unwrap_or_else(|| {
+                        PathBuf::from("reports").join(format!("{}-compare", base.spec.name))
+                    });
+                    print!("{}", crate::sweep::compare::table(&rows));
+                    if let Err(e) = crate::sweep::compare::write(&dir, &rows, cdfs) {
+                        eprintln!("error: cannot write {}: {e}", dir.display());
+                        return EXIT_FAILED;
+                    }
+                    eprintln!(
+                        "faultline: A = {:?}, B = {:?}, {replications} paired replications; wrote {}/compare.csv, compare-cdf.svg",
+                        a, b, dir.display()
+                    );
+                    EXIT_OK
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    EXIT_FAILED
+                }
+            }
+        }
         Command::Merge { dirs, out } => match crate::sweep::merge(&dirs, &out) {
             Ok(o) => {
                 eprintln!(

@@ -1468,3 +1468,39 @@ pub fn sweep_charts(
     }
     Ok(())
 }
+
+/// Latency CDFs of two variants overlaid (`faultline compare`): `(label, (ms, fraction))`.
+pub fn cdf_overlay(
+    dir: &Path,
+    file: &str,
+    lines: Vec<(String, Vec<(f64, f64)>)>,
+) -> io::Result<()> {
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .enumerate()
+        .filter(|(_, l)| !l.1.is_empty())
+        .map(|(k, (label, points))| Line {
+            label,
+            colour: palette(k),
+            points: points.into_iter().filter(|p| p.0 > 0.0).collect(),
+        })
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let (lo, hi) = xs.fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    let lo = 10f64.powf(lo.log10().floor());
+    let hi = 10f64.powf(hi.log10().ceil()).max(lo * 10.0);
+    let chart = LineChart {
+        title: "Latency distribution: A against B (first replication)".into(),
+        x_desc: "latency (ms, log)".into(),
+        y_desc: "fraction of requests at or below".into(),
+        x_log: true,
+        y_log: false,
+        lines,
+        bands: Vec::new(),
+        x_range: (lo, hi),
+    };
+    emit(dir, file, (W, H), false, &FixedY(chart, 0.0, 1.0))
+}

@@ -4,6 +4,7 @@
 //! interruption.
 
 pub mod axes;
+pub mod compare;
 pub mod stats;
 
 use crate::api::{replication_seed, run, Scenario};
