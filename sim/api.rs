@@ -138,9 +138,6 @@ pub fn replication_seed(base: u64, r: u32) -> u64 {
     if r == 0 {
         return base;
     }
-    let mut x = base ^ (r as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     // 63 bits: a TOML integer (what `--seed` and `sim.seed` accept) is an i64.
-    (x ^ (x >> 31)) & i64::MAX as u64
+    crate::rng::mix64(base ^ (r as u64).wrapping_mul(crate::rng::GOLDEN)) & i64::MAX as u64
 }

@@ -9,6 +9,17 @@
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// SplitMix64's finaliser: spreads a 64-bit key over all 64 bits (bijective, cheap).
+/// Used to hash ids where a random stream would be wrong (the hash must not consume draws).
+pub fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// SplitMix64's increment (the golden ratio), to spread consecutive keys before mixing.
+pub const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// FNV-1a, 64 bits: stable across platforms, Rust versions and runs (unlike `DefaultHasher`).
 pub fn stable_hash(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

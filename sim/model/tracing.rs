@@ -137,11 +137,7 @@ impl Tracer {
 
     /// A deterministic hash of a trace id in [0, 2^64): the same trace always draws the same.
     fn hash(&self, id: u64) -> u64 {
-        // SplitMix64's finalizer over the seed and the id.
-        let mut x = self.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
+        crate::rng::mix64(self.seed ^ id.wrapping_mul(crate::rng::GOLDEN))
     }
 
     /// Opens a trace for a root request; returns its root span.

@@ -356,10 +356,7 @@ fn nth_usable(usable: &[bool], k: usize) -> usize {
 
 /// SplitMix64 finaliser: spreads small keys (user ids) over 64 bits.
 fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    crate::rng::mix64(x.wrapping_add(crate::rng::GOLDEN))
 }
 
 fn host_hash(host: usize, salt: &str) -> u64 {

@@ -426,11 +426,9 @@ impl Queue {
     }
 }
 
-/// SplitMix64 finaliser: spreads keys over partitions.
-fn mix(mut x: u64) -> u64 {
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// Spreads keys over partitions.
+fn mix(x: u64) -> u64 {
+    crate::rng::mix64(x)
 }
 
 #[cfg(test)]
