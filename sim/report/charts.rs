@@ -224,6 +224,19 @@ fn legend_row<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The series legend, top right, the same in every chart.
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    c: &mut ChartContext<'a, DB, CT>,
+) -> Res {
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font(("sans-serif", 12))
+        .draw()
+        .map_err(err)
+}
+
 /// Draws text at absolute backend pixel `at` on `area` (whatever its coordinates).
 fn text_px<'s, DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
     area: &DrawingArea<DB, CT>,
@@ -395,13 +408,7 @@ impl LineChart {
                 }
             }
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut c)?;
         Ok(())
     }
 }
@@ -492,13 +499,7 @@ impl Chart for Stacked {
                     Rectangle::new([(x, y - 5), (x + 14, y + 5)], colour.filled())
                 });
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut c)?;
         Ok(())
     }
 }
@@ -1262,13 +1263,7 @@ impl Chart for BandLines {
             )
             .map_err(err)?;
         }
-        c.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(200, 200, 200))
-            .label_font(("sans-serif", 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut c)?;
         Ok(())
     }
 }
