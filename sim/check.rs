@@ -167,7 +167,9 @@ pub fn check_scenario(scn: &Scenario, seeds: Option<u32>) -> Result<Vec<Verdict>
         };
         let mut values = Vec::new();
         for (seed, s) in runs.iter().take(n(e) as usize) {
-            let Some(v) = lookup(&s.json, &e.metric).and_then(|v| v.as_f64()) else {
+            // true/false count as 1/0, so a verdict in the summary can be expected.
+            let number = |v: &serde_json::Value| v.as_f64().or(v.as_bool().map(f64::from));
+            let Some(v) = lookup(&s.json, &e.metric).and_then(number) else {
                 let paths: Vec<String> = s.metrics().into_iter().map(|m| m.0).collect();
                 let near = paths
                     .iter()

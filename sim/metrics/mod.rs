@@ -16,12 +16,15 @@ pub struct Latency {
     hist: Histogram<u64>,
     sum_ns: u128,
     count: u64,
+    min_ns: u64,
     max_ns: u64,
 }
 
 /// Latency summary in milliseconds, as written to `summary.json`.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct LatencyMs {
+    /// Exact minimum.
+    pub min: f64,
     /// Exact mean.
     pub mean: f64,
     /// Median.
@@ -48,6 +51,7 @@ impl Latency {
                 .expect("valid bounds"),
             sum_ns: 0,
             count: 0,
+            min_ns: u64::MAX,
             max_ns: 0,
         }
     }
@@ -58,6 +62,7 @@ impl Latency {
         self.hist.saturating_record(ns.min(LATENCY_MAX_NS));
         self.sum_ns += ns as u128;
         self.count += 1;
+        self.min_ns = self.min_ns.min(ns);
         self.max_ns = self.max_ns.max(ns);
     }
 
@@ -87,6 +92,11 @@ impl Latency {
     /// The summary in milliseconds.
     pub fn summary(&self) -> LatencyMs {
         LatencyMs {
+            min: if self.count == 0 {
+                0.0
+            } else {
+                ms(self.min_ns)
+            },
             mean: self.mean_ns() / NS_PER_MS as f64,
             p50: ms(self.percentile_ns(50.0)),
             p90: ms(self.percentile_ns(90.0)),
@@ -118,6 +128,7 @@ impl Latency {
         self.hist.reset();
         self.sum_ns = 0;
         self.count = 0;
+        self.min_ns = u64::MAX;
         self.max_ns = 0;
     }
 }

@@ -103,13 +103,14 @@ impl World<'_> {
                     );
                 }
             }
-            let r = &mut self.reqs[id as usize];
-            if std::mem::take(&mut r.admitted) {
+            if std::mem::take(&mut self.reqs[id as usize].admitted) {
                 self.insts[i].in_flight -= 1;
+                self.held_change(s, now, -1);
                 if threads {
                     self.insts[i].threads_busy -= 1;
                 }
             }
+            let r = &mut self.reqs[id as usize];
             let working = std::mem::take(&mut r.working);
             if working {
                 r.work_ns += now.since(r.work_started).0;

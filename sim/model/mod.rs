@@ -555,6 +555,11 @@ struct Svc {
     busy_since: SimTime,
     busy_ns: u128,
     bucket_busy_ns: u128,
+    /// Requests admitted at this service's instances (queued, working or waiting on calls).
+    held: u32,
+    held_since: SimTime,
+    /// ∫ held dt after warmup, for the time-average number in the service (Little's L).
+    held_ns: u128,
     counts: Counts,
     bucket: Counts,
     latency: Latency,
@@ -731,6 +736,9 @@ pub struct ServiceResult {
     pub counts: Counts,
     /// Share of worker time busy after warmup.
     pub utilization: f64,
+    /// Time-average number of requests admitted at the service after warmup (queued,
+    /// working or waiting on calls): Little's L, to compare with throughput × latency.
+    pub in_system_mean: f64,
     /// Wait for a worker, per work step, ms.
     pub queue_wait: LatencyMs,
     /// Arrival at the service to response, ms.
@@ -905,6 +913,9 @@ impl<'a> World<'a> {
                 busy_since: SimTime::ZERO,
                 busy_ns: 0,
                 bucket_busy_ns: 0,
+                held: 0,
+                held_since: SimTime::ZERO,
+                held_ns: 0,
                 counts: Counts::default(),
                 bucket: Counts::default(),
                 latency: Latency::new(3),
@@ -1172,6 +1183,7 @@ impl<'a> World<'a> {
         let services = (0..self.svcs.len())
             .map(|i| {
                 self.account_busy(i, end);
+                self.account_held(i, end);
                 if self.svcs[i].scaler.is_some() {
                     self.account_present(i, end);
                 }
@@ -1189,6 +1201,7 @@ impl<'a> World<'a> {
                     } else {
                         0.0
                     },
+                    in_system_mean: s.held_ns as f64 / (measured.0 as f64).max(1.0),
                     queue_wait: s.queue_wait.summary(),
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
@@ -1326,6 +1339,8 @@ impl<'a> World<'a> {
                 for i in 0..self.svcs.len() {
                     self.account_busy(i, now);
                     self.svcs[i].busy_ns = 0;
+                    self.account_held(i, now);
+                    self.svcs[i].held_ns = 0;
                 }
                 sink.event(&StateEvent {
                     t_s: secs(now),
@@ -2487,6 +2502,7 @@ impl<'a> World<'a> {
         }
         inst.in_flight += 1;
         self.reqs[id as usize].admitted = true;
+        self.held_change(s, now, 1);
         self.advance(now, id);
     }
 
@@ -2696,6 +2712,7 @@ impl<'a> World<'a> {
             self.saga_effect(now, reference, code);
         }
         self.release_server_limit(now, id, outcome);
+        self.held_change(s, now, -1);
         let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
         self.reqs[id as usize].admitted = false;
@@ -2720,6 +2737,7 @@ impl<'a> World<'a> {
                 inst.threads_busy += 1;
                 inst.in_flight += 1;
                 self.reqs[n as usize].admitted = true;
+                self.held_change(s, now, 1);
                 self.advance(now, n);
             }
         }
@@ -3114,6 +3132,23 @@ impl<'a> World<'a> {
             sc.busy_ns += svc.busy as u128 * now.since(svc.busy_since).0 as u128;
         }
         svc.busy_since = now;
+    }
+
+    /// Integrates the requests held by service `s` up to `now`, then changes the count by
+    /// `delta` (admitted +1, answered or dropped −1).
+    pub(super) fn held_change(&mut self, s: usize, now: SimTime, delta: i32) {
+        self.account_held(s, now);
+        let svc = &mut self.svcs[s];
+        svc.held = svc.held.wrapping_add_signed(delta);
+    }
+
+    fn account_held(&mut self, s: usize, now: SimTime) {
+        let svc = &mut self.svcs[s];
+        let from = svc.held_since.max(self.warmup);
+        if now > from {
+            svc.held_ns += svc.held as u128 * now.since(from).0 as u128;
+        }
+        svc.held_since = now;
     }
 
     fn close_bucket(&mut self, now: SimTime, sink: &mut dyn Sink) {

@@ -93,7 +93,7 @@ fn r6(x: f64) -> f64 {
 
 fn latency_json(l: &LatencyMs) -> Value {
     json!({
-        "mean": r6(l.mean), "p50": r6(l.p50), "p90": r6(l.p90),
+        "min": r6(l.min), "mean": r6(l.mean), "p50": r6(l.p50), "p90": r6(l.p90),
         "p99": r6(l.p99), "p999": r6(l.p999), "max": r6(l.max),
     })
 }
@@ -136,6 +136,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "queue_wait_ms": { "mean": r6(s.queue_wait.mean), "p99": r6(s.queue_wait.p99) },
                 "latency_ms": latency_json(&s.latency),
                 "wasted_work_ms": r6(s.wasted_work_ms),
+                "in_system_mean": r6(s.in_system_mean),
                 "dropped": {
                     "rate_limited": s.drops.rate_limited,
                     "concurrency_limited": s.drops.concurrency_limited,
@@ -265,6 +266,24 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     });
     if !brokers.is_empty() {
         doc["brokers"] = Value::Object(brokers);
+    }
+    if let Some(budget) = scn.raw.sim.latency_budget {
+        // `validate`'s hop arithmetic beside the run, so `[[expect]]` can hold both.
+        let mut per = Map::new();
+        for w in &spec.workloads {
+            let h = crate::scenario::analysis::hop_budget(spec, w, budget);
+            per.insert(
+                w.name.clone(),
+                json!({
+                    "ratio": r6(h.ratio),
+                    "hops_fit": h.hops_fit,
+                    "deepest_hops": h.deepest_hops,
+                    "fits": h.deepest_hops as u64 <= h.hops_fit,
+                }),
+            );
+        }
+        doc["latency_budget"] =
+            json!({ "budget_ms": r6(budget.as_secs_f64() * 1e3), "workloads": per });
     }
     let mut sagas = Map::new();
     for s in &result.sagas {
