@@ -27,7 +27,7 @@ use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink,
 use crate::policy::backoff::BackoffState;
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
-use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle};
+use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle, RetryTokenBucket};
 use crate::policy::bulkhead::{Acquire, Bulkhead};
 use crate::policy::concurrency::Limiter;
 use crate::policy::outlier::{Detector, Status};
@@ -300,6 +300,7 @@ enum BudgetState {
     Finagle(FinagleBudget),
     Grpc(GrpcThrottle),
     Aws(AwsQuota),
+    TokenBucket(RetryTokenBucket),
 }
 
 /// Counters of one edge (caller service → callee), after warmup.
@@ -2103,8 +2104,10 @@ impl<'a> World<'a> {
             }
         }
         if outcome == Attempt::Ok {
-            if let BudgetState::Aws(q) = &mut e.budget {
-                q.on_success(c.last_cost);
+            match &mut e.budget {
+                BudgetState::Aws(q) => q.on_success(c.last_cost),
+                BudgetState::TokenBucket(b) => b.on_success(),
+                _ => {}
             }
             self.finish_call(now, id, Outcome::Ok);
             return;
@@ -2138,6 +2141,7 @@ impl<'a> World<'a> {
                         BudgetState::Envoy(b) => b.may_retry(e.active_calls, e.active_retries),
                         BudgetState::Finagle(b) => b.try_withdraw(now),
                         BudgetState::Grpc(t) => t.may_retry(),
+                        BudgetState::TokenBucket(b) => b.try_withdraw(),
                         BudgetState::Aws(q) => match q.acquire(outcome == Attempt::Timeout) {
                             Some(cost) => {
                                 c.last_cost = Some(cost);
@@ -3420,6 +3424,13 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 token_ratio,
                             }) => BudgetState::Grpc(GrpcThrottle::new(*max_tokens, *token_ratio)),
                             Some(BudgetSpec::Aws) => BudgetState::Aws(AwsQuota::default()),
+                            Some(BudgetSpec::TokenBucket {
+                                max_tokens,
+                                deposit,
+                            }) => BudgetState::TokenBucket(RetryTokenBucket::new(
+                                *max_tokens,
+                                *deposit,
+                            )),
                         };
                     }
                     sites.push(Site {

@@ -785,6 +785,13 @@ pub enum BudgetSpec {
     },
     /// AWS SDK standard retry quota.
     Aws,
+    /// Brooker's token bucket: a retry costs a token, a success deposits a fraction.
+    TokenBucket {
+        /// Bucket size (and its content at the start).
+        max_tokens: u32,
+        /// Tokens deposited per successful call.
+        deposit: f64,
+    },
 }
 
 /// A named circuit breaker (`[policy.breaker.NAME]`).

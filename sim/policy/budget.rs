@@ -137,6 +137,45 @@ impl GrpcThrottle {
     }
 }
 
+/// Brooker's retry token bucket ("Fixing retries with token buckets and circuit breakers",
+/// 2022): every successful call deposits `deposit` tokens (up to `max`); a retry takes one
+/// whole token or is not sent. Retries are then at most `deposit` per success in the long
+/// run, so the load stays near 1 + `deposit` however many calls fail. Kept in thousandths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryTokenBucket {
+    max_milli: u64,
+    deposit_milli: u64,
+    tokens_milli: u64,
+}
+
+impl RetryTokenBucket {
+    /// A full bucket.
+    pub fn new(max_tokens: u32, deposit: f64) -> Self {
+        let max_milli = max_tokens as u64 * 1000;
+        RetryTokenBucket {
+            max_milli,
+            deposit_milli: (deposit * 1000.0).round() as u64,
+            tokens_milli: max_milli,
+        }
+    }
+    /// A successful call.
+    pub fn on_success(&mut self) {
+        self.tokens_milli = (self.tokens_milli + self.deposit_milli).min(self.max_milli);
+    }
+    /// Takes one token for a retry; false (no retry) if less than one is left.
+    pub fn try_withdraw(&mut self) -> bool {
+        let ok = self.tokens_milli >= 1000;
+        if ok {
+            self.tokens_milli -= 1000;
+        }
+        ok
+    }
+    /// Tokens, for reports.
+    pub fn tokens(&self) -> f64 {
+        self.tokens_milli as f64 / 1000.0
+    }
+}
+
 /// The AWS SDK standard retry quota: 500 tokens; a retry costs 5 (10 after a timeout);
 /// a first-try success refunds 1, a success after retries refunds the last cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,6 +278,23 @@ mod tests {
     }
 
     #[test]
+    fn retry_token_bucket_pays_one_retry_per_ten_successes() {
+        let mut b = RetryTokenBucket::new(3, 0.1);
+        // A full bucket lets max_tokens retries through, then none.
+        assert!((0..3).all(|_| b.try_withdraw()));
+        assert!(!b.try_withdraw());
+        // Nine successes are not enough for a retry; the tenth is.
+        (0..9).for_each(|_| b.on_success());
+        assert!(!b.try_withdraw());
+        b.on_success();
+        assert!(b.try_withdraw());
+        assert_eq!(b.tokens(), 0.0);
+        // Deposits stop at the bucket's size.
+        (0..100).for_each(|_| b.on_success());
+        assert_eq!(b.tokens(), 3.0);
+    }
+
+    #[test]
     fn s4_4_b1_b2_aws_quota() {
         let mut q = AwsQuota::default();
         for i in 0..100 {
@@ -267,6 +323,18 @@ mod tests {
                 // Over the whole run (a superset of any window): retries <= 0.2 deposits + reserve per elapsed ttl.
                 let windows = 1 + now.0 / SimDuration::from_secs(10).0;
                 proptest::prop_assert!(retries <= deposits / 5 + 100 * (windows + 1));
+            }
+        }
+
+        /// The token bucket never pays for more retries than its size plus the deposits.
+        #[test]
+        fn token_bucket_never_exceeds_size_plus_deposits(ops in proptest::collection::vec(proptest::bool::ANY, 1..2000), max in 1u32..20) {
+            let mut b = RetryTokenBucket::new(max, 0.1);
+            let (mut successes, mut retries) = (0u64, 0u64);
+            for success in ops {
+                if success { b.on_success(); successes += 1; }
+                else if b.try_withdraw() { retries += 1; }
+                proptest::prop_assert!(retries * 10 <= max as u64 * 10 + successes);
             }
         }
     }

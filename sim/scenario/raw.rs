@@ -773,7 +773,7 @@ pub struct RawBackoff {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBudget {
-    /// envoy, finagle, grpc, aws.
+    /// envoy, finagle, grpc, aws, token_bucket.
     pub kind: String,
     /// envoy: percent of active calls that may be retries (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -790,10 +790,10 @@ pub struct RawBudget {
     /// finagle: share of calls that may be retried (default 0.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_can_retry: Option<f64>,
-    /// grpc: bucket size (default 10).
+    /// grpc, token_bucket: bucket size (default 10).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    /// grpc: tokens per success (default 0.1).
+    /// grpc, token_bucket: tokens per success (default 0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_ratio: Option<f64>,
 }

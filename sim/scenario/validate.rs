@@ -2026,8 +2026,21 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                     token_ratio: b.token_ratio.unwrap_or(0.1),
                 }),
                 "aws" => Some(BudgetSpec::Aws),
+                "token_bucket" => {
+                    let deposit = b.token_ratio.unwrap_or(0.1);
+                    if !(deposit > 0.0 && deposit <= 1.0) {
+                        cx.err(
+                            bp.key("token_ratio"),
+                            format!("tokens deposited per success are in (0, 1], got {deposit}"),
+                        );
+                    }
+                    Some(BudgetSpec::TokenBucket {
+                        max_tokens: b.max_tokens.unwrap_or(10).clamp(1, 1_000_000),
+                        deposit,
+                    })
+                }
                 other => {
-                    let kinds = ["envoy", "finagle", "grpc", "aws"];
+                    let kinds = ["envoy", "finagle", "grpc", "aws", "token_bucket"];
                     unknown_kind(cx, bp.key("kind"), "budget", other, &kinds);
                     None
                 }
