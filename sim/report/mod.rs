@@ -194,6 +194,8 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "budget_denied": st.budget_denied,
             "bulkhead_rejected": st.bulkhead_rejected,
             "throttled": st.throttled,
+            // The adaptive throttle's local rejections per call (SRE's client-side p).
+            "throttled_rate": if st.calls > 0 { r6(st.throttled as f64 / st.calls as f64) } else { 0.0 },
             "limited": st.limited,
             "no_healthy_upstream": st.no_healthy_upstream,
             "fallbacks": st.fallbacks,
