@@ -303,3 +303,45 @@ fn partitions_bound_the_messages_in_flight() {
     accounted(m);
     assert!(m.counters.max_ready < 100, "{m:?}");
 }
+
+/// `visible_within` (the eventual-consistency window): with an exponential apply time of
+/// mean 5 s and nothing queueing, the share of changes visible after t is 1 - e^(-t/5);
+/// a read model with too few slots falls behind and the share after 2 s collapses.
+/// Bounds: 10 min at 50 writes/s (about 30 000 messages): sd 0.003; 5 sd.
+#[test]
+fn visible_within_is_the_replication_delay_cdf() {
+    let f = "scenarios/validation/eventual-consistency.toml";
+    let sets = ["sim.duration=\"10m\""];
+    let (r, _) = run_file(f, &sets);
+    let q = &r.queues[0];
+    accounted(q);
+    for &(t, stored, visible) in &q.visible_within {
+        let want = 1.0 - (-t.as_secs_f64() / 5.0).exp();
+        let share = visible as f64 / stored as f64;
+        assert!(stored > 25_000, "{t}: {stored} messages");
+        assert!((share - want).abs() < 0.015, "{t}: {share} vs {want}");
+    }
+    // 100 slots at 5 s each serve 20 changes/s of the 50 coming in: a backlog builds and
+    // almost no change is visible within 2 s.
+    let slow = [
+        "sim.duration=\"10m\"",
+        "service.replica.consumes[0].concurrency=100",
+    ];
+    let (r, _) = run_file(f, &slow);
+    let (_, stored, visible) = r.queues[0].visible_within[1];
+    assert!(
+        (visible as f64) < 0.01 * stored as f64,
+        "{visible} of {stored}"
+    );
+}
+
+#[test]
+fn visible_within_rejects_a_zero_delay() {
+    let text = std::fs::read_to_string("scenarios/validation/eventual-consistency.toml")
+        .unwrap()
+        .replace("visible_within = [\"1s\"", "visible_within = [\"0s\"");
+    let err = scenario::parse("ec.toml", &text, &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("visible_within"), "{err}");
+}

@@ -65,6 +65,9 @@ pub struct QueueResult {
     pub present_at_end: u64,
     /// Publish to acknowledgement, of acknowledged messages.
     pub latency: LatencyMs,
+    /// Per `visible_within` probe t: (t, messages stored after warmup and at least t before
+    /// the horizon, those of them applied and acknowledged within t).
+    pub visible_within: Vec<(SimDuration, u64, u64)>,
 }
 
 pub(super) struct QueueState {
@@ -81,6 +84,8 @@ pub(super) struct QueueState {
     latency: Latency,
     bucket: Counts,
     bucket_latency: Latency,
+    /// Per `visible_within` probe: (messages that count, of them visible in time).
+    visible: Vec<(u64, u64)>,
 }
 
 impl QueueState {
@@ -140,6 +145,7 @@ impl World<'_> {
                 latency: Latency::new(2),
                 bucket: Counts::default(),
                 bucket_latency: Latency::new(2),
+                visible: vec![(0, 0); q.visible_within.len()],
             });
             self.engine
                 .schedule_at(SimTime::ZERO.after(POLL), Ev::QueuePoll { queue: k as u32 });
@@ -212,8 +218,21 @@ impl World<'_> {
             self.queues[full as usize].counters.refused += 1;
             return false;
         }
+        let horizon = SimTime::ZERO.after(self.spec.duration);
         for q in queues {
             let st = &mut self.queues[q as usize];
+            if now >= self.warmup {
+                // A probe t counts the messages whose fate within t the run will see.
+                for (t, counts) in self.spec.queues[q as usize]
+                    .visible_within
+                    .iter()
+                    .zip(&mut st.visible)
+                {
+                    if now.after(*t) <= horizon {
+                        counts.0 += 1;
+                    }
+                }
+            }
             st.q.publish(now, id, key);
             st.bucket.requests += 1;
             self.hand_out(now, q);
@@ -397,6 +416,18 @@ impl World<'_> {
             st.apply_effect(now, receipt.id, cs.idempotency_ttl);
             if st.q.ack(&receipt) {
                 let age = now.since(receipt.published).0;
+                if receipt.published >= self.warmup {
+                    let horizon = SimTime::ZERO.after(spec.duration);
+                    for (t, counts) in spec.queues[qi as usize]
+                        .visible_within
+                        .iter()
+                        .zip(&mut st.visible)
+                    {
+                        if age <= t.0 && receipt.published.after(*t) <= horizon {
+                            counts.1 += 1;
+                        }
+                    }
+                }
                 st.latency.record(age);
                 st.bucket_latency.record(age);
                 st.bucket.ok += 1;
@@ -546,6 +577,12 @@ impl World<'_> {
                 in_flight_at_end: st.q.in_flight() as u64,
                 present_at_end: st.q.len() as u64,
                 latency: st.latency.summary(),
+                visible_within: spec
+                    .visible_within
+                    .iter()
+                    .zip(&st.visible)
+                    .map(|(t, c)| (*t, c.0, c.1))
+                    .collect(),
             })
             .collect()
     }

@@ -111,6 +111,9 @@ pub struct QueueSpec {
     pub consumers: Vec<ConsumerSpec>,
     /// A choreographed saga's step queue: (saga, step << 1 | compensation).
     pub saga: Option<(u32, u32)>,
+    /// Eventual-consistency probes: delays t at which to report the share of messages
+    /// applied within t of being stored.
+    pub visible_within: Vec<SimDuration>,
 }
 
 /// A service consuming a queue.

@@ -252,6 +252,21 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             "max_oldest_age_s": r6(c.max_age_ms as f64 / 1e3),
             "publish_to_ack_ms": latency_json(&q.latency),
         });
+        if !q.visible_within.is_empty() {
+            let probes: Map<String, Value> = q
+                .visible_within
+                .iter()
+                .map(|&(t, stored, visible)| {
+                    let share = if stored > 0 {
+                        r6(visible as f64 / stored as f64)
+                    } else {
+                        0.0
+                    };
+                    (t.to_string(), json!({ "share": share, "messages": stored }))
+                })
+                .collect();
+            entry["queues"][&q.name]["visible_within"] = Value::Object(probes);
+        }
     }
     let mut doc = json!({
         "scenario": spec.name,

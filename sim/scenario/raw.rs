@@ -171,6 +171,10 @@ pub struct RawBrokerQueue {
     /// Most messages held; a publish beyond is refused (1 000 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_messages: Option<u32>,
+    /// Eventual-consistency probes: for each delay t, the share of messages whose effect was
+    /// applied (and acknowledged) within t of being stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visible_within: Vec<SimDuration>,
 }
 
 /// `[[saga]]`: an orchestrated saga (Eventuate / Temporal semantics).

@@ -159,6 +159,15 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 "max_messages is between 1 and 10 000 000",
             );
         }
+        let mut visible_within = q.visible_within.clone();
+        if visible_within.iter().any(|t| t.0 == 0) || visible_within.len() > 32 {
+            cx.err(
+                p.key("visible_within"),
+                "visible_within lists up to 32 delays longer than 0s, e.g. [\"1s\", \"5s\"]",
+            );
+        }
+        visible_within.sort();
+        visible_within.dedup();
         let d = crate::policy::broker::Config::default();
         queues.push(QueueSpec {
             name: q.name.clone(),
@@ -176,6 +185,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             max_messages: max_messages.clamp(1, 10_000_000),
             consumers: Vec::new(),
             saga: None,
+            visible_within,
         });
     }
     let mut topics: Vec<TopicSpec> = Vec::new();
@@ -1248,6 +1258,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                                 ..crate::policy::broker::Config::default()
                             },
                             max_messages: 1_000_000,
+                            visible_within: Vec::new(),
                             consumers: vec![ConsumerSpec {
                                 service: call.to,
                                 concurrency: concurrency.clamp(1, 10_000),
