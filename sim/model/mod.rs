@@ -241,6 +241,8 @@ struct Req {
     rate_waited: bool,
     /// An active health check, not a client's request.
     probe: bool,
+    /// At an `occ` service: the key's version it read (NONE: none read, or already closed).
+    occ_seen: u32,
     /// Its span, when its trace is recorded.
     span: tracing::SpanRef,
 }
@@ -458,6 +460,7 @@ impl Req {
             pause_mark: 0,
             rate_waited: false,
             probe: false,
+            occ_seen: NONE,
             span: tracing::SpanRef::NONE,
         }
     }
@@ -582,6 +585,11 @@ struct Svc {
     /// Instance-time present after warmup, ns (autoscaled services' capacity).
     present_ns: u128,
     present_since: SimTime,
+    /// `occ` services: per key with open readers, (version, readers). A key nobody holds a
+    /// read of is forgotten: its version only matters to requests that read it.
+    occ_rows: std::collections::BTreeMap<u64, (u32, u32)>,
+    /// Commits refused because the key changed since the read, after warmup.
+    conflicts: u64,
 }
 
 /// Requests a service refused or dropped, by the layer that did it.
@@ -645,6 +653,10 @@ struct Wl {
     bucket: Counts,
     latency: Latency,
     bucket_latency: Latency,
+    /// Bursts sent so far (burst arrivals).
+    bursts: u32,
+    /// The key the request being sent carries, overriding `keys` (a burst's own key).
+    key_override: Option<u64>,
 }
 
 /// Why a run ended.
@@ -748,6 +760,8 @@ pub struct ServiceResult {
     pub wasted_work_ms: f64,
     /// Retries this service made as a caller, after warmup.
     pub retries: u64,
+    /// `occ` services: commits refused on a conflict, after warmup.
+    pub conflicts: Option<u64>,
     /// Requests refused or dropped by server-side layers.
     pub drops: Drops,
     /// The adaptive concurrency limit of each instance at the end (empty without one).
@@ -931,6 +945,8 @@ impl<'a> World<'a> {
                 rollout: None,
                 present_ns: 0,
                 present_since: SimTime::ZERO,
+                occ_rows: std::collections::BTreeMap::new(),
+                conflicts: 0,
             });
         }
         // Directed links for every pair that calls each other (responses use the reverse link).
@@ -1003,6 +1019,8 @@ impl<'a> World<'a> {
                 bucket: Counts::default(),
                 latency: Latency::new(3),
                 bucket_latency: Latency::new(2),
+                bursts: 0,
+                key_override: None,
             };
             match &w.arrivals {
                 Arrivals::Open { profile, poisson } => {
@@ -1028,6 +1046,11 @@ impl<'a> World<'a> {
                             },
                         );
                         users.push(i as u32);
+                    }
+                }
+                Arrivals::Burst { at, .. } => {
+                    if *at < spec.horizon() {
+                        engine.schedule_at(*at, Ev::Arrive { wl: i as u32 });
                     }
                 }
             }
@@ -1206,6 +1229,7 @@ impl<'a> World<'a> {
                     queue_wait: s.queue_wait.summary(),
                     latency: s.latency.summary(),
                     wasted_work_ms: s.wasted_ns as f64 / 1e6,
+                    conflicts: spec.services[i].occ.then_some(s.conflicts),
                     drops: s.drops.clone(),
                     registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
                     canary: s.canary.as_ref().map(|c| {
@@ -1380,6 +1404,8 @@ impl<'a> World<'a> {
     }
 
     fn release(&mut self, id: u32) {
+        // A request that read a row and never completed (its instance crashed) stops holding it.
+        self.occ_close(id, false);
         self.live -= 1;
         if self.reqs[id as usize].probe {
             self.live_probes -= 1;
@@ -1406,6 +1432,16 @@ impl<'a> World<'a> {
     }
 
     fn on_arrive(&mut self, now: SimTime, wl: u32) {
+        if let Arrivals::Burst {
+            size,
+            every,
+            count,
+            same_key,
+            ..
+        } = self.spec.workloads[wl as usize].arrivals
+        {
+            return self.on_burst(now, wl, size, every, count, same_key);
+        }
         self.send_root(now, wl, NONE);
         if self.stop.is_some() {
             return;
@@ -1427,13 +1463,45 @@ impl<'a> World<'a> {
         }
     }
 
+    /// A burst: `size` requests at once, then the next burst if any is left.
+    fn on_burst(
+        &mut self,
+        now: SimTime,
+        wl: u32,
+        size: u32,
+        every: Option<SimDuration>,
+        count: u32,
+        same_key: bool,
+    ) {
+        let w = &mut self.wls[wl as usize];
+        let burst = w.bursts;
+        w.bursts += 1;
+        // A key no other burst or workload uses: the workload in the high bits.
+        w.key_override = same_key.then_some((wl as u64) << 40 | burst as u64);
+        for _ in 0..size {
+            if self.stop.is_some() {
+                break;
+            }
+            self.send_root(now, wl, NONE);
+        }
+        self.wls[wl as usize].key_override = None;
+        if let (Some(every), true, None) = (every, burst + 1 < count, self.stop) {
+            let next = now.after(every);
+            if next < self.spec.horizon() {
+                self.engine.schedule_at(next, Ev::Arrive { wl });
+            }
+        }
+    }
+
     /// A client sends a request straight to the target (clients sit at the edge: no network hop).
     fn send_root(&mut self, now: SimTime, wl: u32, user: u32) {
         let spec = &self.spec.workloads[wl as usize];
         let target = spec.target.0;
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
         let w = &mut self.wls[wl as usize];
-        let key = if spec.keys > 0 {
+        let key = if let Some(k) = w.key_override {
+            k
+        } else if spec.keys > 0 {
             w.key_rng.index(spec.keys as usize) as u64
         } else {
             0
@@ -2623,6 +2691,13 @@ impl<'a> World<'a> {
                 d = SimDuration((d.0 as f64 * (1.0 + (c.multiply - 1.0) * left)) as u64);
             }
         }
+        if spec.services[s].occ && self.reqs[id as usize].occ_seen == NONE && step != u32::MAX {
+            // Optimistic concurrency: the read happens as the handler starts.
+            let key = self.reqs[id as usize].key;
+            let row = svc.occ_rows.entry(key).or_insert((0, 0));
+            row.1 += 1;
+            self.reqs[id as usize].occ_seen = row.0;
+        }
         let fault = self.insts[i].fault;
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
             d = SimDuration((d.0 as f64 * fault.slow) as u64);
@@ -2698,6 +2773,10 @@ impl<'a> World<'a> {
         } else {
             Outcome::Ok
         };
+        if self.occ_close(id, outcome == Outcome::Ok) == Some(false) {
+            outcome = Outcome::Error;
+        }
+        let r = &self.reqs[id as usize];
         let (dest, msg, key) = (r.dest, r.msg, r.key);
         if dest != NONE && dest & messaging::WRITE_BIT != 0 {
             if outcome == Outcome::Ok {
@@ -2745,6 +2824,35 @@ impl<'a> World<'a> {
                 self.advance(now, n);
             }
         }
+    }
+
+    /// Ends request `id`'s hold on its `occ` row, committing if `commit`: Some(true) when the
+    /// commit went through, Some(false) on a conflict (another request committed the key
+    /// since this one read it), None when there is nothing to commit or none was asked.
+    fn occ_close(&mut self, id: u32, commit: bool) -> Option<bool> {
+        let r = &mut self.reqs[id as usize];
+        if r.occ_seen == NONE {
+            return None;
+        }
+        let (seen, key, measured) = (r.occ_seen, r.key, r.measured);
+        r.occ_seen = NONE;
+        let svc = &mut self.svcs[r.service as usize];
+        let row = svc.occ_rows.get_mut(&key).expect("a read row is held");
+        let verdict = commit.then(|| {
+            let ok = row.0 == seen;
+            if ok {
+                row.0 = (row.0 + 1) & 0x7fff_ffff; // never NONE
+            }
+            ok
+        });
+        row.1 -= 1;
+        if row.1 == 0 {
+            svc.occ_rows.remove(&key);
+        }
+        if verdict == Some(false) && measured {
+            svc.conflicts += 1;
+        }
+        verdict
     }
 
     /// Sends the answer of `id` back to whoever waits for it.

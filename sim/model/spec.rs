@@ -464,6 +464,9 @@ pub struct ServiceSpec {
     pub drop_expired: bool,
     /// Probability that a request fails on its own (after its steps), as a 5xx would.
     pub error_rate: f64,
+    /// Optimistic concurrency on the request's key: a request reads the key's version when
+    /// its first work starts and fails with a conflict if another committed before it.
+    pub occ: bool,
     /// Zone of each instance slot (indices into [`SystemSpec::zones`]); empty without zones.
     pub zones: Vec<u32>,
     /// A horizontal autoscaler.
@@ -847,6 +850,20 @@ pub enum Arrivals {
         users: u32,
         /// Pause between an answer and the next request.
         think: Dist,
+    },
+    /// `size` requests at the same instant, from `at`, every `every` (None: once), `count`
+    /// times (u32::MAX: until the end).
+    Burst {
+        /// Requests per burst.
+        size: u32,
+        /// First burst.
+        at: SimTime,
+        /// Period.
+        every: Option<SimDuration>,
+        /// Bursts.
+        count: u32,
+        /// Each burst's requests share a key of their own.
+        same_key: bool,
     },
 }
 

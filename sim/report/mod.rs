@@ -145,6 +145,9 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 },
             }),
         );
+        if let Some(n) = s.conflicts {
+            services[&s.name]["conflicts"] = json!(n);
+        }
         if let Some((weight, rolled_back, requests, failed)) = s.canary {
             services[&s.name]["canary"] = json!({
                 "final_weight": weight,

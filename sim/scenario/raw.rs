@@ -1165,6 +1165,11 @@ pub struct RawService {
     /// Requests whose deadline has passed are failed without work, on arrival and at dequeue.
     #[serde(default)]
     pub drop_expired: bool,
+    /// Optimistic concurrency on the request's key (a conditional write, DynamoDB-style): a
+    /// request reads the key's version when its work starts and commits when it completes;
+    /// if another request committed the key in between it fails (an error: a conflict).
+    #[serde(default)]
+    pub occ: bool,
     /// `[[service.endpoint]]`: named operations; when present, `work` and `calls` must be absent.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub endpoint: Vec<RawEndpoint>,
@@ -1477,6 +1482,19 @@ pub struct RawArrivals {
     /// closed: number of users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub users: Option<u32>,
+    /// burst: requests sent at the same instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u32>,
+    /// burst: time between bursts (absent: one burst).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<SimDuration>,
+    /// burst: how many bursts (default: until the end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// burst: every request of a burst carries one key of its own (the burst's), e.g. N
+    /// clients updating one row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_key: Option<bool>,
     /// closed: think time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub think: Option<RawDist>,

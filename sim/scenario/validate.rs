@@ -508,6 +508,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             propagate_deadline: s.propagate_deadline,
             drop_expired: s.drop_expired,
             error_rate: s.error_rate,
+            occ: s.occ,
             zones: Vec::new(),
             canary: s.canary.as_ref().map(|c| {
                 let cp = p.key("canary");
@@ -2875,7 +2876,7 @@ fn check_rate(cx: &mut Ctx, rate: Option<f64>, path: TomlPath, allow_zero: bool)
 }
 
 /// Every field of `RawArrivals` by name, with whether it is set, for "not used by" errors.
-fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 15] {
+fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 19] {
     [
         ("rate", a.rate.is_some()),
         ("from", a.from.is_some()),
@@ -2892,6 +2893,10 @@ fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 15] {
         ("users", a.users.is_some()),
         ("think", a.think.is_some()),
         ("process", a.process.is_some()),
+        ("size", a.size.is_some()),
+        ("every", a.every.is_some()),
+        ("count", a.count.is_some()),
+        ("same_key", a.same_key.is_some()),
     ]
 }
 
@@ -2903,9 +2908,10 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
         "spike" => &["base", "peak", "at", "for", "process"],
         "diurnal" => &["mean", "amplitude", "period", "process"],
         "closed" => &["users", "think"],
+        "burst" => &["size", "at", "every", "count", "same_key"],
         other => {
             let kinds = [
-                "poisson", "constant", "ramp", "step", "spike", "diurnal", "closed",
+                "poisson", "constant", "ramp", "step", "spike", "diurnal", "closed", "burst",
             ];
             unknown_kind(cx, path.key("kind"), "arrival", other, &kinds);
             return None;
@@ -3065,6 +3071,37 @@ fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arriv
                 (Some(users), Some(think)) => Some(Arrivals::Closed { users, think }),
                 _ => None,
             }
+        }
+        "burst" => {
+            let size = match a.size {
+                Some(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    cx.err(
+                        path.key("size"),
+                        "a burst needs size = N requests, 1 <= N <= 1 000 000",
+                    );
+                    1
+                }
+            };
+            if a.every.is_some_and(|d| d.0 == 0) {
+                cx.err(path.key("every"), "`every` must be longer than 0s");
+            }
+            if a.count == Some(0) {
+                cx.err(path.key("count"), "`count` must be at least 1");
+            }
+            if a.count.is_some() && a.every.is_none() {
+                cx.err(
+                    path.key("count"),
+                    "`count` needs `every` (without it there is one burst)",
+                );
+            }
+            Some(Arrivals::Burst {
+                size,
+                at: SimTime::ZERO.after(a.at.unwrap_or(SimDuration::ZERO)),
+                every: a.every,
+                count: a.count.unwrap_or(u32::MAX),
+                same_key: a.same_key.unwrap_or(false),
+            })
         }
         _ => unreachable!("kind checked above"),
     };
