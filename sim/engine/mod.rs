@@ -5,14 +5,64 @@
 //! number is assigned when an event is scheduled, so events at the same instant come
 //! out in the order they were scheduled. That total order is what makes a run
 //! reproducible.
+//!
+//! Timers that are usually cancelled (a call's timeout, which its answer beats) go into
+//! *timer lanes* instead of the heap: FIFO queues whose items were scheduled in time
+//! order, so each lane is already sorted and only its head competes in a small heap of
+//! lane heads. A cancelled timer is flagged in place and dropped when it reaches its
+//! lane's head, without a heap operation; before lanes, nine in ten entries of the
+//! mesh's heap were cancelled timeouts waiting for their time. Lanes change where an
+//! event waits, never the `(time, sequence)` order it is delivered in.
 
 use crate::time::{SimDuration, SimTime};
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 
 /// A handle to a scheduled event, used to cancel it (e.g. a timeout whose response came first).
+///
+/// A heap event's key is its sequence number; a lane item's key has the top bit set,
+/// the lane in bits 48..63 and the item's position in its lane in bits 0..48.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventKey(u64);
+
+const LANE_BIT: u64 = 1 << 63;
+const POS_BITS: u32 = 48;
+const POS_MASK: u64 = (1 << POS_BITS) - 1;
+/// Lanes beyond this index are not created: their timers go to the heap.
+pub const MAX_LANES: u32 = 1 << 15;
+
+/// A timer waiting in a lane.
+struct LaneItem<E> {
+    at: SimTime,
+    seq: u64,
+    cancelled: bool,
+    event: E,
+}
+
+/// A FIFO of timers scheduled in `(time, sequence)` order.
+struct Lane<E> {
+    items: VecDeque<LaneItem<E>>,
+    /// Items ever removed from the front: the position of `items[0]`.
+    popped: u64,
+}
+
+/// A lane's head in the heads heap, reversed like [`Entry`] to pop the earliest first.
+#[derive(PartialEq, Eq)]
+struct Head {
+    at: SimTime,
+    seq: u64,
+    lane: u32,
+}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
 
 struct Entry<E> {
     at: SimTime,
@@ -54,6 +104,9 @@ pub struct Engine<E> {
     heap: BinaryHeap<Entry<E>>,
     /// Sequence numbers of cancelled events still in the heap; skipped when popped.
     cancelled: BTreeSet<u64>,
+    lanes: Vec<Lane<E>>,
+    /// The head of every non-empty lane.
+    heads: BinaryHeap<Head>,
     processed: u64,
     horizon: SimTime,
     budget: u64,
@@ -68,6 +121,8 @@ impl<E> Engine<E> {
             next_seq: 0,
             heap: BinaryHeap::with_capacity(1024),
             cancelled: BTreeSet::new(),
+            lanes: Vec::new(),
+            heads: BinaryHeap::new(),
             processed: 0,
             horizon,
             budget: event_budget,
@@ -87,7 +142,7 @@ impl<E> Engine<E> {
 
     /// Events waiting in the queue, cancelled ones included until they are skipped.
     pub fn pending(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.lanes.iter().map(|l| l.items.len()).sum::<usize>()
     }
 
     /// Schedules `event` at absolute time `at`, which must not be in the past.
@@ -111,10 +166,63 @@ impl<E> Engine<E> {
         self.schedule_at(self.now.after(delay), event)
     }
 
+    /// Schedules a timer that will probably be cancelled at `at`, in timer lane `lane`.
+    ///
+    /// A lane pays off when its timers come in time order (the same timeout after each
+    /// send); one scheduled earlier than the lane's last, or in a lane past
+    /// [`MAX_LANES`], goes to the heap. Either way it is delivered exactly as
+    /// [`Engine::schedule_at`] would deliver it.
+    #[inline]
+    pub fn schedule_timer(&mut self, lane: u32, at: SimTime, event: E) -> EventKey {
+        let at = at.max(self.now);
+        if lane >= MAX_LANES {
+            return self.schedule_at(at, event);
+        }
+        let l = lane as usize;
+        if l >= self.lanes.len() {
+            self.lanes.resize_with(l + 1, || Lane {
+                items: VecDeque::new(),
+                popped: 0,
+            });
+        }
+        let q = &self.lanes[l];
+        if q.items.back().is_some_and(|b| b.at > at) {
+            return self.schedule_at(at, event);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let q = &mut self.lanes[l];
+        let pos = q.popped + q.items.len() as u64;
+        debug_assert!(pos <= POS_MASK, "timer lane positions exhausted");
+        if q.items.is_empty() {
+            self.heads.push(Head { at, seq, lane });
+        }
+        q.items.push_back(LaneItem {
+            at,
+            seq,
+            cancelled: false,
+            event,
+        });
+        EventKey(LANE_BIT | (u64::from(lane) << POS_BITS) | (pos & POS_MASK))
+    }
+
     /// Cancels a scheduled event. Cancelling an event that was already delivered is
     /// a caller bug; it is caught in debug builds and harmless in release builds.
     #[inline]
     pub fn cancel(&mut self, key: EventKey) {
+        if key.0 & LANE_BIT != 0 {
+            let lane = ((key.0 & !LANE_BIT) >> POS_BITS) as usize;
+            let q = &mut self.lanes[lane];
+            let pos = key.0 & POS_MASK;
+            debug_assert!(pos >= q.popped, "cancelling a timer already delivered");
+            if let Some(item) = pos
+                .checked_sub(q.popped)
+                .and_then(|i| q.items.get_mut(i as usize))
+            {
+                item.cancelled = true;
+            }
+            return;
+        }
         debug_assert!(key.0 < self.next_seq, "cancelling an event never scheduled");
         self.cancelled.insert(key.0);
     }
@@ -126,10 +234,42 @@ impl<E> Engine<E> {
             if self.processed >= self.budget {
                 return Err(Stop::EventBudget);
             }
-            match self.heap.peek() {
-                None => return Err(Stop::Horizon),
-                Some(top) if top.at > self.horizon => return Err(Stop::Horizon),
-                Some(_) => {}
+            let heap_top = self.heap.peek().map(|e| (e.at, e.seq));
+            let lane_top = self.heads.peek().map(|h| (h.at, h.seq));
+            let from_lane = match (heap_top, lane_top) {
+                (None, None) => return Err(Stop::Horizon),
+                (Some(h), Some(l)) => l < h,
+                (None, Some(_)) => true,
+                (Some(_), None) => false,
+            };
+            let next_at = if from_lane { lane_top } else { heap_top };
+            if next_at.is_some_and(|(at, _)| at > self.horizon) {
+                return Err(Stop::Horizon);
+            }
+            if from_lane {
+                let Head { at, lane, .. } = self.heads.pop().expect("peeked");
+                let q = &mut self.lanes[lane as usize];
+                let item = q.items.pop_front().expect("a head's lane is not empty");
+                q.popped += 1;
+                // Drop the cancelled timers behind it now: they never cost a heap operation.
+                while q.items.front().is_some_and(|f| f.cancelled) {
+                    q.items.pop_front();
+                    q.popped += 1;
+                }
+                if let Some(f) = q.items.front() {
+                    self.heads.push(Head {
+                        at: f.at,
+                        seq: f.seq,
+                        lane,
+                    });
+                }
+                if item.cancelled {
+                    continue;
+                }
+                debug_assert!(at >= self.now, "time went backwards");
+                self.now = at;
+                self.processed += 1;
+                return Ok((at, item.event));
             }
             let Entry { at, seq, event } = self.heap.pop().expect("peeked");
             if !self.cancelled.is_empty() && self.cancelled.remove(&seq) {
@@ -231,5 +371,70 @@ mod tests {
             let got: Vec<(u64, usize)> = std::iter::from_fn(|| e.next_event().ok()).map(|(t, i)| (t.0, i)).collect();
             proptest::prop_assert_eq!(got, want);
         }
+
+        /// Timer lanes deliver exactly what one heap would, in the same order: a run of
+        /// schedules (heap or lane, in or out of a lane's time order), cancellations of
+        /// pending events and deliveries, checked against a plain list of pending events.
+        #[test]
+        fn lanes_deliver_as_the_heap_would(
+            ops in proptest::collection::vec((0u8..6, 0u64..40, 0u32..4), 0..300),
+        ) {
+            let mut e = Engine::new(SimTime::MAX, u64::MAX);
+            // The reference: pending (at, seq, id) and their keys.
+            let mut pending: Vec<(u64, u64, usize, EventKey)> = Vec::new();
+            let mut seq = 0u64;
+            for (i, &(op, x, lane)) in ops.iter().enumerate() {
+                let at = e.now().0 + x;
+                match op {
+                    0 => {
+                        let k = e.schedule_at(SimTime(at), i);
+                        pending.push((at, seq, i, k));
+                        seq += 1;
+                    }
+                    1 | 2 => {
+                        let k = e.schedule_timer(lane, SimTime(at), i);
+                        pending.push((at, seq, i, k));
+                        seq += 1;
+                    }
+                    3 if !pending.is_empty() => {
+                        let (.., k) = pending.remove(x as usize % pending.len());
+                        e.cancel(k);
+                    }
+                    _ => {
+                        let want = pending.iter().enumerate().min_by_key(|(_, p)| (p.0, p.1)).map(|(j, p)| (j, p.0, p.2));
+                        let got = e.next_event().ok().map(|(t, id)| (t.0, id));
+                        proptest::prop_assert_eq!(got, want.map(|(_, at, id)| (at, id)));
+                        if let Some((j, ..)) = want { pending.remove(j); }
+                    }
+                }
+            }
+            pending.sort_by_key(|p| (p.0, p.1));
+            let want: Vec<_> = pending.iter().map(|p| (p.0, p.2)).collect();
+            let got: Vec<_> = std::iter::from_fn(|| e.next_event().ok()).map(|(t, i)| (t.0, i)).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn out_of_order_timers_and_far_lanes_fall_back_to_the_heap() {
+        let mut e = Engine::new(SimTime::MAX, u64::MAX);
+        e.schedule_timer(0, SimTime(10), "late");
+        e.schedule_timer(0, SimTime(5), "early, out of lane order");
+        e.schedule_timer(MAX_LANES, SimTime(7), "far lane");
+        let a = e.schedule_timer(1, SimTime(6), "cancelled");
+        e.schedule_timer(1, SimTime(6), "same time, later seq");
+        e.cancel(a);
+        assert_eq!(e.pending(), 5);
+        let order: Vec<_> = std::iter::from_fn(|| e.next_event().ok()).collect();
+        assert_eq!(
+            order,
+            vec![
+                (SimTime(5), "early, out of lane order"),
+                (SimTime(6), "same time, later seq"),
+                (SimTime(7), "far lane"),
+                (SimTime(10), "late"),
+            ]
+        );
+        assert_eq!(e.processed(), 4);
     }
 }

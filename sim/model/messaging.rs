@@ -306,6 +306,7 @@ impl World<'_> {
         let cs = &self.spec.queues[qi as usize].consumers[c as usize];
         let s = cs.service.0;
         let measured = now >= self.warmup;
+        let lane = self.lane(Lane::Visibility(qi));
         let mut req = Req::new(
             now,
             s,
@@ -346,17 +347,19 @@ impl World<'_> {
         let Some(id) = self.alloc(req) else {
             // The run's request limit: the message waits for its visibility timeout.
             self.deliveries[di as usize].handler_done = true;
-            let t = self
-                .engine
-                .schedule_at(receipt.visible_at, Ev::Visibility { delivery: di });
+            let t = self.engine.schedule_timer(
+                lane,
+                receipt.visible_at,
+                Ev::Visibility { delivery: di },
+            );
             self.deliveries[di as usize].timer = Some(t);
             return;
         };
         let st = &mut self.queues[qi as usize];
         st.held[inst as usize] += 1;
-        let t = self
-            .engine
-            .schedule_at(receipt.visible_at, Ev::Visibility { delivery: di });
+        let t =
+            self.engine
+                .schedule_timer(lane, receipt.visible_at, Ev::Visibility { delivery: di });
         self.deliveries[di as usize].timer = Some(t);
         let mut delay = self.spec.network.latency.sample(&mut st.rng);
         // A slow broker (a latency fault on it) is slow to deliver too.

@@ -854,7 +854,32 @@ pub struct World<'a> {
     tracer: Option<tracing::Tracer>,
 }
 
+/// The engine's timer lanes (see `engine`): timers of one lane are mostly scheduled in
+/// time order, because they share a duration.
+#[derive(Clone, Copy)]
+enum Lane {
+    /// A workload's client timeouts.
+    Workload(u32),
+    /// A call site's attempt timeouts.
+    Site(u32),
+    /// A call site's hedge timers.
+    Hedge(u32),
+    /// A queue's visibility timeouts.
+    Visibility(u32),
+}
+
 impl<'a> World<'a> {
+    /// The engine lane of `lane`.
+    fn lane(&self, lane: Lane) -> u32 {
+        let (w, s) = (self.wls.len() as u32, self.sites.len() as u32);
+        match lane {
+            Lane::Workload(i) => i,
+            Lane::Site(i) => w + i,
+            Lane::Hedge(i) => w + s + i,
+            Lane::Visibility(i) => w + 2 * s + i,
+        }
+    }
+
     /// Builds the runtime state of `spec`: instances, streams, first events.
     pub fn new(spec: &'a SystemSpec, opts: RunOptions) -> Self {
         let seed = spec.seed;
@@ -1582,10 +1607,12 @@ impl<'a> World<'a> {
             return;
         };
         if let Some(t) = timeout {
-            self.reqs[id as usize].timeout = Some(
-                self.engine
-                    .schedule_at(now.after(t), Ev::Timeout { req: id }),
-            );
+            let lane = self.lane(Lane::Workload(wl));
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+                lane,
+                now.after(t),
+                Ev::Timeout { req: id },
+            ));
         }
         self.on_deliver(now, id);
     }
@@ -1700,8 +1727,12 @@ impl<'a> World<'a> {
             *slot = id;
         }
         if until != SimTime::MAX {
-            self.reqs[id as usize].timeout =
-                Some(self.engine.schedule_at(until, Ev::Timeout { req: id }));
+            let lane = self.lane(Lane::Site(self.calls[call_id as usize].site));
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+                lane,
+                until,
+                Ev::Timeout { req: id },
+            ));
         }
         if !lost {
             self.engine
@@ -1890,9 +1921,10 @@ impl<'a> World<'a> {
             }
             _ => h.delay,
         };
+        let lane = self.lane(Lane::Hedge(c.site));
         let key = self
             .engine
-            .schedule_at(now.after(delay), Ev::Hedge { call: id });
+            .schedule_timer(lane, now.after(delay), Ev::Hedge { call: id });
         self.calls[id as usize].hedge_timer = Some(key);
     }
 
