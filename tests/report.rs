@@ -155,7 +155,10 @@ fn chrome_trace_has_the_required_fields_and_spans_nest() {
             Some("X") => {
                 assert!(e["ts"].as_f64().unwrap() >= 0.0, "{e}");
                 assert!(e["dur"].as_f64().unwrap() >= 0.0, "{e}");
-                spans.push(e);
+                // Server and queued slices nest in their span and carry no ids.
+                if e["args"]["trace_id"].is_u64() {
+                    spans.push(e);
+                }
             }
             other => panic!("unexpected phase {other:?}"),
         }
@@ -219,7 +222,13 @@ fn chrome_trace_has_the_required_fields_and_spans_nest() {
             parents.push(s["parentSpanId"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(ids.len(), spans.len());
+    // A CLIENT span per attempt, and a SERVER span per attempt that reached its instance.
+    let arrived = spans
+        .iter()
+        .filter(|e| e["args"]["arrived_ns"].is_u64())
+        .count();
+    assert!(arrived > 0);
+    assert_eq!(ids.len(), spans.len() + arrived);
     assert!(parents.iter().all(|p| p.is_empty() || ids.contains(p)));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -360,5 +369,126 @@ fn chosen_services_get_their_own_latency_chart() {
         err.contains("report.services[0]") && err.contains("paymnt"),
         "{err}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Spans carry the server's side: arrival, first work, answer. With constant times the
+/// decomposition is exact: a 2 ms network each way, 30 ms of work, and a burst of three
+/// at a one-worker service that queues the second 30 ms and the third 60 ms. The OTLP
+/// document gives each attempt that arrived a SERVER span under its CLIENT span.
+#[test]
+fn spans_split_network_queue_and_work() {
+    let dir = tmp("server-spans");
+    std::fs::create_dir_all(&dir).unwrap();
+    let scn = dir.join("s.toml");
+    std::fs::write(
+        &scn,
+        r#"
+[sim]
+name = "server-spans"
+duration = "10s"
+seed = 1
+[network]
+latency = { dist = "constant", value = "2ms" }
+[trace]
+sample = 1.0
+max_sampled = 100
+[[workload]]
+name = "w"
+target = "front"
+arrivals = { kind = "burst", size = 3, every = "5s", count = 1 }
+[[service]]
+name = "front"
+workers = 8
+work = { dist = "constant", value = "10ms" }
+calls = [{ to = "back", timeout = "10s" }]
+[[service]]
+name = "back"
+workers = 1
+work = { dist = "constant", value = "30ms" }
+"#,
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    run_into(&out_dir, scn.to_str().unwrap(), &[]);
+    let doc = json(&out_dir.join("traces.json"));
+    let spans: Vec<&Value> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["args"]["trace_id"].is_u64())
+        .collect();
+    let ms = 1_000_000u64;
+    let n = |e: &Value, k: &str| e["args"][k].as_u64().unwrap_or_else(|| panic!("{k}: {e}"));
+    let mut waits = Vec::new();
+    for e in &spans {
+        let (start, end) = (n(e, "start_ns"), n(e, "end_ns"));
+        let (arr, work, ans) = (
+            n(e, "arrived_ns"),
+            n(e, "work_start_ns"),
+            n(e, "answered_ns"),
+        );
+        if e["args"]["service"] == "back" {
+            assert_eq!(arr - start, 2 * ms, "network out: {e}");
+            assert_eq!(ans - work, 30 * ms, "work: {e}");
+            assert_eq!(end - ans, 2 * ms, "network back: {e}");
+            waits.push((work - arr) / ms);
+        } else {
+            // The client sits at the edge: the root arrives as it is sent.
+            assert_eq!(arr, start, "{e}");
+            assert_eq!(work, arr, "{e}");
+            assert_eq!(ans, end, "{e}");
+        }
+    }
+    waits.sort_unstable();
+    assert_eq!(
+        waits,
+        vec![0, 30, 60],
+        "queue waits at a one-worker service"
+    );
+    // Perfetto: each span's server slice and, where it waited, a queued slice nest in it.
+    let nested: Vec<&Value> = doc["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cat"] == "server" || e["cat"] == "queued")
+        .collect();
+    assert_eq!(
+        nested.len(),
+        spans.len() + 2,
+        "a server slice each, two queued"
+    );
+    // OTLP: a SERVER span per arrived attempt, the back call a child of front's SERVER span.
+    let otel = json(&out_dir.join("traces.otlp.json"));
+    let all: Vec<&Value> = otel["resourceSpans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap())
+        .collect();
+    let servers: Vec<&&Value> = all.iter().filter(|s| s["kind"] == 2).collect();
+    assert_eq!(servers.len(), spans.len());
+    for s in all.iter().filter(|s| s["kind"] == 3 && s["name"] == "back") {
+        let parent = all
+            .iter()
+            .find(|p| p["spanId"] == s["parentSpanId"])
+            .expect("a parent");
+        assert_eq!(
+            parent["kind"], 2,
+            "a call's parent is its handler's SERVER span"
+        );
+        assert_eq!(parent["name"], "front");
+    }
+    let waits_otel: u64 = servers
+        .iter()
+        .map(|s| {
+            s["attributes"][0]["value"]["intValue"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(waits_otel, 90 * ms);
     std::fs::remove_dir_all(&dir).ok();
 }

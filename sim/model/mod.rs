@@ -2510,6 +2510,7 @@ impl<'a> World<'a> {
             self.insts[i].frozen.push(faults::Frozen::Deliver(id));
             return;
         }
+        self.trace_mark(id, tracing::Mark::Arrived, now);
         let r = &mut self.reqs[id as usize];
         r.state = State::Running;
         r.arrived = true;
@@ -2687,6 +2688,7 @@ impl<'a> World<'a> {
     }
 
     fn start_work(&mut self, now: SimTime, id: u32) {
+        self.trace_mark(id, tracing::Mark::WorkStarted, now);
         let spec = self.spec;
         let r = &mut self.reqs[id as usize];
         let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
@@ -2889,6 +2891,7 @@ impl<'a> World<'a> {
 
     /// Sends the answer of `id` back to whoever waits for it.
     fn respond(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        self.trace_mark(id, tracing::Mark::Answered, now);
         let r = &mut self.reqs[id as usize];
         r.outcome = outcome;
         if r.abandoned {
@@ -2953,6 +2956,17 @@ impl<'a> World<'a> {
         r.state = State::Responding;
         self.engine
             .schedule_at(now.after(delay), Ev::Respond { req: id });
+    }
+
+    /// Records a point on the server's side of request `id`'s span, if it is traced.
+    #[inline]
+    fn trace_mark(&mut self, id: u32, mark: tracing::Mark, now: SimTime) {
+        let span = self.reqs[id as usize].span;
+        if span != tracing::SpanRef::NONE {
+            if let Some(tr) = self.tracer.as_mut() {
+                tr.mark(span, mark, now);
+            }
+        }
     }
 
     fn on_respond(&mut self, now: SimTime, id: u32) {

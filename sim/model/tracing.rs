@@ -35,6 +35,25 @@ pub struct Span {
     /// How it ended, as the caller saw it: ok, error, timeout, rejected, refused,
     /// circuit_open, connect_failure, rate_limited; "open" if never closed.
     pub outcome: &'static str,
+    /// The server's side (SimTime::MAX where it did not happen): the request reached
+    /// its instance, its first work began (the time between is its queue wait), and
+    /// the instance sent the answer, which may be after the caller stopped waiting.
+    pub arrived: SimTime,
+    /// See `arrived`.
+    pub work_started: SimTime,
+    /// See `arrived`.
+    pub answered: SimTime,
+}
+
+/// A point on the server's side of a span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The request reached its instance.
+    Arrived,
+    /// Its first work step began.
+    WorkStarted,
+    /// The instance sent its answer.
+    Answered,
 }
 
 /// A finished trace that was kept.
@@ -159,6 +178,9 @@ impl Tracer {
             start: now,
             end: SimTime::MAX,
             outcome: "open",
+            arrived: SimTime::MAX,
+            work_started: SimTime::MAX,
+            answered: SimTime::MAX,
         };
         let slot = match self.free.pop() {
             Some(s) => {
@@ -225,10 +247,29 @@ impl Tracer {
             start: now,
             end: SimTime::MAX,
             outcome: "open",
+            arrived: SimTime::MAX,
+            work_started: SimTime::MAX,
+            answered: SimTime::MAX,
         });
         SpanRef {
             span: (o.spans.len() - 1) as u32,
             ..parent
+        }
+    }
+
+    /// Records a point on the server's side of a span, the first time it happens (a
+    /// request held by a delay fault arrives when it first reached the instance).
+    pub fn mark(&mut self, r: SpanRef, mark: Mark, now: SimTime) {
+        if let Some(o) = self.live(r) {
+            let s = &mut o.spans[r.span as usize];
+            let at = match mark {
+                Mark::Arrived => &mut s.arrived,
+                Mark::WorkStarted => &mut s.work_started,
+                Mark::Answered => &mut s.answered,
+            };
+            if *at == SimTime::MAX {
+                *at = now;
+            }
         }
     }
 
@@ -461,5 +502,26 @@ mod tests {
         assert_eq!((s[1].parent, s[2].parent, s[3].parent), (0, 1, 1));
         assert_eq!((s[2].outcome, s[3].attempt), ("timeout", 2));
         assert_eq!(traces[0].duration_ns(), 8_000_000);
+    }
+
+    #[test]
+    fn server_marks_are_kept_once_and_not_after_the_trace_ends() {
+        let mut t = Tracer::new(&cfg(1.0, 10, 0, 0), 1).unwrap();
+        let root = t.open(0, 0, 0, 0, at(0));
+        let a = t.child(root, 1, 0, 0, 1, at(1));
+        t.mark(a, Mark::Arrived, at(2));
+        // A delay fault delivers it again later: the first arrival stands.
+        t.mark(a, Mark::Arrived, at(3));
+        t.mark(a, Mark::WorkStarted, at(4));
+        t.mark(a, Mark::WorkStarted, at(5));
+        t.close(a, at(6), "timeout");
+        t.finish(root, at(7), "error");
+        // The callee answers after the caller gave up and the trace ended: not recorded.
+        t.mark(a, Mark::Answered, at(9));
+        let (traces, _) = t.into_traces();
+        let s = &traces[0].spans[1];
+        assert_eq!((s.arrived, s.work_started), (at(2), at(4)));
+        assert_eq!(s.answered, SimTime::MAX);
+        assert_eq!(traces[0].spans[0].arrived, SimTime::MAX);
     }
 }

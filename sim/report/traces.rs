@@ -31,6 +31,21 @@ pub struct SpanView {
     pub end_ns: u64,
     /// ok, error, timeout, rejected, refused, circuit_open, connect_failure, rate_limited, open.
     pub outcome: String,
+    /// The server's side, ns: the request reached its instance (None: it never did).
+    pub arrived_ns: Option<u64>,
+    /// Its first work began (the queue wait is `work_start_ns - arrived_ns`).
+    pub work_start_ns: Option<u64>,
+    /// The instance sent its answer (it can be after `end_ns`: the caller gave up first).
+    pub answered_ns: Option<u64>,
+}
+
+impl SpanView {
+    /// The time in the callee, arrival to answer (to the span's end if the instance
+    /// never answered, e.g. it crashed), or None if the request never arrived.
+    pub fn server(&self) -> Option<(u64, u64)> {
+        let a = self.arrived_ns?;
+        Some((a, self.answered_ns.unwrap_or(self.end_ns.max(a))))
+    }
 }
 
 /// A kept trace with names resolved.
@@ -89,12 +104,19 @@ pub fn views(scn: &Scenario, result: &RunResult) -> Vec<TraceView> {
                                 s.end.0
                             },
                             outcome: s.outcome.to_string(),
+                            arrived_ns: known(s.arrived),
+                            work_start_ns: known(s.work_started),
+                            answered_ns: known(s.answered),
                         }
                     })
                     .collect(),
             }
         })
         .collect()
+}
+
+fn known(t: crate::time::SimTime) -> Option<u64> {
+    (t != crate::time::SimTime::MAX).then_some(t.0)
 }
 
 fn span_label(s: &SpanView) -> String {
@@ -112,6 +134,8 @@ fn span_label(s: &SpanView) -> String {
 }
 
 /// The Chrome trace-event document: one process per trace, one thread row per span.
+/// Inside a span's slice, nested slices show its time in the callee ("in <service>",
+/// cut at the span's end; the args have the true answer time) and the queue wait in it.
 pub fn chrome_json(scenario: &str, seed: u64, traces: &[TraceView]) -> Value {
     let mut events = Vec::new();
     for t in traces {
@@ -158,8 +182,29 @@ pub fn chrome_json(scenario: &str, seed: u64, traces: &[TraceView]) -> Value {
                     "start_ns": s.start_ns,
                     "end_ns": s.end_ns,
                     "outcome": s.outcome,
+                    "arrived_ns": s.arrived_ns,
+                    "work_start_ns": s.work_start_ns,
+                    "answered_ns": s.answered_ns,
                 },
             }));
+            if let Some((a, b)) = s.server() {
+                let b = b.min(s.end_ns).max(a);
+                events.push(json!({
+                    "name": format!("in {}", s.service), "cat": "server", "ph": "X",
+                    "pid": pid, "tid": tid,
+                    "ts": a as f64 / 1e3, "dur": (b - a) as f64 / 1e3,
+                    "args": { "answered_after_caller_ended": s.answered_ns.is_some_and(|x| x > s.end_ns) },
+                }));
+                if let Some(w) = s.work_start_ns.filter(|&w| w > a) {
+                    let w = w.min(b);
+                    events.push(json!({
+                        "name": "queued", "cat": "queued", "ph": "X",
+                        "pid": pid, "tid": tid,
+                        "ts": a as f64 / 1e3, "dur": (w - a) as f64 / 1e3,
+                        "args": {},
+                    }));
+                }
+            }
         }
     }
     json!({
@@ -176,7 +221,11 @@ pub fn from_chrome(doc: &Value) -> Result<Vec<TraceView>, String> {
         .as_array()
         .ok_or("no traceEvents array")?;
     let mut traces: Vec<TraceView> = Vec::new();
-    for e in events.iter().filter(|e| e["ph"] == "X") {
+    // Server and queue slices nest inside their span; the span's args hold their times.
+    let spans = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["cat"] != "server" && e["cat"] != "queued");
+    for e in spans {
         let a = &e["args"];
         let num = |k: &str| a[k].as_u64().ok_or(format!("span without a numeric {k}"));
         let text = |k: &str| {
@@ -195,6 +244,9 @@ pub fn from_chrome(doc: &Value) -> Result<Vec<TraceView>, String> {
             start_ns: num("start_ns")?,
             end_ns: num("end_ns")?,
             outcome: text("outcome")?,
+            arrived_ns: a["arrived_ns"].as_u64(),
+            work_start_ns: a["work_start_ns"].as_u64(),
+            answered_ns: a["answered_ns"].as_u64(),
         };
         match traces.last_mut() {
             Some(t) if t.id == id => t.spans.push(span),
@@ -218,6 +270,11 @@ pub fn from_chrome(doc: &Value) -> Result<Vec<TraceView>, String> {
 
 /// The OpenTelemetry document (OTLP/JSON `resourceSpans`, one resource per service).
 /// Timestamps are virtual: nanoseconds since the simulation began.
+///
+/// Each attempt is a CLIENT span (the caller's view, in the callee's resource) and, if
+/// the request reached its instance, a SERVER span under it (arrival to answer, with the
+/// queue wait as an attribute); the calls a handler made are children of its SERVER span,
+/// as an instrumented service would report them.
 pub fn otel_json(traces: &[TraceView]) -> Value {
     let mut services: Vec<&str> = traces
         .iter()
@@ -225,14 +282,16 @@ pub fn otel_json(traces: &[TraceView]) -> Value {
         .collect();
     services.sort_unstable();
     services.dedup();
+    // Spans per trace are at most 100 000 (< 2^19): bit 19 marks a server span.
     let span_id = |t: u64, s: u32| format!("{:016x}", (t << 20) | (s as u64 + 1));
+    let server_id = |t: u64, s: u32| format!("{:016x}", (t << 20) | (1 << 19) | (s as u64 + 1));
     let resource_spans: Vec<Value> = services
         .iter()
         .map(|&svc| {
             let spans: Vec<Value> = traces
                 .iter()
                 .flat_map(|t| {
-                    t.spans.iter().filter(|s| s.service == svc).map(move |s| {
+                    t.spans.iter().filter(|s| s.service == svc).flat_map(move |s| {
                         let mut attrs = vec![
                             json!({"key": "faultline.attempt", "value": {"intValue": s.attempt.to_string()}}),
                             json!({"key": "faultline.outcome", "value": {"stringValue": s.outcome}}),
@@ -241,18 +300,43 @@ pub fn otel_json(traces: &[TraceView]) -> Value {
                         if let Some(i) = s.instance {
                             attrs.push(json!({"key": "service.instance.id", "value": {"stringValue": format!("{svc}/{i}")}}));
                         }
-                        json!({
+                        let name = if s.operation.is_empty() { svc.to_string() } else { format!("{svc} {}", s.operation) };
+                        // A call's parent is the server span of the handler that made it.
+                        let parent = s.parent.map(|p| {
+                            let made_in = &t.spans[p as usize];
+                            if made_in.arrived_ns.is_some() { server_id(t.id, p) } else { span_id(t.id, p) }
+                        });
+                        let mut out = vec![json!({
                             "traceId": format!("{:032x}", t.id),
                             "spanId": span_id(t.id, s.span_id),
-                            "parentSpanId": s.parent.map(|p| span_id(t.id, p)).unwrap_or_default(),
-                            "name": if s.operation.is_empty() { svc.to_string() } else { format!("{svc} {}", s.operation) },
-                            // SERVER for the root as the client sees it, CLIENT for calls.
-                            "kind": if s.parent.is_none() { 2 } else { 3 },
+                            "parentSpanId": parent.unwrap_or_default(),
+                            "name": name,
+                            // CLIENT: the caller's view (the root: the workload's client).
+                            "kind": 3,
                             "startTimeUnixNano": s.start_ns.to_string(),
                             "endTimeUnixNano": s.end_ns.to_string(),
                             "attributes": attrs,
                             "status": { "code": if s.outcome == "ok" { 1 } else { 2 } },
-                        })
+                        })];
+                        if let Some((a, b)) = s.server() {
+                            let queued = s.work_start_ns.map_or(0, |w| w.saturating_sub(a));
+                            out.push(json!({
+                                "traceId": format!("{:032x}", t.id),
+                                "spanId": server_id(t.id, s.span_id),
+                                "parentSpanId": span_id(t.id, s.span_id),
+                                "name": name,
+                                "kind": 2,
+                                "startTimeUnixNano": a.to_string(),
+                                "endTimeUnixNano": b.to_string(),
+                                "attributes": [
+                                    {"key": "faultline.queue_wait_ns", "value": {"intValue": queued.to_string()}},
+                                    {"key": "faultline.answered", "value": {"boolValue": s.answered_ns.is_some()}},
+                                ],
+                                // Unset: the server's own verdict is not recorded, only the caller's.
+                                "status": { "code": 0 },
+                            }));
+                        }
+                        out
                     })
                 })
                 .collect();
@@ -303,7 +387,9 @@ fn depths(t: &TraceView) -> Vec<usize> {
 }
 
 /// A waterfall SVG of the `n` slowest traces, stacked: one row per span, bars coloured
-/// by outcome, durations written beside them.
+/// by outcome, durations written beside them. A pale bar is the caller's view (send to
+/// answer); inside it, the solid part is the time in the callee (arrival to answer) and
+/// the grey part at its start the queue wait, so the rest of the pale bar is network.
 pub fn waterfall_svg(traces: &[TraceView], n: usize) -> Option<String> {
     let mut slowest: Vec<&TraceView> = traces.iter().collect();
     slowest.sort_by_key(|t| (std::cmp::Reverse(t.duration_ns()), t.id));
@@ -326,7 +412,7 @@ pub fn waterfall_svg(traces: &[TraceView], n: usize) -> Option<String> {
     let _ = writeln!(o, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         o,
-        r#"<text x="10" y="20" font-size="15" font-weight="bold">Slowest traces: each row a span (an attempt), bars from send to answer</text>"#
+        r#"<text x="10" y="20" font-size="15" font-weight="bold">Slowest traces: each row an attempt; pale: send to answer, solid: in the callee, grey: queued there</text>"#
     );
     let mut y = 30.0;
     for t in slowest {
@@ -363,9 +449,34 @@ pub fn waterfall_svg(traces: &[TraceView], n: usize) -> Option<String> {
             let x = LABEL + bar_w * (s.start_ns - t0) as f64 / total;
             let w = (bar_w * (s.end_ns - s.start_ns) as f64 / total).max(1.5);
             let (r, g, b) = outcome_colour(&s.outcome);
+            let at =
+                |ns: u64| LABEL + bar_w * (ns.clamp(t0, t0 + total as u64) - t0) as f64 / total;
+            let mut inner = String::new();
+            if let Some((a, e)) = s.server() {
+                let (xa, xe) = (at(a), at(e));
+                let _ = write!(
+                    inner,
+                    r#"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="rgb({r},{g},{b})"><title>in {} {:.3} ms</title></rect>"#,
+                    y + 3.0,
+                    (xe - xa).max(1.0),
+                    ROW - 6.0,
+                    esc(&s.service),
+                    (e - a) as f64 / 1e6
+                );
+                if let Some(q) = s.work_start_ns.filter(|&q| q > a) {
+                    let _ = write!(
+                        inner,
+                        r##"<rect x="{xa:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#999"><title>queued {:.3} ms</title></rect>"##,
+                        y + 3.0,
+                        (at(q) - xa).max(0.5),
+                        ROW - 6.0,
+                        (q - a) as f64 / 1e6
+                    );
+                }
+            }
             let _ = writeln!(
                 o,
-                r#"<text x="{:.1}" y="{:.1}" xml:space="preserve">{}</text><rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="rgb({r},{g},{b})"><title>{} {} {:.3} ms</title></rect><text x="{:.1}" y="{:.1}" font-size="10">{:.1} ms {}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" xml:space="preserve">{}</text><rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="rgb({r},{g},{b})" fill-opacity="0.35"><title>{} {} {:.3} ms</title></rect>{inner}<text x="{:.1}" y="{:.1}" font-size="10">{:.1} ms {}</text>"#,
                 10.0,
                 y + 13.0,
                 esc(&label),
