@@ -534,6 +534,39 @@ fn registry_partition_expires_a_healthy_service() {
     assert_eq!(back, 3);
 }
 
+/// Active checks of a service cut off from the registry are lost, so each fails when its
+/// timeout (100 ms) expires, not at once: the instances turn unhealthy 100 ms after a
+/// check is sent. A check that passes again after the partition is answered in about a
+/// millisecond, so the gap between the two transitions is 100 ms short of a whole
+/// number of 2 s check intervals (plus that millisecond). Failing at once would make
+/// the gap a whole number of intervals plus the millisecond.
+#[test]
+fn checks_of_a_cut_off_service_fail_at_their_timeout() {
+    let text = std::fs::read_to_string("scenarios/health-check-kill.toml")
+        .unwrap()
+        .replace(
+            "arrivals = { kind = \"spike\", base = 80, peak = 190, at = \"20s\", for = \"10s\" }",
+            "arrivals = { kind = \"poisson\", rate = 50 }",
+        )
+        + "\n[[fault]]\nkind = \"registry_partition\"\ntarget = \"back\"\nat = \"30s\"\nfor = \"10s\"\n";
+    let (_, events) = run_text("hck-partition.toml", &text, &[]);
+    let at = |inst: &str, change: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == "registry" && e.subject == inst && e.detail.contains(change))
+            .map(|e| e.t_s)
+            .unwrap_or_else(|| panic!("{inst}: no {change}"))
+    };
+    for inst in ["back/0", "back/1"] {
+        let down = at(inst, "healthy -> unhealthy");
+        let up = at(inst, "unhealthy -> healthy");
+        assert!((30.0..34.2).contains(&down), "{inst} unhealthy at {down}");
+        assert!(up > 40.0, "{inst} healthy again at {up}");
+        let gap = (up - down).rem_euclid(2.0);
+        assert!((1.9..1.95).contains(&gap), "{inst}: gap mod 2 s = {gap}");
+    }
+}
+
 /// Third-party registration: a registrar that polls every 10 s deregisters a crashed
 /// instance at its next poll (no heartbeats, no TTL), and re-registers it after its restart;
 /// a paused (hung) instance still looks alive to it and stays listed.

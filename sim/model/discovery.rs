@@ -233,9 +233,10 @@ impl World<'_> {
             return;
         }
         if self.registry_cut[s] > 0 {
-            // The checker cannot reach the instance: the check fails.
-            let c = self.discovery[s].registry.check_result(now, k, false);
-            self.registry_changed(now, s, c);
+            // The checker cannot reach the instance: no answer, so the check fails when
+            // its timeout expires, as a check lost on the network does.
+            self.engine
+                .schedule_at(now.after(checks.timeout), Ev::ProbeLost { inst });
             return;
         }
         let mut req = Req::new(
@@ -257,6 +258,19 @@ impl World<'_> {
                 .schedule_at(now.after(checks.timeout), Ev::Timeout { req: id }),
         );
         self.on_deliver(now, id);
+    }
+
+    /// A health check that never reached its instance timed out.
+    pub(super) fn on_probe_lost(&mut self, now: SimTime, inst: u32) {
+        let (s, k) = self.local(inst as usize);
+        if matches!(
+            self.discovery[s].registry.status(k),
+            Status::Gone | Status::Draining
+        ) {
+            return;
+        }
+        let c = self.discovery[s].registry.check_result(now, k, false);
+        self.registry_changed(now, s, c);
     }
 
     /// A health check ended: `ok` when it answered in time with a success.

@@ -88,6 +88,8 @@ enum Ev {
     CacheRefresh { edge: u32 },
     /// An active health check of an instance is due.
     Probe { inst: u32 },
+    /// A health check the checker could not deliver (the service is cut off) times out.
+    ProbeLost { inst: u32 },
     /// A restarted instance finished booting.
     Boot { inst: u32 },
     /// A service's autoscaler evaluates.
@@ -1366,6 +1368,7 @@ impl<'a> World<'a> {
             Ev::RegistryTick { svc } => self.on_registry_tick(now, svc),
             Ev::CacheRefresh { edge } => self.on_cache_refresh(now, edge),
             Ev::Probe { inst } => self.on_probe(now, inst),
+            Ev::ProbeLost { inst } => self.on_probe_lost(now, inst),
             Ev::Boot { inst } => self.on_boot(now, inst),
             Ev::Autoscale { svc } => self.on_autoscale(now, svc),
             Ev::Provisioned { inst } => self.on_provisioned(now, inst),
