@@ -253,10 +253,12 @@ impl World<'_> {
         req.probe = true;
         let Some(id) = self.alloc(req) else { return };
         self.live_probes += 1;
-        self.reqs[id as usize].timeout = Some(
-            self.engine
-                .schedule_at(now.after(checks.timeout), Ev::Timeout { req: id }),
-        );
+        let lane = self.lane(Lane::Probe(s as u32));
+        self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+            lane,
+            now.after(checks.timeout),
+            Ev::Timeout { req: id },
+        ));
         self.on_deliver(now, id);
     }
 

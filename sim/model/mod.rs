@@ -868,6 +868,8 @@ enum Lane {
     Hedge(u32),
     /// A queue's visibility timeouts.
     Visibility(u32),
+    /// A service's health-check timeouts.
+    Probe(u32),
 }
 
 impl<'a> World<'a> {
@@ -879,6 +881,7 @@ impl<'a> World<'a> {
             Lane::Site(i) => w + i,
             Lane::Hedge(i) => w + s + i,
             Lane::Visibility(i) => w + 2 * s + i,
+            Lane::Probe(i) => w + 2 * s + self.queues.len() as u32 + i,
         }
     }
 
