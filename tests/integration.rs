@@ -493,6 +493,50 @@ fn invalid_input_exits_2_with_file_line_and_problem() {
         13,
         "unclosed array table",
     );
+    let group = |n: usize| {
+        let members = vec!["{ to = \"b\" }"; n].join(", ");
+        GOOD.replace(
+            "calls = [{ to = \"b\" }]",
+            &format!("calls = [{{ parallel = [{members}] }}]"),
+        )
+    };
+    expect_invalid(
+        "huge_group.toml",
+        &group(10_001),
+        8,
+        "a parallel group holds at most 10000 calls, this one has 10001",
+    );
+}
+
+/// A parallel group larger than 64 (the old limit of a bit mask) calls every member and
+/// waits for all: 300 calls to a leaf of constant 1 ms per request.
+#[test]
+fn a_wide_parallel_group_calls_every_member() {
+    let members = vec!["{ to = \"b\" }"; 300].join(", ");
+    let text = GOOD
+        .replace(
+            "calls = [{ to = \"b\" }]",
+            &format!("calls = [{{ parallel = [{members}] }}]"),
+        )
+        .replace(
+            "name = \"b\"\n",
+            "name = \"b\"\nworkers = 10000\nwork = { dist = \"constant\", value = \"1ms\" }\n",
+        );
+    let scn = scenario::parse("wide.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let r = World::new(&scn.spec, RunOptions::default()).run(&mut MemorySink::default());
+    let (w, a, b) = (
+        &r.workloads[0].counts,
+        &r.services[0].counts,
+        &r.services[1].counts,
+    );
+    assert!(
+        w.ok > 50 && w.errors + w.rejected + w.timeouts == 0,
+        "{w:?}"
+    );
+    // Every member of every group was called (a group cut by the horizon aside).
+    assert!(b.requests <= 300 * a.requests, "{a:?} {b:?}");
+    assert!(b.requests >= 300 * (a.requests - 2), "{a:?} {b:?}");
+    assert!(b.ok >= 300 * w.ok, "{w:?} {b:?}");
 }
 
 #[test]

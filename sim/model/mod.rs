@@ -854,6 +854,8 @@ pub struct World<'a> {
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
     /// Records traces (None when `[trace]` keeps nothing).
     tracer: Option<tracing::Tracer>,
+    /// Scratch: the call sites of a parallel group chosen to run.
+    chosen: Vec<u32>,
 }
 
 /// The engine's timer lanes (see `engine`): timers of one lane are mostly scheduled in
@@ -1151,6 +1153,7 @@ impl<'a> World<'a> {
             awaiting: std::collections::BTreeMap::new(),
             randoms: std::collections::BTreeMap::new(),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
+            chosen: Vec::new(),
         };
         world.start_discovery();
         world.start_scaling();
@@ -2672,21 +2675,22 @@ impl<'a> World<'a> {
                     // Decide every member first and set `pending` to the total before any call
                     // starts: a call can finish at once (breaker open, reset link), and the
                     // request must not move on until the whole group is done.
-                    let mut chosen: u64 = 0;
+                    let mut chosen = std::mem::take(&mut self.chosen);
+                    chosen.clear();
                     for (k, c) in cs.iter().enumerate() {
                         if self.svcs[service].branch_rng.chance(c.probability) {
-                            chosen |= 1 << k;
+                            chosen.push(first + k as u32);
                         }
                     }
-                    if chosen != 0 {
-                        self.reqs[id as usize].pending = chosen.count_ones();
-                        for k in 0..cs.len() {
-                            if chosen & (1 << k) != 0 {
-                                self.start_call(now, id, first + k as u32);
-                            }
+                    if !chosen.is_empty() {
+                        self.reqs[id as usize].pending = chosen.len() as u32;
+                        for &site in &chosen {
+                            self.start_call(now, id, site);
                         }
+                        self.chosen = chosen;
                         return;
                     }
+                    self.chosen = chosen;
                 }
             }
             self.reqs[id as usize].step += 1;

@@ -8,6 +8,10 @@ use crate::time::{SimDuration, SimTime};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::BTreeMap;
 
+/// Calls in one parallel group at most (a fan-out to thousands of leaves is realistic;
+/// every call is a record in flight, so there is a limit).
+const MAX_PARALLEL: usize = 10_000;
+
 /// A semantic problem before it is placed in the file.
 #[derive(Clone, Debug)]
 pub struct Problem {
@@ -1620,11 +1624,11 @@ fn build_step(
             );
             return None;
         }
-        if members.len() > 64 {
+        if members.len() > MAX_PARALLEL {
             cx.err(
                 path.key("parallel"),
                 format!(
-                    "a parallel group holds at most 64 calls, this one has {}",
+                    "a parallel group holds at most {MAX_PARALLEL} calls, this one has {}",
                     members.len()
                 ),
             );
