@@ -291,6 +291,7 @@ fn adding_a_service_leaves_other_draws_unchanged() {
 fn changing_a_timeout_leaves_arrivals_unchanged() {
     let opts = RunOptions {
         record_arrivals: 5_000,
+        ..RunOptions::default()
     };
     let (a, _) = run_with(&scenario(&BASE.replace("TIMEOUT", "10ms")), opts.clone());
     let (b, _) = run_with(&scenario(&BASE.replace("TIMEOUT", "500ms")), opts);
@@ -830,6 +831,7 @@ arrivals = { kind = "poisson", rate = 50 }
     // (one more draw per request) moves no arrival time.
     let opts = RunOptions {
         record_arrivals: 2_000,
+        ..RunOptions::default()
     };
     let (a, _) = run_with(&scenario(text), opts.clone());
     let fixed = text.replace("target = \"api\"", "target = \"api\"\nendpoint = \"write\"");
@@ -1597,6 +1599,7 @@ arrivals = { kind = "step", process = "uniform", steps = [{ at = "0s", rate = 10
         &scn,
         RunOptions {
             record_arrivals: 100,
+            ..RunOptions::default()
         },
     );
     let secs: Vec<f64> = r.arrivals.iter().map(|t| t.as_secs_f64()).collect();

@@ -110,6 +110,8 @@ pub struct Engine<E> {
     processed: u64,
     horizon: SimTime,
     budget: u64,
+    /// The sequence number of the event being handled.
+    current_seq: u64,
 }
 
 impl<E> Engine<E> {
@@ -126,7 +128,14 @@ impl<E> Engine<E> {
             processed: 0,
             horizon,
             budget: event_budget,
+            current_seq: 0,
         }
+    }
+
+    /// The sequence number of the event being handled (its place in scheduling order).
+    #[inline]
+    pub fn current_seq(&self) -> u64 {
+        self.current_seq
     }
 
     /// The current virtual time: the time of the event being handled.
@@ -247,7 +256,7 @@ impl<E> Engine<E> {
                 return Err(Stop::Horizon);
             }
             if from_lane {
-                let Head { at, lane, .. } = self.heads.pop().expect("peeked");
+                let Head { at, lane, seq } = self.heads.pop().expect("peeked");
                 let q = &mut self.lanes[lane as usize];
                 let item = q.items.pop_front().expect("a head's lane is not empty");
                 q.popped += 1;
@@ -268,6 +277,7 @@ impl<E> Engine<E> {
                 }
                 debug_assert!(at >= self.now, "time went backwards");
                 self.now = at;
+                self.current_seq = seq;
                 self.processed += 1;
                 return Ok((at, item.event));
             }
@@ -277,6 +287,7 @@ impl<E> Engine<E> {
             }
             debug_assert!(at >= self.now, "time went backwards");
             self.now = at;
+            self.current_seq = seq;
             self.processed += 1;
             return Ok((at, event));
         }

@@ -120,6 +120,53 @@ enum Ev {
     Started { inst: u32 },
 }
 
+impl Ev {
+    /// A stable encoding for the event-stream digest: (variant number, payload). Variant
+    /// numbers follow the declaration order at the time the digests were recorded; keep
+    /// them when variants move, so that the digest compares like with like.
+    fn stable_code(self) -> (u32, u64) {
+        match self {
+            Ev::Arrive { wl } => (0, wl as u64),
+            Ev::UserSend { user } => (1, user as u64),
+            Ev::Deliver { req } => (2, req as u64),
+            Ev::WorkDone { req } => (3, req as u64),
+            Ev::Respond { req } => (4, req as u64),
+            Ev::Timeout { req } => (5, req as u64),
+            Ev::Retry { call } => (6, call as u64),
+            Ev::Hedge { call } => (7, call as u64),
+            Ev::BreakerTimer { edge } => (8, edge as u64),
+            Ev::FaultStart { fault } => (9, fault as u64),
+            Ev::FaultEnd { fault } => (10, fault as u64),
+            Ev::Bucket => (11, 0),
+            Ev::WarmupEnd => (12, 0),
+            Ev::OutlierSweep { edge } => (13, edge as u64),
+            Ev::BulkheadWait { call } => (14, call as u64),
+            Ev::Fallback { call } => (15, call as u64),
+            Ev::Fail { inst } => (16, inst as u64),
+            Ev::Repair { inst } => (17, inst as u64),
+            Ev::Heartbeat { inst } => (18, inst as u64),
+            Ev::RegistryTick { svc } => (19, svc as u64),
+            Ev::CacheRefresh { edge } => (20, edge as u64),
+            Ev::Probe { inst } => (21, inst as u64),
+            Ev::ProbeLost { inst } => (22, inst as u64),
+            Ev::Boot { inst } => (23, inst as u64),
+            Ev::Autoscale { svc } => (24, svc as u64),
+            Ev::Provisioned { inst } => (25, inst as u64),
+            Ev::Drained { inst } => (26, inst as u64),
+            Ev::CanaryWeight { svc } => (27, svc as u64),
+            Ev::CanaryCheck { svc } => (28, svc as u64),
+            Ev::RolloutStart { svc } => (29, svc as u64),
+            Ev::Visibility { delivery } => (30, delivery as u64),
+            Ev::Redeliver { queue, slot } => (31, (queue as u64) << 32 | slot as u64),
+            Ev::QueuePoll { queue } => (32, queue as u64),
+            Ev::SagaStep { saga } => (33, saga as u64),
+            Ev::SagaSettled { saga } => (34, saga as u64),
+            Ev::OutboxRelay { svc } => (35, svc as u64),
+            Ev::Started { inst } => (36, inst as u64),
+        }
+    }
+}
+
 /// Why a request ended the way it did, beyond its outcome (what a status code would say).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 enum Code {
@@ -704,6 +751,8 @@ pub struct RunResult {
     pub traces: Vec<tracing::Trace>,
     /// What the tracer saw.
     pub trace_stats: tracing::TraceStats,
+    /// The digest of the event stream (with [`RunOptions::digest_events`]).
+    pub event_digest: Option<u64>,
 }
 
 /// Per-edge results: calls, attempts, retries, breaker (after warmup for the counters).
@@ -785,6 +834,10 @@ pub struct ServiceResult {
 pub struct RunOptions {
     /// Keep the first N root arrival times in [`RunResult::arrivals`] (for tests of common random numbers).
     pub record_arrivals: usize,
+    /// Fold every delivered `(time, sequence, event)` into [`RunResult::event_digest`]: a
+    /// refactor that changes nothing keeps the digest, and one that does shows where the
+    /// streams part far earlier than the output files would.
+    pub digest_events: bool,
 }
 
 /// A system being simulated.
@@ -856,6 +909,8 @@ pub struct World<'a> {
     tracer: Option<tracing::Tracer>,
     /// Scratch: the call sites of a parallel group chosen to run.
     chosen: Vec<u32>,
+    /// The event-stream digest so far (with `RunOptions::digest_events`).
+    digest: Option<u64>,
 }
 
 /// The engine's timer lanes (see `engine`): timers of one lane are mostly scheduled in
@@ -890,6 +945,7 @@ impl<'a> World<'a> {
     /// Builds the runtime state of `spec`: instances, streams, first events.
     pub fn new(spec: &'a SystemSpec, opts: RunOptions) -> Self {
         let seed = spec.seed;
+        let opts_digest = opts.digest_events;
         let mut engine = Engine::new(spec.horizon(), spec.max_events);
         let mut insts = Vec::new();
         let mut svcs = Vec::new();
@@ -1154,6 +1210,7 @@ impl<'a> World<'a> {
             randoms: std::collections::BTreeMap::new(),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
+            digest: opts_digest.then_some(0),
         };
         world.start_discovery();
         world.start_scaling();
@@ -1186,6 +1243,15 @@ impl<'a> World<'a> {
         let stop = loop {
             match self.engine.next_event() {
                 Ok((now, ev)) => {
+                    if let Some(d) = self.digest.as_mut() {
+                        let (tag, payload) = ev.stable_code();
+                        let seq = self.engine.current_seq();
+                        for x in [now.0, seq, tag as u64, payload] {
+                            *d = crate::rng::mix64(
+                                d.rotate_left(7) ^ x.wrapping_add(crate::rng::GOLDEN),
+                            );
+                        }
+                    }
                     self.handle(now, ev, sink);
                     if !self.log.is_empty() {
                         for e in self.log.drain(..) {
@@ -1342,6 +1408,7 @@ impl<'a> World<'a> {
             arrivals: self.arrivals,
             traces,
             trace_stats,
+            event_digest: self.digest,
         }
     }
 
