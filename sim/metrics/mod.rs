@@ -133,31 +133,7 @@ impl Latency {
     }
 }
 
-/// How a request ended, as its caller saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Answered successfully.
-    Ok,
-    /// Answered with an error (its own, or a failed required call).
-    Error,
-    /// Refused at once because the queue was full.
-    Rejected,
-    /// The caller stopped waiting (the callee may still be working).
-    Timeout,
-}
-
-impl Outcome {
-    /// Its name in files: ok, error, rejected, timeout.
-    pub fn name(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Rejected => "rejected",
-            Outcome::Timeout => "timeout",
-        }
-    }
-}
+pub use crate::policy::outcome::Outcome;
 
 /// Outcome counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -96,7 +96,7 @@ impl World<'_> {
                         now,
                         parent,
                         id,
-                        Attempt::ConnectFailure,
+                        AttemptOutcome::ConnectFailure,
                         0,
                         now.since(sent).0,
                         done,

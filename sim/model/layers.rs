@@ -177,9 +177,9 @@ impl World<'_> {
             return;
         }
         let outcome = if semaphore {
-            Attempt::Refused
+            AttemptOutcome::Refused
         } else {
-            Attempt::Timeout
+            AttemptOutcome::Timeout
         };
         self.attempt_done(now, id, NONE, outcome, 0, now.since(started).0, done);
     }

@@ -24,13 +24,15 @@ pub mod tracing;
 use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
 use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
-use crate::policy::backoff::BackoffState;
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
-use crate::policy::budget::{AwsQuota, EnvoyBudget, FinagleBudget, GrpcThrottle, RetryTokenBucket};
+use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{Acquire, Bulkhead};
+use crate::policy::command::{CallCommand, Commands};
 use crate::policy::concurrency::Limiter;
-use crate::policy::outlier::{Detector, Status};
+use crate::policy::deadline::Deadlines;
+use crate::policy::outlier::Detector;
+use crate::policy::retry::{self, RetryDecision, RetryState};
 use crate::policy::shed::{Admission, Codel};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
@@ -303,12 +305,10 @@ struct Call {
     site: u32,
     attempt: u32,
     attempt_started: SimTime,
-    deadline: SimTime,
-    backoff: BackoffState,
-    /// What the last retry took from an AWS quota.
-    last_cost: Option<u32>,
-    /// A retry of this call is counted as active (Envoy budget).
-    in_retry: bool,
+    /// The call's own deadline and the one it inherited.
+    deadlines: Deadlines,
+    /// Back-off memory and standing with the edge's retry budget.
+    retry: RetryState,
     /// Attempts in flight (child request ids; NONE for free slots). Hedging keeps several.
     outstanding: [u32; 5],
     /// The next hedge's timer.
@@ -342,16 +342,6 @@ struct Site {
     spec: CallSpec,
     from: u32,
     edge: u32,
-}
-
-/// A retry limiter's state.
-enum BudgetState {
-    None,
-    Envoy(EnvoyBudget),
-    Finagle(FinagleBudget),
-    Grpc(GrpcThrottle),
-    Aws(AwsQuota),
-    TokenBucket(RetryTokenBucket),
 }
 
 /// Counters of one edge (caller service → callee), after warmup.
@@ -408,9 +398,8 @@ struct Edge {
     record: OutcomeSet,
     timer_at: Option<SimTime>,
     rng: SimRng,
-    budget: BudgetState,
-    active_calls: u64,
-    active_retries: u64,
+    /// Retry limits across the edge's calls.
+    budget: RetryBudget,
     stats: EdgeStats,
     /// Latency of successful attempts (for percentile hedging delays).
     attempt_latency: Latency,
@@ -1724,7 +1713,15 @@ impl<'a> World<'a> {
         };
         let Some(loss) = link.loss_now() else {
             // The connection is reset at once: a fast failure, nothing reaches the callee.
-            self.attempt_done(now, call_id, NONE, Attempt::ConnectFailure, 0, 0, done);
+            self.attempt_done(
+                now,
+                call_id,
+                NONE,
+                AttemptOutcome::ConnectFailure,
+                0,
+                0,
+                done,
+            );
             return;
         };
         let lost = cut || link.rng.chance(loss);
@@ -1824,27 +1821,25 @@ impl<'a> World<'a> {
         let s = &self.sites[site as usize];
         let edge = s.edge as usize;
         let retry = s.spec.retry.map(|r| &spec.retries[r as usize]);
-        let deadline = retry
-            .and_then(|r| r.overall_timeout)
-            .map_or(SimTime::MAX, |t| now.after(t));
+        let deadlines = Deadlines::start(
+            now,
+            retry.and_then(|r| r.overall_timeout),
+            spec.services[s.from as usize].propagate_deadline,
+            self.reqs[parent as usize].deadline,
+        );
         let measured = now >= self.warmup;
         let e = &mut self.edges[edge];
-        e.active_calls += 1;
+        e.budget.on_call_start(now);
         if measured {
             e.stats.calls += 1;
-        }
-        if let BudgetState::Finagle(b) = &mut e.budget {
-            b.deposit(now);
         }
         let call = Call {
             parent,
             site,
             attempt: 0,
             attempt_started: now,
-            deadline,
-            backoff: BackoffState::default(),
-            last_cost: None,
-            in_retry: false,
+            deadlines,
+            retry: RetryState::default(),
             outstanding: [NONE; 5],
             hedge_timer: None,
             bulkhead_wait: None,
@@ -1939,15 +1934,18 @@ impl<'a> World<'a> {
 
     /// Sends a call's first attempt and, when it hedges, arms the next.
     fn first_attempt(&mut self, now: SimTime, id: u32) {
-        let generation = self.calls[id as usize].generation;
-        let site = self.calls[id as usize].site;
-        self.attempt(now, id);
-        // The first attempt may have ended the call at once (a reset link, a refusing layer),
-        // and the slot may even hold a new call by now.
-        let live = self.calls[id as usize].generation == generation && self.free_calls_live(id);
-        if live && self.sites[site as usize].spec.hedge.is_some() {
-            self.arm_hedge(now, id);
+        // The first attempt may end the call at once (a reset link, a refusing layer), and
+        // the slot may even hold a new call by then: `run_commands` stops there.
+        let mut out = Commands::default();
+        out.push(CallCommand::SendAttempt);
+        if self.sites[self.calls[id as usize].site as usize]
+            .spec
+            .hedge
+            .is_some()
+        {
+            out.push(CallCommand::ArmHedge);
         }
+        self.run_commands(now, id, out);
     }
 
     /// Whether a hop between instances `a` and `b` crosses zones, and whether a zone partition
@@ -1972,9 +1970,9 @@ impl<'a> World<'a> {
         if now >= self.call_deadline(id) {
             let c = &mut self.calls[id as usize];
             let edge = self.sites[c.site as usize].edge;
-            if std::mem::take(&mut c.in_retry) {
-                self.edges[edge as usize].active_retries -= 1;
-            }
+            self.edges[edge as usize]
+                .budget
+                .end_retry(&mut c.retry.ticket);
             self.finish_call(now, id, Outcome::Timeout);
         } else {
             self.attempt(now, id);
@@ -1987,16 +1985,11 @@ impl<'a> World<'a> {
         let c = &self.calls[id as usize];
         let site = &self.sites[c.site as usize];
         let h = &spec.hedges[site.spec.hedge.expect("hedged") as usize];
-        if c.attempt >= h.max_attempts || c.hedge_timer.is_some() {
+        if !h.next_due(c.attempt, c.hedge_timer.is_some()) {
             return;
         }
-        let e = &self.edges[site.edge as usize];
-        let delay = match h.percentile {
-            Some(q) if e.attempt_latency.count() >= 100 => {
-                SimDuration(e.attempt_latency.percentile_ns(q))
-            }
-            _ => h.delay,
-        };
+        let seen = &self.edges[site.edge as usize].attempt_latency;
+        let delay = h.delay(seen.count(), |q| SimDuration(seen.percentile_ns(q)));
         let lane = self.lane(Lane::Hedge(c.site));
         let key = self
             .engine
@@ -2006,18 +1999,15 @@ impl<'a> World<'a> {
 
     /// A hedge timer fired: send one more attempt.
     fn on_hedge(&mut self, now: SimTime, id: u32) {
-        let generation = self.calls[id as usize].generation;
         self.calls[id as usize].hedge_timer = None;
-        if self.calls[id as usize].bulkhead_wait.is_some() {
-            // The previous attempt still waits for a bulkhead permit: hedging cannot add load.
-            self.arm_hedge(now, id);
-            return;
+        let mut out = Commands::default();
+        if self.calls[id as usize].bulkhead_wait.is_none() {
+            out.push(CallCommand::SendAttempt);
         }
-        self.attempt(now, id);
-        let c = &self.calls[id as usize];
-        if c.generation == generation && self.free_calls_live(id) {
-            self.arm_hedge(now, id);
-        }
+        // (While the previous attempt still waits for a bulkhead permit, hedging cannot add
+        // load: only the timer is re-armed.)
+        out.push(CallCommand::ArmHedge);
+        self.run_commands(now, id, out);
     }
 
     /// Whether call slot `id` holds a live call (not on the free list).
@@ -2045,7 +2035,7 @@ impl<'a> World<'a> {
                 }
                 self.release(child);
             }
-            self.release_attempt(now, edge, Attempt::Timeout, 0, done, false);
+            self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
         }
     }
 
@@ -2067,7 +2057,15 @@ impl<'a> World<'a> {
                 if measured {
                     e.stats.breaker_rejected += 1;
                 }
-                self.attempt_done(now, id, NONE, Attempt::CircuitOpen, 0, 0, Done::LOCAL);
+                self.attempt_done(
+                    now,
+                    id,
+                    NONE,
+                    AttemptOutcome::CircuitOpen,
+                    0,
+                    0,
+                    Done::LOCAL,
+                );
                 return;
             }
         }
@@ -2079,7 +2077,7 @@ impl<'a> World<'a> {
                 if measured {
                     e.stats.throttled += 1;
                 }
-                self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, Done::LOCAL);
+                self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, Done::LOCAL);
                 return;
             }
         }
@@ -2094,7 +2092,7 @@ impl<'a> World<'a> {
                     if measured {
                         e.stats.limited += 1;
                     }
-                    self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
+                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
                     return;
                 }
             }
@@ -2106,7 +2104,7 @@ impl<'a> World<'a> {
                     if measured {
                         e.stats.bulkhead_rejected += 1;
                     }
-                    self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
+                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
                     return;
                 }
                 Acquire::Wait { until } => {
@@ -2129,28 +2127,15 @@ impl<'a> World<'a> {
     /// The end of call `id` as a whole: its retry policy's overall timeout, and the calling
     /// request's deadline when its service propagates deadlines.
     fn call_deadline(&self, id: u32) -> SimTime {
-        let c = &self.calls[id as usize];
-        let site = &self.sites[c.site as usize];
-        if self.spec.services[site.from as usize].propagate_deadline {
-            c.deadline.min(self.reqs[c.parent as usize].deadline)
-        } else {
-            c.deadline
-        }
+        self.calls[id as usize].deadlines.call_end()
     }
 
     /// When the current attempt of call `id` times out: its per-try timeout within the call's
     /// overall deadline, and within the calling request's deadline when its service propagates it.
     fn attempt_deadline(&self, now: SimTime, id: u32) -> SimTime {
         let c = &self.calls[id as usize];
-        let site = &self.sites[c.site as usize];
-        let mut until = site
-            .spec
-            .timeout
-            .map_or(c.deadline, |t| now.after(t).min(c.deadline));
-        if self.spec.services[site.from as usize].propagate_deadline {
-            until = until.min(self.reqs[c.parent as usize].deadline);
-        }
-        until
+        let per_try = self.sites[c.site as usize].spec.timeout;
+        c.deadlines.attempt_end(now, per_try)
     }
 
     /// The attempt passed its caller-side limits: pick an instance and send.
@@ -2161,7 +2146,7 @@ impl<'a> World<'a> {
         let until = self.attempt_deadline(now, id);
         if until <= now {
             // The deadline has already passed: DEADLINE_EXCEEDED without sending.
-            self.attempt_done(now, id, NONE, Attempt::Timeout, 0, 0, done);
+            self.attempt_done(now, id, NONE, AttemptOutcome::Timeout, 0, 0, done);
             return;
         }
         let parent = &self.reqs[c.parent as usize];
@@ -2174,7 +2159,7 @@ impl<'a> World<'a> {
             if measured {
                 self.edges[edge as usize].stats.no_healthy_upstream += 1;
             }
-            self.attempt_done(now, id, NONE, Attempt::Refused, 0, 0, done);
+            self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
             return;
         };
         let hedged = self.sites[site as usize].spec.hedge.is_some();
@@ -2204,7 +2189,7 @@ impl<'a> World<'a> {
         now: SimTime,
         id: u32,
         child: u32,
-        outcome: Attempt,
+        outcome: AttemptOutcome,
         work_ns: u64,
         attempt_ns: u64,
         done: Done,
@@ -2231,30 +2216,17 @@ impl<'a> World<'a> {
                 *slot = NONE;
             }
         }
-        c.last_open = outcome == Attempt::CircuitOpen;
+        c.last_open = outcome == AttemptOutcome::CircuitOpen;
         let site = &self.sites[c.site as usize];
         let edge = site.edge;
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
         self.release_attempt(now, edge, outcome, attempt_ns, done, true);
         let c = &mut self.calls[id as usize];
         let e = &mut self.edges[edge as usize];
-        if c.in_retry {
-            c.in_retry = false;
-            e.active_retries -= 1;
-        }
-        if outcome != Attempt::CircuitOpen {
-            let failed = match outcome {
-                Attempt::Ok => false,
-                Attempt::Error => e.record.error,
-                Attempt::Timeout => e.record.timeout,
-                Attempt::Rejected => e.record.rejected,
-                Attempt::Refused => e.record.refused,
-                Attempt::ConnectFailure => e.record.connect_failure,
-                Attempt::RateLimited => e.record.rate_limited,
-                Attempt::CircuitOpen => false,
-            };
+        e.budget.end_retry(&mut c.retry.ticket);
+        if outcome != AttemptOutcome::CircuitOpen {
             if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
-                let result = if failed {
+                let result = if e.record.contains(outcome) {
                     CallResult::Failure
                 } else {
                     CallResult::Success
@@ -2262,92 +2234,81 @@ impl<'a> World<'a> {
                 let t = b.on_result(now, result, SimDuration(attempt_ns));
                 self.breaker_changed(now, edge, t);
             }
-            if outcome == Attempt::Ok {
+            if outcome == AttemptOutcome::Ok {
                 self.edges[edge as usize].attempt_latency.record(attempt_ns);
             }
         }
         if let Some(h) = self.sites[self.calls[id as usize].site as usize].spec.hedge {
-            self.hedge_done(now, id, &spec.hedges[h as usize], outcome);
+            let h = &spec.hedges[h as usize];
+            let c = &self.calls[id as usize];
+            let outstanding = c.outstanding.iter().filter(|&&s| s != NONE).count();
+            let mut out = Commands::default();
+            h.on_attempt_done(outcome, c.attempt, outstanding, &mut out);
+            self.run_commands(now, id, out);
             return;
         }
-        let e = &mut self.edges[edge as usize];
-        let c = &mut self.calls[id as usize];
-        if let BudgetState::Grpc(t) = &mut e.budget {
-            match outcome {
-                Attempt::Ok => t.on_success(),
-                Attempt::CircuitOpen | Attempt::Refused => {}
-                _ => t.on_failure(),
-            }
-        }
-        if outcome == Attempt::Ok {
-            match &mut e.budget {
-                BudgetState::Aws(q) => q.on_success(c.last_cost),
-                BudgetState::TokenBucket(b) => b.on_success(),
-                _ => {}
-            }
-            self.finish_call(now, id, Outcome::Ok);
-            return;
-        }
-        // Retries stop at the call's overall timeout, and at the request's deadline when the
-        // caller propagates it (gRPC: DEADLINE_EXCEEDED ends the call, retries included).
         let deadline = self.call_deadline(id);
         let e = &mut self.edges[edge as usize];
         let c = &mut self.calls[id as usize];
-        if let Some(r) = retry {
-            let wanted = match outcome {
-                Attempt::Error => r.retry_on.error,
-                Attempt::Timeout => r.retry_on.timeout,
-                Attempt::Rejected => r.retry_on.rejected,
-                Attempt::Refused => r.retry_on.refused,
-                Attempt::CircuitOpen => r.retry_on.circuit_open,
-                Attempt::ConnectFailure => r.retry_on.connect_failure,
-                Attempt::RateLimited => r.retry_on.rate_limited,
-                Attempt::Ok => false,
-            };
-            if wanted && c.attempt < r.max_attempts && now < deadline {
-                // Envoy's max_retries (a cluster limit) applies on top of any budget.
-                let under_max = e
-                    .bulkhead
-                    .as_ref()
-                    .and_then(|b| b.max_retries())
-                    .map_or(true, |m| e.active_retries < m as u64);
-                let allowed = under_max
-                    && match &mut e.budget {
-                        BudgetState::None => true,
-                        BudgetState::Envoy(b) => b.may_retry(e.active_calls, e.active_retries),
-                        BudgetState::Finagle(b) => b.try_withdraw(now),
-                        BudgetState::Grpc(t) => t.may_retry(),
-                        BudgetState::TokenBucket(b) => b.try_withdraw(),
-                        BudgetState::Aws(q) => match q.acquire(outcome == Attempt::Timeout) {
-                            Some(cost) => {
-                                c.last_cost = Some(cost);
-                                true
-                            }
-                            None => false,
-                        },
-                    };
-                if allowed {
-                    let delay = r.backoff.delay(&mut c.backoff, c.attempt, &mut e.rng);
-                    // A back-off that outlasts the deadline ends the call at the deadline
-                    // with a timeout (Envoy's 504 on the route timeout, gRPC's
-                    // DEADLINE_EXCEEDED); no attempt starts after it.
-                    let at = now.after(delay).min(deadline);
-                    c.in_retry = true;
-                    e.active_retries += 1;
-                    self.engine.schedule_at(at, Ev::Retry { call: id });
-                    return;
-                } else if c.measured {
+        let local_refusal = matches!(
+            outcome,
+            AttemptOutcome::CircuitOpen | AttemptOutcome::Refused
+        );
+        e.budget.on_attempt_result(
+            outcome == AttemptOutcome::Ok,
+            local_refusal,
+            &c.retry.ticket,
+        );
+        let max_retries = e.bulkhead.as_ref().and_then(|b| b.max_retries());
+        let decision = match retry {
+            Some(r) => r.decide(
+                now,
+                c.attempt,
+                outcome,
+                deadline,
+                &mut c.retry,
+                &mut e.budget,
+                max_retries,
+                &mut e.rng,
+            ),
+            None => retry::no_retry(outcome),
+        };
+        match decision {
+            RetryDecision::RetryAt(at) => {
+                self.engine.schedule_at(at, Ev::Retry { call: id });
+            }
+            RetryDecision::Finish {
+                outcome,
+                budget_denied,
+            } => {
+                if budget_denied && c.measured {
                     e.stats.budget_denied += 1;
                 }
+                self.finish_call(now, id, outcome);
             }
         }
-        let final_outcome = match outcome {
-            Attempt::Ok => Outcome::Ok,
-            Attempt::Error | Attempt::CircuitOpen | Attempt::ConnectFailure => Outcome::Error,
-            Attempt::Rejected | Attempt::RateLimited | Attempt::Refused => Outcome::Rejected,
-            Attempt::Timeout => Outcome::Timeout,
-        };
-        self.finish_call(now, id, final_outcome);
+    }
+
+    /// Carries out the commands a call machine wrote, in order, until the call ends (a
+    /// command may end it: an attempt refused at once, a finish).
+    fn run_commands(&mut self, now: SimTime, id: u32, out: Commands) {
+        let generation = self.calls[id as usize].generation;
+        for &cmd in out.as_slice() {
+            if self.calls[id as usize].generation != generation || !self.free_calls_live(id) {
+                return;
+            }
+            match cmd {
+                CallCommand::CancelOutstanding => self.cancel_attempts(now, id),
+                CallCommand::CancelHedgeTimer => {
+                    if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+                        self.engine.cancel(k);
+                    }
+                }
+                CallCommand::SendAttempt => self.attempt(now, id),
+                CallCommand::ArmHedge => self.arm_hedge(now, id),
+                CallCommand::Finish(outcome) => self.finish_call(now, id, outcome),
+            }
+        }
     }
 
     /// Releases what an ended attempt held at the caller (bulkhead permit, limiter slot, the
@@ -2357,7 +2318,7 @@ impl<'a> World<'a> {
         &mut self,
         now: SimTime,
         edge: u32,
-        outcome: Attempt,
+        outcome: AttemptOutcome,
         rtt_ns: u64,
         done: Done,
         report: bool,
@@ -2370,7 +2331,7 @@ impl<'a> World<'a> {
         }
         if done.holds & HOLD_LIMITER != 0 {
             if let Some(l) = e.limiter.as_mut() {
-                let dropped = matches!(outcome, Attempt::Timeout | Attempt::Rejected);
+                let dropped = matches!(outcome, AttemptOutcome::Timeout | AttemptOutcome::Rejected);
                 let ignore = !report || done.host == NONE;
                 l.release(
                     SimDuration(rtt_ns),
@@ -2381,7 +2342,7 @@ impl<'a> World<'a> {
                 );
             }
         }
-        if report && outcome == Attempt::Ok {
+        if report && outcome == AttemptOutcome::Ok {
             if let Some(t) = e.throttle.as_mut() {
                 t.on_accept(now);
             }
@@ -2394,66 +2355,17 @@ impl<'a> World<'a> {
         if !report {
             return;
         }
-        if outcome != Attempt::Ok {
+        if outcome != AttemptOutcome::Ok {
             let w = e.weights.get(k).copied().unwrap_or(1);
             if let Some(b) = e.balancer.as_mut() {
                 b.on_failure(k, w);
             }
         }
         if let Some(d) = e.outlier.as_mut() {
-            let status = match outcome {
-                Attempt::Ok => Status::Ok,
-                Attempt::Error => Status::Error5xx,
-                // A 429 is not a 5xx: outlier detection counts it as a success.
-                Attempt::RateLimited => Status::Ok,
-                _ => Status::Gateway,
-            };
-            if let Some(change) = d.on_result(now, k, status, &mut e.outlier_rng) {
+            if let Some(change) = d.on_result(now, k, outcome.outlier_status(), &mut e.outlier_rng)
+            {
                 self.outlier_changed(now, edge, change);
             }
-        }
-    }
-
-    /// An attempt of a hedged call ended (gRPC A6): the first success wins and the
-    /// others are cancelled; a fatal failure ends the call; a non-fatal one sends the
-    /// next attempt at once, or waits for the attempts still in flight.
-    fn hedge_done(&mut self, now: SimTime, id: u32, h: &HedgePolicy, outcome: Attempt) {
-        let fatal = match outcome {
-            Attempt::Ok => {
-                self.cancel_attempts(now, id);
-                self.finish_call(now, id, Outcome::Ok);
-                return;
-            }
-            Attempt::Error => !h.non_fatal.error,
-            Attempt::Rejected => !h.non_fatal.rejected,
-            Attempt::Refused => !h.non_fatal.refused,
-            Attempt::ConnectFailure => !h.non_fatal.connect_failure,
-            Attempt::RateLimited => !h.non_fatal.rate_limited,
-            Attempt::Timeout | Attempt::CircuitOpen => false,
-        };
-        let failure = match outcome {
-            Attempt::Rejected | Attempt::RateLimited | Attempt::Refused => Outcome::Rejected,
-            Attempt::Timeout => Outcome::Timeout,
-            _ => Outcome::Error,
-        };
-        if fatal {
-            self.cancel_attempts(now, id);
-            self.finish_call(now, id, failure);
-            return;
-        }
-        let c = &mut self.calls[id as usize];
-        if c.attempt < h.max_attempts {
-            // Send the next hedge now; later ones resume the normal spacing.
-            if let Some(k) = c.hedge_timer.take() {
-                self.engine.cancel(k);
-            }
-            let generation = c.generation;
-            self.attempt(now, id);
-            if self.calls[id as usize].generation == generation && self.free_calls_live(id) {
-                self.arm_hedge(now, id);
-            }
-        } else if c.outstanding.iter().all(|&s| s == NONE) {
-            self.finish_call(now, id, failure);
         }
     }
 
@@ -2466,7 +2378,7 @@ impl<'a> World<'a> {
             if let Some(b) = self.edges[edge as usize].bulkhead.as_mut() {
                 b.give_up(id, false);
             }
-            self.release_attempt(now, edge, Attempt::Timeout, 0, done, false);
+            self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
         }
         let c = &mut self.calls[id as usize];
         let (permit, holds, started) = (
@@ -2477,13 +2389,7 @@ impl<'a> World<'a> {
         let e = &mut self.edges[edge as usize];
         if permit {
             // A call-scoped breaker sees one result per call, after all its retries.
-            let failed = match outcome {
-                Outcome::Ok => false,
-                Outcome::Error => e.record.error,
-                Outcome::Timeout => e.record.timeout,
-                Outcome::Rejected => e.record.rejected,
-            };
-            let result = if failed {
+            let result = if e.record.contains_call(outcome) {
                 CallResult::Failure
             } else {
                 CallResult::Success
@@ -2500,21 +2406,18 @@ impl<'a> World<'a> {
             }
         }
         let c = &mut self.calls[id as usize];
-        if outcome != Outcome::Ok && !c.fell_back {
-            if let Some(f) = self.edges[edge as usize].fallback {
-                if f.on_failure || c.last_open {
-                    c.fell_back = true;
-                    if c.measured {
-                        self.edges[edge as usize].stats.fallbacks += 1;
-                    }
-                    if let Some(k) = c.hedge_timer.take() {
-                        self.engine.cancel(k);
-                    }
-                    self.engine
-                        .schedule_at(now.after(f.latency), Ev::Fallback { call: id });
-                    return;
-                }
+        let fallback = self.edges[edge as usize].fallback;
+        if let Some(at) = fallback.and_then(|f| f.answer_at(now, outcome, c.last_open, c.fell_back))
+        {
+            c.fell_back = true;
+            if c.measured {
+                self.edges[edge as usize].stats.fallbacks += 1;
             }
+            if let Some(k) = c.hedge_timer.take() {
+                self.engine.cancel(k);
+            }
+            self.engine.schedule_at(at, Ev::Fallback { call: id });
+            return;
         }
         let c = &self.calls[id as usize];
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
@@ -2530,7 +2433,7 @@ impl<'a> World<'a> {
         }
         self.calls[id as usize].parent = NONE;
         let e = &mut self.edges[edge];
-        e.active_calls -= 1;
+        e.budget.on_call_end();
         if measured {
             if outcome == Outcome::Ok {
                 e.stats.ok += 1;
@@ -3064,9 +2967,9 @@ impl<'a> World<'a> {
         let span = r.span;
         self.release(id);
         let attempt = match done.code {
-            Code::Refused => Attempt::ConnectFailure,
-            Code::Limited => Attempt::RateLimited,
-            _ => Attempt::from(outcome),
+            Code::Refused => AttemptOutcome::ConnectFailure,
+            Code::Limited => AttemptOutcome::RateLimited,
+            _ => AttemptOutcome::from(outcome),
         };
         if let Some(tr) = self.tracer.as_mut() {
             tr.close(span, now, attempt.name());
@@ -3148,7 +3051,7 @@ impl<'a> World<'a> {
                 now,
                 parent,
                 id,
-                Attempt::Timeout,
+                AttemptOutcome::Timeout,
                 0,
                 now.since(sent).0,
                 done,
@@ -3440,51 +3343,6 @@ impl<'a> World<'a> {
 
 const _: () = assert!(std::mem::size_of::<Ev>() == 8);
 
-/// How one attempt ended, as its caller saw it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Attempt {
-    Ok,
-    Error,
-    Rejected,
-    Timeout,
-    /// The caller's own breaker refused it: nothing was sent.
-    CircuitOpen,
-    /// The connection was refused or reset.
-    ConnectFailure,
-    /// The callee's rate limiter answered 429.
-    RateLimited,
-    /// A layer of the caller's own refused it (throttle, concurrency limit, bulkhead, no
-    /// usable instance): nothing was sent.
-    Refused,
-}
-
-impl Attempt {
-    /// Its name in traces.
-    fn name(self) -> &'static str {
-        match self {
-            Attempt::Ok => "ok",
-            Attempt::Error => "error",
-            Attempt::Rejected => "rejected",
-            Attempt::Timeout => "timeout",
-            Attempt::CircuitOpen => "circuit_open",
-            Attempt::ConnectFailure => "connect_failure",
-            Attempt::RateLimited => "rate_limited",
-            Attempt::Refused => "refused",
-        }
-    }
-}
-
-impl From<Outcome> for Attempt {
-    fn from(o: Outcome) -> Self {
-        match o {
-            Outcome::Ok => Attempt::Ok,
-            Outcome::Error => Attempt::Error,
-            Outcome::Rejected => Attempt::Rejected,
-            Outcome::Timeout => Attempt::Timeout,
-        }
-    }
-}
-
 fn state_name(s: breaker::State) -> &'static str {
     match s {
         breaker::State::Closed => "closed",
@@ -3567,9 +3425,7 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                                 slow_start: None,
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
-                                budget: BudgetState::None,
-                                active_calls: 0,
-                                active_retries: 0,
+                                budget: RetryBudget::default(),
                                 stats: EdgeStats::default(),
                                 attempt_latency: Latency::new(2),
                                 open_since: None,
@@ -3637,32 +3493,11 @@ fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) 
                             p.window,
                         ));
                     }
-                    if let (BudgetState::None, Some(r)) = (&e.budget, c.retry) {
-                        e.budget = match &spec.retries[r as usize].budget {
-                            None => BudgetState::None,
-                            Some(BudgetSpec::Envoy(b)) => BudgetState::Envoy(*b),
-                            Some(BudgetSpec::Finagle {
-                                ttl,
-                                min_retries_per_s,
-                                percent_can_retry,
-                            }) => BudgetState::Finagle(FinagleBudget::new(
-                                *ttl,
-                                *min_retries_per_s,
-                                *percent_can_retry,
-                            )),
-                            Some(BudgetSpec::Grpc {
-                                max_tokens,
-                                token_ratio,
-                            }) => BudgetState::Grpc(GrpcThrottle::new(*max_tokens, *token_ratio)),
-                            Some(BudgetSpec::Aws) => BudgetState::Aws(AwsQuota::default()),
-                            Some(BudgetSpec::TokenBucket {
-                                max_tokens,
-                                deposit,
-                            }) => BudgetState::TokenBucket(RetryTokenBucket::new(
-                                *max_tokens,
-                                *deposit,
-                            )),
-                        };
+                    if let (false, Some(r)) = (e.budget.is_limited(), c.retry) {
+                        // The first retry policy on the edge that names a budget sets it.
+                        if let Some(b) = &spec.retries[r as usize].budget {
+                            e.budget = RetryBudget::new(Some(b));
+                        }
                     }
                     sites.push(Site {
                         spec: c.clone(),

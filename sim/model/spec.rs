@@ -394,14 +394,7 @@ pub struct ThrottlePolicy {
     pub window: SimDuration,
 }
 
-/// A breaker's fallback: a fixed answer after `latency` instead of the failure.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Fallback {
-    /// How long the fallback takes.
-    pub latency: SimDuration,
-    /// Also on failures of calls the breaker let through (not only when it refuses).
-    pub on_failure: bool,
-}
+pub use crate::policy::fallback::Fallback;
 
 impl SystemSpec {
     /// The end of the run.
@@ -699,106 +692,11 @@ pub struct CallSpec {
     pub wait: bool,
 }
 
-/// A named hedging policy (`[policy.hedge.NAME]`), gRPC A6 semantics.
-#[derive(Clone, Debug)]
-pub struct HedgePolicy {
-    /// Its name.
-    pub name: String,
-    /// Attempts in all, the first included (2..=5).
-    pub max_attempts: u32,
-    /// Wait before each further attempt (also the fallback for `percentile`).
-    pub delay: SimDuration,
-    /// When set, wait this percentile of the edge's observed attempt latency instead
-    /// (once 100 attempts have been observed).
-    pub percentile: Option<f64>,
-    /// Failures that send the next attempt at once instead of ending the call
-    /// (a per-try timeout always counts as non-fatal).
-    pub non_fatal: OutcomeSet,
-}
+pub use crate::policy::hedge::HedgePolicy;
+pub use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
 
-/// Which attempt outcomes a retry policy retries, or a breaker counts as failures.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutcomeSet {
-    /// The callee answered with an error.
-    pub error: bool,
-    /// The per-try timeout fired.
-    pub timeout: bool,
-    /// The callee's queue was full.
-    pub rejected: bool,
-    /// The caller's own breaker refused the attempt.
-    pub circuit_open: bool,
-    /// The connection was refused or reset (a crashed instance, a reset link).
-    pub connect_failure: bool,
-    /// The callee's rate limiter answered 429 (not retried by default, as in Envoy).
-    pub rate_limited: bool,
-    /// A layer of the caller's own (throttle, concurrency limit, bulkhead, no usable instance)
-    /// refused the attempt: not retried by default (Envoy never retries local overflows) and
-    /// not a breaker failure by default (Resilience4j users exclude BulkheadFullException).
-    pub refused: bool,
-}
-
-impl OutcomeSet {
-    /// What a breaker counts as failures by default: every failure that came back from the
-    /// callee (Resilience4j records every exception), not the caller's own refusals.
-    pub const BREAKER_DEFAULT: OutcomeSet = OutcomeSet {
-        error: true,
-        timeout: true,
-        rejected: true,
-        circuit_open: false,
-        connect_failure: true,
-        rate_limited: true,
-        refused: false,
-    };
-}
-
-/// A named retry policy (`[policy.retry.NAME]`).
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    /// Its name.
-    pub name: String,
-    /// Attempts in all, the first included (≥ 1).
-    pub max_attempts: u32,
-    /// Wait before each retry.
-    pub backoff: crate::policy::backoff::Backoff,
-    /// What is retried.
-    pub retry_on: OutcomeSet,
-    /// What limits retries across calls.
-    pub budget: Option<BudgetSpec>,
-    /// Deadline for all attempts together (each try keeps its own `timeout`).
-    pub overall_timeout: Option<SimDuration>,
-}
-
-/// A retry limiter, one per edge (caller service → callee).
-#[derive(Clone, Debug)]
-pub enum BudgetSpec {
-    /// Envoy: concurrent retries ≤ max(percent · active calls, min).
-    Envoy(crate::policy::budget::EnvoyBudget),
-    /// Finagle: 20 % of recent calls plus a reserve per second.
-    Finagle {
-        /// Window.
-        ttl: SimDuration,
-        /// Reserve, retries per second.
-        min_retries_per_s: f64,
-        /// Share of calls that may be retried.
-        percent_can_retry: f64,
-    },
-    /// gRPC retry throttling.
-    Grpc {
-        /// Bucket size.
-        max_tokens: u32,
-        /// Tokens earned per success.
-        token_ratio: f64,
-    },
-    /// AWS SDK standard retry quota.
-    Aws,
-    /// Brooker's token bucket: a retry costs a token, a success deposits a fraction.
-    TokenBucket {
-        /// Bucket size (and its content at the start).
-        max_tokens: u32,
-        /// Tokens deposited per successful call.
-        deposit: f64,
-    },
-}
+pub use crate::policy::budget::BudgetSpec;
+pub use crate::policy::retry::RetryPolicy;
 
 /// A named circuit breaker (`[policy.breaker.NAME]`).
 #[derive(Clone, Debug)]

@@ -220,9 +220,253 @@ impl AwsQuota {
     }
 }
 
+/// A retry limiter's configuration, one per edge (caller service → callee).
+#[derive(Clone, Debug)]
+pub enum BudgetSpec {
+    /// Envoy: concurrent retries ≤ max(percent · active calls, min).
+    Envoy(EnvoyBudget),
+    /// Finagle: 20 % of recent calls plus a reserve per second.
+    Finagle {
+        /// Window.
+        ttl: SimDuration,
+        /// Reserve, retries per second.
+        min_retries_per_s: f64,
+        /// Share of calls that may be retried.
+        percent_can_retry: f64,
+    },
+    /// gRPC retry throttling.
+    Grpc {
+        /// Bucket size.
+        max_tokens: u32,
+        /// Tokens earned per success.
+        token_ratio: f64,
+    },
+    /// AWS SDK standard retry quota.
+    Aws,
+    /// Brooker's token bucket: a retry costs a token, a success deposits a fraction.
+    TokenBucket {
+        /// Bucket size (and its content at the start).
+        max_tokens: u32,
+        /// Tokens deposited per successful call.
+        deposit: f64,
+    },
+}
+
+/// The limiter inside a [`RetryBudget`].
+#[derive(Clone, Debug)]
+enum Limiter {
+    Unlimited,
+    Envoy(EnvoyBudget),
+    Finagle(FinagleBudget),
+    Grpc(GrpcThrottle),
+    Aws(AwsQuota),
+    TokenBucket(RetryTokenBucket),
+}
+
+/// What one call keeps between its attempts for the budget: whether a retry of it is
+/// counted active (Envoy), and what its last retry cost (AWS refunds that on success).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BudgetTicket {
+    in_retry: bool,
+    last_cost: Option<u32>,
+}
+
+/// The retry limits of one edge behind one interface, whatever the kind: the calls and
+/// retries in progress (Envoy's budget and `max_retries` read them) and the limiter.
+#[derive(Clone, Debug)]
+pub struct RetryBudget {
+    limiter: Limiter,
+    active_calls: u64,
+    active_retries: u64,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget::new(None)
+    }
+}
+
+impl RetryBudget {
+    /// A budget of kind `spec` (`None`: only `max_retries`, if any, limits retries).
+    pub fn new(spec: Option<&BudgetSpec>) -> Self {
+        let limiter = match spec {
+            None => Limiter::Unlimited,
+            Some(BudgetSpec::Envoy(b)) => Limiter::Envoy(*b),
+            Some(&BudgetSpec::Finagle {
+                ttl,
+                min_retries_per_s,
+                percent_can_retry,
+            }) => Limiter::Finagle(FinagleBudget::new(
+                ttl,
+                min_retries_per_s,
+                percent_can_retry,
+            )),
+            Some(&BudgetSpec::Grpc {
+                max_tokens,
+                token_ratio,
+            }) => Limiter::Grpc(GrpcThrottle::new(max_tokens, token_ratio)),
+            Some(BudgetSpec::Aws) => Limiter::Aws(AwsQuota::default()),
+            Some(&BudgetSpec::TokenBucket {
+                max_tokens,
+                deposit,
+            }) => Limiter::TokenBucket(RetryTokenBucket::new(max_tokens, deposit)),
+        };
+        RetryBudget {
+            limiter,
+            active_calls: 0,
+            active_retries: 0,
+        }
+    }
+
+    /// Whether a limiter is configured (not just `max_retries`).
+    pub fn is_limited(&self) -> bool {
+        !matches!(self.limiter, Limiter::Unlimited)
+    }
+
+    /// A call starts: it is active, and Finagle deposits for it.
+    pub fn on_call_start(&mut self, now: SimTime) {
+        self.active_calls += 1;
+        if let Limiter::Finagle(b) = &mut self.limiter {
+            b.deposit(now);
+        }
+    }
+
+    /// A call ended.
+    pub fn on_call_end(&mut self) {
+        self.active_calls -= 1;
+    }
+
+    /// An attempt of a retried (not hedged) call ended: gRPC counts successes and failures
+    /// that came back (not the caller's own refusals); on success the AWS quota refunds
+    /// and the token bucket deposits.
+    pub fn on_attempt_result(&mut self, ok: bool, local_refusal: bool, ticket: &BudgetTicket) {
+        match &mut self.limiter {
+            Limiter::Grpc(t) if ok => t.on_success(),
+            Limiter::Grpc(t) if !local_refusal => t.on_failure(),
+            Limiter::Aws(q) if ok => q.on_success(ticket.last_cost),
+            Limiter::TokenBucket(b) if ok => b.on_success(),
+            _ => {}
+        }
+    }
+
+    /// Asks for one more retry of the call holding `ticket`. Envoy's cluster limit
+    /// `max_retries` applies on top of any budget, and is asked first. A granted retry is
+    /// active until [`RetryBudget::end_retry`].
+    pub fn try_begin_retry(
+        &mut self,
+        now: SimTime,
+        after_timeout: bool,
+        max_retries: Option<u32>,
+        ticket: &mut BudgetTicket,
+    ) -> bool {
+        if max_retries.is_some_and(|m| !envoy_max_retries_allows(m as u64, self.active_retries)) {
+            return false;
+        }
+        let granted = match &mut self.limiter {
+            Limiter::Unlimited => true,
+            Limiter::Envoy(b) => b.may_retry(self.active_calls, self.active_retries),
+            Limiter::Finagle(b) => b.try_withdraw(now),
+            Limiter::Grpc(t) => t.may_retry(),
+            Limiter::TokenBucket(b) => b.try_withdraw(),
+            Limiter::Aws(q) => match q.acquire(after_timeout) {
+                Some(cost) => {
+                    ticket.last_cost = Some(cost);
+                    true
+                }
+                None => false,
+            },
+        };
+        if granted {
+            ticket.in_retry = true;
+            self.active_retries += 1;
+        }
+        granted
+    }
+
+    /// The retry the ticket holds is over (its attempt ended, or its call did).
+    pub fn end_retry(&mut self, ticket: &mut BudgetTicket) {
+        if std::mem::take(&mut ticket.in_retry) {
+            self.active_retries -= 1;
+        }
+    }
+
+    /// Calls and retries in progress.
+    pub fn active(&self) -> (u64, u64) {
+        (self.active_calls, self.active_retries)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s4_1_b2_max_retries_is_asked_before_the_budget() {
+        // POLICIES.md §4.1 B2: with max_retries = 3 and 3 retries active, a 4th is refused,
+        // and the budget (here Brooker's bucket) is not charged for it.
+        let spec = BudgetSpec::TokenBucket {
+            max_tokens: 10,
+            deposit: 0.1,
+        };
+        let mut b = RetryBudget::new(Some(&spec));
+        let mut tickets = [BudgetTicket::default(); 4];
+        for t in &mut tickets[..3] {
+            b.on_call_start(SimTime::ZERO);
+            assert!(b.try_begin_retry(SimTime::ZERO, false, Some(3), t));
+        }
+        assert!(!b.try_begin_retry(SimTime::ZERO, false, Some(3), &mut tickets[3]));
+        assert_eq!(b.active(), (3, 3));
+        b.end_retry(&mut tickets[0]);
+        b.end_retry(&mut tickets[0]); // a second end of the same retry changes nothing
+        assert_eq!(b.active(), (3, 2));
+        assert!(b.try_begin_retry(SimTime::ZERO, false, Some(3), &mut tickets[3]));
+        // 10 tokens, 4 retries granted: 6 left, so six more pass and the next does not.
+        let mut t = BudgetTicket::default();
+        let granted = (0..7)
+            .filter(|_| {
+                let ok = b.try_begin_retry(SimTime::ZERO, false, None, &mut t);
+                b.end_retry(&mut t);
+                ok
+            })
+            .count();
+        assert_eq!(granted, 6);
+    }
+
+    #[test]
+    fn s4_4_aws_refunds_the_cost_of_the_calls_last_retry() {
+        let mut b = RetryBudget::new(Some(&BudgetSpec::Aws));
+        let mut t = BudgetTicket::default();
+        assert!(b.try_begin_retry(SimTime::ZERO, true, None, &mut t)); // a timeout costs 10
+        b.end_retry(&mut t);
+        let Limiter::Aws(q) = &b.limiter else {
+            panic!("aws")
+        };
+        assert_eq!(q.tokens(), 490);
+        b.on_attempt_result(true, false, &t);
+        let Limiter::Aws(q) = &b.limiter else {
+            panic!("aws")
+        };
+        assert_eq!(q.tokens(), 500);
+    }
+
+    #[test]
+    fn s4_3_grpc_ignores_the_callers_own_refusals() {
+        let spec = BudgetSpec::Grpc {
+            max_tokens: 10,
+            token_ratio: 0.1,
+        };
+        let mut b = RetryBudget::new(Some(&spec));
+        let t = BudgetTicket::default();
+        for _ in 0..5 {
+            b.on_attempt_result(false, true, &t); // refused locally: not counted
+        }
+        let mut t2 = BudgetTicket::default();
+        assert!(b.try_begin_retry(SimTime::ZERO, false, None, &mut t2));
+        for _ in 0..5 {
+            b.on_attempt_result(false, false, &t);
+        }
+        assert!(!b.try_begin_retry(SimTime::ZERO, false, None, &mut t2));
+    }
 
     #[test]
     fn s4_b1_envoy_budget_scales_with_active_requests() {

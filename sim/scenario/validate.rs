@@ -1855,25 +1855,12 @@ fn outcome_set(
     path: TomlPath,
 ) -> OutcomeSet {
     let Some(list) = list else { return default };
-    let mut set = OutcomeSet {
-        error: false,
-        timeout: false,
-        rejected: false,
-        circuit_open: false,
-        connect_failure: false,
-        rate_limited: false,
-        refused: false,
-    };
+    let mut set = OutcomeSet::EMPTY;
     for (i, item) in list.iter().enumerate() {
-        match item.as_str() {
-            "error" if allowed.contains(&"error") => set.error = true,
-            "timeout" if allowed.contains(&"timeout") => set.timeout = true,
-            "rejected" if allowed.contains(&"rejected") => set.rejected = true,
-            "circuit_open" if allowed.contains(&"circuit_open") => set.circuit_open = true,
-            "connect_failure" if allowed.contains(&"connect_failure") => set.connect_failure = true,
-            "rate_limited" if allowed.contains(&"rate_limited") => set.rate_limited = true,
-            "refused" if allowed.contains(&"refused") => set.refused = true,
-            other => {
+        match AttemptOutcome::from_name(item).filter(|o| allowed.contains(&o.name())) {
+            Some(o) => set = set.with(o),
+            None => {
+                let other = item.as_str();
                 let hint = did_you_mean(other, allowed.iter().copied())
                     .map(|s| format!(" (did you mean {s:?}?)"))
                     .unwrap_or_default();
@@ -1996,15 +1983,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         let retry_on = outcome_set(
             cx,
             r.retry_on.as_deref(),
-            OutcomeSet {
-                error: true,
-                timeout: true,
-                rejected: true,
-                circuit_open: false,
-                connect_failure: true,
-                rate_limited: false,
-                refused: false,
-            },
+            OutcomeSet::RETRY_DEFAULT,
             &[
                 "error",
                 "timeout",
@@ -2201,15 +2180,7 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 );
             }
         }
-        let none = OutcomeSet {
-            error: false,
-            timeout: true,
-            rejected: false,
-            circuit_open: false,
-            connect_failure: false,
-            rate_limited: false,
-            refused: false,
-        };
+        let none = OutcomeSet::of(&[AttemptOutcome::Timeout]);
         let non_fatal = outcome_set(
             cx,
             h.non_fatal.as_deref(),
@@ -2223,10 +2194,8 @@ fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             ],
             p.key("non_fatal"),
         );
-        let non_fatal = OutcomeSet {
-            timeout: true,
-            ..non_fatal
-        };
+        // A per-try timeout always lets the next hedge go at once (gRPC A6).
+        let non_fatal = non_fatal.with(AttemptOutcome::Timeout);
         hedges.push(HedgePolicy {
             name: name.clone(),
             max_attempts: h.max_attempts.clamp(2, 5),
