@@ -255,7 +255,7 @@ pub fn execute(cli: Cli) -> i32 {
                 }
                 bar.set_position((t_s * 1000.0) as u64);
             };
-            let output = report::run_to_dir_observed(&scn, &dir, png, &mut progress);
+            let output = crate::api::run_to_dir_observed(&scn, &dir, png, &mut progress);
             bar.finish_and_clear();
             let output = match output {
                 Ok(o) => o,
@@ -453,7 +453,7 @@ pub fn execute(cli: Cli) -> i32 {
 }
 
 fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i32 {
-    let list = match report::gallery::entries(scenarios) {
+    let list = match crate::api::gallery::entries(scenarios) {
         Ok(l) if !l.is_empty() => l,
         Ok(_) => {
             eprintln!("error: no *.toml scenarios in {}", scenarios.display());
@@ -475,7 +475,7 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     }
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let problems = match report::gallery::generate(scenarios, &target) {
+    let problems = match crate::api::gallery::generate(scenarios, &target) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -497,7 +497,7 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     if !check {
         return EXIT_OK;
     }
-    let diffs = report::gallery::diff(&list, out, &target);
+    let diffs = crate::api::gallery::diff(&list, out, &target);
     let _ = std::fs::remove_dir_all(&target);
     if diffs.is_empty() {
         eprintln!(

@@ -64,6 +64,7 @@ pub mod metrics;
 pub mod model;
 pub mod policy;
 pub mod report;
+pub mod results;
 pub mod rng;
 pub mod scenario;
 pub mod sweep;

@@ -3,7 +3,8 @@
 //! Each rule names a directory (or file) under `sim/` and the crate modules its code may
 //! not name. A `crate::X` path on any line that is not a comment counts, whether in a `use`
 //! or inline. The lower layers (engine, policies) know nothing of the world that drives
-//! them; the report knows results and scenarios, never the model or the API that runs it.
+//! them; results and the report know results and scenarios, never the model or the API
+//! that runs them.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,16 @@ const RULES: &[(&str, &[&str], &str)] = &[
             "model", "engine", "scenario", "report", "api", "sweep", "check", "cli",
         ],
         "policies are sans-IO machines: `now` and randomness are arguments, decisions are returned",
+    ),
+    (
+        "sim/results",
+        &["model", "engine", "scenario", "report", "api", "sweep", "check", "cli"],
+        "results know nothing of the world that produced them",
+    ),
+    (
+        "sim/report",
+        &["model", "engine", "api", "sweep", "check", "cli"],
+        "the report reads results and scenarios; it never runs anything",
     ),
     (
         "sim/time.rs",

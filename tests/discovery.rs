@@ -196,7 +196,13 @@ fn autoscaler_follows_a_spike_late_then_scales_in() {
         err(&fast),
         err(&slow)
     );
-    let (final_n, max_n, ups, downs) = slow.services[0].scaling.unwrap();
+    let sc = slow.services[0].scaling.unwrap();
+    let (final_n, max_n, ups, downs) = (
+        sc.instances_at_end,
+        sc.instances_max,
+        sc.scale_ups,
+        sc.scale_downs,
+    );
     assert!(
         max_n >= 9 && ups >= 3 && downs >= 1,
         "{:?}",
@@ -251,13 +257,14 @@ fn bad_canary_rolls_back_on_its_own() {
         "{}",
         canary[1].detail
     );
-    let (weight, rolled_back, requests, _) = r.services[1].canary.unwrap();
+    let c = r.services[1].canary.unwrap();
+    let (weight, rolled_back, requests) = (c.weight_pct, c.rolled_back_at_s, c.requests);
     assert_eq!((weight, rolled_back), (0.0, Some(40.0)));
     // 5 % of 200/s for 10 s.
     assert!((80..=120).contains(&requests), "{requests}");
     // No canary traffic after the rollback: the weight schedule no longer moves it.
     let (never, _) = run_file(f, &["service.checkout.canary.rollback.error_rate=1.0"]);
-    assert_eq!(never.services[1].canary.unwrap().0, 100.0);
+    assert_eq!(never.services[1].canary.unwrap().weight_pct, 100.0);
     assert!(never.workloads[0].counts.errors > 10 * r.workloads[0].counts.errors);
 }
 
@@ -293,7 +300,8 @@ fn rolling_update_drops_requests_only_without_draining() {
     let (drained, drained_events) = run_file(f, &["service.orders.rollout.drain=true"]);
     let orders = |r: &RunResult| r.services.iter().position(|s| s.name == "orders").unwrap();
     for (r, ev) in [(&cut, &events), (&drained, &drained_events)] {
-        let (_, finished, replaced) = r.services[orders(r)].rollout.unwrap();
+        let ro = r.services[orders(r)].rollout.unwrap();
+        let (finished, replaced) = (ro.finished_at_s, ro.replaced);
         assert!(
             finished.is_some() && replaced == 4,
             "{:?}",
@@ -321,7 +329,8 @@ fn rolling_update_drops_requests_only_without_draining() {
     assert_eq!(drained.edges[0].stats.calls_to_dead, 0);
     // Draining costs time: each batch waits out the 15 s grace period.
     let took = |r: &RunResult| {
-        let (s, f, _) = r.services[orders(r)].rollout.unwrap();
+        let ro = r.services[orders(r)].rollout.unwrap();
+        let (s, f) = (ro.started_at_s, ro.finished_at_s);
         f.unwrap() - s.unwrap()
     };
     assert_eq!(took(&cut), 40.0);
@@ -341,7 +350,8 @@ fn rolling_update_with_max_unavailable_replaces_in_place() {
         ],
     );
     assert_eq!(present_range(&events, "orders"), (3, 4));
-    let (_, finished, replaced) = r.services[1].rollout.unwrap();
+    let ro = r.services[1].rollout.unwrap();
+    let (finished, replaced) = (ro.finished_at_s, ro.replaced);
     assert_eq!((finished, replaced), (Some(30.0 + 4.0 * 10.0), 4));
     // Both zero could never move: rejected with a clear message.
     let err = scenario::load(
@@ -391,7 +401,7 @@ fn run_versions(split: &str) -> (RunResult, Vec<StateEvent>) {
 #[test]
 fn weighted_split_sends_its_share() {
     let (r, _) = run_versions(r#"weights = [{ at = "0s", weight = 10 }]"#);
-    let (_, _, canary, _) = r.services[0].canary.unwrap();
+    let canary = r.services[0].canary.unwrap().requests;
     let total = r.workloads[0].counts.requests as f64;
     let share = canary as f64 / total;
     let sd = (0.1 * 0.9 / total).sqrt();
@@ -402,7 +412,8 @@ fn weighted_split_sends_its_share() {
 #[test]
 fn blue_green_switches_all_traffic_at_once() {
     let (r, events) = run_versions(r#"switch_at = "30s""#);
-    let (weight, _, canary, _) = r.services[0].canary.unwrap();
+    let c = r.services[0].canary.unwrap();
+    let (weight, canary) = (c.weight_pct, c.requests);
     assert_eq!(weight, 100.0);
     let total = r.workloads[0].counts.requests as f64;
     // Half the run on green: 50 % of the requests, within 3 % (Poisson counts of ~6000).
@@ -424,7 +435,7 @@ fn blue_green_switches_all_traffic_at_once() {
 fn header_and_key_routes_pick_the_version() {
     let share = |split: &str| {
         let (r, _) = run_versions(split);
-        r.services[0].canary.unwrap().2 as f64 / r.workloads[0].counts.requests as f64
+        r.services[0].canary.unwrap().requests as f64 / r.workloads[0].counts.requests as f64
     };
     let none = share(r#"weights = [{ at = "0s", weight = 0 }]"#);
     assert_eq!(none, 0.0);

@@ -325,7 +325,7 @@ fn gallery_check_catches_one_changed_byte() {
 /// Every gallery scenario opens with a comment: a title line, then what it teaches.
 #[test]
 fn every_scenario_opens_with_its_lesson() {
-    let list = faultline::report::gallery::entries(Path::new("scenarios")).unwrap();
+    let list = faultline::api::gallery::entries(Path::new("scenarios")).unwrap();
     assert!(list.len() >= 20);
     for e in list {
         let words: usize = e.header.iter().map(|l| l.split_whitespace().count()).sum();

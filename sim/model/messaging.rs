@@ -18,6 +18,7 @@
 
 use super::*;
 use crate::policy::broker::{Exit, Queue, Receipt};
+pub use crate::results::messaging::{EventCounts, QueueCounters, QueueResult};
 use std::collections::BTreeMap;
 
 /// The bit of a message id that marks a poison message (every consumer fails on it).
@@ -28,47 +29,6 @@ const EFFECT_WINDOW: SimDuration = SimDuration::from_secs(600);
 
 /// How often each queue expires old messages and retries deliveries (consumers long-poll).
 const POLL: SimDuration = SimDuration::from_secs(1);
-
-/// Per-queue counters beyond the state machine's.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct QueueCounters {
-    /// Publishes refused: the queue was full.
-    pub refused: u64,
-    /// Deliveries of an id whose effect was already applied.
-    pub duplicates: u64,
-    /// Duplicates an idempotency store skipped.
-    pub skipped: u64,
-    /// Effects applied a second (or further) time.
-    pub double_effects: u64,
-    /// Effects applied (first time).
-    pub applied: u64,
-    /// Most messages waiting for a consumer at a poll.
-    pub max_ready: u64,
-    /// Oldest message age at a poll, ms.
-    pub max_age_ms: u64,
-}
-
-/// A queue's results.
-#[derive(Clone, Debug)]
-pub struct QueueResult {
-    /// Its name.
-    pub name: String,
-    /// The state machine's counters.
-    pub stats: crate::policy::broker::Stats,
-    /// The model's counters.
-    pub counters: QueueCounters,
-    /// Waiting for a consumer at the end.
-    pub ready_at_end: u64,
-    /// Delivered, not acknowledged, at the end.
-    pub in_flight_at_end: u64,
-    /// Present at the end (ready, delayed or in flight).
-    pub present_at_end: u64,
-    /// Publish to acknowledgement, of acknowledged messages.
-    pub latency: LatencyMs,
-    /// Per `visible_within` probe t: (t, messages stored after warmup and at least t before
-    /// the horizon, those of them applied and acknowledged within t).
-    pub visible_within: Vec<(SimDuration, u64, u64)>,
-}
 
 pub(super) struct QueueState {
     pub(super) q: Queue,
@@ -618,19 +578,6 @@ const RELAY: SimDuration = SimDuration::from_millis(500);
 
 /// A publish that failed is judged lost this long after (a late store still counts).
 const LOST_AFTER: SimDuration = SimDuration::from_secs(60);
-
-/// Events a service's writes committed, and what became of them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct EventCounts {
-    /// Database writes that committed an event.
-    pub committed: u64,
-    /// Events stored by the broker.
-    pub published: u64,
-    /// Committed, never published: the writer died or gave up between the two (dual write).
-    pub lost: u64,
-    /// Most events waiting in the outbox at a relay.
-    pub outbox_max: u64,
-}
 
 /// Outbox state of one service.
 #[derive(Clone, Debug, Default)]

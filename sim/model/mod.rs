@@ -23,7 +23,7 @@ pub mod tracing;
 
 use crate::dist::Dist;
 use crate::engine::{Engine, EventKey, Stop};
-use crate::metrics::{secs, Counts, Latency, LatencyMs, Outcome, SeriesRow, Sink, StateEvent};
+use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent};
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
 use crate::policy::budget::RetryBudget;
@@ -34,6 +34,10 @@ use crate::policy::deadline::Deadlines;
 use crate::policy::outlier::Detector;
 use crate::policy::retry::{self, RetryDecision, RetryState};
 use crate::policy::shed::{Admission, Codel};
+pub use crate::results::{
+    CanaryResult, Drops, EdgeResult, EdgeStats, RolloutResult, RunResult, ScalingResult,
+    ServiceResult, StopReason, WorkloadResult,
+};
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
 use rand_distr::{Distribution, Exp};
@@ -344,48 +348,6 @@ struct Site {
     edge: u32,
 }
 
-/// Counters of one edge (caller service → callee), after warmup.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EdgeStats {
-    /// Logical calls.
-    pub calls: u64,
-    /// Attempts sent to the callee (breaker-rejected ones excluded).
-    pub attempts: u64,
-    /// Attempts after the first.
-    pub retries: u64,
-    /// Calls that ended ok.
-    pub ok: u64,
-    /// Calls that ended failed.
-    pub failed: u64,
-    /// Extra attempts sent by hedging.
-    pub hedges: u64,
-    /// Attempts refused by the breaker.
-    pub breaker_rejected: u64,
-    /// Retries refused by the retry budget (or Envoy's max_retries).
-    pub budget_denied: u64,
-    /// Attempts refused by the bulkhead (full, or the wait expired).
-    pub bulkhead_rejected: u64,
-    /// Attempts refused by client-side adaptive throttling.
-    pub throttled: u64,
-    /// Attempts refused by the client-side adaptive concurrency limit.
-    pub limited: u64,
-    /// Attempts that found no usable instance (all ejected, panic disabled).
-    pub no_healthy_upstream: u64,
-    /// Calls answered by the breaker's fallback.
-    pub fallbacks: u64,
-    /// Outlier ejections enforced.
-    pub ejections: u64,
-    /// Ejections refused by max_ejection_percent.
-    pub ejection_overflows: u64,
-    /// Balancer picks made in panic mode (ignoring health).
-    pub panic_picks: u64,
-    /// Attempts sent to an instance that was down (a stale discovery cache, or no registry).
-    pub calls_to_dead: u64,
-    /// Discovery cache refreshes that failed (the registry down or cut off): the caller kept
-    /// its stale list.
-    pub failed_refreshes: u64,
-}
-
 /// Per-edge state: the breaker, the retry budget and counters.
 struct Edge {
     from: u32,
@@ -630,19 +592,6 @@ struct Svc {
     conflicts: u64,
 }
 
-/// Requests a service refused or dropped, by the layer that did it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Drops {
-    /// 429: over a rate limit.
-    pub rate_limited: u64,
-    /// Over the adaptive concurrency limit.
-    pub concurrency_limited: u64,
-    /// Dropped from the queue (CoDel, adaptive LIFO, max wait).
-    pub shed: u64,
-    /// Failed without work because their deadline had passed.
-    pub expired: u64,
-}
-
 struct Link {
     latency: Dist,
     loss: f64,
@@ -695,127 +644,6 @@ struct Wl {
     bursts: u32,
     /// The key the request being sent carries, overriding `keys` (a burst's own key).
     key_override: Option<u64>,
-}
-
-/// Why a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// It reached its duration.
-    Horizon,
-    /// `sim.max_events` events were processed first.
-    EventBudget,
-    /// `sim.max_in_flight` requests were alive at once.
-    RequestLimit,
-}
-
-/// What a run produced, besides the streamed series.
-#[derive(Clone, Debug)]
-pub struct RunResult {
-    /// Why it stopped.
-    pub stop: StopReason,
-    /// Virtual time at the end.
-    pub end: SimTime,
-    /// Events processed.
-    pub events: u64,
-    /// Per workload, in scenario order.
-    pub workloads: Vec<WorkloadResult>,
-    /// Per service, in scenario order.
-    pub services: Vec<ServiceResult>,
-    /// Per edge (caller → callee), in order of first appearance.
-    pub edges: Vec<EdgeResult>,
-    /// Messages sent over the network / lost.
-    pub network_messages: u64,
-    /// Messages lost.
-    pub network_lost: u64,
-    /// Requests still alive at the end (health checks excluded).
-    pub in_flight_at_end: u64,
-    /// Per broker queue, in scenario order.
-    pub queues: Vec<messaging::QueueResult>,
-    /// Per saga definition, in scenario order.
-    pub sagas: Vec<sagas::SagaResult>,
-    /// First arrival times of root requests (as many as asked by [`RunOptions::record_arrivals`]).
-    pub arrivals: Vec<SimTime>,
-    /// The traces kept, by id.
-    pub traces: Vec<tracing::Trace>,
-    /// What the tracer saw.
-    pub trace_stats: tracing::TraceStats,
-    /// The digest of the event stream (with [`RunOptions::digest_events`]).
-    pub event_digest: Option<u64>,
-}
-
-/// Per-edge results: calls, attempts, retries, breaker (after warmup for the counters).
-#[derive(Clone, Debug)]
-pub struct EdgeResult {
-    /// Caller service.
-    pub from: String,
-    /// Callee service.
-    pub to: String,
-    /// Counters.
-    pub stats: EdgeStats,
-    /// The breaker's final state, if the edge has one.
-    pub breaker_state: Option<breaker::State>,
-    /// Breaker state changes (whole run).
-    pub breaker_transitions: u64,
-    /// Time the breaker spent open (whole run), seconds.
-    pub breaker_open_s: f64,
-    /// The client-side concurrency limit at the end, if the edge has one.
-    pub concurrency_limit: Option<u32>,
-    /// Instances ejected at the end, if the edge has outlier detection.
-    pub ejected_at_end: Option<usize>,
-}
-
-/// Per-workload results (requests sent after warmup).
-#[derive(Clone, Debug)]
-pub struct WorkloadResult {
-    /// Name.
-    pub name: String,
-    /// Outcome counts.
-    pub counts: Counts,
-    /// End-to-end latency of answered requests (ok or error), ms.
-    pub latency: LatencyMs,
-    /// Requests (warmup included) neither answered nor timed out when the run ended.
-    pub pending_at_end: u64,
-    /// The latency distribution for a CDF plot: `(ms, fraction at or below)`.
-    pub cdf: Vec<(f64, f64)>,
-}
-
-/// Per-service results (requests arriving after warmup).
-#[derive(Clone, Debug)]
-pub struct ServiceResult {
-    /// Name.
-    pub name: String,
-    /// Outcome counts; `timeouts` counts requests whose caller gave up on them.
-    pub counts: Counts,
-    /// Share of worker time busy after warmup.
-    pub utilization: f64,
-    /// Time-average number of requests admitted at the service after warmup (queued,
-    /// working or waiting on calls): Little's L, to compare with throughput × latency.
-    pub in_system_mean: f64,
-    /// Wait for a worker, per work step, ms.
-    pub queue_wait: LatencyMs,
-    /// Arrival at the service to response, ms.
-    pub latency: LatencyMs,
-    /// Worker time spent on requests whose answer nobody waited for, ms.
-    pub wasted_work_ms: f64,
-    /// Retries this service made as a caller, after warmup.
-    pub retries: u64,
-    /// `occ` services: commits refused on a conflict, after warmup.
-    pub conflicts: Option<u64>,
-    /// Requests refused or dropped by server-side layers.
-    pub drops: Drops,
-    /// The adaptive concurrency limit of each instance at the end (empty without one).
-    pub concurrency_limit: Vec<u32>,
-    /// With `[registry]`: status changes of its instances in the registry (after warmup).
-    pub registry_changes: Option<u64>,
-    /// With an autoscaler: (instances at the end, most at once, scale-ups, scale-downs).
-    pub scaling: Option<(u32, u32, u64, u64)>,
-    /// With a canary: (weight at the end in percent, rolled back at (s), requests, failed).
-    pub canary: Option<(f64, Option<f64>, u64, u64)>,
-    /// With writes that commit events: what became of them.
-    pub events: Option<messaging::EventCounts>,
-    /// With a rolling update: (started at (s), finished at (s), old instances replaced).
-    pub rollout: Option<(Option<f64>, Option<f64>, u32)>,
 }
 
 /// Run options that do not change results.
@@ -1320,26 +1148,30 @@ impl<'a> World<'a> {
                     conflicts: spec.services[i].occ.then_some(s.conflicts),
                     drops: s.drops.clone(),
                     registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
-                    canary: s.canary.as_ref().map(|c| {
-                        (
-                            c.weight,
-                            c.rolled_back.map(secs),
-                            c.total_requests,
-                            c.total_errors,
-                        )
+                    canary: s.canary.as_ref().map(|c| CanaryResult {
+                        weight_pct: c.weight,
+                        rolled_back_at_s: c.rolled_back.map(secs),
+                        requests: c.total_requests,
+                        failed: c.total_errors,
                     }),
                     events: event_results[i].take(),
-                    rollout: s
-                        .rollout
-                        .as_ref()
-                        .map(|r| (r.started.map(secs), r.finished.map(secs), r.replaced)),
+                    rollout: s.rollout.as_ref().map(|r| RolloutResult {
+                        started_at_s: r.started.map(secs),
+                        finished_at_s: r.finished.map(secs),
+                        replaced: r.replaced,
+                    }),
                     scaling: s.scaler.as_ref().map(|sc| {
                         let first = s.first_instance as usize;
                         let present = self.insts[first..first + s.instances as usize]
                             .iter()
                             .filter(|x| x.present)
                             .count() as u32;
-                        (present, sc.max_seen, sc.scale_ups, sc.scale_downs)
+                        ScalingResult {
+                            instances_at_end: present,
+                            instances_max: sc.max_seen,
+                            scale_ups: sc.scale_ups,
+                            scale_downs: sc.scale_downs,
+                        }
                     }),
                     concurrency_limit: self.insts
                         [s.first_instance as usize..(s.first_instance + s.instances) as usize]

@@ -4,13 +4,13 @@
 //! so a chart's bytes depend only on the data.
 
 use super::data::{RunData, SeriesRec};
+use super::plot::*;
 use super::traces::outcome_colour;
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use std::io;
 use std::path::Path;
-use std::sync::Once;
 
 /// A chart written to the run directory.
 #[derive(Clone, Debug)]
@@ -21,48 +21,6 @@ pub struct ChartFile {
     pub caption: String,
 }
 
-const W: u32 = 960;
-const H: u32 = 420;
-
-static FONTS: Once = Once::new();
-
-fn fonts() {
-    FONTS.call_once(|| {
-        // Both calls only fail on a malformed font, and these are compiled in.
-        let _ = plotters::style::register_font(
-            "sans-serif",
-            FontStyle::Normal,
-            dejavu::sans::regular(),
-        );
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Bold, dejavu::sans::bold());
-    });
-}
-
-fn rgb((r, g, b): (u8, u8, u8)) -> RGBColor {
-    RGBColor(r, g, b)
-}
-
-/// Colours for lines that are not outcomes (services, workloads, percentiles).
-const PALETTE: [(u8, u8, u8); 10] = [
-    (31, 119, 180),
-    (255, 127, 14),
-    (44, 160, 44),
-    (214, 39, 40),
-    (148, 103, 189),
-    (140, 86, 75),
-    (227, 119, 194),
-    (127, 127, 127),
-    (188, 189, 34),
-    (23, 190, 207),
-];
-
-fn palette(k: usize) -> RGBColor {
-    rgb(PALETTE[k % PALETTE.len()])
-}
-
-type Res = Result<(), String>;
-/// A sweep line: label, points (x, mean, lo, hi).
-type BandLine = (String, Vec<(f64, f64, f64, f64)>);
 /// A stacked layer: label, colour, per-bucket (t, rate).
 type Layer = (String, RGBColor, Vec<(f64, f64)>);
 /// A timeline row: label, spans (from, to, colour, text).
@@ -71,43 +29,6 @@ type TimelineRow = (String, Vec<(f64, f64, RGBColor, String)>);
 type BarRow = (String, Vec<(f64, RGBColor)>, String);
 /// Picks a value from a time-series row.
 type Pick = fn(&SeriesRec) -> f64;
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
-
-/// Something that draws itself on any plotters backend.
-trait Chart {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res;
-}
-
-/// Writes `chart` as `name.svg` (and `name.png` when asked) in `dir`.
-fn emit<C: Chart>(
-    dir: &Path,
-    name: &str,
-    size: (u32, u32),
-    png: bool,
-    chart: &C,
-) -> io::Result<()> {
-    fonts();
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        root.fill(&WHITE).map_err(io::Error::other)?;
-        chart.draw(&root).map_err(io::Error::other)?;
-        root.present().map_err(io::Error::other)?;
-    }
-    svg.push('\n');
-    std::fs::write(dir.join(format!("{name}.svg")), svg)?;
-    if png {
-        let path = dir.join(format!("{name}.png"));
-        let root = BitMapBackend::new(&path, size).into_drawing_area();
-        root.fill(&WHITE).map_err(io::Error::other)?;
-        chart.draw(&root).map_err(io::Error::other)?;
-        root.present().map_err(io::Error::other)?;
-    }
-    Ok(())
-}
 
 // ---- shaded periods --------------------------------------------------------------
 
@@ -199,55 +120,6 @@ fn bands(d: &RunData) -> Vec<Band> {
     }
     out.sort_by(|a, b| a.from.total_cmp(&b.from).then(a.label.cmp(&b.label)));
     out
-}
-
-/// A legend on one line: a swatch and a name per item.
-fn legend_row<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    items: &[(String, RGBColor)],
-) -> Res {
-    let mut x = 240;
-    for (name, colour) in items {
-        area.draw(&Rectangle::new([(x, 6), (x + 14, 18)], colour.filled()))
-            .map_err(err)?;
-        area.draw(&Text::new(
-            name.clone(),
-            (x + 19, 6),
-            ("sans-serif", 12).into_font(),
-        ))
-        .map_err(err)?;
-        let w = area
-            .estimate_text_size(name, &("sans-serif", 12).into_font().into())
-            .map_or(80, |(w, _)| w as i32);
-        x += 19 + w + 18;
-    }
-    Ok(())
-}
-
-/// The series legend, top right, the same in every chart.
-fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
-    c: &mut ChartContext<'a, DB, CT>,
-) -> Res {
-    c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font(("sans-serif", 12))
-        .draw()
-        .map_err(err)
-}
-
-/// Draws text at absolute backend pixel `at` on `area` (whatever its coordinates).
-fn text_px<'s, DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
-    area: &DrawingArea<DB, CT>,
-    at: (i32, i32),
-    text: String,
-    style: impl Into<TextStyle<'s>>,
-) -> Res {
-    let a = area.strip_coord_spec();
-    let (bx, by) = a.get_base_pixel();
-    a.draw(&Text::new(text, (at.0 - bx, at.1 - by), style))
-        .map_err(err)
 }
 
 // ---- line charts ---------------------------------------------------------------------
@@ -690,19 +562,6 @@ fn percentile_lines(rows: &[&SeriesRec]) -> Vec<Line> {
                     (r.t_s, if done > 0 { f(r) } else { f64::NAN })
                 })
                 .collect(),
-        })
-        .collect()
-}
-
-/// A file-name-safe form of a component name.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
         })
         .collect()
 }
@@ -1174,294 +1033,6 @@ fn timeline(d: &RunData, x_range: (f64, f64)) -> Option<Timeline> {
             ("deployment / replicas".into(), blue),
         ],
     })
-}
-
-// ---- sweeps --------------------------------------------------------------------------------
-
-/// Means against a parameter, one line per combination of the other parameters, with
-/// their 95 % intervals shaded.
-struct BandLines {
-    title: String,
-    x_desc: String,
-    y_desc: String,
-    /// Categorical x: tick labels at 0, 1, 2...
-    x_labels: Option<Vec<String>>,
-    /// (label, points (x, mean, lo, hi)).
-    lines: Vec<BandLine>,
-}
-
-impl Chart for BandLines {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res {
-        let all = self.lines.iter().flat_map(|l| l.1.iter());
-        let (mut x0, mut x1, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, 0.0f64);
-        for &(x, m, _, hi) in all {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y1 = y1.max(if hi.is_finite() { hi } else { m });
-        }
-        if x0 >= x1 {
-            x0 -= 0.5;
-            x1 += 0.5;
-        }
-        let pad = (x1 - x0) * 0.04;
-        let mut c = ChartBuilder::on(root)
-            .caption(
-                &self.title,
-                ("sans-serif", 17).into_font().style(FontStyle::Bold),
-            )
-            .margin(8)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..(y1.max(1e-9) * 1.1))
-            .map_err(err)?;
-        let labels = self.x_labels.clone();
-        let fmt_x = move |x: &f64| match &labels {
-            Some(l) => {
-                let k = x.round();
-                if (x - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < l.len() {
-                    l[k as usize].clone()
-                } else {
-                    String::new()
-                }
-            }
-            None => format!("{x}"),
-        };
-        let mut mesh = c.configure_mesh();
-        mesh.x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .x_label_formatter(&fmt_x)
-            .light_line_style(RGBColor(235, 235, 235))
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 13));
-        if let Some(l) = &self.x_labels {
-            mesh.x_labels(l.len() * 2 + 1);
-        }
-        mesh.draw().map_err(err)?;
-        for (k, (label, pts)) in self.lines.iter().enumerate() {
-            let colour = palette(k);
-            let mut band: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, p.3)).collect();
-            band.extend(pts.iter().rev().map(|p| (p.0, p.2)));
-            if band.iter().all(|p| p.1.is_finite()) {
-                c.draw_series(std::iter::once(Polygon::new(
-                    band,
-                    colour.mix(0.18).filled(),
-                )))
-                .map_err(err)?;
-            }
-            c.draw_series(LineSeries::new(
-                pts.iter().map(|p| (p.0, p.1)),
-                colour.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
-            });
-            c.draw_series(
-                pts.iter()
-                    .map(|p| Circle::new((p.0, p.1), 3, colour.filled())),
-            )
-            .map_err(err)?;
-        }
-        legend(&mut c)?;
-        Ok(())
-    }
-}
-
-/// A heatmap of a metric's mean over two parameters, each cell labelled.
-struct Heat {
-    title: String,
-    x_desc: String,
-    y_desc: String,
-    x_labels: Vec<String>,
-    y_labels: Vec<String>,
-    /// values[y][x].
-    values: Vec<Vec<f64>>,
-}
-
-impl Chart for Heat {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Res {
-        let (nx, ny) = (self.x_labels.len(), self.y_labels.len());
-        let finite = self
-            .values
-            .iter()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite());
-        let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
-        let mut c = ChartBuilder::on(root)
-            .caption(
-                &self.title,
-                ("sans-serif", 17).into_font().style(FontStyle::Bold),
-            )
-            .margin(8)
-            .x_label_area_size(40)
-            .y_label_area_size(90)
-            .build_cartesian_2d(-0.5..(nx as f64 - 0.5), -0.5..(ny as f64 - 0.5))
-            .map_err(err)?;
-        let (xl, yl) = (self.x_labels.clone(), self.y_labels.clone());
-        let pick = |l: &Vec<String>, v: f64| {
-            let k = v.round();
-            if (v - k).abs() < 1e-6 && k >= 0.0 && (k as usize) < l.len() {
-                l[k as usize].clone()
-            } else {
-                String::new()
-            }
-        };
-        c.configure_mesh()
-            .disable_mesh()
-            .x_desc(self.x_desc.as_str())
-            .y_desc(self.y_desc.as_str())
-            .x_labels(nx * 2 + 1)
-            .y_labels(ny * 2 + 1)
-            .x_label_formatter(&|v| pick(&xl, *v))
-            .y_label_formatter(&|v| pick(&yl, *v))
-            .label_style(("sans-serif", 12))
-            .axis_desc_style(("sans-serif", 13))
-            .draw()
-            .map_err(err)?;
-        for (y, row) in self.values.iter().enumerate() {
-            for (x, v) in row.iter().enumerate() {
-                let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
-                let t = if t.is_finite() { t } else { 0.0 };
-                // White to red.
-                let colour = RGBColor(255, (245.0 - 200.0 * t) as u8, (235.0 - 215.0 * t) as u8);
-                let (x, yf) = (x as f64, y as f64);
-                c.draw_series(std::iter::once(Rectangle::new(
-                    [(x - 0.5, yf - 0.5), (x + 0.5, yf + 0.5)],
-                    colour.filled(),
-                )))
-                .map_err(err)?;
-                let p = c.backend_coord(&(x, yf));
-                text_px(
-                    c.plotting_area(),
-                    (p.0 - 18, p.1 - 6),
-                    if v.abs() >= 100.0 {
-                        format!("{v:.1}")
-                    } else {
-                        format!("{v:.4}")
-                    },
-                    ("sans-serif", 11).into_font(),
-                )?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A parameter value as a number for a chart axis: numbers as they are, durations in ms.
-fn axis_value(v: &str) -> Option<f64> {
-    v.parse::<f64>().ok().or_else(|| {
-        crate::time::parse_duration(v)
-            .ok()
-            .map(|d| d.0 as f64 / 1e6)
-    })
-}
-
-/// The charts of a sweep: each headline metric (every workload's p99 and error rate)
-/// against each swept parameter, and a heatmap when two are swept.
-pub fn sweep_charts(
-    dir: &Path,
-    grid: &[crate::sweep::axes::Axis],
-    zip: &[crate::sweep::axes::Axis],
-    points: &[Vec<(String, String)>],
-    columns: &[String],
-    summaries: &[Vec<crate::sweep::stats::Summary>],
-) -> io::Result<()> {
-    let headline: Vec<(usize, &String)> = columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| {
-            c.starts_with("workloads.")
-                && (c.ends_with(".latency_ms.p99") || c.ends_with(".error_rate"))
-        })
-        .collect();
-    let axes: Vec<&crate::sweep::axes::Axis> = grid.iter().chain(zip).collect();
-    for (ai, axis) in axes.iter().enumerate() {
-        let numeric = axis.values.iter().all(|v| axis_value(v).is_some());
-        let xpos = |v: &str| -> f64 {
-            if numeric {
-                axis_value(v).unwrap_or(0.0)
-            } else {
-                axis.values.iter().position(|x| x == v).unwrap_or(0) as f64
-            }
-        };
-        for (ci, col) in &headline {
-            // Group points by the values of the other parameters.
-            let mut groups: Vec<BandLine> = Vec::new();
-            for (p, sets) in points.iter().enumerate() {
-                let others: Vec<String> = sets
-                    .iter()
-                    .enumerate()
-                    .filter(|(k, _)| *k != ai)
-                    .map(|(_, (path, v))| {
-                        format!("{}={v}", path.rsplit('.').next().unwrap_or(path))
-                    })
-                    .collect();
-                let label = if others.is_empty() {
-                    "mean, 95 % interval".to_string()
-                } else {
-                    others.join(", ")
-                };
-                let s = summaries[p][*ci];
-                let pt = (xpos(&sets[ai].1), s.mean, s.lo, s.hi);
-                match groups.iter_mut().find(|g| g.0 == label) {
-                    Some(g) => g.1.push(pt),
-                    None => groups.push((label, vec![pt])),
-                }
-            }
-            groups.truncate(8);
-            for g in &mut groups {
-                g.1.sort_by(|a, b| a.0.total_cmp(&b.0));
-            }
-            let chart = BandLines {
-                title: format!("{col} against {}", axis.path),
-                x_desc: format!(
-                    "{}{}",
-                    axis.path,
-                    if numeric && axis.values.iter().any(|v| v.parse::<f64>().is_err()) {
-                        " (ms)"
-                    } else {
-                        ""
-                    }
-                ),
-                y_desc: col.rsplit('.').next().unwrap_or(col).to_string(),
-                x_labels: (!numeric).then(|| axis.values.clone()),
-                lines: groups,
-            };
-            let file = format!("sweep-{}-vs-{}", slug(col), slug(&axis.path));
-            emit(dir, &file, (W, H), false, &chart)?;
-        }
-    }
-    if axes.len() == 2 && zip.is_empty() {
-        let (ax, ay) = (axes[0], axes[1]);
-        for (ci, col) in &headline {
-            let mut values = vec![vec![f64::NAN; ax.values.len()]; ay.values.len()];
-            for (p, sets) in points.iter().enumerate() {
-                let x = ax.values.iter().position(|v| *v == sets[0].1).unwrap_or(0);
-                let y = ay.values.iter().position(|v| *v == sets[1].1).unwrap_or(0);
-                values[y][x] = summaries[p][*ci].mean;
-            }
-            let chart = Heat {
-                title: format!("{col}: mean over replications"),
-                x_desc: ax.path.clone(),
-                y_desc: ay.path.clone(),
-                x_labels: ax.values.clone(),
-                y_labels: ay.values.clone(),
-                values,
-            };
-            emit(
-                dir,
-                &format!("sweep-heatmap-{}", slug(col)),
-                (W, H),
-                false,
-                &chart,
-            )?;
-        }
-    }
-    Ok(())
 }
 
 /// Latency CDFs of two variants overlaid (`faultline compare`): `(label, (ms, fraction))`.

@@ -123,7 +123,7 @@ pub fn page(
                     (format!("between {lo} and {hi}"), lo, hi, false)
                 })
             };
-            let value = crate::api::lookup(s, metric).and_then(Value::as_f64);
+            let value = crate::results::summary::lookup(s, metric).and_then(Value::as_f64);
             let held = match (&bound, value) {
                 (Some((_, b, f64::INFINITY, true)), Some(x)) => Some(x < *b),
                 (Some((_, f64::NEG_INFINITY, a, true)), Some(x)) => Some(x > *a),

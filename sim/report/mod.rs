@@ -2,17 +2,17 @@
 
 pub mod charts;
 pub mod data;
-pub mod gallery;
 pub mod html;
+pub mod plot;
 pub mod traces;
 
 use crate::metrics::{LatencyMs, SeriesRow, Sink, StateEvent};
-use crate::model::{RunOptions, RunResult, World};
+use crate::results::RunResult;
 use crate::scenario::{analysis, Scenario};
 use serde_json::{json, Map, Value};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The crate version written into every manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -63,26 +63,6 @@ impl Sink for CsvSink {
                 self.error = Some(e);
             }
         }
-    }
-}
-
-/// A sink that passes everything on and reports the simulated time of each new bucket.
-struct Observed<'a> {
-    inner: CsvSink,
-    progress: &'a mut dyn FnMut(f64),
-    last_s: f64,
-}
-
-impl Sink for Observed<'_> {
-    fn series(&mut self, row: &SeriesRow) {
-        if row.t_s > self.last_s {
-            self.last_s = row.t_s;
-            (self.progress)(row.t_s);
-        }
-        self.inner.series(row);
-    }
-    fn event(&mut self, event: &StateEvent) {
-        self.inner.event(event);
     }
 }
 
@@ -148,12 +128,12 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         if let Some(n) = s.conflicts {
             services[&s.name]["conflicts"] = json!(n);
         }
-        if let Some((weight, rolled_back, requests, failed)) = s.canary {
+        if let Some(c) = s.canary {
             services[&s.name]["canary"] = json!({
-                "final_weight": weight,
-                "rolled_back_at_s": rolled_back.map(r6),
-                "requests": requests,
-                "failed": failed,
+                "final_weight": c.weight_pct,
+                "rolled_back_at_s": c.rolled_back_at_s.map(r6),
+                "requests": c.requests,
+                "failed": c.failed,
             });
         }
         if let Some(e) = s.events {
@@ -164,16 +144,20 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "outbox_max_backlog": e.outbox_max,
             });
         }
-        if let Some((started, finished, replaced)) = s.rollout {
+        if let Some(r) = s.rollout {
             services[&s.name]["rollout"] = json!({
-                "started_at_s": started.map(r6),
-                "finished_at_s": finished.map(r6),
-                "replaced": replaced,
+                "started_at_s": r.started_at_s.map(r6),
+                "finished_at_s": r.finished_at_s.map(r6),
+                "replaced": r.replaced,
             });
         }
-        if let Some((now, max, ups, downs)) = s.scaling {
-            services[&s.name]["replicas"] =
-                json!({ "final": now, "max": max, "scale_ups": ups, "scale_downs": downs });
+        if let Some(sc) = s.scaling {
+            services[&s.name]["replicas"] = json!({
+                "final": sc.instances_at_end,
+                "max": sc.instances_max,
+                "scale_ups": sc.scale_ups,
+                "scale_downs": sc.scale_downs,
+            });
         }
         if let Some(n) = s.registry_changes {
             services[&s.name]["registry_changes"] = json!(n);
@@ -385,19 +369,6 @@ pub fn write_json(path: &Path, value: &Value) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// A finished run with its output directory.
-pub struct RunOutput {
-    /// Where the files are.
-    pub dir: PathBuf,
-    /// The results.
-    pub result: RunResult,
-}
-
-/// Runs a scenario and writes every output file into `dir` (created if needed).
-pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
-    run_to_dir_observed(scn, dir, false, &mut |_| {})
-}
-
 /// Writes `latency_cdf.csv`: per workload, points of its latency distribution.
 fn write_cdf(dir: &Path, result: &RunResult) -> io::Result<()> {
     let mut w =
@@ -455,36 +426,20 @@ pub fn render(dir: &Path, png: bool) -> io::Result<Vec<String>> {
     Ok(files)
 }
 
-/// [`run_to_dir`], telling `progress` the simulated time (seconds) as each time-series bucket
-/// closes (for a progress bar: it never changes what is written).
-pub fn run_to_dir_observed(
-    scn: &Scenario,
-    dir: &Path,
-    png: bool,
-    progress: &mut dyn FnMut(f64),
-) -> io::Result<RunOutput> {
-    std::fs::create_dir_all(dir)?;
-    let mut sink = Observed {
-        inner: CsvSink::create(dir)?,
-        progress,
-        last_s: -1.0,
-    };
-    let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    let sink = sink.inner;
-    sink.finish()?;
-    write_json(&dir.join("summary.json"), &summary_json(scn, &result))?;
+/// Writes every file of a finished run into `dir` besides the streamed CSVs: the
+/// summary, the manifest, the scenario, the latency CDF, the traces, the charts and the
+/// HTML report.
+pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) -> io::Result<()> {
+    write_json(&dir.join("summary.json"), &summary_json(scn, result))?;
     write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
     std::fs::write(dir.join("scenario.toml"), &scn.text)?;
-    write_cdf(dir, &result)?;
-    let views = traces::views(scn, &result);
+    write_cdf(dir, result)?;
+    let views = traces::views(scn, result);
     write_compact(
         &dir.join("traces.json"),
         &traces::chrome_json(&scn.spec.name, scn.spec.seed, &views),
     )?;
     write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
     render(dir, png)?;
-    Ok(RunOutput {
-        dir: dir.to_path_buf(),
-        result,
-    })
+    Ok(())
 }

@@ -4,8 +4,8 @@
 //! `traces.json` is the canonical form: every span's fields are in its `args`, so
 //! `faultline report DIR` reads the traces back from it without re-running.
 
-use crate::model::tracing::{Trace, NONE};
-use crate::model::RunResult;
+use crate::results::trace::{Trace, NONE};
+use crate::results::RunResult;
 use crate::scenario::Scenario;
 use serde_json::{json, Value};
 use std::fmt::Write as _;

@@ -4,6 +4,7 @@
 //! interruption.
 
 pub mod axes;
+pub mod charts;
 pub mod compare;
 pub mod stats;
 
@@ -387,7 +388,7 @@ pub fn aggregate(plan: &Plan, dir: &Path) -> Result<(), SweepError> {
         &w.into_inner()
             .map_err(|e| io::Error::other(e.to_string()))?,
     )?;
-    crate::report::charts::sweep_charts(dir, &plan.grid, &plan.zip, &points, &columns, &summaries)?;
+    charts::sweep_charts(dir, &plan.grid, &plan.zip, &points, &columns, &summaries)?;
     Ok(())
 }
 

@@ -59,7 +59,7 @@ pub fn generate(scenarios: &Path, out: &Path) -> io::Result<Vec<String>> {
                     std::fs::remove_dir_all(&dir).map_err(|err| err.to_string())?;
                 }
                 let o = super::run_to_dir(&scn, &dir).map_err(|err| err.to_string())?;
-                if o.result.stop != crate::model::StopReason::Horizon {
+                if o.result.stop != crate::results::StopReason::Horizon {
                     return Err(format!("stopped early: {:?}", o.result.stop));
                 }
                 Ok(())

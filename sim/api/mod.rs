@@ -11,13 +11,18 @@
 //! assert!(p99 < 1_000.0, "p99 {p99} ms");
 //! ```
 
+pub mod gallery;
+
 use crate::metrics::{SeriesRow, Sink, StateEvent};
 use crate::model::{RunOptions, RunResult, World};
-use crate::report::summary_json;
+use crate::report::{summary_json, CsvSink};
+use crate::results::summary::flatten;
+pub use crate::results::summary::lookup;
 pub use crate::scenario::diag::ScenarioError;
 pub use crate::scenario::Scenario;
 use serde_json::Value;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 impl Scenario {
     /// Reads and validates a scenario file.
@@ -69,52 +74,6 @@ impl Summary {
     }
 }
 
-/// Follows a dotted path through a JSON document, trying the longest key at each level
-/// so names with dots still resolve.
-pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    if path.is_empty() {
-        return Some(v);
-    }
-    let obj = v.as_object()?;
-    let mut best: Option<&'a Value> = None;
-    for (k, child) in obj {
-        if path == k {
-            return Some(child);
-        }
-        if let Some(rest) = path
-            .strip_prefix(k.as_str())
-            .and_then(|r| r.strip_prefix('.'))
-        {
-            if let Some(found) = lookup(child, rest) {
-                best = Some(found);
-            }
-        }
-    }
-    best
-}
-
-fn flatten(v: &Value, prefix: String, out: &mut Vec<(String, f64)>) {
-    match v {
-        Value::Object(m) => {
-            for (k, c) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(c, p, out);
-            }
-        }
-        Value::Number(n) => {
-            if let Some(x) = n.as_f64() {
-                out.push((prefix, x));
-            }
-        }
-        Value::Bool(b) => out.push((prefix, *b as u8 as f64)),
-        _ => {}
-    }
-}
-
 /// Runs `scn` with its seed replaced by `seed` (nothing is written to disk).
 pub fn run(scn: &Scenario, seed: u64) -> Summary {
     let mut spec = scn.spec.clone();
@@ -140,4 +99,61 @@ pub fn replication_seed(base: u64, r: u32) -> u64 {
     }
     // 63 bits: a TOML integer (what `--seed` and `sim.seed` accept) is an i64.
     crate::rng::mix64(base ^ (r as u64).wrapping_mul(crate::rng::GOLDEN)) & i64::MAX as u64
+}
+
+/// What [`run_to_dir`] produced.
+pub struct RunOutput {
+    /// Where the files are.
+    pub dir: PathBuf,
+    /// The results.
+    pub result: RunResult,
+}
+
+/// Runs a scenario and writes every output file into `dir` (created if needed).
+pub fn run_to_dir(scn: &Scenario, dir: &Path) -> io::Result<RunOutput> {
+    run_to_dir_observed(scn, dir, false, &mut |_| {})
+}
+
+/// A sink that passes everything on and reports the simulated time of each new bucket.
+struct Observed<'a> {
+    inner: CsvSink,
+    progress: &'a mut dyn FnMut(f64),
+    last_s: f64,
+}
+
+impl Sink for Observed<'_> {
+    fn series(&mut self, row: &SeriesRow) {
+        if row.t_s > self.last_s {
+            self.last_s = row.t_s;
+            (self.progress)(row.t_s);
+        }
+        self.inner.series(row);
+    }
+    fn event(&mut self, event: &StateEvent) {
+        self.inner.event(event);
+    }
+}
+
+/// [`run_to_dir`], telling `progress` the simulated time (seconds) as each time-series bucket
+/// closes (for a progress bar: it never changes what is written), and drawing PNG copies
+/// of the charts when `png`.
+pub fn run_to_dir_observed(
+    scn: &Scenario,
+    dir: &Path,
+    png: bool,
+    progress: &mut dyn FnMut(f64),
+) -> io::Result<RunOutput> {
+    std::fs::create_dir_all(dir)?;
+    let mut sink = Observed {
+        inner: CsvSink::create(dir)?,
+        progress,
+        last_s: -1.0,
+    };
+    let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    sink.inner.finish()?;
+    crate::report::write_outputs(scn, dir, &result, png)?;
+    Ok(RunOutput {
+        dir: dir.to_path_buf(),
+        result,
+    })
 }
