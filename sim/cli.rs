@@ -1,8 +1,8 @@
-//! The command-line interface: argument parsing (clap) and the commands, mapped to exit codes.
+//! The command-line interface (part of the binary, not the library): argument parsing (clap), progress bars and the commands, mapped to exit codes.
 
-use crate::report;
-use crate::scenario::{self, analysis, diag::ScenarioError};
 use clap::{Parser, Subcommand};
+use faultline::report;
+use faultline::scenario::{self, analysis, diag::ScenarioError};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -255,7 +255,7 @@ pub fn execute(cli: Cli) -> i32 {
                 }
                 bar.set_position((t_s * 1000.0) as u64);
             };
-            let output = crate::api::run_to_dir_observed(&scn, &dir, png, &mut progress);
+            let output = faultline::api::run_to_dir_observed(&scn, &dir, png, &mut progress);
             bar.finish_and_clear();
             let output = match output {
                 Ok(o) => o,
@@ -286,7 +286,7 @@ pub fn execute(cli: Cli) -> i32 {
                 output.dir.display()
             );
             match r.stop {
-                crate::model::StopReason::Horizon => EXIT_OK,
+                faultline::model::StopReason::Horizon => EXIT_OK,
                 other => {
                     eprintln!(
                         "error: the run stopped early ({}) at {:.3}s; raise sim.max_events or sim.max_in_flight, or find the overload. Reproduce: faultline run {} --seed {}",
@@ -365,13 +365,13 @@ pub fn execute(cli: Cli) -> i32 {
             };
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            match crate::sweep::compare::compare(&va, &vb, replications, jobs) {
+            match faultline::sweep::compare::compare(&va, &vb, replications, jobs) {
                 Ok((rows, cdfs)) => {
                     let dir = out.unwrap_or_else(|| {
                         PathBuf::from("reports").join(format!("{}-compare", base.spec.name))
                     });
-                    print!("{}", crate::sweep::compare::table(&rows));
-                    if let Err(e) = crate::sweep::compare::write(&dir, &rows, cdfs) {
+                    print!("{}", faultline::sweep::compare::table(&rows));
+                    if let Err(e) = faultline::sweep::compare::write(&dir, &rows, cdfs) {
                         eprintln!("error: cannot write {}: {e}", dir.display());
                         return EXIT_FAILED;
                     }
@@ -387,7 +387,7 @@ pub fn execute(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Merge { dirs, out } => match crate::sweep::merge(&dirs, &out) {
+        Command::Merge { dirs, out } => match faultline::sweep::merge(&dirs, &out) {
             Ok(o) => {
                 eprintln!(
                     "faultline: merged {} runs from {} directories into {}",
@@ -397,7 +397,7 @@ pub fn execute(cli: Cli) -> i32 {
                 );
                 EXIT_OK
             }
-            Err(crate::sweep::SweepError::Invalid(m)) => {
+            Err(faultline::sweep::SweepError::Invalid(m)) => {
                 eprintln!("error: {m}");
                 EXIT_INVALID
             }
@@ -453,7 +453,7 @@ pub fn execute(cli: Cli) -> i32 {
 }
 
 fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i32 {
-    let list = match crate::api::gallery::entries(scenarios) {
+    let list = match faultline::api::gallery::entries(scenarios) {
         Ok(l) if !l.is_empty() => l,
         Ok(_) => {
             eprintln!("error: no *.toml scenarios in {}", scenarios.display());
@@ -475,7 +475,7 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     }
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let problems = match crate::api::gallery::generate(scenarios, &target) {
+    let problems = match faultline::api::gallery::generate(scenarios, &target) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
@@ -497,7 +497,7 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     if !check {
         return EXIT_OK;
     }
-    let diffs = crate::api::gallery::diff(&list, out, &target);
+    let diffs = faultline::api::gallery::diff(&list, out, &target);
     let _ = std::fs::remove_dir_all(&target);
     if diffs.is_empty() {
         eprintln!(
@@ -523,14 +523,14 @@ fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>)
         eprintln!("error: --seeds must be at least 1");
         return EXIT_INVALID;
     }
-    let (verdicts, without) = match crate::check::check_paths(paths, seeds) {
+    let (verdicts, without) = match faultline::check::check_paths(paths, seeds) {
         Ok(v) => v,
-        Err(crate::check::Invalid(m)) => {
+        Err(faultline::check::Invalid(m)) => {
             eprintln!("{m}");
             return EXIT_INVALID;
         }
     };
-    print!("{}", crate::check::table(&verdicts));
+    print!("{}", faultline::check::table(&verdicts));
     let failed = verdicts.iter().filter(|v| !v.passed).count();
     let files: std::collections::BTreeSet<&str> =
         verdicts.iter().map(|v| v.file.as_str()).collect();
@@ -543,7 +543,7 @@ fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>)
         without
     );
     if let Some(path) = junit {
-        if let Err(e) = std::fs::write(path, crate::check::junit(&verdicts)) {
+        if let Err(e) = std::fs::write(path, faultline::check::junit(&verdicts)) {
             eprintln!("error: cannot write {}: {e}", path.display());
             return EXIT_FAILED;
         }
@@ -571,7 +571,7 @@ struct SweepArgs {
 }
 
 fn sweep(a: SweepArgs) -> i32 {
-    use crate::sweep::{axes, Plan, Shard, SweepError};
+    use faultline::sweep::{axes, Plan, Shard, SweepError};
     let invalid = |m: String| {
         eprintln!("error: {m}");
         EXIT_INVALID
@@ -603,9 +603,9 @@ fn sweep(a: SweepArgs) -> i32 {
         print!(
             "{}",
             if kind == "k8s" {
-                crate::sweep::emit_k8s(&plan, a.shards, &a.image)
+                faultline::sweep::emit_k8s(&plan, a.shards, &a.image)
             } else {
-                crate::sweep::emit_slurm(&plan, a.shards)
+                faultline::sweep::emit_slurm(&plan, a.shards)
             }
         );
         return EXIT_OK;
@@ -638,7 +638,7 @@ fn sweep(a: SweepArgs) -> i32 {
     );
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let result = crate::sweep::execute(&plan, &dir, shard, jobs, &|_| bar.inc(1));
+    let result = faultline::sweep::execute(&plan, &dir, shard, jobs, &|_| bar.inc(1));
     bar.finish_and_clear();
     match result {
         Ok(o) => {

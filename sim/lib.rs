@@ -57,7 +57,6 @@
 
 pub mod api;
 pub mod check;
-pub mod cli;
 pub mod dist;
 pub mod engine;
 pub mod metrics;

@@ -26,7 +26,9 @@ const RULES: &[(&str, &[&str], &str)] = &[
     ),
     (
         "sim/results",
-        &["model", "engine", "scenario", "report", "api", "sweep", "check", "cli"],
+        &[
+            "model", "engine", "scenario", "report", "api", "sweep", "check", "cli",
+        ],
         "results know nothing of the world that produced them",
     ),
     (
