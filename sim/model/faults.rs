@@ -241,3 +241,132 @@ impl World<'_> {
         });
     }
 }
+
+impl World<'_> {
+    /// Starts (`on`) or ends a fault, and logs it.
+    pub(super) fn set_fault(&mut self, now: SimTime, idx: u32, on: bool) {
+        let f = &self.spec.faults[idx as usize];
+        let svc = &self.svcs[f.target.0 as usize];
+        let (first, n) = (svc.first_instance, svc.instances);
+        let instances = match f.instance {
+            Some(k) => first + k..first + k + 1,
+            None => first..first + n,
+        };
+        let subject;
+        match f.kind {
+            FaultKind::ZoneOutage(z) => {
+                for i in 0..self.insts.len() {
+                    if self.insts[i].zone == z {
+                        self.set_down(now, i, on);
+                    }
+                }
+                subject = format!("zone {}", self.spec.zones[z as usize]);
+            }
+            FaultKind::RegistryOutage => {
+                if on {
+                    self.registry_down += 1;
+                } else {
+                    self.registry_down -= 1;
+                    if self.registry_down == 0 {
+                        for d in &mut self.discovery {
+                            d.registry.resync(now);
+                        }
+                    }
+                }
+                subject = "registry".into();
+            }
+            FaultKind::RegistryPartition => {
+                let s = f.target.0 as usize;
+                if on {
+                    self.registry_cut[s] += 1;
+                } else {
+                    self.registry_cut[s] -= 1;
+                }
+                subject = format!("{}<->registry", self.spec.services[s].name);
+            }
+            FaultKind::ZonePartition(a, b) => {
+                self.net.cut_zones(a, b, on);
+                subject = format!(
+                    "zones {}<->{}",
+                    self.spec.zones[a as usize], self.spec.zones[b as usize]
+                );
+            }
+            FaultKind::Partition | FaultKind::Reset | FaultKind::Loss(_) => {
+                let peer = f.peer.expect("validated").0 as usize;
+                let a = f.target.0 as usize;
+                let value = match (on, f.kind) {
+                    (false, _) => LinkFault::None,
+                    (true, FaultKind::Partition) => LinkFault::Partition,
+                    (true, FaultKind::Reset) => LinkFault::Reset,
+                    (true, FaultKind::Loss(p)) => LinkFault::Loss(p),
+                    _ => unreachable!("link faults only"),
+                };
+                self.net.set_link_fault(a, peer, value);
+                subject = format!(
+                    "{}<->{}",
+                    self.spec.services[a].name, self.spec.services[peer].name
+                );
+            }
+            kind => {
+                for i in instances {
+                    let fault = &mut self.insts[i as usize].fault;
+                    match kind {
+                        FaultKind::Crash => self.set_down(now, i as usize, on),
+                        FaultKind::Pause => self.set_paused(now, i as usize, on),
+                        FaultKind::RandomCrash { .. } => self.set_random(now, idx, i as usize, on),
+                        FaultKind::Abort(code) => {
+                            fault.abort = if on { f.p } else { 0.0 };
+                            fault.abort_code = code;
+                        }
+                        FaultKind::Delay(add) => fault.delay = on.then_some((add, f.p)),
+                        FaultKind::Slow { multiply, workers } => {
+                            fault.slow = if on { multiply } else { 1.0 };
+                            fault.slow_p = f.p;
+                            fault.workers = if on { workers } else { None };
+                            if !on {
+                                // Workers are back: start waiting work on them.
+                                self.fill_workers(now, i as usize);
+                            }
+                        }
+                        _ => unreachable!("instance faults only"),
+                    }
+                }
+                let name = &self.spec.services[f.target.0 as usize].name;
+                subject = match f.instance {
+                    Some(k) => format!("{name}/{k}"),
+                    None => name.clone(),
+                };
+            }
+        }
+        let detail = match f.kind {
+            FaultKind::Delay(d) => format!("latency +{d} for {}% of requests", f.p * 100.0),
+            FaultKind::Abort(code) => format!("{code} for {}% of requests", f.p * 100.0),
+            FaultKind::Slow { multiply, workers } => match workers {
+                Some(w) => format!("work x{multiply}, {w} workers"),
+                None => format!("work x{multiply}"),
+            },
+            FaultKind::Crash => "crash: in-flight work lost, connections refused".into(),
+            FaultKind::Pause => "pause: the instance freezes".into(),
+            FaultKind::ZoneOutage(_) => "zone outage: every instance in it down".into(),
+            FaultKind::ZonePartition(..) => "zone partition: messages between them dropped".into(),
+            FaultKind::RegistryOutage => {
+                "registry outage: no heartbeats, checks or cache refreshes".into()
+            }
+            FaultKind::RegistryPartition => {
+                "cut off from the registry: its heartbeats and refreshes fail".into()
+            }
+            FaultKind::RandomCrash { mttf, mttr } => {
+                format!("random failures: mean {mttf} up, {mttr} down")
+            }
+            FaultKind::Partition => "partition: messages dropped".into(),
+            FaultKind::Reset => "reset: connections fail fast".into(),
+            FaultKind::Loss(p) => format!("loss {p}"),
+        };
+        self.log.push(StateEvent {
+            t_s: secs(now),
+            kind: if on { "fault_start" } else { "fault_end" },
+            subject,
+            detail,
+        });
+    }
+}

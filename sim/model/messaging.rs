@@ -149,14 +149,9 @@ impl World<'_> {
             Dest::Topic(t) => t | TOPIC_BIT,
         };
         let Some(m) = self.alloc(req) else { return };
-        let n_svcs = self.svcs.len();
-        let li = self.links[from * n_svcs + b];
-        let delay = if li == NONE {
-            self.spec.network.latency.sample(&mut self.msg_rng)
-        } else {
-            let link = &mut self.link_table[li as usize];
-            link.messages += 1;
-            link.latency.sample(&mut link.rng)
+        let delay = match self.net.broker_delay(from, b) {
+            Some(d) => d,
+            None => self.spec.network.latency.sample(&mut self.msg_rng),
         };
         self.engine
             .schedule_at(now.after(delay), Ev::Deliver { req: m });

@@ -1,0 +1,843 @@
+//! Calls: a request's logical call to a callee, its attempts through the caller's layers, and the policy commands the model carries out.
+
+use super::*;
+
+/// A logical call from a request to a callee: one or more attempts under its policies.
+pub(super) struct Call {
+    /// The calling request.
+    pub(super) parent: u32,
+    pub(super) site: u32,
+    pub(super) attempt: u32,
+    pub(super) attempt_started: SimTime,
+    /// The call's own deadline and the one it inherited.
+    pub(super) deadlines: Deadlines,
+    /// Back-off memory and standing with the edge's retry budget.
+    pub(super) retry: RetryState,
+    /// Attempts in flight (child request ids; NONE for free slots). Hedging keeps several.
+    pub(super) outstanding: [u32; 5],
+    /// The next hedge's timer.
+    pub(super) hedge_timer: Option<EventKey>,
+    /// Waiting for a bulkhead permit until this time (SimTime::MAX: no own timer).
+    pub(super) bulkhead_wait: Option<SimTime>,
+    /// What the waiting attempt already holds.
+    pub(super) wait_done: Done,
+    /// The last attempt was refused by the breaker (for fallbacks on open).
+    pub(super) last_open: bool,
+    /// Already answered by its fallback.
+    pub(super) fell_back: bool,
+    /// When the call started.
+    pub(super) started: SimTime,
+    /// Call-scoped resources it holds (a bulkhead permit).
+    pub(super) call_holds: u8,
+    /// It holds a call-scoped breaker permit.
+    pub(super) breaker_permit: bool,
+    /// Its bulkhead wait is call-scoped (no attempt made yet).
+    pub(super) waiting_call: bool,
+    /// Bumped each time the slot is reused, to tell a live call from a finished one.
+    pub(super) generation: u32,
+    pub(super) measured: bool,
+    pub(super) work_ns: u64,
+    /// A publish call's message id (retries send the same message again).
+    pub(super) msg: u64,
+}
+
+impl World<'_> {
+    /// Sends one attempt of `call_id` to instance `instance` over the network, timing it out at `until`.
+    pub(super) fn send_attempt(
+        &mut self,
+        now: SimTime,
+        call_id: u32,
+        instance: u32,
+        holds: u8,
+        inflight: u32,
+        until: SimTime,
+    ) {
+        let c = &self.calls[call_id as usize];
+        let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
+        let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
+        let (key, headers) = (
+            self.reqs[parent_req as usize].key,
+            self.reqs[parent_req as usize].headers,
+        );
+        let from_zone = self.insts[self.reqs[parent_req as usize].instance as usize].zone;
+        let to_zone = self.insts[instance as usize].zone;
+        let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
+        let (hop, _) = self
+            .net
+            .transmit(from as usize, to as usize, from_zone, to_zone, true);
+        let done = Done {
+            host: instance,
+            holds,
+            inflight,
+            code: Code::Refused,
+        };
+        let (lost, delay) = match hop {
+            Hop::Reset => {
+                // The connection is reset at once: a fast failure, nothing reaches the callee.
+                self.attempt_done(
+                    now,
+                    call_id,
+                    NONE,
+                    AttemptOutcome::ConnectFailure,
+                    0,
+                    0,
+                    done,
+                );
+                return;
+            }
+            Hop::Lost => (true, SimDuration::ZERO),
+            Hop::Arrives(d) => (false, d),
+        };
+        let mut req = Req::new(
+            now,
+            to,
+            instance,
+            endpoint,
+            call_id,
+            NONE,
+            NONE,
+            if lost { State::Lost } else { State::Sent },
+            false,
+        );
+        req.key = key;
+        req.headers = headers;
+        req.deadline = until;
+        if let Some((dest, outbox)) = self.sites[self.calls[call_id as usize].site as usize]
+            .spec
+            .write
+        {
+            // A database write carrying an event: the database learns where it goes.
+            let code = match dest {
+                Dest::Queue(q) => q,
+                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            };
+            req.dest = code | messaging::WRITE_BIT | if outbox { messaging::OUTBOX_BIT } else { 0 };
+            req.msg = from as u64;
+        }
+        let carrier = &self.reqs[parent_req as usize];
+        if carrier.saga != NONE && carrier.saga_step == NONE {
+            // A saga step's call: the participant's request carries which step it is.
+            let (reference, k) = (carrier.saga, carrier.step);
+            req.saga = reference;
+            req.saga_step = self.saga_step_code(reference, k);
+        }
+        if let Some(p) = self.sites[self.calls[call_id as usize].site as usize]
+            .spec
+            .publish
+        {
+            req.msg = self.calls[call_id as usize].msg;
+            req.dest = match p.dest {
+                Dest::Queue(q) => q,
+                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            };
+        }
+        req.holds = holds;
+        req.inflight = inflight;
+        let parent_span = self.reqs[parent_req as usize].span;
+        if let (false, Some(tr)) = (parent_span == tracing::SpanRef::NONE, self.tracer.as_mut()) {
+            let k = instance - self.svcs[to as usize].first_instance;
+            let attempt = self.calls[call_id as usize].attempt;
+            req.span = tr.child(parent_span, to, k, endpoint, attempt, now);
+        }
+        let Some(id) = self.alloc(req) else {
+            return;
+        };
+        if let Some(slot) = self.calls[call_id as usize]
+            .outstanding
+            .iter_mut()
+            .find(|s| **s == NONE)
+        {
+            *slot = id;
+        }
+        if until != SimTime::MAX {
+            let lane = self.lane(Lane::Site(self.calls[call_id as usize].site));
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+                lane,
+                until,
+                Ev::Timeout { req: id },
+            ));
+        }
+        if !lost {
+            self.engine
+                .schedule_at(now.after(delay), Ev::Deliver { req: id });
+        }
+    }
+
+    /// A request starts a logical call at `site`.
+    pub(super) fn start_call(&mut self, now: SimTime, parent: u32, site: u32) {
+        let spec = self.spec;
+        let s = &self.sites[site as usize];
+        let edge = s.edge as usize;
+        let retry = s.spec.retry.map(|r| &spec.retries[r as usize]);
+        let deadlines = Deadlines::start(
+            now,
+            retry.and_then(|r| r.overall_timeout),
+            spec.services[s.from as usize].propagate_deadline,
+            self.reqs[parent as usize].deadline,
+        );
+        let measured = now >= self.warmup;
+        let e = &mut self.edges[edge];
+        e.budget.on_call_start(now);
+        if measured {
+            e.stats.calls += 1;
+        }
+        let call = Call {
+            parent,
+            site,
+            attempt: 0,
+            attempt_started: now,
+            deadlines,
+            retry: RetryState::default(),
+            outstanding: [NONE; 5],
+            hedge_timer: None,
+            bulkhead_wait: None,
+            wait_done: Done::LOCAL,
+            last_open: false,
+            fell_back: false,
+            started: now,
+            call_holds: 0,
+            breaker_permit: false,
+            waiting_call: false,
+            generation: 0,
+            measured,
+            work_ns: 0,
+            msg: 0,
+        };
+        let publish = self.sites[site as usize].spec.publish;
+        let call = match publish {
+            Some(p) => Call {
+                msg: self.new_message_id(p.poison),
+                ..call
+            },
+            None => call,
+        };
+        if self.sites[site as usize].spec.after_write {
+            self.dual_publish(parent, call.msg);
+        }
+        let id = match self.free_calls.pop() {
+            Some(i) => {
+                let generation = self.calls[i as usize].generation.wrapping_add(1);
+                self.calls[i as usize] = Call { generation, ..call };
+                i
+            }
+            None => {
+                self.calls.push(call);
+                (self.calls.len() - 1) as u32
+            }
+        };
+        if self.call_layers(now, id) {
+            self.first_attempt(now, id);
+        }
+    }
+
+    /// The layers that wrap a whole call (breaker and bulkhead with `scope = "call"`).
+    /// Returns false when the call was refused (and ended) or waits for a permit.
+    pub(super) fn call_layers(&mut self, now: SimTime, id: u32) -> bool {
+        let c = &self.calls[id as usize];
+        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
+        let e = &mut self.edges[edge as usize];
+        if e.breaker_per_call {
+            if let Some(b) = e.breaker.as_mut() {
+                let (permit, t) = b.try_acquire(now);
+                self.breaker_changed(now, edge, t);
+                if permit.is_err() {
+                    if measured {
+                        self.edges[edge as usize].stats.breaker_rejected += 1;
+                    }
+                    self.calls[id as usize].last_open = true;
+                    self.finish_call(now, id, Outcome::Error);
+                    return false;
+                }
+                self.calls[id as usize].breaker_permit = true;
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        if e.bulkhead_per_call {
+            if let Some(b) = e.bulkhead.as_mut() {
+                match b.acquire(now, id) {
+                    Acquire::Granted => self.calls[id as usize].call_holds |= HOLD_BULKHEAD,
+                    Acquire::Rejected => {
+                        if measured {
+                            e.stats.bulkhead_rejected += 1;
+                        }
+                        self.finish_call(now, id, Outcome::Rejected);
+                        return false;
+                    }
+                    Acquire::Wait { until } => {
+                        let until = until.unwrap_or_else(|| self.call_deadline(id));
+                        let c = &mut self.calls[id as usize];
+                        c.bulkhead_wait = Some(until);
+                        c.waiting_call = true;
+                        if until != SimTime::MAX {
+                            self.engine
+                                .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
+                        }
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Sends a call's first attempt and, when it hedges, arms the next.
+    pub(super) fn first_attempt(&mut self, now: SimTime, id: u32) {
+        // The first attempt may end the call at once (a reset link, a refusing layer), and
+        // the slot may even hold a new call by then: `run_commands` stops there.
+        let mut out = Commands::default();
+        out.push(CallCommand::SendAttempt);
+        if self.sites[self.calls[id as usize].site as usize]
+            .spec
+            .hedge
+            .is_some()
+        {
+            out.push(CallCommand::ArmHedge);
+        }
+        self.run_commands(now, id, out);
+    }
+
+    /// A call's back-off is over: retry, unless its deadline came first.
+    pub(super) fn on_retry(&mut self, now: SimTime, id: u32) {
+        if now >= self.call_deadline(id) {
+            let c = &mut self.calls[id as usize];
+            let edge = self.sites[c.site as usize].edge;
+            self.edges[edge as usize]
+                .budget
+                .end_retry(&mut c.retry.ticket);
+            self.finish_call(now, id, Outcome::Timeout);
+        } else {
+            self.attempt(now, id);
+        }
+    }
+
+    /// Schedules the next hedge of a live hedged call, if it has attempts left.
+    pub(super) fn arm_hedge(&mut self, now: SimTime, id: u32) {
+        let spec = self.spec;
+        let c = &self.calls[id as usize];
+        let site = &self.sites[c.site as usize];
+        let h = &spec.hedges[site.spec.hedge.expect("hedged") as usize];
+        if !h.next_due(c.attempt, c.hedge_timer.is_some()) {
+            return;
+        }
+        let seen = &self.edges[site.edge as usize].attempt_latency;
+        let delay = h.delay(seen.count(), |q| SimDuration(seen.percentile_ns(q)));
+        let lane = self.lane(Lane::Hedge(c.site));
+        let key = self
+            .engine
+            .schedule_timer(lane, now.after(delay), Ev::Hedge { call: id });
+        self.calls[id as usize].hedge_timer = Some(key);
+    }
+
+    /// A hedge timer fired: send one more attempt.
+    pub(super) fn on_hedge(&mut self, now: SimTime, id: u32) {
+        self.calls[id as usize].hedge_timer = None;
+        let mut out = Commands::default();
+        if self.calls[id as usize].bulkhead_wait.is_none() {
+            out.push(CallCommand::SendAttempt);
+        }
+        // (While the previous attempt still waits for a bulkhead permit, hedging cannot add
+        // load: only the timer is re-armed.)
+        out.push(CallCommand::ArmHedge);
+        self.run_commands(now, id, out);
+    }
+
+    /// Whether call slot `id` holds a live call (not on the free list).
+    pub(super) fn free_calls_live(&self, id: u32) -> bool {
+        self.calls[id as usize].parent != NONE
+    }
+
+    /// Abandons every attempt of a call still in flight (the losers of a hedge), releasing
+    /// what they hold at the caller; nothing is reported about them.
+    pub(super) fn cancel_attempts(&mut self, now: SimTime, id: u32) {
+        let edge = self.sites[self.calls[id as usize].site as usize].edge;
+        let outstanding = std::mem::replace(&mut self.calls[id as usize].outstanding, [NONE; 5]);
+        for child in outstanding.into_iter().filter(|&c| c != NONE) {
+            let r = &mut self.reqs[child as usize];
+            r.abandoned = true;
+            let done = r.take_done(Code::None);
+            if let Some(k) = r.timeout.take() {
+                self.engine.cancel(k);
+            }
+            if r.state == State::Lost {
+                // Nothing will come back: free it now.
+                let (s, work, arrived) = (r.service as usize, r.work_ns, r.arrived);
+                if arrived {
+                    self.svcs[s].wasted_ns += work as u128;
+                }
+                self.release(child);
+            }
+            self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
+        }
+    }
+
+    /// Makes the next attempt of a call through its client layers, outermost first
+    /// (POLICIES.md §19): breaker ⊃ adaptive throttle ⊃ concurrency limit ⊃ bulkhead ⊃
+    /// balancer pick ⊃ send. A layer that refuses ends the attempt locally.
+    pub(super) fn attempt(&mut self, now: SimTime, id: u32) {
+        let c = &mut self.calls[id as usize];
+        c.attempt += 1;
+        c.attempt_started = now;
+        c.last_open = false;
+        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
+        let e = &mut self.edges[edge as usize];
+        if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
+            let (permit, t) = b.try_acquire(now);
+            self.breaker_changed(now, edge, t);
+            if permit.is_err() {
+                let e = &mut self.edges[edge as usize];
+                if measured {
+                    e.stats.breaker_rejected += 1;
+                }
+                self.attempt_done(
+                    now,
+                    id,
+                    NONE,
+                    AttemptOutcome::CircuitOpen,
+                    0,
+                    0,
+                    Done::LOCAL,
+                );
+                return;
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        if let Some(t) = e.throttle.as_mut() {
+            let p = t.p_reject(now);
+            t.on_request(now);
+            if e.throttle_rng.chance(p) {
+                if measured {
+                    e.stats.throttled += 1;
+                }
+                self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, Done::LOCAL);
+                return;
+            }
+        }
+        let mut done = Done::LOCAL;
+        if let Some(l) = e.limiter.as_mut() {
+            match l.try_acquire() {
+                Some(n) => {
+                    done.holds |= HOLD_LIMITER;
+                    done.inflight = n;
+                }
+                None => {
+                    if measured {
+                        e.stats.limited += 1;
+                    }
+                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
+                    return;
+                }
+            }
+        }
+        if let Some(b) = e.bulkhead.as_mut().filter(|_| !e.bulkhead_per_call) {
+            match b.acquire(now, id) {
+                Acquire::Granted => done.holds |= HOLD_BULKHEAD,
+                Acquire::Rejected => {
+                    if measured {
+                        e.stats.bulkhead_rejected += 1;
+                    }
+                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
+                    return;
+                }
+                Acquire::Wait { until } => {
+                    // An Envoy pending request waits as long as the attempt's own timeout allows.
+                    let until = until.unwrap_or_else(|| self.attempt_deadline(now, id));
+                    let c = &mut self.calls[id as usize];
+                    c.bulkhead_wait = Some(until);
+                    c.wait_done = done;
+                    if until != SimTime::MAX {
+                        self.engine
+                            .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
+                    }
+                    return;
+                }
+            }
+        }
+        self.dispatch(now, id, done);
+    }
+
+    /// The end of call `id` as a whole: its retry policy's overall timeout, and the calling
+    /// request's deadline when its service propagates deadlines.
+    pub(super) fn call_deadline(&self, id: u32) -> SimTime {
+        self.calls[id as usize].deadlines.call_end()
+    }
+
+    /// When the current attempt of call `id` times out: its per-try timeout within the call's
+    /// overall deadline, and within the calling request's deadline when its service propagates it.
+    pub(super) fn attempt_deadline(&self, now: SimTime, id: u32) -> SimTime {
+        let c = &self.calls[id as usize];
+        let per_try = self.sites[c.site as usize].spec.timeout;
+        c.deadlines.attempt_end(now, per_try)
+    }
+
+    /// The attempt passed its caller-side limits: pick an instance and send.
+    pub(super) fn dispatch(&mut self, now: SimTime, id: u32, mut done: Done) {
+        let c = &self.calls[id as usize];
+        let (site, attempt, measured) = (c.site, c.attempt, c.measured);
+        let edge = self.sites[site as usize].edge;
+        let until = self.attempt_deadline(now, id);
+        if until <= now {
+            // The deadline has already passed: DEADLINE_EXCEEDED without sending.
+            self.attempt_done(now, id, NONE, AttemptOutcome::Timeout, 0, 0, done);
+            return;
+        }
+        let parent = &self.reqs[c.parent as usize];
+        let (key, headers, zone) = (
+            parent.key,
+            parent.headers,
+            self.insts[parent.instance as usize].zone,
+        );
+        let Some(host) = self.pick_host(now, edge, key, headers, zone) else {
+            if measured {
+                self.edges[edge as usize].stats.no_healthy_upstream += 1;
+            }
+            self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
+            return;
+        };
+        let hedged = self.sites[site as usize].spec.hedge.is_some();
+        // Down, or no longer (or not yet) in service.
+        let dead = self.insts[host as usize].fault.down || !self.insts[host as usize].present;
+        let e = &mut self.edges[edge as usize];
+        e.active[(host - e.first_host) as usize] += 1;
+        if measured {
+            e.stats.calls_to_dead += dead as u64;
+            e.stats.attempts += 1;
+            if attempt > 1 {
+                if hedged {
+                    e.stats.hedges += 1;
+                } else {
+                    e.stats.retries += 1;
+                }
+            }
+        }
+        done.host = host;
+        self.send_attempt(now, id, host, done.holds, done.inflight, until);
+    }
+
+    /// An attempt ended: release what it held, record it, then retry or finish the call.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn attempt_done(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        child: u32,
+        outcome: AttemptOutcome,
+        work_ns: u64,
+        attempt_ns: u64,
+        done: Done,
+    ) {
+        let spec = self.spec;
+        if let (true, Some(tr)) = (child == NONE, self.tracer.as_mut()) {
+            // Nothing was sent: an instant span says why.
+            let c = &self.calls[id as usize];
+            let (parent_span, attempt) = (self.reqs[c.parent as usize].span, c.attempt);
+            let to = self.sites[c.site as usize].spec.to.0;
+            let host = done.host;
+            let k = if host == NONE {
+                tracing::NONE
+            } else {
+                host - self.svcs[to as usize].first_instance
+            };
+            let s = tr.child(parent_span, to, k, tracing::NONE, attempt, now);
+            tr.close(s, now, outcome.name());
+        }
+        let c = &mut self.calls[id as usize];
+        c.work_ns += work_ns;
+        if child != NONE {
+            if let Some(slot) = c.outstanding.iter_mut().find(|s| **s == child) {
+                *slot = NONE;
+            }
+        }
+        c.last_open = outcome == AttemptOutcome::CircuitOpen;
+        let site = &self.sites[c.site as usize];
+        let edge = site.edge;
+        let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
+        self.release_attempt(now, edge, outcome, attempt_ns, done, true);
+        let c = &mut self.calls[id as usize];
+        let e = &mut self.edges[edge as usize];
+        e.budget.end_retry(&mut c.retry.ticket);
+        if outcome != AttemptOutcome::CircuitOpen {
+            if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
+                let result = if e.record.contains(outcome) {
+                    CallResult::Failure
+                } else {
+                    CallResult::Success
+                };
+                let t = b.on_result(now, result, SimDuration(attempt_ns));
+                self.breaker_changed(now, edge, t);
+            }
+            if outcome == AttemptOutcome::Ok {
+                self.edges[edge as usize].attempt_latency.record(attempt_ns);
+            }
+        }
+        if let Some(h) = self.sites[self.calls[id as usize].site as usize].spec.hedge {
+            let h = &spec.hedges[h as usize];
+            let c = &self.calls[id as usize];
+            let outstanding = c.outstanding.iter().filter(|&&s| s != NONE).count();
+            let mut out = Commands::default();
+            h.on_attempt_done(outcome, c.attempt, outstanding, &mut out);
+            self.run_commands(now, id, out);
+            return;
+        }
+        let deadline = self.call_deadline(id);
+        let e = &mut self.edges[edge as usize];
+        let c = &mut self.calls[id as usize];
+        let local_refusal = matches!(
+            outcome,
+            AttemptOutcome::CircuitOpen | AttemptOutcome::Refused
+        );
+        e.budget.on_attempt_result(
+            outcome == AttemptOutcome::Ok,
+            local_refusal,
+            &c.retry.ticket,
+        );
+        let max_retries = e.bulkhead.as_ref().and_then(|b| b.max_retries());
+        let decision = match retry {
+            Some(r) => r.decide(
+                now,
+                c.attempt,
+                outcome,
+                deadline,
+                &mut c.retry,
+                &mut e.budget,
+                max_retries,
+                &mut e.rng,
+            ),
+            None => retry::no_retry(outcome),
+        };
+        match decision {
+            RetryDecision::RetryAt(at) => {
+                self.engine.schedule_at(at, Ev::Retry { call: id });
+            }
+            RetryDecision::Finish {
+                outcome,
+                budget_denied,
+            } => {
+                if budget_denied && c.measured {
+                    e.stats.budget_denied += 1;
+                }
+                self.finish_call(now, id, outcome);
+            }
+        }
+    }
+
+    /// Carries out the commands a call machine wrote, in order, until the call ends (a
+    /// command may end it: an attempt refused at once, a finish).
+    pub(super) fn run_commands(&mut self, now: SimTime, id: u32, out: Commands) {
+        let generation = self.calls[id as usize].generation;
+        for &cmd in out.as_slice() {
+            if self.calls[id as usize].generation != generation || !self.free_calls_live(id) {
+                return;
+            }
+            match cmd {
+                CallCommand::CancelOutstanding => self.cancel_attempts(now, id),
+                CallCommand::CancelHedgeTimer => {
+                    if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+                        self.engine.cancel(k);
+                    }
+                }
+                CallCommand::SendAttempt => self.attempt(now, id),
+                CallCommand::ArmHedge => self.arm_hedge(now, id),
+                CallCommand::Finish(outcome) => self.finish_call(now, id, outcome),
+            }
+        }
+    }
+
+    /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
+    pub(super) fn finish_call(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let edge = self.sites[self.calls[id as usize].site as usize].edge;
+        if self.calls[id as usize].bulkhead_wait.take().is_some() {
+            // A hedged attempt still waiting for a permit stops waiting.
+            let done = self.calls[id as usize].wait_done;
+            if let Some(b) = self.edges[edge as usize].bulkhead.as_mut() {
+                b.give_up(id, false);
+            }
+            self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
+        }
+        let c = &mut self.calls[id as usize];
+        let (permit, holds, started) = (
+            std::mem::take(&mut c.breaker_permit),
+            std::mem::take(&mut c.call_holds),
+            c.started,
+        );
+        let e = &mut self.edges[edge as usize];
+        if permit {
+            // A call-scoped breaker sees one result per call, after all its retries.
+            let result = if e.record.contains_call(outcome) {
+                CallResult::Failure
+            } else {
+                CallResult::Success
+            };
+            if let Some(b) = e.breaker.as_mut() {
+                let t = b.on_result(now, result, now.since(started));
+                self.breaker_changed(now, edge, t);
+            }
+        }
+        if holds & HOLD_BULKHEAD != 0 {
+            let e = &mut self.edges[edge as usize];
+            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
+                self.woken.push(w);
+            }
+        }
+        let c = &mut self.calls[id as usize];
+        let fallback = self.edges[edge as usize].fallback;
+        if let Some(at) = fallback.and_then(|f| f.answer_at(now, outcome, c.last_open, c.fell_back))
+        {
+            c.fell_back = true;
+            if c.measured {
+                self.edges[edge as usize].stats.fallbacks += 1;
+            }
+            if let Some(k) = c.hedge_timer.take() {
+                self.engine.cancel(k);
+            }
+            self.engine.schedule_at(at, Ev::Fallback { call: id });
+            return;
+        }
+        let c = &self.calls[id as usize];
+        let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
+        if outcome != Outcome::Ok && self.sites[c.site as usize].spec.after_write {
+            let msg = c.msg;
+            self.dual_publish_failed(now, msg);
+        }
+        let c = &self.calls[id as usize];
+        let site = &self.sites[c.site as usize];
+        let (edge, required) = (site.edge as usize, site.spec.required);
+        if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+            self.engine.cancel(k);
+        }
+        self.calls[id as usize].parent = NONE;
+        let e = &mut self.edges[edge];
+        e.budget.on_call_end();
+        if measured {
+            if outcome == Outcome::Ok {
+                e.stats.ok += 1;
+            } else {
+                e.stats.failed += 1;
+            }
+        }
+        self.free_calls.push(id);
+        self.call_result(now, parent, outcome, required, work);
+    }
+
+    pub(super) fn on_respond(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        if r.abandoned {
+            // The caller timed out while the answer travelled.
+            let (s, work) = (r.service as usize, r.work_ns);
+            self.svcs[s].wasted_ns += work as u128;
+            self.release(id);
+            return;
+        }
+        if let Some(k) = r.timeout.take() {
+            self.engine.cancel(k);
+        }
+        let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
+        let code = r.code;
+        let done = r.take_done(code);
+        let span = r.span;
+        self.release(id);
+        let attempt = match done.code {
+            Code::Refused => AttemptOutcome::ConnectFailure,
+            Code::Limited => AttemptOutcome::RateLimited,
+            _ => AttemptOutcome::from(outcome),
+        };
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.close(span, now, attempt.name());
+        }
+        self.attempt_done(now, call, id, attempt, work, now.since(sent).0, done);
+    }
+
+    /// A call of `parent` ended with `outcome`.
+    pub(super) fn call_result(
+        &mut self,
+        now: SimTime,
+        parent: u32,
+        outcome: Outcome,
+        required: bool,
+        work_ns: u64,
+    ) {
+        if self.reqs[parent as usize].saga != NONE && self.reqs[parent as usize].saga_step == NONE {
+            // A saga's carrier: the orchestrator decides.
+            self.saga_reply(now, parent, outcome);
+            return;
+        }
+        let p = &mut self.reqs[parent as usize];
+        p.work_ns += work_ns;
+        p.pending -= 1;
+        if outcome != Outcome::Ok && required {
+            p.failed = true;
+        }
+        if p.pending > 0 {
+            return;
+        }
+        if p.killed {
+            // Its instance crashed while it waited: nobody needs these answers.
+            self.release(parent);
+            return;
+        }
+        let i = p.instance as usize;
+        if self.insts[i].paused_at.is_some() {
+            self.insts[i].frozen.push(faults::Frozen::Advance(parent));
+            return;
+        }
+        self.resume_after_calls(now, parent);
+    }
+
+    /// All calls of a step answered: fail the request or go on with its handler.
+    pub(super) fn resume_after_calls(&mut self, now: SimTime, id: u32) {
+        let p = &mut self.reqs[id as usize];
+        if p.failed {
+            self.complete(now, id);
+        } else {
+            p.step += 1;
+            self.advance(now, id);
+        }
+    }
+
+    pub(super) fn on_timeout(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        r.timeout = None;
+        r.abandoned = true;
+        let (s, measured, arrived, parent) = (r.service as usize, r.measured, r.arrived, r.parent);
+        // The callee counts requests it received whose caller gave up on them.
+        if arrived {
+            if measured {
+                self.svcs[s].counts.timeouts += 1;
+            }
+            self.svcs[s].bucket.timeouts += 1;
+        }
+        if self.reqs[id as usize].probe {
+            self.probe_result(now, id, false);
+        } else if parent == NONE {
+            self.client_result(now, id, Outcome::Timeout);
+        } else {
+            let r = &mut self.reqs[id as usize];
+            let sent = r.sent;
+            let done = r.take_done(Code::None);
+            if let Some(tr) = self.tracer.as_mut() {
+                tr.close(r.span, now, "timeout");
+            }
+            self.attempt_done(
+                now,
+                parent,
+                id,
+                AttemptOutcome::Timeout,
+                0,
+                now.since(sent).0,
+                done,
+            );
+        }
+        let r = &self.reqs[id as usize];
+        match r.state {
+            // Never arrived, or its answer was lost: nothing will come back.
+            State::Lost => {
+                if r.arrived {
+                    let work = r.work_ns;
+                    self.svcs[s].wasted_ns += work as u128;
+                }
+                self.release(id);
+            }
+            // Still working, or its answer is on the way: freed when that ends.
+            State::Sent | State::Running | State::Responding | State::Free => {}
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The client side: workloads and their arrivals, root requests, and what clients see.
+
+use super::*;
+
+pub(super) struct Wl {
+    pub(super) rng: SimRng,
+    pub(super) think_rng: SimRng,
+    /// Endpoint choice, apart from arrivals so endpoint weights never move arrival times.
+    pub(super) endpoint_rng: SimRng,
+    /// Request keys (user ids).
+    pub(super) key_rng: SimRng,
+    pub(super) rr: u32,
+    /// Exponential gaps at the profile's maximum rate, per ns (thinning).
+    pub(super) gap: Option<Exp<f64>>,
+    /// Sent but not yet answered or timed out, since t = 0 (warmup included).
+    pub(super) pending: u64,
+    pub(super) counts: Counts,
+    pub(super) bucket: Counts,
+    pub(super) latency: Latency,
+    pub(super) bucket_latency: Latency,
+    /// Bursts sent so far (burst arrivals).
+    pub(super) bursts: u32,
+    /// The key the request being sent carries, overriding `keys` (a burst's own key).
+    pub(super) key_override: Option<u64>,
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Chooser {
+    Service(u32),
+    Workload(u32),
+}
+
+/// The next arrival strictly after `now` (or at `now` for the very first uniform one),
+/// or `None` past the horizon. Poisson arrivals with a varying rate use thinning
+/// (Lewis & Shedler): candidates at the maximum rate, each kept with probability
+/// rate(t)/max. Uniform arrivals step by 1/rate(t); a zero rate is skipped in 1 ms steps.
+pub(super) fn next_arrival(
+    profile: &RateProfile,
+    poisson: bool,
+    gap: Option<&Exp<f64>>,
+    rng: &mut SimRng,
+    now: SimTime,
+    horizon: SimTime,
+    first: bool,
+) -> Option<SimTime> {
+    let mut t = now;
+    if poisson {
+        let gap = gap?;
+        let max = profile.max_rate();
+        loop {
+            t = t.after(SimDuration(gap.sample(rng).round().max(0.0) as u64));
+            if t > horizon {
+                return None;
+            }
+            if matches!(profile, RateProfile::Flat(_)) || rng.unit() * max < profile.rate_at(t) {
+                return Some(t);
+            }
+        }
+    }
+    loop {
+        if t > horizon {
+            return None;
+        }
+        let rate = profile.rate_at(t);
+        if rate > 0.0 {
+            if first && t == SimTime::ZERO {
+                return Some(t);
+            }
+            let step = SimDuration((NS_PER_S as f64 / rate).round().max(1.0) as u64);
+            let next = t.after(step);
+            if next <= horizon && profile.rate_at(next) <= 0.0 {
+                // The gap ends where the rate is zero: nothing arrives there; go on from it.
+                t = next;
+                continue;
+            }
+            return Some(next);
+        }
+        t = t.after(SimDuration::from_millis(1));
+    }
+}
+
+impl World<'_> {
+    pub(super) fn pick_endpoint(
+        &mut self,
+        service: u32,
+        fixed: Option<u32>,
+        chooser: Chooser,
+    ) -> u32 {
+        if let Some(e) = fixed {
+            return e;
+        }
+        let cum = &self.svcs[service as usize].endpoint_cum;
+        if cum[0] >= 1.0 {
+            // The first endpoint takes all the weight.
+            return 0;
+        }
+        let u = match chooser {
+            Chooser::Service(s) => self.svcs[s as usize].endpoint_rng.unit(),
+            Chooser::Workload(w) => self.wls[w as usize].endpoint_rng.unit(),
+        };
+        let cum = &self.svcs[service as usize].endpoint_cum;
+        cum.partition_point(|&c| c <= u).min(cum.len() - 1) as u32
+    }
+
+    pub(super) fn on_arrive(&mut self, now: SimTime, wl: u32) {
+        if let Arrivals::Burst {
+            size,
+            every,
+            count,
+            same_key,
+            ..
+        } = self.spec.workloads[wl as usize].arrivals
+        {
+            return self.on_burst(now, wl, size, every, count, same_key);
+        }
+        self.send_root(now, wl, NONE);
+        if self.stop.is_some() {
+            return;
+        }
+        let Arrivals::Open { profile, poisson } = &self.spec.workloads[wl as usize].arrivals else {
+            unreachable!("open loop")
+        };
+        let w = &mut self.wls[wl as usize];
+        if let Some(t) = next_arrival(
+            profile,
+            *poisson,
+            w.gap.as_ref(),
+            &mut w.rng,
+            now,
+            self.spec.horizon(),
+            false,
+        ) {
+            self.engine.schedule_at(t, Ev::Arrive { wl });
+        }
+    }
+
+    /// A burst: `size` requests at once, then the next burst if any is left.
+    pub(super) fn on_burst(
+        &mut self,
+        now: SimTime,
+        wl: u32,
+        size: u32,
+        every: Option<SimDuration>,
+        count: u32,
+        same_key: bool,
+    ) {
+        let w = &mut self.wls[wl as usize];
+        let burst = w.bursts;
+        w.bursts += 1;
+        // A key no other burst or workload uses: the workload in the high bits.
+        w.key_override = same_key.then_some((wl as u64) << 40 | burst as u64);
+        for _ in 0..size {
+            if self.stop.is_some() {
+                break;
+            }
+            self.send_root(now, wl, NONE);
+        }
+        self.wls[wl as usize].key_override = None;
+        if let (Some(every), true, None) = (every, burst + 1 < count, self.stop) {
+            let next = now.after(every);
+            if next < self.spec.horizon() {
+                self.engine.schedule_at(next, Ev::Arrive { wl });
+            }
+        }
+    }
+
+    /// A client sends a request straight to the target (clients sit at the edge: no network hop).
+    pub(super) fn send_root(&mut self, now: SimTime, wl: u32, user: u32) {
+        let spec = &self.spec.workloads[wl as usize];
+        let target = spec.target.0;
+        let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
+        let w = &mut self.wls[wl as usize];
+        let key = if let Some(k) = w.key_override {
+            k
+        } else if spec.keys > 0 {
+            w.key_rng.index(spec.keys as usize) as u64
+        } else {
+            0
+        };
+        let mut headers = 0u8;
+        for &(bit, share) in &spec.headers {
+            if w.key_rng.chance(share) {
+                headers |= 1 << bit;
+            }
+        }
+        let version = self.pick_version(target as usize, key, headers);
+        let svc = &self.svcs[target as usize];
+        let w = &mut self.wls[wl as usize];
+        let (first, n) = (svc.first_instance, svc.instances);
+        let rr = w.rr;
+        w.rr = w.rr.wrapping_add(1);
+        // Clients come through an edge load balancer: round robin over the instances it
+        // knows to serve (those the registry lists, or the autoscaler runs), or all of them.
+        let eligible = |j: u32| -> bool {
+            match self.discovery.get(target as usize) {
+                Some(d) => d.registry.routable(j as usize),
+                None => {
+                    let x = &self.insts[(first + j) as usize];
+                    x.present && !x.draining
+                }
+            }
+        };
+        // The traffic split picks a version first, when it has an instance to take the request.
+        let of_version =
+            |j: u32| version.map_or(true, |c| self.insts[(first + j) as usize].v2 == c);
+        let split = |j: u32| eligible(j) && of_version(j);
+        let any_split = (0..n).any(split);
+        let eligible = |j: u32| if any_split { split(j) } else { eligible(j) };
+        let k = if self.discovery.is_empty() && svc.scaler.is_none() && version.is_none() {
+            rr % n
+        } else {
+            let count = (0..n).filter(|&j| eligible(j)).count() as u32;
+            if count == 0 {
+                rr % n
+            } else {
+                (0..n)
+                    .filter(|&j| eligible(j))
+                    .nth((rr % count) as usize)
+                    .expect("count > 0")
+            }
+        };
+        let instance = svc.first_instance + k;
+        let measured = now >= self.warmup;
+        if measured {
+            w.counts.requests += 1;
+        }
+        w.bucket.requests += 1;
+        w.pending += 1;
+        if self.arrivals.len() < self.opts.record_arrivals {
+            self.arrivals.push(now);
+        }
+        let timeout = spec.timeout;
+        let mut req = Req::new(
+            now,
+            target,
+            instance,
+            endpoint,
+            NONE,
+            wl,
+            user,
+            State::Sent,
+            measured,
+        );
+        req.key = key;
+        req.headers = headers;
+        if let Some(t) = timeout {
+            req.deadline = now.after(t);
+        }
+        if let (true, Some(tr)) = (measured, self.tracer.as_mut()) {
+            req.span = tr.open(wl, target, k, endpoint, now);
+        }
+        let Some(id) = self.alloc(req) else {
+            return;
+        };
+        if let Some(t) = timeout {
+            let lane = self.lane(Lane::Workload(wl));
+            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+                lane,
+                now.after(t),
+                Ev::Timeout { req: id },
+            ));
+        }
+        self.on_deliver(now, id);
+    }
+
+    /// A root request ended for its client (answered, or the client gave up).
+    pub(super) fn client_result(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let r = &self.reqs[id as usize];
+        if outcome != Outcome::Timeout {
+            if let Some(k) = r.timeout {
+                self.engine.cancel(k);
+            }
+            self.client_account(now, id, outcome);
+            self.release(id);
+        } else {
+            self.client_account(now, id, outcome);
+        }
+    }
+
+    /// Counts a root request's end for its workload and lets a closed-loop user think.
+    pub(super) fn client_account(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        let r = &self.reqs[id as usize];
+        let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
+        if let Some(tr) = self.tracer.as_mut() {
+            tr.finish(r.span, now, outcome.name());
+        }
+        let w = &mut self.wls[wl as usize];
+        w.pending -= 1;
+        let latency = now.since(sent).0;
+        if measured {
+            w.counts.add(outcome);
+            if matches!(outcome, Outcome::Ok | Outcome::Error) {
+                w.latency.record(latency);
+            }
+        }
+        w.bucket.add(outcome);
+        if matches!(outcome, Outcome::Ok | Outcome::Error) {
+            w.bucket_latency.record(latency);
+        }
+        if user != NONE {
+            if let Arrivals::Closed { think, .. } = &self.spec.workloads[wl as usize].arrivals {
+                let t = now.after(think.sample(&mut w.think_rng));
+                self.engine.schedule_at(t, Ev::UserSend { user });
+            }
+        }
+    }
+}

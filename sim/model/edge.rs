@@ -1,0 +1,309 @@
+//! Edges (caller service → callee): call sites, the caller-side state each edge keeps, and how an attempt's end feeds it.
+
+use super::*;
+
+/// One call site in a handler, resolved.
+pub(super) struct Site {
+    pub(super) spec: CallSpec,
+    pub(super) from: u32,
+    pub(super) edge: u32,
+}
+
+/// Per-edge state: the breaker, the retry budget and counters.
+pub(super) struct Edge {
+    pub(super) from: u32,
+    pub(super) to: u32,
+    pub(super) breaker: Option<Breaker>,
+    /// The breaker wraps whole calls (`scope = "call"`).
+    pub(super) breaker_per_call: bool,
+    /// The bulkhead is held per call.
+    pub(super) bulkhead_per_call: bool,
+    pub(super) record: OutcomeSet,
+    pub(super) timer_at: Option<SimTime>,
+    pub(super) rng: SimRng,
+    /// Retry limits across the edge's calls.
+    pub(super) budget: RetryBudget,
+    pub(super) stats: EdgeStats,
+    /// Latency of successful attempts (for percentile hedging delays).
+    pub(super) attempt_latency: Latency,
+    pub(super) open_since: Option<SimTime>,
+    pub(super) open_ns: u64,
+    pub(super) transitions: u64,
+    /// The callee's instance range and how this caller picks among them.
+    pub(super) first_host: u32,
+    /// Round-robin position when there is no balancer policy.
+    pub(super) rr: u32,
+    pub(super) balancer: Option<Balancer>,
+    pub(super) lb_rng: SimRng,
+    pub(super) weights: Vec<u32>,
+    pub(super) hosts: Vec<HostView>,
+    /// Attempts in flight per callee instance.
+    pub(super) active: Vec<u32>,
+    pub(super) outlier: Option<Detector>,
+    pub(super) outlier_rng: SimRng,
+    pub(super) bulkhead: Option<Bulkhead>,
+    pub(super) limiter: Option<Limiter>,
+    pub(super) limiter_rng: SimRng,
+    pub(super) throttle: Option<Admission>,
+    pub(super) throttle_rng: SimRng,
+    pub(super) fallback: Option<Fallback>,
+    /// The caller's discovery cache: which callee instances it lists (empty: no registry).
+    pub(super) cache: Vec<bool>,
+    /// Zone-aware routing: usable local instances needed to stay in the caller's zone.
+    pub(super) zone_aware: Option<u32>,
+    /// Slow start: (window, aggression, min weight percent).
+    pub(super) slow_start: Option<(SimDuration, f64, f64)>,
+}
+
+pub(super) fn state_name(s: breaker::State) -> &'static str {
+    match s {
+        breaker::State::Closed => "closed",
+        breaker::State::Open => "open",
+        breaker::State::HalfOpen => "half_open",
+        breaker::State::Disabled => "disabled",
+        breaker::State::ForcedOpen => "forced_open",
+        breaker::State::MetricsOnly => "metrics_only",
+    }
+}
+
+/// Numbers every call site, and makes one edge per (caller, callee) pair that
+/// carries the breaker and retry budget of the first site naming one.
+pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) {
+    let mut sites = Vec::new();
+    let mut index = Vec::new();
+    let mut edges: Vec<Edge> = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        let mut per_ep = Vec::new();
+        for e in &s.endpoints {
+            let mut per_step = Vec::new();
+            for step in &e.steps {
+                per_step.push(sites.len() as u32);
+                let calls: &[CallSpec] = match step {
+                    Step::Call(c) => std::slice::from_ref(c),
+                    Step::Parallel(cs) => cs,
+                    Step::Work(_) | Step::Saga(_) => &[],
+                };
+                for c in calls {
+                    let (from, to) = (i as u32, c.to.0);
+                    let edge = match edges.iter().position(|e| e.from == from && e.to == to) {
+                        Some(k) => k,
+                        None => {
+                            let name =
+                                format!("edge:{}->{}", s.name, spec.services[to as usize].name);
+                            let stream = |what: &str| {
+                                SimRng::for_component(spec.seed, &format!("{name}:{what}"))
+                            };
+                            let first_host: u32 =
+                                spec.services[..to as usize].iter().map(|x| x.slots()).sum();
+                            let hosts = spec.services[to as usize].slots() as usize;
+                            edges.push(Edge {
+                                from,
+                                to,
+                                breaker: None,
+                                breaker_per_call: false,
+                                bulkhead_per_call: false,
+                                record: OutcomeSet::BREAKER_DEFAULT,
+                                first_host,
+                                rr: 0,
+                                balancer: None,
+                                lb_rng: stream("lb"),
+                                weights: Vec::new(),
+                                hosts: Vec::with_capacity(hosts),
+                                active: vec![0; hosts],
+                                outlier: None,
+                                outlier_rng: stream("outlier"),
+                                bulkhead: None,
+                                limiter: None,
+                                limiter_rng: stream("limit"),
+                                throttle: None,
+                                throttle_rng: stream("throttle"),
+                                fallback: None,
+                                cache: Vec::new(),
+                                zone_aware: None,
+                                slow_start: None,
+                                timer_at: None,
+                                rng: SimRng::for_component(spec.seed, &name),
+                                budget: RetryBudget::default(),
+                                stats: EdgeStats::default(),
+                                attempt_latency: Latency::new(2),
+                                open_since: None,
+                                open_ns: 0,
+                                transitions: 0,
+                            });
+                            edges.len() - 1
+                        }
+                    };
+                    let e = &mut edges[edge];
+                    if let (None, Some(b)) = (&e.breaker, c.breaker) {
+                        let policy = &spec.breakers[b as usize];
+                        e.breaker = Some(Breaker::new(policy.config.clone()));
+                        e.record = policy.record;
+                        e.fallback = policy.fallback;
+                        e.breaker_per_call = policy.scope == Scope::Call;
+                    }
+                    if let (None, Some(b)) = (&e.balancer, c.balancer) {
+                        let p = &spec.balancers[b as usize];
+                        e.balancer = Some(Balancer::new(p.kind.clone(), p.panic_threshold));
+                        e.weights = p.weights.clone();
+                        e.zone_aware = p.zone_aware;
+                        e.slow_start = p.slow_start;
+                    }
+                    let autoscaled = spec.services[to as usize].autoscale.is_some()
+                        || spec.services[to as usize].canary.is_some()
+                        || spec.services[to as usize].rollout.is_some();
+                    if (spec.registry.is_some() || autoscaled)
+                        && e.balancer.is_none()
+                        && c.balancer.is_none()
+                    {
+                        // Discovery needs a balancer that consults the caller's cache.
+                        e.balancer = Some(Balancer::new(
+                            crate::policy::balancer::Kind::RoundRobin,
+                            50.0,
+                        ));
+                    }
+                    if let (None, Some(o)) = (&e.outlier, c.outlier) {
+                        let p = &spec.outliers[o as usize];
+                        e.outlier = Some(Detector::new(p.config.clone(), e.active.len()));
+                        if e.balancer.is_none() {
+                            // Ejections need a balancer that consults health: Envoy's default.
+                            e.balancer = Some(Balancer::new(
+                                crate::policy::balancer::Kind::RoundRobin,
+                                50.0,
+                            ));
+                        }
+                    }
+                    if let (None, Some(b)) = (&e.bulkhead, c.bulkhead) {
+                        e.bulkhead = Some(Bulkhead::new(spec.bulkheads[b as usize].config));
+                        e.bulkhead_per_call = spec.bulkheads[b as usize].scope == Scope::Call;
+                    }
+                    if let (None, Some(l)) = (&e.limiter, c.concurrency) {
+                        let p = &spec.concurrency[l as usize];
+                        e.limiter =
+                            Some(Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max));
+                    }
+                    if let (None, Some(t)) = (&e.throttle, c.throttle) {
+                        let p = &spec.throttles[t as usize];
+                        e.throttle = Some(Admission::new(
+                            p.threshold,
+                            p.aggression,
+                            p.max_reject,
+                            p.min_rps,
+                            p.window,
+                        ));
+                    }
+                    if let (false, Some(r)) = (e.budget.is_limited(), c.retry) {
+                        // The first retry policy on the edge that names a budget sets it.
+                        if let Some(b) = &spec.retries[r as usize].budget {
+                            e.budget = RetryBudget::new(Some(b));
+                        }
+                    }
+                    sites.push(Site {
+                        spec: c.clone(),
+                        from,
+                        edge: edge as u32,
+                    });
+                }
+            }
+            per_ep.push(per_step);
+        }
+        index.push(per_ep);
+    }
+    (sites, index, edges)
+}
+
+impl World<'_> {
+    /// Releases what an ended attempt held at the caller (bulkhead permit, limiter slot, the
+    /// instance's active count) and, when `report`, feeds its result to the limiter, the
+    /// throttle, the balancer and outlier detection.
+    pub(super) fn release_attempt(
+        &mut self,
+        now: SimTime,
+        edge: u32,
+        outcome: AttemptOutcome,
+        rtt_ns: u64,
+        done: Done,
+        report: bool,
+    ) {
+        let e = &mut self.edges[edge as usize];
+        if done.holds & HOLD_BULKHEAD != 0 {
+            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
+                self.woken.push(w);
+            }
+        }
+        if done.holds & HOLD_LIMITER != 0 {
+            if let Some(l) = e.limiter.as_mut() {
+                let dropped = matches!(outcome, AttemptOutcome::Timeout | AttemptOutcome::Rejected);
+                let ignore = !report || done.host == NONE;
+                l.release(
+                    SimDuration(rtt_ns),
+                    done.inflight,
+                    dropped,
+                    ignore,
+                    &mut e.limiter_rng,
+                );
+            }
+        }
+        if report && outcome == AttemptOutcome::Ok {
+            if let Some(t) = e.throttle.as_mut() {
+                t.on_accept(now);
+            }
+        }
+        if done.host == NONE {
+            return;
+        }
+        let k = (done.host - e.first_host) as usize;
+        e.active[k] -= 1;
+        if !report {
+            return;
+        }
+        if outcome != AttemptOutcome::Ok {
+            let w = e.weights.get(k).copied().unwrap_or(1);
+            if let Some(b) = e.balancer.as_mut() {
+                b.on_failure(k, w);
+            }
+        }
+        if let Some(d) = e.outlier.as_mut() {
+            if let Some(change) = d.on_result(now, k, outcome.outlier_status(), &mut e.outlier_rng)
+            {
+                self.outlier_changed(now, edge, change);
+            }
+        }
+    }
+
+    /// Logs a breaker transition, tracks time open, and arms the breaker's timer.
+    pub(super) fn breaker_changed(
+        &mut self,
+        now: SimTime,
+        edge: u32,
+        t: Option<breaker::Transition>,
+    ) {
+        let e = &mut self.edges[edge as usize];
+        if let Some(t) = t {
+            e.transitions += 1;
+            let is_open = |s| matches!(s, breaker::State::Open | breaker::State::ForcedOpen);
+            if is_open(t.to) && e.open_since.is_none() {
+                e.open_since = Some(now);
+            } else if !is_open(t.to) {
+                if let Some(since) = e.open_since.take() {
+                    e.open_ns += now.since(since).0;
+                }
+            }
+            let name = format!(
+                "{}->{}",
+                self.spec.services[e.from as usize].name, self.spec.services[e.to as usize].name
+            );
+            self.log.push(StateEvent {
+                t_s: secs(now),
+                kind: "breaker",
+                subject: name,
+                detail: format!("{} -> {}", state_name(t.from), state_name(t.to)),
+            });
+        }
+        if let Some(at) = e.breaker.as_ref().and_then(|b| b.next_timer()) {
+            if e.timer_at != Some(at) && at >= now {
+                e.timer_at = Some(at);
+                self.engine.schedule_at(at, Ev::BreakerTimer { edge });
+            }
+        }
+    }
+}

@@ -1,0 +1,611 @@
+//! Instances: admission, queues, workers, work, optimistic writes and the answer sent back.
+
+use super::*;
+
+pub(super) struct Instance {
+    pub(super) service: u32,
+    pub(super) busy: u32,
+    pub(super) in_flight: u32,
+    pub(super) queue: VecDeque<u32>,
+    /// Threads held (thread-per-request services only).
+    pub(super) threads_busy: u32,
+    /// Requests waiting for a thread.
+    pub(super) admit: VecDeque<u32>,
+    /// Faults in force on this instance.
+    pub(super) fault: InstanceFault,
+    /// When the work queue was last empty (adaptive LIFO).
+    pub(super) last_empty: SimTime,
+    pub(super) codel: Option<Codel>,
+    /// Rate limiters by key.
+    pub(super) limits: std::collections::BTreeMap<u64, layers::RateLimiter>,
+    /// Adaptive concurrency limit on arrivals.
+    pub(super) limiter: Option<Limiter>,
+    /// Paused since (a pause fault).
+    pub(super) paused_at: Option<SimTime>,
+    /// Total time paused so far, ns.
+    pub(super) paused_ns: u64,
+    /// What to resume when the pause ends.
+    pub(super) frozen: Vec<faults::Frozen>,
+    /// Restarted, booting until this time (down until then).
+    pub(super) booting: Option<SimTime>,
+    /// Its zone (NONE without zones).
+    pub(super) zone: u32,
+    /// In service (autoscaled services keep absent slots up to their maximum).
+    pub(super) present: bool,
+    /// Asked for by the autoscaler, not yet serving.
+    pub(super) provisioning: bool,
+    /// Scaled in: no new traffic, gone after a grace period.
+    pub(super) draining: bool,
+    /// Runs the service's new version (a canary's, a rollout's).
+    pub(super) v2: bool,
+    /// When it last booted (`None`: running since before t = 0): cold start and slow start.
+    pub(super) booted_at: Option<SimTime>,
+}
+
+/// The effect of the faults in force on one instance.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct InstanceFault {
+    pub(super) down: bool,
+    pub(super) delay: Option<(SimDuration, f64)>,
+    /// Share of requests aborted, and with which status.
+    pub(super) abort: f64,
+    pub(super) abort_code: u16,
+    /// Work multiplier, for a share of requests.
+    pub(super) slow: f64,
+    pub(super) slow_p: f64,
+    /// Workers while a slow fault holds.
+    pub(super) workers: Option<u32>,
+}
+
+impl InstanceFault {
+    pub(super) const NONE: InstanceFault = InstanceFault {
+        down: false,
+        delay: None,
+        abort: 0.0,
+        abort_code: 500,
+        slow: 1.0,
+        slow_p: 1.0,
+        workers: None,
+    };
+}
+
+pub(super) struct Svc {
+    pub(super) first_instance: u32,
+    pub(super) instances: u32,
+    pub(super) workers: u32,
+    pub(super) work_rng: SimRng,
+    pub(super) error_rng: SimRng,
+    pub(super) branch_rng: SimRng,
+    pub(super) fault_rng: SimRng,
+    /// Endpoint choice for this service's calls, apart from `branch_rng` so that a call's
+    /// probability never shifts which endpoints later calls pick.
+    pub(super) endpoint_rng: SimRng,
+    /// Cumulative endpoint weights (normalised).
+    pub(super) endpoint_cum: Vec<f64>,
+    pub(super) busy: u32,
+    pub(super) busy_since: SimTime,
+    pub(super) busy_ns: u128,
+    pub(super) bucket_busy_ns: u128,
+    /// Requests admitted at this service's instances (queued, working or waiting on calls).
+    pub(super) held: u32,
+    pub(super) held_since: SimTime,
+    /// ∫ held dt after warmup, for the time-average number in the service (Little's L).
+    pub(super) held_ns: u128,
+    pub(super) counts: Counts,
+    pub(super) bucket: Counts,
+    pub(super) latency: Latency,
+    pub(super) bucket_latency: Latency,
+    pub(super) queue_wait: Latency,
+    pub(super) wasted_ns: u128,
+    /// Requests refused or dropped by server-side layers, after warmup.
+    pub(super) drops: Drops,
+    /// Draws of the server's adaptive concurrency limit (Vegas probes).
+    pub(super) limit_rng: SimRng,
+    /// Registry status changes of its instances, after warmup.
+    pub(super) registry_changes: u64,
+    /// The autoscaler, if any.
+    pub(super) scaler: Option<scaling::Scaler>,
+    /// The canary, if any.
+    pub(super) canary: Option<deploy::Canary>,
+    /// A rolling update, if any.
+    pub(super) rollout: Option<deploy::Rollout>,
+    /// Instance-time present after warmup, ns (autoscaled services' capacity).
+    pub(super) present_ns: u128,
+    pub(super) present_since: SimTime,
+    /// `occ` services: per key with open readers, (version, readers). A key nobody holds a
+    /// read of is forgotten: its version only matters to requests that read it.
+    pub(super) occ_rows: std::collections::BTreeMap<u64, (u32, u32)>,
+    /// Commits refused because the key changed since the read, after warmup.
+    pub(super) conflicts: u64,
+}
+
+impl Discipline {
+    /// The next request waiting for a thread under this discipline (adaptive LIFO and
+    /// shedding act on the work queue; the thread queue is served FIFO under it).
+    pub(super) fn pop(self, queue: &mut VecDeque<u32>) -> Option<u32> {
+        match self {
+            Discipline::Fifo | Discipline::AdaptiveLifo { .. } => queue.pop_front(),
+            Discipline::Lifo => queue.pop_back(),
+        }
+    }
+}
+
+/// The steps a request runs: its endpoint's, or a health check's.
+pub(super) fn steps_of(spec: &SystemSpec, service: u32, endpoint: u32) -> &[Step] {
+    if endpoint == discovery::PROBE {
+        &spec
+            .registry
+            .as_ref()
+            .and_then(|r| r.checks.as_ref())
+            .expect("probes only with checks")
+            .steps
+    } else {
+        &spec.services[service as usize].endpoints[endpoint as usize].steps
+    }
+}
+
+impl World<'_> {
+    pub(super) fn on_deliver(&mut self, now: SimTime, id: u32) {
+        if self.reqs[id as usize].killed {
+            // Held by a delay fault when its instance crashed.
+            self.release(id);
+            return;
+        }
+        let i = self.reqs[id as usize].instance as usize;
+        if self.insts[i].paused_at.is_some() && !self.insts[i].fault.down {
+            // A frozen process accepts nothing until it resumes.
+            self.insts[i].frozen.push(faults::Frozen::Deliver(id));
+            return;
+        }
+        self.trace_mark(id, tracing::Mark::Arrived, now);
+        let r = &mut self.reqs[id as usize];
+        r.state = State::Running;
+        r.arrived = true;
+        r.born = now;
+        // Health checks are not traffic: they use workers but stay out of the statistics.
+        r.measured = !r.probe && now >= self.warmup;
+        let (s, i, measured, delayed) = (
+            r.service as usize,
+            r.instance as usize,
+            r.measured,
+            r.delayed,
+        );
+        let fault = self.insts[i].fault;
+        if !self.insts[i].present {
+            // A slot the autoscaler does not use (or one it scaled in): nothing listens.
+            self.reqs[id as usize].code = Code::Refused;
+            self.respond(now, id, Outcome::Error);
+            return;
+        }
+        if fault != InstanceFault::NONE {
+            if fault.down {
+                // Connection refused: a fast error, the service never sees the request.
+                self.reqs[id as usize].code = Code::Refused;
+                self.respond(now, id, Outcome::Error);
+                return;
+            }
+            if let Some((add, p)) = fault.delay {
+                if !delayed && self.svcs[s].fault_rng.chance(p) {
+                    self.reqs[id as usize].delayed = true;
+                    self.engine
+                        .schedule_at(now.after(add), Ev::Deliver { req: id });
+                    return;
+                }
+            }
+        }
+        let svc = &mut self.svcs[s];
+        let waited = self.reqs[id as usize].rate_waited;
+        if !waited && measured {
+            svc.counts.requests += 1;
+        }
+        let probe = self.reqs[id as usize].probe;
+        if !waited && !probe {
+            svc.bucket.requests += 1;
+        }
+        if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
+            let (outcome, code) = match fault.abort_code {
+                500 => (Outcome::Error, Code::None),
+                429 => (Outcome::Rejected, Code::Limited),
+                _ => (Outcome::Rejected, Code::None),
+            };
+            if measured {
+                svc.counts.add(outcome);
+            }
+            svc.bucket.add(outcome);
+            self.reqs[id as usize].code = code;
+            self.respond(now, id, outcome);
+            return;
+        }
+        if !self.admit(now, id) {
+            return;
+        }
+        let svc = &mut self.svcs[s];
+        let capacity = self.spec.services[s].queue_capacity as usize;
+        let inst = &mut self.insts[i];
+        if let Some(threads) = self.spec.services[s].threads {
+            if inst.threads_busy >= threads {
+                if inst.admit.len() >= capacity {
+                    if measured {
+                        svc.counts.rejected += 1;
+                    }
+                    svc.bucket.rejected += 1;
+                    self.release_server_limit(now, id, Outcome::Rejected);
+                    self.respond(now, id, Outcome::Rejected);
+                } else {
+                    inst.admit.push_back(id);
+                    self.reqs[id as usize].enqueued = now;
+                }
+                return;
+            }
+            inst.threads_busy += 1;
+        }
+        if inst.queue.len() >= capacity && inst.busy >= svc.workers {
+            if self.spec.services[s].threads.is_some() {
+                inst.threads_busy -= 1;
+            }
+            // Admission control: a full queue refuses at once.
+            if measured {
+                svc.counts.rejected += 1;
+            }
+            svc.bucket.rejected += 1;
+            self.release_server_limit(now, id, Outcome::Rejected);
+            self.respond(now, id, Outcome::Rejected);
+            return;
+        }
+        inst.in_flight += 1;
+        self.reqs[id as usize].admitted = true;
+        self.held_change(s, now, 1);
+        self.advance(now, id);
+    }
+
+    /// Runs steps until one has to wait (work or calls) or the handler ends.
+    pub(super) fn advance(&mut self, now: SimTime, id: u32) {
+        let spec = self.spec;
+        loop {
+            let r = &self.reqs[id as usize];
+            let steps = steps_of(spec, r.service, r.endpoint);
+            let Some(step) = steps.get(r.step as usize) else {
+                self.complete(now, id);
+                return;
+            };
+            let service = r.service as usize;
+            if spec.services[service].drop_expired && now >= r.deadline {
+                // Nobody waits for the answer any more: stop here (gRPC server cancellation).
+                if r.measured {
+                    self.svcs[service].drops.expired += 1;
+                }
+                self.reqs[id as usize].code = Code::Expired;
+                self.complete(now, id);
+                return;
+            }
+            match step {
+                Step::Work(_) => {
+                    let inst = &mut self.insts[r.instance as usize];
+                    let free = inst.busy < inst.fault.workers.unwrap_or(self.svcs[service].workers);
+                    if !free {
+                        if inst.queue.is_empty() {
+                            inst.last_empty = now;
+                        }
+                        inst.queue.push_back(id);
+                    }
+                    self.reqs[id as usize].enqueued = now;
+                    if free {
+                        self.start_work(now, id);
+                    }
+                    return;
+                }
+                Step::Call(c) if c.publish.is_some() && !c.wait => {
+                    if self.svcs[service].branch_rng.chance(c.probability) {
+                        self.fire_and_forget(now, id, c);
+                    }
+                }
+                Step::Call(c) => {
+                    if self.svcs[service].branch_rng.chance(c.probability) {
+                        let site = self.site_index[service][r.endpoint as usize][r.step as usize];
+                        self.reqs[id as usize].pending = 1;
+                        self.start_call(now, id, site);
+                        return;
+                    }
+                }
+                Step::Saga(def) => self.start_saga(now, id, *def),
+                Step::Parallel(cs) => {
+                    let first = self.site_index[service][r.endpoint as usize][r.step as usize];
+                    // Decide every member first and set `pending` to the total before any call
+                    // starts: a call can finish at once (breaker open, reset link), and the
+                    // request must not move on until the whole group is done.
+                    let mut chosen = std::mem::take(&mut self.chosen);
+                    chosen.clear();
+                    for (k, c) in cs.iter().enumerate() {
+                        if self.svcs[service].branch_rng.chance(c.probability) {
+                            chosen.push(first + k as u32);
+                        }
+                    }
+                    if !chosen.is_empty() {
+                        self.reqs[id as usize].pending = chosen.len() as u32;
+                        for &site in &chosen {
+                            self.start_call(now, id, site);
+                        }
+                        self.chosen = chosen;
+                        return;
+                    }
+                    self.chosen = chosen;
+                }
+            }
+            self.reqs[id as usize].step += 1;
+        }
+    }
+
+    pub(super) fn start_work(&mut self, now: SimTime, id: u32) {
+        self.trace_mark(id, tracing::Mark::WorkStarted, now);
+        let spec = self.spec;
+        let r = &mut self.reqs[id as usize];
+        let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
+            unreachable!("start_work on a work step")
+        };
+        let step = if r.probe { u32::MAX } else { r.step };
+        r.work_started = now;
+        r.working = true;
+        r.pause_mark = self.insts[r.instance as usize].paused_ns;
+        let (s, i, measured, waited) = (
+            r.service as usize,
+            r.instance as usize,
+            r.measured,
+            now.since(r.enqueued),
+        );
+        self.account_busy(s, now);
+        let svc = &mut self.svcs[s];
+        svc.busy += 1;
+        self.insts[i].busy += 1;
+        if measured {
+            svc.queue_wait.record(waited.0);
+        }
+        // The canary version brings its own local work (replacing the first work step).
+        let dist = match (spec.services[s].new_version(), self.insts[i].v2, step) {
+            (Some((Some(work), _)), true, 0) => work,
+            _ => dist,
+        };
+        let mut d = dist.sample(&mut svc.work_rng);
+        if let (Some(c), Some(at)) = (&spec.services[s].cold_start, self.insts[i].booted_at) {
+            // Cold: slower by a factor falling linearly to 1 over the cold-start period.
+            let age = now.since(at);
+            if age < c.duration {
+                let left = 1.0 - age.0 as f64 / c.duration.0 as f64;
+                d = SimDuration((d.0 as f64 * (1.0 + (c.multiply - 1.0) * left)) as u64);
+            }
+        }
+        if spec.services[s].occ && self.reqs[id as usize].occ_seen == NONE && step != u32::MAX {
+            // Optimistic concurrency: the read happens as the handler starts.
+            let key = self.reqs[id as usize].key;
+            let row = svc.occ_rows.entry(key).or_insert((0, 0));
+            row.1 += 1;
+            self.reqs[id as usize].occ_seen = row.0;
+        }
+        let fault = self.insts[i].fault;
+        if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
+            d = SimDuration((d.0 as f64 * fault.slow) as u64);
+        }
+        self.engine
+            .schedule_at(now.after(d), Ev::WorkDone { req: id });
+    }
+
+    pub(super) fn on_work_done(&mut self, now: SimTime, id: u32) {
+        let r = &mut self.reqs[id as usize];
+        if r.killed {
+            // Its worker was given back when the instance crashed.
+            self.release(id);
+            return;
+        }
+        let i = r.instance as usize;
+        let inst = &mut self.insts[i];
+        {
+            if let Some(since) = inst.paused_at {
+                // Frozen mid-work: the rest runs after the pause.
+                let left = now.since(since).0;
+                inst.frozen.push(faults::Frozen::Work(id, left));
+                return;
+            }
+            if inst.paused_ns > r.pause_mark {
+                // A pause came and went while it worked: it ends that much later.
+                let extra = inst.paused_ns - r.pause_mark;
+                r.pause_mark = inst.paused_ns;
+                self.engine
+                    .schedule_at(now.after(SimDuration(extra)), Ev::WorkDone { req: id });
+                return;
+            }
+        }
+        r.work_ns += now.since(r.work_started).0;
+        r.working = false;
+        r.step += 1;
+        let s = r.service as usize;
+        self.account_busy(s, now);
+        self.svcs[s].busy -= 1;
+        self.insts[i].busy -= 1;
+        self.fill_workers(now, i);
+        self.advance(now, id);
+    }
+
+    /// Starts waiting work on every free worker of instance `i`.
+    pub(super) fn fill_workers(&mut self, now: SimTime, i: usize) {
+        let s = self.insts[i].service as usize;
+        let workers = self.insts[i].fault.workers.unwrap_or(self.svcs[s].workers);
+        while self.insts[i].busy < workers {
+            match self.next_work(now, i) {
+                Some(n) => self.start_work(now, n),
+                None => break,
+            }
+        }
+        self.answer_shed(now);
+    }
+
+    /// The handler ran all its steps (or a required call failed): decide the outcome and answer.
+    pub(super) fn complete(&mut self, now: SimTime, id: u32) {
+        let r = &self.reqs[id as usize];
+        let (s, i) = (r.service as usize, r.instance as usize);
+        let svc = &mut self.svcs[s];
+        let canary = self.insts[i].v2;
+        let error_rate = match (self.spec.services[s].new_version(), canary) {
+            (Some((_, rate)), true) => rate,
+            _ => self.spec.services[s].error_rate,
+        };
+        let poison = r.delivery != NONE && r.msg & messaging::POISON != 0;
+        let mut outcome = if matches!(r.code, Code::Shed | Code::Expired) {
+            Outcome::Rejected
+        } else if r.failed || poison || svc.error_rng.chance(error_rate) {
+            Outcome::Error
+        } else {
+            Outcome::Ok
+        };
+        if self.occ_close(id, outcome == Outcome::Ok) == Some(false) {
+            outcome = Outcome::Error;
+        }
+        let r = &self.reqs[id as usize];
+        let (dest, msg, key) = (r.dest, r.msg, r.key);
+        if dest != NONE && dest & messaging::WRITE_BIT != 0 {
+            if outcome == Outcome::Ok {
+                self.write_committed(id);
+            }
+        } else if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key)
+        {
+            // The broker's queue is full: the publish is refused.
+            outcome = Outcome::Rejected;
+        }
+        let r = &self.reqs[id as usize];
+        let (born, measured, probe) = (r.born, r.measured, r.probe);
+        // (A choreographed step's effect is judged with its message, in `delivery_done`.)
+        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE && r.delivery == NONE {
+            let (reference, code) = (r.saga, r.saga_step);
+            self.saga_effect(now, reference, code);
+        }
+        self.release_server_limit(now, id, outcome);
+        self.held_change(s, now, -1);
+        let svc = &mut self.svcs[s];
+        self.insts[i].in_flight -= 1;
+        self.reqs[id as usize].admitted = false;
+        let latency = now.since(born).0;
+        if measured {
+            svc.counts.add(outcome);
+            svc.latency.record(latency);
+        }
+        if !probe {
+            svc.bucket.add(outcome);
+            svc.bucket_latency.record(latency);
+            if canary {
+                self.canary_request(s, outcome, latency);
+            }
+        }
+        self.respond(now, id, outcome);
+        if self.spec.services[s].threads.is_some() {
+            let inst = &mut self.insts[i];
+            inst.threads_busy -= 1;
+            let next = self.spec.services[s].discipline.pop(&mut inst.admit);
+            if let Some(n) = next {
+                inst.threads_busy += 1;
+                inst.in_flight += 1;
+                self.reqs[n as usize].admitted = true;
+                self.held_change(s, now, 1);
+                self.advance(now, n);
+            }
+        }
+    }
+
+    /// Ends request `id`'s hold on its `occ` row, committing if `commit`: Some(true) when the
+    /// commit went through, Some(false) on a conflict (another request committed the key
+    /// since this one read it), None when there is nothing to commit or none was asked.
+    pub(super) fn occ_close(&mut self, id: u32, commit: bool) -> Option<bool> {
+        let r = &mut self.reqs[id as usize];
+        if r.occ_seen == NONE {
+            return None;
+        }
+        let (seen, key, measured) = (r.occ_seen, r.key, r.measured);
+        r.occ_seen = NONE;
+        let svc = &mut self.svcs[r.service as usize];
+        let row = svc.occ_rows.get_mut(&key).expect("a read row is held");
+        let verdict = commit.then(|| {
+            let ok = row.0 == seen;
+            if ok {
+                row.0 = (row.0 + 1) & 0x7fff_ffff; // never NONE
+            }
+            ok
+        });
+        row.1 -= 1;
+        if row.1 == 0 {
+            svc.occ_rows.remove(&key);
+        }
+        if verdict == Some(false) && measured {
+            svc.conflicts += 1;
+        }
+        verdict
+    }
+
+    /// Sends the answer of `id` back to whoever waits for it.
+    pub(super) fn respond(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+        self.trace_mark(id, tracing::Mark::Answered, now);
+        let r = &mut self.reqs[id as usize];
+        r.outcome = outcome;
+        if r.abandoned {
+            // Nobody waits: all the work done for it was wasted.
+            let (s, work) = (r.service as usize, r.work_ns);
+            self.svcs[s].wasted_ns += work as u128;
+            if r.timeout.is_none() {
+                self.release(id);
+            }
+            return;
+        }
+        if r.probe {
+            // The checker (a local agent) sees the answer at once.
+            if let Some(k) = r.timeout.take() {
+                self.engine.cancel(k);
+            }
+            self.probe_result(now, id, outcome == Outcome::Ok);
+            self.release(id);
+            return;
+        }
+        if r.delivery != NONE {
+            self.delivery_done(now, id, outcome, false);
+            return;
+        }
+        if r.parent == NONE && r.workload == NONE {
+            // A one-way message (a fire-and-forget publish): nobody hears the answer.
+            self.release(id);
+            return;
+        }
+        if r.parent == NONE {
+            self.client_result(now, id, outcome);
+            return;
+        }
+        let (call, service, callee) = (r.parent as usize, r.service as usize, r.instance);
+        let parent_service = self.sites[self.calls[call].site as usize].from as usize;
+        let caller = self.reqs[self.calls[call].parent as usize].instance;
+        let (from_zone, to_zone) = (
+            self.insts[callee as usize].zone,
+            self.insts[caller as usize].zone,
+        );
+        let (hop, reset) = self
+            .net
+            .transmit(service, parent_service, from_zone, to_zone, false);
+        let r = &mut self.reqs[id as usize];
+        if reset {
+            // The answer's connection was reset: the caller sees a connection failure.
+            r.outcome = Outcome::Error;
+            r.code = Code::Refused;
+        }
+        let Hop::Arrives(delay) = hop else {
+            r.state = State::Lost;
+            return;
+        };
+        r.state = State::Responding;
+        self.engine
+            .schedule_at(now.after(delay), Ev::Respond { req: id });
+    }
+
+    /// Records a point on the server's side of request `id`'s span, if it is traced.
+    #[inline]
+    pub(super) fn trace_mark(&mut self, id: u32, mark: tracing::Mark, now: SimTime) {
+        let span = self.reqs[id as usize].span;
+        if span != tracing::SpanRef::NONE {
+            if let Some(tr) = self.tracer.as_mut() {
+                tr.mark(span, mark, now);
+            }
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The network actor: directed links between services with their latency, loss and faults, zone hops and zone partitions.
+//!
+//! It owns its state and its random streams (one per directed link). Requests and
+//! responses cross it through one [`Network::transmit`]: counted, perhaps lost (loss,
+//! a partition, a cut between zones), otherwise delayed by the link's latency or the
+//! cross-zone latency. Broker deliveries use [`Network::broker_delay`] (no loss yet).
+
+use super::spec::{CallSpec, Step, SystemSpec};
+use crate::dist::Dist;
+use crate::rng::SimRng;
+use crate::time::SimDuration;
+
+/// "No link" in the index, and "no zone".
+const NONE: u32 = u32::MAX;
+
+/// A fault in force on a link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum LinkFault {
+    None,
+    Partition,
+    Reset,
+    Loss(f64),
+}
+
+struct Link {
+    latency: Dist,
+    loss: f64,
+    fault: LinkFault,
+    rng: SimRng,
+    messages: u64,
+    lost: u64,
+}
+
+impl Link {
+    /// The loss probability in force, or `None` while a reset fault fails every message fast.
+    fn loss_now(&self) -> Option<f64> {
+        match self.fault {
+            LinkFault::None => Some(self.loss),
+            LinkFault::Partition => Some(1.0),
+            LinkFault::Loss(p) => Some(p.max(self.loss)),
+            LinkFault::Reset => None,
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Hop {
+    /// The connection was reset at once: nothing travels (a request's fast failure).
+    Reset,
+    /// Lost on the way: only a timeout will notice.
+    Lost,
+    /// Arrives after this delay.
+    Arrives(SimDuration),
+}
+
+/// The network between services.
+pub(super) struct Network {
+    /// index[from * services + to]: the directed link's place in `links`, or NONE for pairs
+    /// that never talk.
+    index: Vec<u32>,
+    services: usize,
+    links: Vec<Link>,
+    /// Latency between zones (None: the links' own).
+    cross_zone: Option<Dist>,
+    /// Whether the scenario has zones at all.
+    zoned: bool,
+    /// Zone pairs cut by a zone partition.
+    zone_cuts: Vec<(u32, u32)>,
+}
+
+impl Network {
+    /// Directed links for every pair of services that call each other (responses use the
+    /// reverse link), each with its own stream `net:<from>-><to>`.
+    pub(super) fn new(spec: &SystemSpec) -> Self {
+        let n = spec.services.len();
+        let mut index = vec![NONE; n * n];
+        let mut links = Vec::new();
+        for (i, s) in spec.services.iter().enumerate() {
+            for e in &s.endpoints {
+                for step in &e.steps {
+                    let calls: &[CallSpec] = match step {
+                        Step::Call(c) => std::slice::from_ref(c),
+                        Step::Parallel(cs) => cs,
+                        Step::Work(_) | Step::Saga(_) => &[],
+                    };
+                    for c in calls {
+                        let j = c.to.0 as usize;
+                        for (from, to) in [(i, j), (j, i)] {
+                            if index[from * n + to] != NONE {
+                                continue;
+                            }
+                            let o = spec.network.links.iter().rev().find(|l| {
+                                (l.a.0 as usize, l.b.0 as usize) == (from, to)
+                                    || (l.a.0 as usize, l.b.0 as usize) == (to, from)
+                            });
+                            let (latency, loss) = match o {
+                                Some(l) => (l.latency.clone(), l.loss),
+                                None => (spec.network.latency.clone(), spec.network.loss),
+                            };
+                            let name = format!(
+                                "net:{}->{}",
+                                spec.services[from].name, spec.services[to].name
+                            );
+                            index[from * n + to] = links.len() as u32;
+                            links.push(Link {
+                                latency,
+                                loss,
+                                fault: LinkFault::None,
+                                rng: SimRng::for_component(spec.seed, &name),
+                                messages: 0,
+                                lost: 0,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Network {
+            index,
+            services: n,
+            links,
+            cross_zone: spec.network.cross_zone.clone(),
+            zoned: !spec.zones.is_empty(),
+            zone_cuts: Vec::new(),
+        }
+    }
+
+    fn link(&self, from: usize, to: usize) -> Option<usize> {
+        let li = self.index[from * self.services + to];
+        (li != NONE).then_some(li as usize)
+    }
+
+    /// Whether a hop between zones `a` and `b` crosses zones, and whether a zone partition
+    /// cuts it (NONE: no zone).
+    pub(super) fn zone_hop(&self, a: u32, b: u32) -> (bool, bool) {
+        if !self.zoned || a == NONE || b == NONE || a == b {
+            return (false, false);
+        }
+        let cut = self
+            .zone_cuts
+            .iter()
+            .any(|&(x, y)| (x, y) == (a, b) || (y, x) == (a, b));
+        (true, cut)
+    }
+
+    /// One message from service `from` in zone `from_zone` to service `to` in zone
+    /// `to_zone`. On a reset link a request fails at once (`reset_fails_fast`: `Hop::Reset`,
+    /// nothing drawn); an answer still travels, with the link's own loss, and the second
+    /// value says its connection was reset (the caller sees a connection failure).
+    pub(super) fn transmit(
+        &mut self,
+        from: usize,
+        to: usize,
+        from_zone: u32,
+        to_zone: u32,
+        reset_fails_fast: bool,
+    ) -> (Hop, bool) {
+        let (cross, cut) = self.zone_hop(from_zone, to_zone);
+        let li = self
+            .link(from, to)
+            .expect("a link between services that call each other");
+        let link = &mut self.links[li];
+        link.messages += 1;
+        let (loss, reset) = match link.loss_now() {
+            Some(p) => (p, false),
+            None if reset_fails_fast => return (Hop::Reset, true),
+            None => (link.loss, true),
+        };
+        if cut || link.rng.chance(loss) {
+            link.lost += 1;
+            return (Hop::Lost, reset);
+        }
+        let delay = match self.cross_zone.as_ref().filter(|_| cross) {
+            Some(d) => d.sample(&mut link.rng),
+            None => link.latency.sample(&mut link.rng),
+        };
+        (Hop::Arrives(delay), reset)
+    }
+
+    /// The delay of a broker delivery from `from` to `to` over their link (counted, never
+    /// lost), or `None` when the two never call each other.
+    pub(super) fn broker_delay(&mut self, from: usize, to: usize) -> Option<SimDuration> {
+        let li = self.link(from, to)?;
+        let link = &mut self.links[li];
+        link.messages += 1;
+        Some(link.latency.sample(&mut link.rng))
+    }
+
+    /// Sets (or, with `LinkFault::None`, clears) the fault on both directions between `a`
+    /// and `b`.
+    pub(super) fn set_link_fault(&mut self, a: usize, b: usize, fault: LinkFault) {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(li) = self.link(x, y) {
+                self.links[li].fault = fault;
+            }
+        }
+    }
+
+    /// Cuts (or heals one cut of) the zones `a` and `b`.
+    pub(super) fn cut_zones(&mut self, a: u32, b: u32, on: bool) {
+        if on {
+            self.zone_cuts.push((a, b));
+        } else if let Some(k) = self.zone_cuts.iter().position(|&c| c == (a, b)) {
+            self.zone_cuts.remove(k);
+        }
+    }
+
+    /// Messages sent and lost so far, all links together.
+    pub(super) fn totals(&self) -> (u64, u64) {
+        let messages = self.links.iter().map(|l| l.messages).sum();
+        let lost = self.links.iter().map(|l| l.lost).sum();
+        (messages, lost)
+    }
+}
