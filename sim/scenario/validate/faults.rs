@@ -1,0 +1,293 @@
+//! Faults (`[[fault]]`), and the timeouts a lossy network makes necessary.
+
+use super::*;
+
+/// The `[[fault]]` list, resolved and checked.
+pub(super) fn build_faults(
+    cx: &mut Ctx,
+    raw: &RawScenario,
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+    zone_names: &[String],
+) -> Vec<FaultSpec> {
+    let mut faults = Vec::new();
+    for (i, f) in raw.fault.iter().enumerate() {
+        let p = root().key("fault").index(i);
+        let zonal = matches!(
+            f.kind.as_str(),
+            "zone_outage" | "zone_partition" | "registry_outage"
+        );
+        if f.kind.starts_with("registry_") && raw.registry.is_none() {
+            cx.err(
+                p.key("kind"),
+                format!("a {} fault needs a [registry]", f.kind),
+            );
+        }
+        let target = match (&f.target, zonal) {
+            (Some(t), false) => resolve(cx, t, p.key("target")),
+            (None, false) => {
+                cx.err(
+                    p.clone(),
+                    format!("a {:?} fault needs target = \"<service>\"", f.kind),
+                );
+                None
+            }
+            (Some(_), true) if f.kind == "registry_outage" => {
+                cx.err(
+                    p.key("target"),
+                    "a registry outage has no target (use registry_partition with target = \"<service>\" to cut one service off from the registry)",
+                );
+                None
+            }
+            (Some(_), true) => {
+                cx.err(
+                    p.key("target"),
+                    "a zone fault names `zone` (and `peer_zone`), not a target service",
+                );
+                None
+            }
+            (None, true) => Some(ServiceId(0)),
+        };
+        let zone_of = |cx: &mut Ctx, z: Option<&str>, key: &str| -> Option<u32> {
+            let Some(z) = z else {
+                cx.err(
+                    p.clone(),
+                    format!("a {:?} fault needs {key} = \"<zone>\"", f.kind),
+                );
+                return None;
+            };
+            match zone_names.iter().position(|n| n == z) {
+                Some(k) => Some(k as u32),
+                None => {
+                    cx.err(
+                        p.key(key),
+                        format!(
+                            "unknown zone {z:?}; zones used by services: {}",
+                            if zone_names.is_empty() {
+                                "none (set `zones` on services)".to_string()
+                            } else {
+                                zone_names.join(", ")
+                            }
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        if !zonal && (f.zone.is_some() || f.peer_zone.is_some()) {
+            cx.err(
+                p.key("zone"),
+                "`zone` and `peer_zone` are for zone_outage and zone_partition faults",
+            );
+        }
+        let peer = f
+            .peer
+            .as_deref()
+            .and_then(|n| resolve(cx, n, p.key("peer")));
+        let link = matches!(f.kind.as_str(), "partition" | "reset" | "loss");
+        if link && f.peer.is_none() {
+            cx.err(
+                p.key("peer"),
+                format!(
+                    "a {} fault is between two services: add peer = \"<service>\"",
+                    f.kind
+                ),
+            );
+        }
+        if !link && f.peer.is_some() {
+            cx.err(
+                p.key("peer"),
+                format!(
+                    "`peer` is only for partition, reset and loss faults, not {:?}",
+                    f.kind
+                ),
+            );
+        }
+        if let (Some(t), Some(k)) = (target, f.instance) {
+            if k >= raw.service[t.0 as usize].replicas {
+                cx.err(
+                    p.key("instance"),
+                    format!(
+                        "service {:?} has {} instances (0-based), there is no instance {k}",
+                        f.target, raw.service[t.0 as usize].replicas
+                    ),
+                );
+            }
+        }
+        let share = f.p.unwrap_or(1.0);
+        check_probability(cx, share, p.key("p"), false);
+        let kind = match f.kind.as_str() {
+            "latency" => match f.add {
+                Some(d) => Some(FaultKind::Delay(d)),
+                None => {
+                    cx.err(p.key("add"), "a latency fault needs add = \"<duration>\" (use kind = \"slow\" with multiply = 3.0 to slow the work)");
+                    None
+                }
+            },
+            "error" => match f.code.unwrap_or(500) {
+                c @ (500 | 502 | 503 | 504 | 429) => Some(FaultKind::Abort(c)),
+                c => {
+                    cx.err(p.key("code"), format!("code {c} is not modelled: use 500 (an error), 502, 503 or 504 (overloaded/unavailable) or 429 (rate limited)"));
+                    None
+                }
+            },
+            "slow" => match (f.multiply, f.workers) {
+                (None, None) => {
+                    cx.err(p.clone(), "a slow fault needs multiply = <factor above 0> (slower work, e.g. 3.0) and/or workers = <n> (fewer workers)");
+                    None
+                }
+                (Some(m), _) if !(m.is_finite() && m > 0.0) => {
+                    cx.err(
+                        p.key("multiply"),
+                        format!("multiply is a factor above 0, got {m}"),
+                    );
+                    None
+                }
+                (_, Some(0)) => {
+                    cx.err(p.key("workers"), "workers must be at least 1 (use kind = \"pause\" or \"crash\" to stop an instance)");
+                    None
+                }
+                (m, w) => Some(FaultKind::Slow {
+                    multiply: m.unwrap_or(1.0),
+                    workers: w,
+                }),
+            },
+            "crash" => Some(FaultKind::Crash),
+            "registry_outage" => Some(FaultKind::RegistryOutage),
+            "registry_partition" => Some(FaultKind::RegistryPartition),
+            "zone_outage" => zone_of(cx, f.zone.as_deref(), "zone").map(FaultKind::ZoneOutage),
+            "zone_partition" => {
+                let a = zone_of(cx, f.zone.as_deref(), "zone");
+                let b = zone_of(cx, f.peer_zone.as_deref(), "peer_zone");
+                match (a, b) {
+                    (Some(a), Some(b)) if a != b => Some(FaultKind::ZonePartition(a, b)),
+                    (Some(_), Some(_)) => {
+                        cx.err(
+                            p.key("peer_zone"),
+                            "a zone partition is between two different zones",
+                        );
+                        None
+                    }
+                    _ => None,
+                }
+            }
+            "pause" => Some(FaultKind::Pause),
+            "random_crash" => match (f.mttf, f.mttr) {
+                (Some(mttf), Some(mttr)) if mttf.0 > 0 && mttr.0 > 0 => {
+                    Some(FaultKind::RandomCrash { mttf, mttr })
+                }
+                _ => {
+                    cx.err(p.clone(), "a random_crash fault needs mttf and mttr, both longer than 0s (mean times to failure and to repair, exponential)");
+                    None
+                }
+            },
+            "partition" => Some(FaultKind::Partition),
+            "reset" => Some(FaultKind::Reset),
+            "loss" => Some(FaultKind::Loss(share)),
+            other => {
+                let kinds = [
+                    "latency",
+                    "error",
+                    "slow",
+                    "crash",
+                    "pause",
+                    "random_crash",
+                    "zone_outage",
+                    "zone_partition",
+                    "registry_outage",
+                    "registry_partition",
+                    "partition",
+                    "reset",
+                    "loss",
+                ];
+                unknown_kind(cx, p.key("kind"), "fault", other, &kinds);
+                None
+            }
+        };
+        for (key, used) in [
+            ("add", f.add.is_some() && f.kind != "latency"),
+            ("multiply", f.multiply.is_some() && f.kind != "slow"),
+            ("workers", f.workers.is_some() && f.kind != "slow"),
+            ("code", f.code.is_some() && f.kind != "error"),
+            ("mttf", f.mttf.is_some() && f.kind != "random_crash"),
+            ("mttr", f.mttr.is_some() && f.kind != "random_crash"),
+        ] {
+            if used {
+                cx.err(
+                    p.key(key),
+                    format!("`{key}` is not used by a {:?} fault", f.kind),
+                );
+            }
+        }
+        if let (Some(kind), Some(target)) = (kind, target) {
+            let at = SimTime::ZERO.after(f.at);
+            let until = f
+                .length
+                .map_or(SimTime::ZERO.after(raw.sim.duration), |l| at.after(l));
+            faults.push(FaultSpec {
+                kind,
+                at,
+                until,
+                target,
+                instance: f.instance,
+                peer,
+                p: if matches!(kind, FaultKind::Loss(_)) {
+                    1.0
+                } else {
+                    share
+                },
+            });
+        }
+    }
+
+    faults
+}
+
+/// Lost messages are only noticed by a timeout: without one the caller would wait forever.
+pub(super) fn check_timeouts_when_lossy(
+    cx: &mut Ctx,
+    raw: &RawScenario,
+    links: &[LinkSpec],
+    faults: &[FaultSpec],
+    services: &[ServiceSpec],
+) {
+    let lossy = raw.network.loss > 0.0
+        || links.iter().any(|l| l.loss > 0.0)
+        || faults.iter().any(|f| {
+            matches!(
+                f.kind,
+                FaultKind::Partition | FaultKind::Loss(_) | FaultKind::ZonePartition(..)
+            )
+        });
+    if lossy {
+        for (i, w) in raw.workload.iter().enumerate() {
+            if w.timeout.is_none() {
+                cx.err(
+                    root().key("workload").index(i).key("timeout"),
+                    "the network loses messages (loss or a partition/loss fault), so this workload needs a timeout (a lost reply would be waited for forever)",
+                );
+            }
+        }
+        for (i, s) in services.iter().enumerate() {
+            for (j, e) in s.endpoints.iter().enumerate() {
+                let calls = e.steps.iter().flat_map(|st| match st {
+                    Step::Call(c) => std::slice::from_ref(c).iter(),
+                    Step::Parallel(cs) => cs.iter(),
+                    Step::Work(_) | Step::Saga(_) => [].iter(),
+                });
+                if calls.clone().any(|c| c.timeout.is_none()) {
+                    let p = if raw.service[i].endpoint.is_empty() {
+                        root().key("service").index(i).key("calls")
+                    } else {
+                        root()
+                            .key("service")
+                            .index(i)
+                            .key("endpoint")
+                            .index(j)
+                            .key("calls")
+                    };
+                    cx.err(p, "the network loses messages (loss or a partition/loss fault), so every call needs a timeout (a lost reply would be waited for forever)");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,485 @@
+//! Named policies (`[policy.retry]`, `[policy.breaker]`, `[policy.hedge]`) and the defaults calls inherit.
+
+use super::*;
+
+/// A service's default policies for its calls, and where it can publish.
+pub(super) struct Defaults<'a> {
+    pub(super) dests: &'a BTreeMap<String, (Dest, Option<ServiceId>)>,
+    /// The service whose handler this is.
+    pub(super) service: usize,
+    pub(super) retry: Option<&'a str>,
+    pub(super) breaker: Option<&'a str>,
+    pub(super) balancer: Option<&'a str>,
+    pub(super) outlier: Option<&'a str>,
+    pub(super) bulkhead: Option<&'a str>,
+    pub(super) path: TomlPath,
+}
+
+/// The named policies, built.
+pub(super) struct Policies {
+    pub(super) retries: Vec<RetryPolicy>,
+    pub(super) breakers: Vec<BreakerPolicy>,
+    pub(super) hedges: Vec<HedgePolicy>,
+    pub(super) balancers: Vec<BalancerPolicy>,
+    pub(super) outliers: Vec<OutlierPolicy>,
+    pub(super) bulkheads: Vec<BulkheadPolicy>,
+    pub(super) rate_limits: Vec<RateLimitPolicy>,
+    pub(super) concurrency: Vec<ConcurrencyPolicy>,
+    pub(super) throttles: Vec<ThrottlePolicy>,
+}
+
+impl Policies {
+    /// Resolves a call's policy name (or its service's default); "none" means no policy.
+    pub(super) fn pick(
+        &self,
+        cx: &mut Ctx,
+        kind: &str,
+        name: Option<&str>,
+        path: TomlPath,
+        default: Option<&str>,
+        default_path: &TomlPath,
+    ) -> Option<u32> {
+        let (name, path) = match (name, default) {
+            (Some(n), _) => (n, path),
+            (None, Some(d)) => (d, default_path.key(kind)),
+            (None, None) => return None,
+        };
+        if name == "none" {
+            return None;
+        }
+        let names: Vec<&str> = match kind {
+            "retry" => self.retries.iter().map(|r| r.name.as_str()).collect(),
+            "hedge" => self.hedges.iter().map(|h| h.name.as_str()).collect(),
+            "balancer" => self.balancers.iter().map(|h| h.name.as_str()).collect(),
+            "outlier" => self.outliers.iter().map(|h| h.name.as_str()).collect(),
+            "bulkhead" => self.bulkheads.iter().map(|h| h.name.as_str()).collect(),
+            "rate_limit" => self.rate_limits.iter().map(|h| h.name.as_str()).collect(),
+            "concurrency" => self.concurrency.iter().map(|h| h.name.as_str()).collect(),
+            "throttle" => self.throttles.iter().map(|h| h.name.as_str()).collect(),
+            _ => self.breakers.iter().map(|b| b.name.as_str()).collect(),
+        };
+        match names.iter().position(|n| *n == name) {
+            Some(i) => Some(i as u32),
+            None => {
+                let hint = did_you_mean(name, names.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                let known = if names.is_empty() {
+                    format!("none is defined: add [policy.{kind}.{name}]")
+                } else {
+                    format!("defined: {}", names.join(", "))
+                };
+                cx.err(
+                    path,
+                    format!("unknown {kind} policy {name:?}{hint}; {known}"),
+                );
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn outcome_set(
+    cx: &mut Ctx,
+    list: Option<&[String]>,
+    default: OutcomeSet,
+    allowed: &[&str],
+    path: TomlPath,
+) -> OutcomeSet {
+    let Some(list) = list else { return default };
+    let mut set = OutcomeSet::EMPTY;
+    for (i, item) in list.iter().enumerate() {
+        match AttemptOutcome::from_name(item).filter(|o| allowed.contains(&o.name())) {
+            Some(o) => set = set.with(o),
+            None => {
+                let other = item.as_str();
+                let hint = did_you_mean(other, allowed.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    path.index(i),
+                    format!(
+                        "unknown outcome {other:?}{hint}; valid: {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+    set
+}
+
+pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
+    use crate::policy::backoff::{Backoff, Jitter};
+    use crate::policy::breaker::{Config, ConsecutiveConfig, RateConfig, WaitInterval, Window};
+    use crate::policy::budget::EnvoyBudget;
+    let pp = root().key("policy");
+    let rp = &raw.policy;
+    let names: [(&str, Vec<&String>); 9] = [
+        ("retry", rp.retry.keys().collect()),
+        ("breaker", rp.breaker.keys().collect()),
+        ("hedge", rp.hedge.keys().collect()),
+        ("balancer", rp.balancer.keys().collect()),
+        ("outlier", rp.outlier.keys().collect()),
+        ("bulkhead", rp.bulkhead.keys().collect()),
+        ("rate_limit", rp.rate_limit.keys().collect()),
+        ("concurrency", rp.concurrency.keys().collect()),
+        ("throttle", rp.throttle.keys().collect()),
+    ];
+    for (kind, keys) in names {
+        if keys.iter().any(|k| k.as_str() == "none") {
+            cx.err(
+                pp.key(kind).key("none"),
+                "\"none\" is reserved (it turns a service's default policy off): pick another name",
+            );
+        }
+    }
+    let mut retries = Vec::new();
+    for (name, r) in &raw.policy.retry {
+        let p = pp.key("retry").key(name);
+        if r.max_attempts == 0 {
+            cx.err(
+                p.key("max_attempts"),
+                "max_attempts counts the first attempt too: it must be at least 1",
+            );
+        }
+        let backoff = match &r.backoff {
+            None => Backoff::None,
+            Some(b) => {
+                let bp = p.key("backoff");
+                let need = |cx: &mut Ctx, v: Option<SimDuration>, key: &str| -> SimDuration {
+                    v.unwrap_or_else(|| {
+                        cx.err(
+                            bp.key(key),
+                            format!("missing `{key}` for backoff kind {:?}", b.kind),
+                        );
+                        SimDuration::ZERO
+                    })
+                };
+                match b.kind.as_str() {
+                    "none" => Backoff::None,
+                    "fixed" => Backoff::Fixed(need(cx, b.value, "value")),
+                    "exponential" => {
+                        let jitter = match b.jitter.as_deref().unwrap_or("full") {
+                            "none" => Jitter::None,
+                            "full" => Jitter::Full,
+                            "equal" => Jitter::Equal,
+                            other => {
+                                cx.err(bp.key("jitter"), format!("unknown jitter {other:?}: use \"none\", \"full\" or \"equal\" (\"decorrelated\" is its own backoff kind)"));
+                                Jitter::Full
+                            }
+                        };
+                        Backoff::Exponential {
+                            base: need(cx, b.base, "base"),
+                            cap: need(cx, b.cap, "cap"),
+                            jitter,
+                        }
+                    }
+                    "decorrelated" => Backoff::Decorrelated {
+                        base: need(cx, b.base, "base"),
+                        cap: need(cx, b.cap, "cap"),
+                    },
+                    "envoy" => {
+                        let base = b.base.unwrap_or(SimDuration::from_millis(25));
+                        Backoff::Envoy {
+                            base,
+                            max: b.cap.unwrap_or(SimDuration(base.0 * 10)),
+                        }
+                    }
+                    "grpc" => Backoff::Grpc {
+                        initial: need(cx, b.base, "base"),
+                        multiplier: b.multiplier.unwrap_or(2.0),
+                        max: need(cx, b.cap, "cap"),
+                    },
+                    "resilience4j" => Backoff::R4jExponential {
+                        initial: need(cx, b.base, "base"),
+                        multiplier: b.multiplier.unwrap_or(1.5),
+                        max: b.cap.unwrap_or(SimDuration(u64::MAX / 4)),
+                    },
+                    other => {
+                        let kinds = [
+                            "none",
+                            "fixed",
+                            "exponential",
+                            "decorrelated",
+                            "envoy",
+                            "grpc",
+                            "resilience4j",
+                        ];
+                        unknown_kind(cx, bp.key("kind"), "backoff", other, &kinds);
+                        Backoff::None
+                    }
+                }
+            }
+        };
+        let retry_on = outcome_set(
+            cx,
+            r.retry_on.as_deref(),
+            OutcomeSet::RETRY_DEFAULT,
+            &[
+                "error",
+                "timeout",
+                "rejected",
+                "circuit_open",
+                "connect_failure",
+                "rate_limited",
+                "refused",
+            ],
+            p.key("retry_on"),
+        );
+        let budget = r.budget.as_ref().and_then(|b| {
+            let bp = p.key("budget");
+            match b.kind.as_str() {
+                "envoy" => Some(BudgetSpec::Envoy(EnvoyBudget {
+                    percent: b.percent.unwrap_or(20.0),
+                    min_concurrency: b.min_concurrency.unwrap_or(3),
+                })),
+                "finagle" => {
+                    let pc = b.percent_can_retry.unwrap_or(0.2);
+                    if !(pc > 0.0 && pc <= 1.0) {
+                        cx.err(
+                            bp.key("percent_can_retry"),
+                            format!("must be in (0, 1], got {pc}"),
+                        );
+                    }
+                    Some(BudgetSpec::Finagle {
+                        ttl: b.ttl.unwrap_or(SimDuration::from_secs(10)),
+                        min_retries_per_s: b.min_retries_per_s.unwrap_or(10.0),
+                        percent_can_retry: pc,
+                    })
+                }
+                "grpc" => Some(BudgetSpec::Grpc {
+                    max_tokens: b.max_tokens.unwrap_or(10).clamp(1, 1000),
+                    token_ratio: b.token_ratio.unwrap_or(0.1),
+                }),
+                "aws" => Some(BudgetSpec::Aws),
+                "token_bucket" => {
+                    let deposit = b.token_ratio.unwrap_or(0.1);
+                    if !(deposit > 0.0 && deposit <= 1.0) {
+                        cx.err(
+                            bp.key("token_ratio"),
+                            format!("tokens deposited per success are in (0, 1], got {deposit}"),
+                        );
+                    }
+                    Some(BudgetSpec::TokenBucket {
+                        max_tokens: b.max_tokens.unwrap_or(10).clamp(1, 1_000_000),
+                        deposit,
+                    })
+                }
+                other => {
+                    let kinds = ["envoy", "finagle", "grpc", "aws", "token_bucket"];
+                    unknown_kind(cx, bp.key("kind"), "budget", other, &kinds);
+                    None
+                }
+            }
+        });
+        retries.push(RetryPolicy {
+            name: name.clone(),
+            max_attempts: r.max_attempts.max(1),
+            backoff,
+            retry_on,
+            budget,
+            overall_timeout: r.overall_timeout,
+        });
+    }
+    let mut breakers = Vec::new();
+    for (name, b) in &raw.policy.breaker {
+        let p = pp.key("breaker").key(name);
+        let fraction = |cx: &mut Ctx, v: Option<f64>, key: &str, default: f64| -> f64 {
+            let v = v.unwrap_or(default);
+            if !(v > 0.0 && v <= 1.0) {
+                cx.err(
+                    p.key(key),
+                    format!("{key} is a share of the window in (0, 1], got {v}"),
+                );
+            }
+            v * 100.0
+        };
+        let record = outcome_set(
+            cx,
+            b.record.as_deref(),
+            OutcomeSet::BREAKER_DEFAULT,
+            &[
+                "error",
+                "timeout",
+                "rejected",
+                "connect_failure",
+                "rate_limited",
+                "refused",
+            ],
+            p.key("record"),
+        );
+        let config = match b.kind.as_deref().unwrap_or("rate") {
+            "rate" => {
+                let window = match &b.window {
+                    None => Window::Count(100),
+                    Some(w) if w.size == 0 => {
+                        cx.err(
+                            p.key("window").key("size"),
+                            "window size must be at least 1",
+                        );
+                        Window::Count(1)
+                    }
+                    Some(w) => match w.kind.as_str() {
+                        "count" => Window::Count(w.size),
+                        "time" => Window::Time(w.size),
+                        other => {
+                            cx.err(
+                                p.key("window").key("kind"),
+                                format!("unknown window kind {other:?}: use \"count\" or \"time\""),
+                            );
+                            Window::Count(w.size)
+                        }
+                    },
+                };
+                let open_for = b.open_for.unwrap_or(SimDuration::from_secs(60));
+                let wait = match b.open_multiplier {
+                    Some(m) => WaitInterval::Exponential {
+                        initial: open_for,
+                        multiplier: m,
+                        max: b
+                            .open_max
+                            .unwrap_or(SimDuration(open_for.0.saturating_mul(10))),
+                    },
+                    None => WaitInterval::Fixed(open_for),
+                };
+                Config::Rate(RateConfig {
+                    failure_rate_threshold: fraction(cx, b.failure_rate, "failure_rate", 0.5),
+                    slow_call_rate_threshold: fraction(cx, b.slow_call_rate, "slow_call_rate", 1.0),
+                    slow_call_duration: b.slow_call_duration.unwrap_or(SimDuration::from_secs(60)),
+                    window,
+                    minimum_calls: b.minimum_calls.unwrap_or(100).max(1),
+                    half_open_calls: b.half_open_calls.unwrap_or(10).max(1),
+                    wait,
+                    automatic_transition: b.automatic.unwrap_or(false),
+                    max_wait_half_open: b.max_wait_half_open.unwrap_or(SimDuration::ZERO),
+                    after_max_wait: crate::policy::breaker::State::Open,
+                })
+            }
+            "consecutive" => {
+                for (key, set) in [
+                    ("failure_rate", b.failure_rate.is_some()),
+                    ("window", b.window.is_some()),
+                    ("minimum_calls", b.minimum_calls.is_some()),
+                    ("half_open_calls", b.half_open_calls.is_some()),
+                    ("slow_call_rate", b.slow_call_rate.is_some()),
+                ] {
+                    if set {
+                        cx.err(p.key(key), format!("`{key}` belongs to kind = \"rate\"; the consecutive breaker takes failures, open_for and successes"));
+                    }
+                }
+                Config::Consecutive(ConsecutiveConfig {
+                    failures: b.failures.unwrap_or(5).max(1),
+                    open_for: b.open_for.unwrap_or(SimDuration::from_secs(30)),
+                    half_open_successes: b.successes.unwrap_or(3).max(1),
+                })
+            }
+            other => {
+                cx.err(p.key("kind"), format!("unknown breaker kind {other:?}: use \"rate\" (Resilience4j) or \"consecutive\" (the articles')"));
+                Config::Consecutive(ConsecutiveConfig::default())
+            }
+        };
+        let fallback = b.fallback.as_ref().map(|f| Fallback {
+            latency: f.latency,
+            on_failure: match f.on.as_str() {
+                "open" => false,
+                "failure" => true,
+                other => {
+                    cx.err(p.key("fallback").key("on"), format!("unknown fallback trigger {other:?}: use \"open\" (calls the breaker refuses) or \"failure\" (any failed call)"));
+                    false
+                }
+            },
+        });
+        breakers.push(BreakerPolicy {
+            name: name.clone(),
+            config,
+            record,
+            fallback,
+            scope: scope(cx, b.scope.as_deref(), p.key("scope")),
+        });
+    }
+    let mut hedges = Vec::new();
+    for (name, h) in &raw.policy.hedge {
+        let p = pp.key("hedge").key(name);
+        if !(2..=5).contains(&h.max_attempts) {
+            cx.err(p.key("max_attempts"), format!("max_attempts is 2 to 5 (the first attempt included; gRPC caps hedging at 5), got {}", h.max_attempts));
+        }
+        if let Some(q) = h.percentile {
+            if !(q > 0.0 && q < 100.0) {
+                cx.err(
+                    p.key("percentile"),
+                    format!("percentile is in (0, 100), got {q}"),
+                );
+            }
+        }
+        let none = OutcomeSet::of(&[AttemptOutcome::Timeout]);
+        let non_fatal = outcome_set(
+            cx,
+            h.non_fatal.as_deref(),
+            none,
+            &[
+                "error",
+                "rejected",
+                "connect_failure",
+                "rate_limited",
+                "refused",
+            ],
+            p.key("non_fatal"),
+        );
+        // A per-try timeout always lets the next hedge go at once (gRPC A6).
+        let non_fatal = non_fatal.with(AttemptOutcome::Timeout);
+        hedges.push(HedgePolicy {
+            name: name.clone(),
+            max_attempts: h.max_attempts.clamp(2, 5),
+            delay: h.delay,
+            percentile: h.percentile,
+            non_fatal,
+        });
+    }
+    let more = build_layer_policies(cx, raw);
+    Policies {
+        retries,
+        breakers,
+        hedges,
+        balancers: more.0,
+        outliers: more.1,
+        bulkheads: more.2,
+        rate_limits: more.3,
+        concurrency: more.4,
+        throttles: more.5,
+    }
+}
+
+/// Reads a breaker's or bulkhead's `scope`.
+pub(super) fn scope(cx: &mut Ctx, v: Option<&str>, path: TomlPath) -> Scope {
+    match v.unwrap_or("attempt") {
+        "attempt" => Scope::Attempt,
+        "call" => Scope::Call,
+        other => {
+            cx.err(path, format!("unknown scope {other:?}: use \"attempt\" (inside the retries: every attempt asks) or \"call\" (outside: once per call)"));
+            Scope::Attempt
+        }
+    }
+}
+
+/// An error for an unknown `kind`, with a did-you-mean.
+pub(super) fn unknown_kind(cx: &mut Ctx, path: TomlPath, what: &str, other: &str, kinds: &[&str]) {
+    let hint = did_you_mean(other, kinds.iter().copied())
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    cx.err(
+        path,
+        format!(
+            "unknown {what} kind {other:?}{hint}; valid: {}",
+            kinds.join(", ")
+        ),
+    );
+}
+
+/// Checks that a percentage lies in [0, 100].
+pub(super) fn check_percent(cx: &mut Ctx, v: f64, path: TomlPath) -> f64 {
+    if !(0.0..=100.0).contains(&v) {
+        cx.err(path, format!("a percentage in [0, 100], got {v}"));
+    }
+    v
+}

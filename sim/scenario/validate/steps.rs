@@ -1,0 +1,298 @@
+//! Handler steps and calls: endpoints resolved, call steps built, synchronous cycles found.
+
+use super::*;
+
+/// A closed walk through the members of a strongly connected component, starting at its smallest node.
+pub(super) fn cycle_through(graph: &DiGraph<u32, ()>, members: &[u32]) -> Vec<u32> {
+    let start = members[0];
+    let node = |n: u32| NodeIndex::new(n as usize);
+    if graph.contains_edge(node(start), node(start)) {
+        return vec![start, start];
+    }
+    // Breadth-first search inside the component for the shortest way back to `start`.
+    let mut prev: BTreeMap<u32, u32> = BTreeMap::new();
+    let mut frontier = vec![start];
+    while !frontier.is_empty() {
+        let mut next = Vec::new();
+        for &n in &frontier {
+            let mut outs: Vec<u32> = graph
+                .neighbors(node(n))
+                .map(|m| m.index() as u32)
+                .filter(|m| members.binary_search(m).is_ok())
+                .collect();
+            outs.sort_unstable();
+            for m in outs {
+                if m == start {
+                    let mut path = vec![start];
+                    let mut cur = n;
+                    while cur != start {
+                        path.push(cur);
+                        cur = prev[&cur];
+                    }
+                    path[1..].reverse();
+                    path.push(start);
+                    return path;
+                }
+                if let std::collections::btree_map::Entry::Vacant(e) = prev.entry(m) {
+                    e.insert(n);
+                    next.push(m);
+                }
+            }
+        }
+        frontier = next;
+    }
+    vec![start, start]
+}
+
+pub(super) fn resolve_endpoint(
+    cx: &mut Ctx,
+    raw: &RawScenario,
+    service: ServiceId,
+    name: Option<&str>,
+    path: TomlPath,
+) -> Option<Option<u32>> {
+    let Some(name) = name else { return Some(None) };
+    let s = &raw.service[service.0 as usize];
+    let names: Vec<&str> = if s.endpoint.is_empty() {
+        vec!["default"]
+    } else {
+        s.endpoint.iter().map(|e| e.name.as_str()).collect()
+    };
+    match names.iter().position(|n| *n == name) {
+        Some(i) => Some(Some(i as u32)),
+        None => {
+            let hint = did_you_mean(name, names.iter().copied())
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            cx.err(
+                path,
+                format!(
+                    "service {:?} has no endpoint {name:?}{hint}; its endpoints: {}",
+                    s.name,
+                    names.join(", ")
+                ),
+            );
+            None
+        }
+    }
+}
+
+pub(super) fn build_step(
+    cx: &mut Ctx,
+    st: &RawStep,
+    path: TomlPath,
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+    raw: &RawScenario,
+    pols: &Policies,
+    defaults: &Defaults,
+) -> Option<Step> {
+    if let Some(name) = &st.saga {
+        if st.to.is_some() || st.parallel.is_some() || st.work.is_some() || st.publish.is_some() {
+            cx.err(
+                path,
+                "a step is exactly one of: a call, a publish, a saga, a group or work",
+            );
+            return None;
+        }
+        let Some(k) = raw.saga.iter().position(|s| &s.name == name) else {
+            let known: Vec<&str> = raw.saga.iter().map(|s| s.name.as_str()).collect();
+            cx.err(
+                path.key("saga"),
+                format!(
+                    "unknown saga {name:?}; sagas: {}",
+                    if known.is_empty() {
+                        "none (add a [[saga]])".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            );
+            return None;
+        };
+        let here = &raw.service[defaults.service].name;
+        if &raw.saga[k].orchestrator != here {
+            cx.err(path.key("saga"), format!("saga {name:?} runs on its orchestrator {:?}: start it from a handler of that service, not {here:?}", raw.saga[k].orchestrator));
+            return None;
+        }
+        return Some(Step::Saga(k as u32));
+    }
+    let kinds = [
+        st.to.is_some(),
+        st.parallel.is_some(),
+        st.work.is_some(),
+        st.publish.is_some(),
+    ]
+    .iter()
+    .filter(|b| **b)
+    .count();
+    if kinds != 1 {
+        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a publish `{ publish = \"queue or topic\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
+        return None;
+    }
+    if let Some(w) = &st.work {
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        {
+            cx.err(
+                path.clone(),
+                "a work step takes only `work`; endpoint, timeout, p and required belong to calls",
+            );
+        }
+        return build_dist(cx, w, path.key("work")).map(Step::Work);
+    }
+    if let Some(members) = &st.parallel {
+        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        {
+            cx.err(path.clone(), "a parallel group takes only `parallel`; put timeout, p and required on each call inside it");
+        }
+        if members.is_empty() {
+            cx.err(
+                path.key("parallel"),
+                "a parallel group needs at least one call",
+            );
+            return None;
+        }
+        if members.len() > MAX_PARALLEL {
+            cx.err(
+                path.key("parallel"),
+                format!(
+                    "a parallel group holds at most {MAX_PARALLEL} calls, this one has {}",
+                    members.len()
+                ),
+            );
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (m, c) in members.iter().enumerate() {
+            let mp = path.key("parallel").index(m);
+            if c.to.is_none() && c.publish.is_none() {
+                cx.err(
+                    mp,
+                    "each member of a parallel group is a call `{ to = \"service\" }` or a publish",
+                );
+                continue;
+            }
+            if c.parallel.is_some() || c.work.is_some() {
+                cx.err(
+                    mp,
+                    "a call inside a parallel group cannot itself hold `parallel` or `work`",
+                );
+                continue;
+            }
+            if let Some(call) = build_call(cx, c, mp, resolve, raw, pols, defaults) {
+                calls.push(call);
+            }
+        }
+        return Some(Step::Parallel(calls));
+    }
+    build_call(cx, st, path, resolve, raw, pols, defaults).map(Step::Call)
+}
+
+pub(super) fn build_call(
+    cx: &mut Ctx,
+    st: &RawStep,
+    path: TomlPath,
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+    raw: &RawScenario,
+    pols: &Policies,
+    defaults: &Defaults,
+) -> Option<CallSpec> {
+    let (to, publish) = match &st.publish {
+        Some(name) => {
+            let Some(&(dest, broker)) = defaults.dests.get(name) else {
+                let known: Vec<&str> = defaults.dests.keys().map(|k| k.as_str()).collect();
+                let hint = did_you_mean(name, known.iter().copied())
+                    .map(|s| format!(" (did you mean {s:?}?)"))
+                    .unwrap_or_default();
+                cx.err(
+                    path.key("publish"),
+                    format!(
+                        "unknown queue or topic {name:?}{hint}; defined: {}",
+                        if known.is_empty() {
+                            "none (add a [[queue]] or [[topic]])".to_string()
+                        } else {
+                            known.join(", ")
+                        }
+                    ),
+                );
+                return None;
+            };
+            if st.endpoint.is_some() {
+                cx.err(
+                    path.key("endpoint"),
+                    "a publish goes to its broker's first endpoint: drop `endpoint`",
+                );
+            }
+            let poison = st.poison.unwrap_or(0.0);
+            check_probability(cx, poison, path.key("poison"), false);
+            if st.wait == Some(false)
+                && (st.retry.is_some() || st.timeout.is_some() || st.hedge.is_some())
+            {
+                cx.err(path.key("wait"), "a fire-and-forget publish (wait = false) has no timeout, retry or hedge: nobody waits for its answer");
+            }
+            (broker?, Some(PublishSpec { dest, poison }))
+        }
+        None => {
+            if st.poison.is_some() {
+                cx.err(path.key("poison"), "`poison` belongs to a publish step");
+            }
+            if st.wait.is_some() {
+                cx.err(path.key("wait"), "`wait` belongs to a publish step");
+            }
+            (
+                resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?,
+                None,
+            )
+        }
+    };
+    let endpoint = if publish.is_some() {
+        Some(0)
+    } else {
+        resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?
+    };
+    let probability = st.p.unwrap_or(1.0);
+    check_probability(cx, probability, path.key("p"), false);
+    if st.timeout == Some(SimDuration::ZERO) {
+        cx.err(path.key("timeout"), "timeout must be longer than 0s");
+    }
+    let named = |cx: &mut Ctx, kind: &str, name: Option<&str>, default: Option<&str>| {
+        pols.pick(cx, kind, name, path.key(kind), default, &defaults.path)
+    };
+    let retry = named(cx, "retry", st.retry.as_deref(), defaults.retry);
+    let breaker = named(cx, "breaker", st.breaker.as_deref(), defaults.breaker);
+    let hedge = named(cx, "hedge", st.hedge.as_deref(), None);
+    let retry = if hedge.is_some() && retry.is_some() {
+        if st.retry.is_some() {
+            cx.err(
+                path.key("hedge"),
+                "a call hedges or retries, not both (as in gRPC): drop `retry` or `hedge`",
+            );
+        }
+        None // the service's default retry gives way to an explicit hedge
+    } else {
+        retry
+    };
+    let balancer = named(cx, "balancer", st.balancer.as_deref(), defaults.balancer);
+    let outlier = named(cx, "outlier", st.outlier.as_deref(), defaults.outlier);
+    let bulkhead = named(cx, "bulkhead", st.bulkhead.as_deref(), defaults.bulkhead);
+    let concurrency = named(cx, "concurrency", st.concurrency.as_deref(), None);
+    let throttle = named(cx, "throttle", st.throttle.as_deref(), None);
+    Some(CallSpec {
+        to,
+        endpoint,
+        timeout: st.timeout,
+        probability,
+        required: st.required.unwrap_or(true),
+        retry,
+        breaker,
+        hedge,
+        balancer,
+        outlier,
+        bulkhead,
+        concurrency,
+        throttle,
+        publish,
+        write: None,
+        after_write: false,
+        wait: st.wait.unwrap_or(true),
+    })
+}
