@@ -29,8 +29,8 @@ pub(super) struct Call {
     pub(super) started: SimTime,
     /// Call-scoped resources it holds (a bulkhead permit).
     pub(super) call_holds: u8,
-    /// It holds a call-scoped breaker permit.
-    pub(super) breaker_permit: bool,
+    /// Where a call or attempt waiting for a bulkhead permit resumes in the layer stack.
+    pub(super) resume_layer: u8,
     /// Its bulkhead wait is call-scoped (no attempt made yet).
     pub(super) waiting_call: bool,
     /// Bumped each time the slot is reused, to tell a live call from a finished one.
@@ -196,7 +196,7 @@ impl World<'_> {
             fell_back: false,
             started: now,
             call_holds: 0,
-            breaker_permit: false,
+            resume_layer: 0,
             waiting_call: false,
             generation: 0,
             measured,
@@ -225,59 +225,12 @@ impl World<'_> {
                 (self.calls.len() - 1) as u32
             }
         };
-        if self.call_layers(now, id) {
+        if self
+            .pass_layers(now, id, Scope::Call, 0, Done::LOCAL)
+            .is_some()
+        {
             self.first_attempt(now, id);
         }
-    }
-
-    /// The layers that wrap a whole call (breaker and bulkhead with `scope = "call"`).
-    /// Returns false when the call was refused (and ended) or waits for a permit.
-    pub(super) fn call_layers(&mut self, now: SimTime, id: u32) -> bool {
-        let c = &self.calls[id as usize];
-        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
-        let e = &mut self.edges[edge as usize];
-        if e.breaker_per_call {
-            if let Some(b) = e.breaker.as_mut() {
-                let (permit, t) = b.try_acquire(now);
-                self.breaker_changed(now, edge, t);
-                if permit.is_err() {
-                    if measured {
-                        self.edges[edge as usize].stats.breaker_rejected += 1;
-                    }
-                    self.calls[id as usize].last_open = true;
-                    self.finish_call(now, id, Outcome::Error);
-                    return false;
-                }
-                self.calls[id as usize].breaker_permit = true;
-            }
-        }
-        let e = &mut self.edges[edge as usize];
-        if e.bulkhead_per_call {
-            if let Some(b) = e.bulkhead.as_mut() {
-                match b.acquire(now, id) {
-                    Acquire::Granted => self.calls[id as usize].call_holds |= HOLD_BULKHEAD,
-                    Acquire::Rejected => {
-                        if measured {
-                            e.stats.bulkhead_rejected += 1;
-                        }
-                        self.finish_call(now, id, Outcome::Rejected);
-                        return false;
-                    }
-                    Acquire::Wait { until } => {
-                        let until = until.unwrap_or_else(|| self.call_deadline(id));
-                        let c = &mut self.calls[id as usize];
-                        c.bulkhead_wait = Some(until);
-                        c.waiting_call = true;
-                        if until != SimTime::MAX {
-                            self.engine
-                                .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
-                        }
-                        return false;
-                    }
-                }
-            }
-        }
-        true
     }
 
     /// Sends a call's first attempt and, when it hedges, arms the next.
@@ -378,81 +331,9 @@ impl World<'_> {
         c.attempt += 1;
         c.attempt_started = now;
         c.last_open = false;
-        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
-        let e = &mut self.edges[edge as usize];
-        if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
-            let (permit, t) = b.try_acquire(now);
-            self.breaker_changed(now, edge, t);
-            if permit.is_err() {
-                let e = &mut self.edges[edge as usize];
-                if measured {
-                    e.stats.breaker_rejected += 1;
-                }
-                self.attempt_done(
-                    now,
-                    id,
-                    NONE,
-                    AttemptOutcome::CircuitOpen,
-                    0,
-                    0,
-                    Done::LOCAL,
-                );
-                return;
-            }
+        if let Some(done) = self.pass_layers(now, id, Scope::Attempt, 0, Done::LOCAL) {
+            self.dispatch(now, id, done);
         }
-        let e = &mut self.edges[edge as usize];
-        if let Some(t) = e.throttle.as_mut() {
-            let p = t.p_reject(now);
-            t.on_request(now);
-            if e.throttle_rng.chance(p) {
-                if measured {
-                    e.stats.throttled += 1;
-                }
-                self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, Done::LOCAL);
-                return;
-            }
-        }
-        let mut done = Done::LOCAL;
-        if let Some(l) = e.limiter.as_mut() {
-            match l.try_acquire() {
-                Some(n) => {
-                    done.holds |= HOLD_LIMITER;
-                    done.inflight = n;
-                }
-                None => {
-                    if measured {
-                        e.stats.limited += 1;
-                    }
-                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
-                    return;
-                }
-            }
-        }
-        if let Some(b) = e.bulkhead.as_mut().filter(|_| !e.bulkhead_per_call) {
-            match b.acquire(now, id) {
-                Acquire::Granted => done.holds |= HOLD_BULKHEAD,
-                Acquire::Rejected => {
-                    if measured {
-                        e.stats.bulkhead_rejected += 1;
-                    }
-                    self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
-                    return;
-                }
-                Acquire::Wait { until } => {
-                    // An Envoy pending request waits as long as the attempt's own timeout allows.
-                    let until = until.unwrap_or_else(|| self.attempt_deadline(now, id));
-                    let c = &mut self.calls[id as usize];
-                    c.bulkhead_wait = Some(until);
-                    c.wait_done = done;
-                    if until != SimTime::MAX {
-                        self.engine
-                            .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
-                    }
-                    return;
-                }
-            }
-        }
-        self.dispatch(now, id, done);
     }
 
     /// The end of call `id` as a whole: its retry policy's overall timeout, and the calling
@@ -654,30 +535,15 @@ impl World<'_> {
             self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
         }
         let c = &mut self.calls[id as usize];
-        let (permit, holds, started) = (
-            std::mem::take(&mut c.breaker_permit),
-            std::mem::take(&mut c.call_holds),
-            c.started,
-        );
-        let e = &mut self.edges[edge as usize];
-        if permit {
-            // A call-scoped breaker sees one result per call, after all its retries.
-            let result = if e.record.contains_call(outcome) {
-                CallResult::Failure
-            } else {
-                CallResult::Success
-            };
-            if let Some(b) = e.breaker.as_mut() {
-                let t = b.on_result(now, result, now.since(started));
-                self.breaker_changed(now, edge, t);
-            }
-        }
-        if holds & HOLD_BULKHEAD != 0 {
-            let e = &mut self.edges[edge as usize];
-            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
-                self.woken.push(w);
-            }
-        }
+        let (holds, started) = (std::mem::take(&mut c.call_holds), c.started);
+        // A call-scoped breaker sees one result per call, after all its retries.
+        let how = Ended {
+            outcome: AttemptOutcome::from(outcome),
+            elapsed: now.since(started),
+            inflight: 0,
+            sample: false,
+        };
+        self.release_holds(now, edge, holds, how);
         let c = &mut self.calls[id as usize];
         let fallback = self.edges[edge as usize].fallback;
         if let Some(at) = fallback.and_then(|f| f.answer_at(now, outcome, c.last_open, c.fell_back))

@@ -23,6 +23,8 @@ pub(super) struct Edge {
     pub(super) rng: SimRng,
     /// Retry limits across the edge's calls.
     pub(super) budget: RetryBudget,
+    /// The caller-side layers, outermost first, each at its scope (see `LayerKind`).
+    pub(super) layers: Vec<(LayerKind, Scope)>,
     pub(super) stats: EdgeStats,
     /// Latency of successful attempts (for percentile hedging delays).
     pub(super) attempt_latency: Latency,
@@ -124,6 +126,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: RetryBudget::default(),
+                                layers: Vec::new(),
                                 stats: EdgeStats::default(),
                                 attempt_latency: Latency::new(2),
                                 open_since: None,
@@ -208,6 +211,9 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
         }
         index.push(per_ep);
     }
+    for e in &mut edges {
+        e.layers = layer_stack(e);
+    }
     (sites, index, edges)
 }
 
@@ -224,25 +230,14 @@ impl World<'_> {
         done: Done,
         report: bool,
     ) {
+        let how = Ended {
+            outcome,
+            elapsed: SimDuration(rtt_ns),
+            inflight: done.inflight,
+            sample: report && done.host != NONE,
+        };
+        self.release_holds(now, edge, done.holds, how);
         let e = &mut self.edges[edge as usize];
-        if done.holds & HOLD_BULKHEAD != 0 {
-            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
-                self.woken.push(w);
-            }
-        }
-        if done.holds & HOLD_LIMITER != 0 {
-            if let Some(l) = e.limiter.as_mut() {
-                let dropped = matches!(outcome, AttemptOutcome::Timeout | AttemptOutcome::Rejected);
-                let ignore = !report || done.host == NONE;
-                l.release(
-                    SimDuration(rtt_ns),
-                    done.inflight,
-                    dropped,
-                    ignore,
-                    &mut e.limiter_rng,
-                );
-            }
-        }
         if report && outcome == AttemptOutcome::Ok {
             if let Some(t) = e.throttle.as_mut() {
                 t.on_accept(now);
@@ -303,6 +298,219 @@ impl World<'_> {
             if e.timer_at != Some(at) && at >= now {
                 e.timer_at = Some(at);
                 self.engine.schedule_at(at, Ev::BreakerTimer { edge });
+            }
+        }
+    }
+}
+
+/// How an attempt or a call ended, for the layers it held.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Ended {
+    /// Its outcome (a call's, for a call-scoped breaker).
+    pub(super) outcome: AttemptOutcome,
+    /// Since it started.
+    pub(super) elapsed: SimDuration,
+    /// In flight at the concurrency limiter when it started.
+    pub(super) inflight: u32,
+    /// Whether the concurrency limiter takes it as a latency sample.
+    pub(super) sample: bool,
+}
+
+/// A caller-side layer that a call or each of its attempts passes (POLICIES.md §19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LayerKind {
+    /// The circuit breaker: refuses while open (CallNotPermitted).
+    Breaker,
+    /// Client-side adaptive throttling: refuses with a probability.
+    Throttle,
+    /// The client-side adaptive concurrency limit.
+    Limiter,
+    /// The bulkhead or connection pool: refuses, or makes the call wait for a permit.
+    Bulkhead,
+}
+
+/// The layers an edge's policies make, in the documented default order (outermost
+/// first): breaker ⊃ adaptive throttle ⊃ concurrency limit ⊃ bulkhead, then the
+/// balancer's pick. The breaker and the bulkhead take the scope their policy names; the
+/// throttle and the limiter act on each attempt.
+fn layer_stack(e: &Edge) -> Vec<(LayerKind, Scope)> {
+    let scope = |per_call: bool| {
+        if per_call {
+            Scope::Call
+        } else {
+            Scope::Attempt
+        }
+    };
+    let mut layers = Vec::new();
+    if e.breaker.is_some() {
+        layers.push((LayerKind::Breaker, scope(e.breaker_per_call)));
+    }
+    if e.throttle.is_some() {
+        layers.push((LayerKind::Throttle, Scope::Attempt));
+    }
+    if e.limiter.is_some() {
+        layers.push((LayerKind::Limiter, Scope::Attempt));
+    }
+    if e.bulkhead.is_some() {
+        layers.push((LayerKind::Bulkhead, scope(e.bulkhead_per_call)));
+    }
+    layers
+}
+
+impl World<'_> {
+    /// Passes call `id` (`scope = Call`) or its current attempt (`Attempt`) through the
+    /// edge's layers of that scope, from position `from`, outermost first. `done` carries
+    /// what the attempt holds so far; a call's holds go on the call. Returns the holds when
+    /// every layer let it through. A refusal ends the attempt (`attempt_done`) or the call
+    /// (`finish_call`) and returns `None`; so does a wait for a bulkhead permit, which
+    /// resumes at the next layer when the permit comes (`wake`) or fails at its deadline.
+    pub(super) fn pass_layers(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        scope: Scope,
+        from: usize,
+        mut done: Done,
+    ) -> Option<Done> {
+        let c = &self.calls[id as usize];
+        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
+        for k in from..self.edges[edge as usize].layers.len() {
+            let (layer, at) = self.edges[edge as usize].layers[k];
+            if at != scope {
+                continue;
+            }
+            let e = &mut self.edges[edge as usize];
+            let mut hold = 0;
+            let refused = match layer {
+                LayerKind::Breaker => {
+                    let b = e.breaker.as_mut().expect("a breaker layer has a breaker");
+                    let (permit, t) = b.try_acquire(now);
+                    self.breaker_changed(now, edge, t);
+                    let e = &mut self.edges[edge as usize];
+                    if permit.is_err() {
+                        e.stats.breaker_rejected += measured as u64;
+                        Some(AttemptOutcome::CircuitOpen)
+                    } else {
+                        // Per attempt the result comes back with the attempt (`attempt_done`).
+                        hold = if scope == Scope::Call {
+                            HOLD_BREAKER
+                        } else {
+                            0
+                        };
+                        None
+                    }
+                }
+                LayerKind::Throttle => {
+                    let t = e
+                        .throttle
+                        .as_mut()
+                        .expect("a throttle layer has a throttle");
+                    let p = t.p_reject(now);
+                    t.on_request(now);
+                    let refuse = e.throttle_rng.chance(p);
+                    e.stats.throttled += (refuse && measured) as u64;
+                    refuse.then_some(AttemptOutcome::Refused)
+                }
+                LayerKind::Limiter => {
+                    let l = e.limiter.as_mut().expect("a limiter layer has a limiter");
+                    match l.try_acquire() {
+                        Some(n) => {
+                            hold = HOLD_LIMITER;
+                            done.inflight = n;
+                            None
+                        }
+                        None => {
+                            e.stats.limited += measured as u64;
+                            Some(AttemptOutcome::Refused)
+                        }
+                    }
+                }
+                LayerKind::Bulkhead => {
+                    let b = e
+                        .bulkhead
+                        .as_mut()
+                        .expect("a bulkhead layer has a bulkhead");
+                    match b.acquire(now, id) {
+                        Acquire::Granted => {
+                            hold = HOLD_BULKHEAD;
+                            None
+                        }
+                        Acquire::Rejected => {
+                            e.stats.bulkhead_rejected += measured as u64;
+                            Some(AttemptOutcome::Refused)
+                        }
+                        Acquire::Wait { until } => {
+                            // A call waits as long as its deadline allows; an attempt (an
+                            // Envoy pending request) as long as its own timeout allows.
+                            let until = until.unwrap_or_else(|| match scope {
+                                Scope::Call => self.call_deadline(id),
+                                Scope::Attempt => self.attempt_deadline(now, id),
+                            });
+                            let c = &mut self.calls[id as usize];
+                            c.bulkhead_wait = Some(until);
+                            c.wait_done = done;
+                            c.waiting_call = scope == Scope::Call;
+                            c.resume_layer = (k + 1) as u8;
+                            if until != SimTime::MAX {
+                                self.engine
+                                    .schedule_at(until.max(now), Ev::BulkheadWait { call: id });
+                            }
+                            return None;
+                        }
+                    }
+                }
+            };
+            if let Some(outcome) = refused {
+                match scope {
+                    Scope::Call => {
+                        self.calls[id as usize].last_open = outcome == AttemptOutcome::CircuitOpen;
+                        self.finish_call(now, id, outcome.call_outcome());
+                    }
+                    Scope::Attempt => self.attempt_done(now, id, NONE, outcome, 0, 0, done),
+                }
+                return None;
+            }
+            match scope {
+                Scope::Call => self.calls[id as usize].call_holds |= hold,
+                Scope::Attempt => done.holds |= hold,
+            }
+        }
+        Some(done)
+    }
+
+    /// Gives back what an attempt or a whole call held on `edge`, telling each layer how it
+    /// ended: a call-scoped breaker hears the call's result (`outcome`, after `elapsed`); a
+    /// bulkhead permit goes to the next waiter; the concurrency limiter takes the sample
+    /// (`elapsed`, in flight when it started) unless `sample` is false.
+    pub(super) fn release_holds(&mut self, now: SimTime, edge: u32, holds: u8, how: Ended) {
+        let Ended {
+            outcome,
+            elapsed,
+            inflight,
+            sample,
+        } = how;
+        let e = &mut self.edges[edge as usize];
+        if holds & HOLD_BREAKER != 0 {
+            let result = if e.record.contains(outcome) {
+                CallResult::Failure
+            } else {
+                CallResult::Success
+            };
+            if let Some(b) = e.breaker.as_mut() {
+                let t = b.on_result(now, result, elapsed);
+                self.breaker_changed(now, edge, t);
+            }
+        }
+        let e = &mut self.edges[edge as usize];
+        if holds & HOLD_BULKHEAD != 0 {
+            if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
+                self.woken.push(w);
+            }
+        }
+        if holds & HOLD_LIMITER != 0 {
+            if let Some(l) = e.limiter.as_mut() {
+                let dropped = matches!(outcome, AttemptOutcome::Timeout | AttemptOutcome::Rejected);
+                l.release(elapsed, inflight, dropped, !sample, &mut e.limiter_rng);
             }
         }
     }

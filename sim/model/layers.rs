@@ -123,15 +123,22 @@ impl World<'_> {
     pub(super) fn wake(&mut self, now: SimTime, id: u32) {
         let c = &mut self.calls[id as usize];
         match c.bulkhead_wait.take() {
-            Some(_) if std::mem::take(&mut c.waiting_call) => {
-                // A call-scoped permit: the call holds it across its attempts.
-                c.call_holds |= HOLD_BULKHEAD;
-                self.first_attempt(now, id);
-            }
             Some(_) => {
+                // The permit is held from now; the rest of the stack follows.
+                let from = c.resume_layer as usize;
                 let mut done = c.wait_done;
-                done.holds |= HOLD_BULKHEAD;
-                self.dispatch(now, id, done);
+                if std::mem::take(&mut c.waiting_call) {
+                    // A call-scoped permit: the call holds it across its attempts.
+                    c.call_holds |= HOLD_BULKHEAD;
+                    if self.pass_layers(now, id, Scope::Call, from, done).is_some() {
+                        self.first_attempt(now, id);
+                    }
+                } else {
+                    done.holds |= HOLD_BULKHEAD;
+                    if let Some(done) = self.pass_layers(now, id, Scope::Attempt, from, done) {
+                        self.dispatch(now, id, done);
+                    }
+                }
             }
             None => {
                 // Nobody to hand the permit to after all: give it back.

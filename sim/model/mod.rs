@@ -204,6 +204,8 @@ enum Code {
 /// Resources an attempt holds at the caller, released when it ends.
 const HOLD_BULKHEAD: u8 = 1;
 const HOLD_LIMITER: u8 = 2;
+/// A call-scoped breaker's permit: the breaker hears the call's result when it ends.
+const HOLD_BREAKER: u8 = 4;
 
 /// What the caller learns about one attempt when it ends.
 #[derive(Clone, Copy, Debug)]

@@ -134,7 +134,7 @@ fn span_label(s: &SpanView) -> String {
 }
 
 /// The Chrome trace-event document: one process per trace, one thread row per span.
-/// Inside a span's slice, nested slices show its time in the callee ("in <service>",
+/// Inside a span's slice, nested slices show its time in the callee ("in `<service>`",
 /// cut at the span's end; the args have the true answer time) and the queue wait in it.
 pub fn chrome_json(scenario: &str, seed: u64, traces: &[TraceView]) -> Value {
     let mut events = Vec::new();
