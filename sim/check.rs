@@ -7,44 +7,7 @@ use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// What a metric must satisfy.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Bound {
-    /// Strictly below.
-    Below(f64),
-    /// Strictly above.
-    Above(f64),
-    /// Within [lo, hi].
-    Between(f64, f64),
-}
-
-impl Bound {
-    /// Whether `x` satisfies it.
-    pub fn holds(self, x: f64) -> bool {
-        match self {
-            Bound::Below(b) => x < b,
-            Bound::Above(a) => x > a,
-            Bound::Between(lo, hi) => (lo..=hi).contains(&x),
-        }
-    }
-
-    /// How far outside `x` is (0 inside): picks the worst seed.
-    fn miss(self, x: f64) -> f64 {
-        match self {
-            Bound::Below(b) => x - b,
-            Bound::Above(a) => a - x,
-            Bound::Between(lo, hi) => (lo - x).max(x - hi),
-        }
-    }
-
-    fn text(self) -> String {
-        match self {
-            Bound::Below(b) => format!("below {b}"),
-            Bound::Above(a) => format!("above {a}"),
-            Bound::Between(lo, hi) => format!("between {lo} and {hi}"),
-        }
-    }
-}
+pub use crate::results::expect::Bound;
 
 /// One expectation's verdict.
 #[derive(Clone, Debug)]

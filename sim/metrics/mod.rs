@@ -2,7 +2,8 @@
 
 use crate::time::{SimTime, NS_PER_MS};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Largest latency a histogram tracks exactly (1 hour); longer ones are clamped to it.
 pub const LATENCY_MAX_NS: u64 = 3_600_000_000_000;
@@ -168,15 +169,16 @@ impl Counts {
     }
 }
 
-/// One row of `timeseries.csv`: one component during one bucket.
-#[derive(Clone, Debug, Serialize, PartialEq)]
+/// One row of `timeseries.csv`: one component during one bucket. The same struct writes
+/// the file during a run and reads it back for the charts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SeriesRow {
     /// Bucket start, seconds.
     pub t_s: f64,
     /// "service", "workload" or "queue" (requests: published, ok: acknowledged, errors:
     /// dead-lettered, timeouts: redelivered, latency: publish to acknowledgement, in_flight:
     /// delivered and not acknowledged, queue_depth: waiting for a consumer).
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     /// Component name.
     pub name: String,
     /// Arrivals (services) or sends (workloads) during the bucket.

@@ -16,7 +16,7 @@ pub(super) fn row(
     let ms = |q| l.percentile_ns(q) as f64 / 1e6;
     SeriesRow {
         t_s,
-        kind,
+        kind: kind.into(),
         name: name.to_string(),
         requests: c.requests,
         ok: c.ok,

@@ -515,3 +515,47 @@ impl World<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edges_of(policies: &str, call: &str) -> Vec<Vec<(LayerKind, Scope)>> {
+        let text = format!(
+            "[sim]\nname = \"l\"\nduration = \"1s\"\n{policies}\n\
+             [[service]]\nname = \"a\"\ncalls = [{{ to = \"b\", timeout = \"1s\"{call} }}]\n\
+             [[service]]\nname = \"b\"\n\
+             [[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = {{ kind = \"constant\", rate = 1 }}\n"
+        );
+        let scn = crate::scenario::parse("l.toml", &text, &[]).expect("valid");
+        let (_, _, edges) = build_sites(&scn.spec);
+        edges.into_iter().map(|e| e.layers).collect()
+    }
+
+    const ALL: &str = "[policy.breaker.br]\nfailure_rate = 0.5\nSCOPE\n\
+        [policy.throttle.t]\nk = 2\n\
+        [policy.concurrency.c]\nkind = \"vegas\"\n\
+        [policy.bulkhead.b]\nkind = \"semaphore\"\nmax_concurrent = 4\n";
+    const USE_ALL: &str =
+        ", breaker = \"br\", throttle = \"t\", concurrency = \"c\", bulkhead = \"b\"";
+
+    #[test]
+    fn s19_layers_go_outermost_first_each_at_its_scope() {
+        use LayerKind::*;
+        let per_attempt = edges_of(&ALL.replace("SCOPE", ""), USE_ALL);
+        let a = Scope::Attempt;
+        assert_eq!(
+            per_attempt,
+            [vec![
+                (Breaker, a),
+                (Throttle, a),
+                (Limiter, a),
+                (Bulkhead, a)
+            ]]
+        );
+        let per_call = edges_of(&ALL.replace("SCOPE", "scope = \"call\""), USE_ALL);
+        assert_eq!(per_call[0][0], (Breaker, Scope::Call));
+        // Only the layers the scenario names.
+        assert_eq!(edges_of("", ""), [vec![]]);
+    }
+}

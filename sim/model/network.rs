@@ -213,3 +213,97 @@ impl Network {
         (messages, lost)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::SimDuration;
+
+    /// a calls b; a hop takes 2 ms, across zones 7 ms; a in zone x, b in zones x and y.
+    fn network(loss: f64) -> Network {
+        let text = format!(
+            "[sim]\nname = \"n\"\nduration = \"1s\"\n\
+             [network]\nlatency = {{ dist = \"constant\", value = \"2ms\" }}\nloss = {loss}\n\
+             cross_zone = {{ dist = \"constant\", value = \"7ms\" }}\n\
+             [[service]]\nname = \"a\"\nzones = [\"x\"]\ncalls = [{{ to = \"b\", timeout = \"1s\" }}]\n\
+             [[service]]\nname = \"b\"\nreplicas = 2\nzones = [\"x\", \"y\"]\n\
+             [[workload]]\nname = \"w\"\ntarget = \"a\"\ntimeout = \"1s\"\narrivals = {{ kind = \"constant\", rate = 1 }}\n"
+        );
+        let scn = crate::scenario::parse("n.toml", &text, &[]).expect("valid");
+        Network::new(&scn.spec)
+    }
+
+    const X: u32 = 0;
+    const Y: u32 = 1;
+    const MS2: Hop = Hop::Arrives(SimDuration::from_millis(2));
+
+    #[test]
+    fn a_message_takes_the_links_latency_or_the_cross_zone_one() {
+        let mut n = network(0.0);
+        assert_eq!(n.transmit(0, 1, X, X, true), (MS2, false));
+        let cross = Hop::Arrives(SimDuration::from_millis(7));
+        assert_eq!(
+            n.transmit(1, 0, Y, X, false),
+            (cross, false),
+            "answers cross too"
+        );
+        assert_eq!(n.totals(), (2, 0));
+        // Services that never call each other have no link: a broker falls back.
+        assert_eq!(n.broker_delay(0, 0), None);
+        assert_eq!(n.broker_delay(0, 1), Some(SimDuration::from_millis(2)));
+        assert_eq!(n.totals(), (3, 0), "a broker delivery is counted");
+    }
+
+    #[test]
+    fn a_partition_loses_both_directions_until_it_heals() {
+        let mut n = network(0.0);
+        n.set_link_fault(1, 0, LinkFault::Partition);
+        assert_eq!(n.transmit(0, 1, X, X, true).0, Hop::Lost);
+        assert_eq!(n.transmit(1, 0, X, X, false).0, Hop::Lost);
+        n.set_link_fault(0, 1, LinkFault::None);
+        assert_eq!(n.transmit(0, 1, X, X, true).0, MS2);
+        assert_eq!(n.totals(), (3, 2));
+    }
+
+    #[test]
+    fn a_reset_fails_a_request_fast_and_marks_an_answer() {
+        let mut n = network(0.0);
+        n.set_link_fault(0, 1, LinkFault::Reset);
+        // The request: nothing travels, nothing is lost, nothing drawn.
+        assert_eq!(n.transmit(0, 1, X, X, true), (Hop::Reset, true));
+        // The answer still travels (with the link's own loss) and says it was reset.
+        assert_eq!(n.transmit(1, 0, X, X, false), (MS2, true));
+        assert_eq!(n.totals(), (2, 0));
+    }
+
+    #[test]
+    fn a_zone_cut_loses_what_crosses_it_only() {
+        let mut n = network(0.0);
+        n.cut_zones(Y, X, true);
+        assert_eq!(n.transmit(0, 1, X, Y, true).0, Hop::Lost);
+        assert_eq!(
+            n.transmit(0, 1, X, X, true).0,
+            MS2,
+            "inside a zone: not cut"
+        );
+        n.cut_zones(Y, X, false);
+        assert!(matches!(n.transmit(0, 1, X, Y, true).0, Hop::Arrives(_)));
+        assert_eq!(n.zone_hop(X, NONE), (false, false), "no zone: no hop");
+    }
+
+    #[test]
+    fn loss_draws_from_the_links_own_stream() {
+        // With loss 0.5, about half of 10 000 messages are lost; the same network built
+        // twice loses exactly the same ones (the link's stream is keyed by its name).
+        let fates = |mut n: Network| -> Vec<bool> {
+            (0..10_000)
+                .map(|_| n.transmit(0, 1, X, X, true).0 == Hop::Lost)
+                .collect()
+        };
+        let a = fates(network(0.5));
+        assert_eq!(a, fates(network(0.5)));
+        let lost = a.iter().filter(|&&l| l).count();
+        // Binomial(10 000, 0.5): sd 50; 5 sd either way.
+        assert!((4_750..=5_250).contains(&lost), "{lost}");
+    }
+}

@@ -3,7 +3,7 @@
 //! Text is measured with DejaVu Sans compiled into the binary (never the system's fonts),
 //! so a chart's bytes depend only on the data.
 
-use super::data::{RunData, SeriesRec};
+use super::data::{RunData, SeriesRow};
 use super::plot::*;
 use super::traces::outcome_colour;
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
@@ -28,7 +28,7 @@ type TimelineRow = (String, Vec<(f64, f64, RGBColor, String)>);
 /// A bar row: label, segments (value, colour), text after the bar.
 type BarRow = (String, Vec<(f64, RGBColor)>, String);
 /// Picks a value from a time-series row.
-type Pick = fn(&SeriesRec) -> f64;
+type Pick = fn(&SeriesRow) -> f64;
 
 // ---- shaded periods --------------------------------------------------------------
 
@@ -543,7 +543,7 @@ impl Chart for Bars {
 
 // ---- the charts of a run ----------------------------------------------------------------
 
-fn percentile_lines(rows: &[&SeriesRec]) -> Vec<Line> {
+fn percentile_lines(rows: &[&SeriesRow]) -> Vec<Line> {
     let pick: [(&str, Pick); 4] = [
         ("p50", |r| r.latency_p50_ms),
         ("p90", |r| r.latency_p90_ms),
@@ -591,7 +591,7 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
         .collect();
     subjects.extend(chosen.into_iter().map(|n| ("service", n)));
     for (kind, name) in &subjects {
-        let rows: Vec<&SeriesRec> = d.rows(kind, name).collect();
+        let rows: Vec<&SeriesRow> = d.rows(kind, name).collect();
         let chart = LineChart {
             title: format!("Latency percentiles: {kind} {name}"),
             x_desc: "time (s)".into(),
@@ -611,8 +611,8 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
     }
     // Throughput by outcome per workload.
     for name in d.names("workload") {
-        let rows: Vec<&SeriesRec> = d.rows("workload", &name).collect();
-        let layer = |label: &str, outcome: &str, f: fn(&SeriesRec) -> u64| {
+        let rows: Vec<&SeriesRow> = d.rows("workload", &name).collect();
+        let layer = |label: &str, outcome: &str, f: fn(&SeriesRow) -> u64| {
             (
                 label.to_string(),
                 rgb(outcome_colour(outcome)),
@@ -701,7 +701,7 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
         ranked.sort_by_key(|(m, k, _)| (std::cmp::Reverse(*m), *k));
         ranked.truncate(8);
         ranked.sort_by_key(|(_, k, _)| *k);
-        let panel = |title: &str, y: &str, f: fn(&SeriesRec) -> f64| LineChart {
+        let panel = |title: &str, y: &str, f: fn(&SeriesRow) -> f64| LineChart {
             title: title.into(),
             x_desc: "time (s)".into(),
             y_desc: y.into(),

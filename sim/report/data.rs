@@ -5,27 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 
-/// One row of `timeseries.csv`.
-#[derive(Clone, Debug, Deserialize)]
-#[allow(missing_docs)]
-pub struct SeriesRec {
-    pub t_s: f64,
-    pub kind: String,
-    pub name: String,
-    pub requests: u64,
-    pub ok: u64,
-    pub errors: u64,
-    pub rejected: u64,
-    pub timeouts: u64,
-    pub latency_p50_ms: f64,
-    pub latency_p90_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_p999_ms: f64,
-    pub in_flight: u64,
-    pub queue_depth: u64,
-    pub utilization: f64,
-    pub oldest_age_s: f64,
-}
+pub use crate::metrics::SeriesRow;
 
 /// One row of `events.csv`.
 #[derive(Clone, Debug, Deserialize)]
@@ -53,7 +33,7 @@ pub struct RunData {
     /// `manifest.json`.
     pub manifest: Value,
     /// `timeseries.csv`.
-    pub series: Vec<SeriesRec>,
+    pub series: Vec<SeriesRow>,
     /// `events.csv`.
     pub events: Vec<EventRec>,
     /// `latency_cdf.csv`.
@@ -132,7 +112,7 @@ impl RunData {
     }
 
     /// The rows of one component, in time order.
-    pub fn rows<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a SeriesRec> {
+    pub fn rows<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a SeriesRow> {
         self.series
             .iter()
             .filter(move |r| r.kind == kind && r.name == name)

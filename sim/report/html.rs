@@ -4,6 +4,7 @@
 use super::charts::ChartFile;
 use super::data::RunData;
 use super::traces::esc;
+use crate::results::expect::Bound;
 use base64::Engine as _;
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -113,28 +114,15 @@ pub fn page(
         o.push_str("<h2 id=\"expect\">Expectations</h2>\n<p>The scenario's <code>[[expect]]</code> blocks, judged on this run's seed (<code>faultline check</code> runs each over its <code>seeds</code>).</p>\n<table><tr><th>metric</th><th>bound</th><th>measured</th><th>held</th></tr>\n");
         for e in expect {
             let metric = e["metric"].as_str().unwrap_or("");
-            let bound = if let Some(b) = e["below"].as_f64() {
-                Some((format!("below {b}"), b, f64::INFINITY, true))
-            } else if let Some(a) = e["above"].as_f64() {
-                Some((format!("above {a}"), f64::NEG_INFINITY, a, true))
-            } else {
-                e["between"].as_array().map(|v| {
-                    let (lo, hi) = (v[0].as_f64().unwrap_or(0.0), v[1].as_f64().unwrap_or(0.0));
-                    (format!("between {lo} and {hi}"), lo, hi, false)
-                })
-            };
+            // Judged exactly as `faultline check` judges it.
+            let bound = Bound::from_json(e);
             let value = crate::results::summary::lookup(s, metric).and_then(Value::as_f64);
-            let held = match (&bound, value) {
-                (Some((_, b, f64::INFINITY, true)), Some(x)) => Some(x < *b),
-                (Some((_, f64::NEG_INFINITY, a, true)), Some(x)) => Some(x > *a),
-                (Some((_, lo, hi, false)), Some(x)) => Some(x >= *lo && x <= *hi),
-                _ => None,
-            };
+            let held = bound.zip(value).map(|(b, x)| b.holds(x));
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(metric),
-                esc(&bound.map(|b| b.0).unwrap_or_default()),
+                esc(&bound.map(Bound::text).unwrap_or_default()),
                 value.map_or("not in summary.json".to_string(), |x| num(&Value::from(x))),
                 match held {
                     Some(true) => "yes",
