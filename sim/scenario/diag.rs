@@ -151,6 +151,20 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// The one message for a name nobody defined: `unknown {what} "x" (did you mean "y"?);
+/// {label}: a, b`, or `...; {none}` when nothing of the kind is defined (say how to add one).
+pub fn unknown(what: &str, word: &str, known: &[&str], label: &str, none: &str) -> String {
+    let hint = did_you_mean(word, known.iter().copied())
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default();
+    let tail = if known.is_empty() {
+        none.to_string()
+    } else {
+        format!("{label}: {}", known.join(", "))
+    };
+    format!("unknown {what} {word:?}{hint}; {tail}")
+}
+
 /// Adds a suggestion to serde's "unknown field `x`, expected one of `a`, `b`" messages.
 pub fn improve_serde_message(message: &str) -> String {
     let message = message.trim();
@@ -186,6 +200,17 @@ mod tests {
         assert_eq!(p.to_string(), "service[1].calls[0].to");
         let span = locate(text, &p).unwrap();
         assert_eq!(line_col(text, span.start), (9, 12));
+    }
+
+    #[test]
+    fn unknown_names_suggest_and_list() {
+        let m = unknown("queue", "ordrs", &["orders", "refunds"], "queues", "none");
+        assert_eq!(
+            m,
+            "unknown queue \"ordrs\" (did you mean \"orders\"?); queues: orders, refunds"
+        );
+        let m = unknown("saga", "s", &[], "sagas", "sagas: none (add a [[saga]])");
+        assert_eq!(m, "unknown saga \"s\"; sagas: none (add a [[saga]])");
     }
 
     #[test]

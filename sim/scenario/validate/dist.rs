@@ -48,15 +48,9 @@ pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) 
         "mixture" => &["parts"],
         "empirical" => &["values"],
         other => {
-            let hint = did_you_mean(other, kinds)
-                .map(|s| format!(" (did you mean {s:?}?)"))
-                .unwrap_or_default();
             cx_problems.push(
                 path.key("dist"),
-                format!(
-                    "unknown distribution {other:?}{hint}; valid: {}",
-                    kinds.join(", ")
-                ),
+                unknown("distribution", other, &kinds, "valid", ""),
             );
             return None;
         }

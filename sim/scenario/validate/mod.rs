@@ -9,7 +9,10 @@ mod registry;
 mod sagas;
 mod steps;
 
-use super::diag::{did_you_mean, TomlPath};
+use super::diag::{did_you_mean, unknown, TomlPath};
+
+/// What `unknown` says when no queue is defined.
+const NO_QUEUE: &str = "queues: none (add a [[queue]])";
 use super::raw::*;
 use crate::dist::Dist;
 use crate::model::spec::*;
@@ -114,11 +117,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         match ids.get(name) {
             Some(id) => Some(*id),
             None => {
-                let hint = match did_you_mean(name, names.iter().copied()) {
-                    Some(s) => format!(" (did you mean {s:?}?)"),
-                    None => format!(" (services: {})", names.join(", ")),
-                };
-                cx.err(path, format!("unknown service {name:?}{hint}"));
+                cx.err(path, unknown("service", name, &names, "services", ""));
                 None
             }
         }
@@ -229,14 +228,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     let known: Vec<&str> = raw.queue.iter().map(|q| q.name.as_str()).collect();
                     cx.err(
                         p.key("subscribers").index(k),
-                        format!(
-                            "unknown queue {name:?}; queues: {}",
-                            if known.is_empty() {
-                                "none (add a [[queue]])".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        ),
+                        unknown("queue", name, &known, "queues", NO_QUEUE),
                     );
                 }
             }
@@ -857,15 +849,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 let known: Vec<&str> = raw.queue.iter().map(|q| q.name.as_str()).collect();
                 cx.err(
                     p.key("queue"),
-                    format!(
-                        "unknown queue {:?}; queues: {}",
-                        c.queue,
-                        if known.is_empty() {
-                            "none (add a [[queue]])".to_string()
-                        } else {
-                            known.join(", ")
-                        }
-                    ),
+                    unknown("queue", &c.queue, &known, "queues", NO_QUEUE),
                 );
                 continue;
             };

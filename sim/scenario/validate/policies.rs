@@ -61,18 +61,9 @@ impl Policies {
         match names.iter().position(|n| *n == name) {
             Some(i) => Some(i as u32),
             None => {
-                let hint = did_you_mean(name, names.iter().copied())
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
-                let known = if names.is_empty() {
-                    format!("none is defined: add [policy.{kind}.{name}]")
-                } else {
-                    format!("defined: {}", names.join(", "))
-                };
-                cx.err(
-                    path,
-                    format!("unknown {kind} policy {name:?}{hint}; {known}"),
-                );
+                let none = format!("none is defined: add [policy.{kind}.{name}]");
+                let what = format!("{kind} policy");
+                cx.err(path, unknown(&what, name, &names, "defined", &none));
                 None
             }
         }
@@ -91,19 +82,10 @@ pub(super) fn outcome_set(
     for (i, item) in list.iter().enumerate() {
         match AttemptOutcome::from_name(item).filter(|o| allowed.contains(&o.name())) {
             Some(o) => set = set.with(o),
-            None => {
-                let other = item.as_str();
-                let hint = did_you_mean(other, allowed.iter().copied())
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
-                cx.err(
-                    path.index(i),
-                    format!(
-                        "unknown outcome {other:?}{hint}; valid: {}",
-                        allowed.join(", ")
-                    ),
-                );
-            }
+            None => cx.err(
+                path.index(i),
+                unknown("outcome", item, allowed, "valid", ""),
+            ),
         }
     }
     set
@@ -464,15 +446,9 @@ pub(super) fn scope(cx: &mut Ctx, v: Option<&str>, path: TomlPath) -> Scope {
 
 /// An error for an unknown `kind`, with a did-you-mean.
 pub(super) fn unknown_kind(cx: &mut Ctx, path: TomlPath, what: &str, other: &str, kinds: &[&str]) {
-    let hint = did_you_mean(other, kinds.iter().copied())
-        .map(|s| format!(" (did you mean {s:?}?)"))
-        .unwrap_or_default();
     cx.err(
         path,
-        format!(
-            "unknown {what} kind {other:?}{hint}; valid: {}",
-            kinds.join(", ")
-        ),
+        unknown(&format!("{what} kind"), other, kinds, "valid", ""),
     );
 }
 

@@ -98,13 +98,12 @@ pub(super) fn build_step(
             let known: Vec<&str> = raw.saga.iter().map(|s| s.name.as_str()).collect();
             cx.err(
                 path.key("saga"),
-                format!(
-                    "unknown saga {name:?}; sagas: {}",
-                    if known.is_empty() {
-                        "none (add a [[saga]])".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                unknown(
+                    "saga",
+                    name,
+                    &known,
+                    "sagas",
+                    "sagas: none (add a [[saga]])",
                 ),
             );
             return None;
@@ -200,18 +199,14 @@ pub(super) fn build_call(
         Some(name) => {
             let Some(&(dest, broker)) = defaults.dests.get(name) else {
                 let known: Vec<&str> = defaults.dests.keys().map(|k| k.as_str()).collect();
-                let hint = did_you_mean(name, known.iter().copied())
-                    .map(|s| format!(" (did you mean {s:?}?)"))
-                    .unwrap_or_default();
                 cx.err(
                     path.key("publish"),
-                    format!(
-                        "unknown queue or topic {name:?}{hint}; defined: {}",
-                        if known.is_empty() {
-                            "none (add a [[queue]] or [[topic]])".to_string()
-                        } else {
-                            known.join(", ")
-                        }
+                    unknown(
+                        "queue or topic",
+                        name,
+                        &known,
+                        "defined",
+                        "defined: none (add a [[queue]] or [[topic]])",
                     ),
                 );
                 return None;
