@@ -93,9 +93,7 @@ impl World<'_> {
             to,
             instance,
             endpoint,
-            call_id,
-            NONE,
-            NONE,
+            Origin::Call { call: call_id },
             if lost { State::Lost } else { State::Sent },
             false,
         );
@@ -596,7 +594,10 @@ impl World<'_> {
         if let Some(k) = r.timeout.take() {
             self.engine.cancel(k);
         }
-        let (call, outcome, work, sent) = (r.parent, r.outcome, r.work_ns, r.sent);
+        let Origin::Call { call } = r.origin else {
+            unreachable!("only attempts are answered over the network")
+        };
+        let (outcome, work, sent) = (r.outcome, r.work_ns, r.sent);
         let code = r.code;
         let done = r.take_done(code);
         let span = r.span;
@@ -663,7 +664,7 @@ impl World<'_> {
         let r = &mut self.reqs[id as usize];
         r.timeout = None;
         r.abandoned = true;
-        let (s, measured, arrived, parent) = (r.service as usize, r.measured, r.arrived, r.parent);
+        let (s, measured, arrived, origin) = (r.service as usize, r.measured, r.arrived, r.origin);
         // The callee counts requests it received whose caller gave up on them.
         if arrived {
             if measured {
@@ -671,11 +672,9 @@ impl World<'_> {
             }
             self.svcs[s].bucket.timeouts += 1;
         }
-        if self.reqs[id as usize].probe {
+        if origin == Origin::Probe {
             self.probe_result(now, id, false);
-        } else if parent == NONE {
-            self.client_result(now, id, Outcome::Timeout);
-        } else {
+        } else if let Origin::Call { call } = origin {
             let r = &mut self.reqs[id as usize];
             let sent = r.sent;
             let done = r.take_done(Code::None);
@@ -684,13 +683,16 @@ impl World<'_> {
             }
             self.attempt_done(
                 now,
-                parent,
+                call,
                 id,
                 AttemptOutcome::Timeout,
                 0,
                 now.since(sent).0,
                 done,
             );
+        } else {
+            // Only clients, calls and health checks set timeouts.
+            self.client_result(now, id, Outcome::Timeout);
         }
         let r = &self.reqs[id as usize];
         match r.state {

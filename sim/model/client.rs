@@ -235,9 +235,10 @@ impl World<'_> {
             target,
             instance,
             endpoint,
-            NONE,
-            wl,
-            user,
+            Origin::Client {
+                workload: wl,
+                user: (user != NONE).then_some(user),
+            },
             State::Sent,
             measured,
         );
@@ -280,7 +281,10 @@ impl World<'_> {
     /// Counts a root request's end for its workload and lets a closed-loop user think.
     pub(super) fn client_account(&mut self, now: SimTime, id: u32, outcome: Outcome) {
         let r = &self.reqs[id as usize];
-        let (wl, user, measured, sent) = (r.workload, r.user, r.sent >= self.warmup, r.sent);
+        let Origin::Client { workload: wl, user } = r.origin else {
+            unreachable!("only a client's request is counted for its workload")
+        };
+        let (measured, sent) = (r.sent >= self.warmup, r.sent);
         if let Some(tr) = self.tracer.as_mut() {
             tr.finish(r.span, now, outcome.name());
         }
@@ -297,7 +301,7 @@ impl World<'_> {
         if matches!(outcome, Outcome::Ok | Outcome::Error) {
             w.bucket_latency.record(latency);
         }
-        if user != NONE {
+        if let Some(user) = user {
             if let Arrivals::Closed { think, .. } = &self.spec.workloads[wl as usize].arrivals {
                 let t = now.after(think.sample(&mut w.think_rng));
                 self.engine.schedule_at(t, Ev::UserSend { user });

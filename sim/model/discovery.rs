@@ -239,18 +239,15 @@ impl World<'_> {
                 .schedule_at(now.after(checks.timeout), Ev::ProbeLost { inst });
             return;
         }
-        let mut req = Req::new(
+        let req = Req::new(
             now,
             s as u32,
             inst,
             PROBE,
-            NONE,
-            NONE,
-            NONE,
+            Origin::Probe,
             State::Sent,
             false,
         );
-        req.probe = true;
         let Some(id) = self.alloc(req) else { return };
         self.live_probes += 1;
         let lane = self.lane(Lane::Probe(s as u32));

@@ -80,27 +80,26 @@ impl World<'_> {
                 if let Some(k) = r.timeout.take() {
                     self.engine.cancel(k);
                 }
-                let (parent, sent) = (r.parent, r.sent);
-                if r.probe {
-                    self.probe_result(now, id, false);
-                } else if r.delivery != NONE {
-                    self.delivery_done(now, id, Outcome::Error, true);
-                } else if parent == NONE && r.workload == NONE {
+                let (origin, sent) = (r.origin, r.sent);
+                match origin {
+                    Origin::Probe => self.probe_result(now, id, false),
+                    Origin::Delivery { .. } => self.delivery_done(now, id, Outcome::Error, true),
                     // A one-way message (fire and forget): lost, and nobody knows.
-                } else if parent == NONE {
-                    self.client_account(now, id, Outcome::Error);
-                } else {
-                    let r = &mut self.reqs[id as usize];
-                    let done = r.take_done(Code::Refused);
-                    self.attempt_done(
-                        now,
-                        parent,
-                        id,
-                        AttemptOutcome::ConnectFailure,
-                        0,
-                        now.since(sent).0,
-                        done,
-                    );
+                    Origin::OneWay | Origin::SagaCarrier => {}
+                    Origin::Client { .. } => self.client_account(now, id, Outcome::Error),
+                    Origin::Call { call: parent } => {
+                        let r = &mut self.reqs[id as usize];
+                        let done = r.take_done(Code::Refused);
+                        self.attempt_done(
+                            now,
+                            parent,
+                            id,
+                            AttemptOutcome::ConnectFailure,
+                            0,
+                            now.since(sent).0,
+                            done,
+                        );
+                    }
                 }
             }
             if std::mem::take(&mut self.reqs[id as usize].admitted) {

@@ -163,7 +163,7 @@ impl World<'_> {
         r.arrived = true;
         r.born = now;
         // Health checks are not traffic: they use workers but stay out of the statistics.
-        r.measured = !r.probe && now >= self.warmup;
+        r.measured = r.origin != Origin::Probe && now >= self.warmup;
         let (s, i, measured, delayed) = (
             r.service as usize,
             r.instance as usize,
@@ -198,7 +198,7 @@ impl World<'_> {
         if !waited && measured {
             svc.counts.requests += 1;
         }
-        let probe = self.reqs[id as usize].probe;
+        let probe = self.reqs[id as usize].origin == Origin::Probe;
         if !waited && !probe {
             svc.bucket.requests += 1;
         }
@@ -342,7 +342,11 @@ impl World<'_> {
         let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
             unreachable!("start_work on a work step")
         };
-        let step = if r.probe { u32::MAX } else { r.step };
+        let step = if r.origin == Origin::Probe {
+            u32::MAX
+        } else {
+            r.step
+        };
         r.work_started = now;
         r.working = true;
         r.pause_mark = self.insts[r.instance as usize].paused_ns;
@@ -447,7 +451,8 @@ impl World<'_> {
             (Some((_, rate)), true) => rate,
             _ => self.spec.services[s].error_rate,
         };
-        let poison = r.delivery != NONE && r.msg & messaging::POISON != 0;
+        let delivery = matches!(r.origin, Origin::Delivery { .. });
+        let poison = delivery && r.msg & messaging::POISON != 0;
         let mut outcome = if matches!(r.code, Code::Shed | Code::Expired) {
             Outcome::Rejected
         } else if r.failed || poison || svc.error_rng.chance(error_rate) {
@@ -470,9 +475,9 @@ impl World<'_> {
             outcome = Outcome::Rejected;
         }
         let r = &self.reqs[id as usize];
-        let (born, measured, probe) = (r.born, r.measured, r.probe);
+        let (born, measured, probe) = (r.born, r.measured, r.origin == Origin::Probe);
         // (A choreographed step's effect is judged with its message, in `delivery_done`.)
-        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE && r.delivery == NONE {
+        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE && !delivery {
             let (reference, code) = (r.saga, r.saga_step);
             self.saga_effect(now, reference, code);
         }
@@ -551,29 +556,32 @@ impl World<'_> {
             }
             return;
         }
-        if r.probe {
-            // The checker (a local agent) sees the answer at once.
-            if let Some(k) = r.timeout.take() {
-                self.engine.cancel(k);
+        let call = match r.origin {
+            Origin::Probe => {
+                // The checker (a local agent) sees the answer at once.
+                if let Some(k) = r.timeout.take() {
+                    self.engine.cancel(k);
+                }
+                self.probe_result(now, id, outcome == Outcome::Ok);
+                self.release(id);
+                return;
             }
-            self.probe_result(now, id, outcome == Outcome::Ok);
-            self.release(id);
-            return;
-        }
-        if r.delivery != NONE {
-            self.delivery_done(now, id, outcome, false);
-            return;
-        }
-        if r.parent == NONE && r.workload == NONE {
-            // A one-way message (a fire-and-forget publish): nobody hears the answer.
-            self.release(id);
-            return;
-        }
-        if r.parent == NONE {
-            self.client_result(now, id, outcome);
-            return;
-        }
-        let (call, service, callee) = (r.parent as usize, r.service as usize, r.instance);
+            Origin::Delivery { .. } => {
+                self.delivery_done(now, id, outcome, false);
+                return;
+            }
+            Origin::OneWay | Origin::SagaCarrier => {
+                // A one-way message (a fire-and-forget publish): nobody hears the answer.
+                self.release(id);
+                return;
+            }
+            Origin::Client { .. } => {
+                self.client_result(now, id, outcome);
+                return;
+            }
+            Origin::Call { call } => call as usize,
+        };
+        let (service, callee) = (r.service as usize, r.instance);
         let parent_service = self.sites[self.calls[call].site as usize].from as usize;
         let caller = self.reqs[self.calls[call].parent as usize].instance;
         let (from_zone, to_zone) = (

@@ -255,10 +255,12 @@ impl World<'_> {
             let key = match policy.key {
                 LimitKey::Global => 0,
                 LimitKey::Route => r.endpoint as u64,
-                LimitKey::Client if r.parent == NONE => (1 << 40) | r.key,
-                LimitKey::Client => {
-                    self.sites[self.calls[r.parent as usize].site as usize].from as u64
-                }
+                LimitKey::Client => match r.origin {
+                    Origin::Call { call } => {
+                        self.sites[self.calls[call as usize].site as usize].from as u64
+                    }
+                    _ => (1 << 40) | r.key,
+                },
             };
             let limiter = self.insts[i]
                 .limits

@@ -136,9 +136,7 @@ impl World<'_> {
             b as u32,
             instance,
             0,
-            NONE,
-            NONE,
-            NONE,
+            Origin::OneWay,
             State::Sent,
             now >= self.warmup,
         );
@@ -267,9 +265,7 @@ impl World<'_> {
             s,
             inst,
             cs.endpoint,
-            NONE,
-            NONE,
-            NONE,
+            Origin::OneWay,
             State::Sent,
             measured,
         );
@@ -298,7 +294,7 @@ impl World<'_> {
                 (self.deliveries.len() - 1) as u32
             }
         };
-        req.delivery = di;
+        req.origin = Origin::Delivery { delivery: di };
         let Some(id) = self.alloc(req) else {
             // The run's request limit: the message waits for its visibility timeout.
             self.deliveries[di as usize].handler_done = true;
@@ -334,7 +330,9 @@ impl World<'_> {
 
     /// A consumer's handler ended (or its instance crashed under it: `crashed`).
     pub(super) fn delivery_done(&mut self, now: SimTime, id: u32, outcome: Outcome, crashed: bool) {
-        let di = self.reqs[id as usize].delivery;
+        let Origin::Delivery { delivery: di } = self.reqs[id as usize].origin else {
+            unreachable!("a delivery's request")
+        };
         let d = &mut self.deliveries[di as usize];
         d.handler_done = true;
         let (qi, receipt, inst, c) = (d.queue, d.receipt, d.instance, d.consumer);
@@ -617,10 +615,9 @@ impl World<'_> {
             self.outboxes[writer].entries.push_back((id, key, dest));
             return;
         }
-        let caller = if r.abandoned {
-            None
-        } else {
-            Some(self.calls[r.parent as usize].parent)
+        let caller = match r.origin {
+            Origin::Call { call } if !r.abandoned => Some(self.calls[call as usize].parent),
+            _ => None,
         };
         match caller {
             Some(c) if c != NONE && !self.reqs[c as usize].killed => {

@@ -241,6 +241,24 @@ enum State {
     Free,
 }
 
+/// Who sent a request, and so who hears its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// A workload's client; `user` is its closed-loop user (`None`: open loop).
+    Client { workload: u32, user: Option<u32> },
+    /// An attempt of call `call`.
+    Call { call: u32 },
+    /// An active health check: its checker sees the answer at once.
+    Probe,
+    /// A broker's delivery (`delivery`) to a consumer.
+    Delivery { delivery: u32 },
+    /// A fire-and-forget publish: nobody hears the answer.
+    OneWay,
+    /// A saga's carrier at its orchestrator, which hears its calls' answers itself; like a
+    /// one-way message, nobody waits for the carrier's own answer.
+    SagaCarrier,
+}
+
 #[derive(Clone, Debug)]
 struct Req {
     service: u32,
@@ -248,11 +266,8 @@ struct Req {
     endpoint: u32,
     step: u32,
     pending: u32,
-    parent: u32,
-    /// Root requests: the workload; child requests: unused.
-    workload: u32,
-    /// Closed-loop user (NONE for open loop).
-    user: u32,
+    /// Who sent it, and so who hears its answer.
+    origin: Origin,
     state: State,
     /// It reached its instance (a lost request never does).
     arrived: bool,
@@ -279,8 +294,6 @@ struct Req {
     msg: u64,
     /// At a broker: where the message it carries goes (NONE: not a publish).
     dest: u32,
-    /// At a consumer: the delivery it handles (NONE: not a delivery).
-    delivery: u32,
     /// A saga's carrier, or a participant's request for a saga step: the saga (NONE: none).
     saga: u32,
     /// A participant's request: step << 1 | compensation (NONE: the carrier itself).
@@ -307,8 +320,6 @@ struct Req {
     pause_mark: u64,
     /// It already waited for a rate limiter's permission (Resilience4j): admitted on arrival.
     rate_waited: bool,
-    /// An active health check, not a client's request.
-    probe: bool,
     /// At an `occ` service: the key's version it read (NONE: none read, or already closed).
     occ_seen: u32,
     /// Its span, when its trace is recorded.
@@ -334,9 +345,7 @@ impl Req {
         service: u32,
         instance: u32,
         endpoint: u32,
-        parent: u32,
-        workload: u32,
-        user: u32,
+        origin: Origin,
         state: State,
         measured: bool,
     ) -> Req {
@@ -346,9 +355,7 @@ impl Req {
             endpoint,
             step: 0,
             pending: 0,
-            parent,
-            workload,
-            user,
+            origin,
             state,
             arrived: false,
             delayed: false,
@@ -366,7 +373,6 @@ impl Req {
             headers: 0,
             msg: 0,
             dest: NONE,
-            delivery: NONE,
             saga: NONE,
             saga_step: NONE,
             event_due: false,
@@ -380,7 +386,6 @@ impl Req {
             working: false,
             pause_mark: 0,
             rate_waited: false,
-            probe: false,
             occ_seen: NONE,
             span: tracing::SpanRef::NONE,
         }
@@ -1019,7 +1024,7 @@ impl<'a> World<'a> {
         // A request that read a row and never completed (its instance crashed) stops holding it.
         self.occ_close(id, false);
         self.live -= 1;
-        if self.reqs[id as usize].probe {
+        if self.reqs[id as usize].origin == Origin::Probe {
             self.live_probes -= 1;
         }
         self.reqs[id as usize].state = State::Free;

@@ -147,9 +147,7 @@ impl World<'_> {
                 sd.orchestrator.0,
                 instance,
                 sd.endpoint,
-                NONE,
-                NONE,
-                NONE,
+                Origin::SagaCarrier,
                 State::Running,
                 false,
             );
