@@ -23,8 +23,9 @@ pub(super) struct Edge {
     pub(super) rng: SimRng,
     /// Retry limits across the edge's calls.
     pub(super) budget: RetryBudget,
-    /// The caller-side layers, outermost first, each at its scope (see `LayerKind`).
-    pub(super) layers: Vec<(LayerKind, Scope)>,
+    /// The caller-side layers, outermost first, by scope: `layers[Scope::Attempt as usize]`
+    /// and `layers[Scope::Call as usize]` (see `LayerKind`).
+    pub(super) layers: [Vec<LayerKind>; 2],
     pub(super) stats: EdgeStats,
     /// Latency of successful attempts (for percentile hedging delays).
     pub(super) attempt_latency: Latency,
@@ -126,7 +127,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: RetryBudget::default(),
-                                layers: Vec::new(),
+                                layers: [Vec::new(), Vec::new()],
                                 stats: EdgeStats::default(),
                                 attempt_latency: Latency::new(2),
                                 open_since: None,
@@ -333,7 +334,7 @@ pub(super) enum LayerKind {
 /// first): breaker ⊃ adaptive throttle ⊃ concurrency limit ⊃ bulkhead, then the
 /// balancer's pick. The breaker and the bulkhead take the scope their policy names; the
 /// throttle and the limiter act on each attempt.
-fn layer_stack(e: &Edge) -> Vec<(LayerKind, Scope)> {
+fn layer_stack(e: &Edge) -> [Vec<LayerKind>; 2] {
     let scope = |per_call: bool| {
         if per_call {
             Scope::Call
@@ -341,18 +342,18 @@ fn layer_stack(e: &Edge) -> Vec<(LayerKind, Scope)> {
             Scope::Attempt
         }
     };
-    let mut layers = Vec::new();
+    let mut layers = [Vec::new(), Vec::new()];
     if e.breaker.is_some() {
-        layers.push((LayerKind::Breaker, scope(e.breaker_per_call)));
+        layers[scope(e.breaker_per_call) as usize].push(LayerKind::Breaker);
     }
     if e.throttle.is_some() {
-        layers.push((LayerKind::Throttle, Scope::Attempt));
+        layers[Scope::Attempt as usize].push(LayerKind::Throttle);
     }
     if e.limiter.is_some() {
-        layers.push((LayerKind::Limiter, Scope::Attempt));
+        layers[Scope::Attempt as usize].push(LayerKind::Limiter);
     }
     if e.bulkhead.is_some() {
-        layers.push((LayerKind::Bulkhead, scope(e.bulkhead_per_call)));
+        layers[scope(e.bulkhead_per_call) as usize].push(LayerKind::Bulkhead);
     }
     layers
 }
@@ -374,11 +375,9 @@ impl World<'_> {
     ) -> Option<Done> {
         let c = &self.calls[id as usize];
         let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
-        for k in from..self.edges[edge as usize].layers.len() {
-            let (layer, at) = self.edges[edge as usize].layers[k];
-            if at != scope {
-                continue;
-            }
+        let s = scope as usize;
+        for k in from..self.edges[edge as usize].layers[s].len() {
+            let layer = self.edges[edge as usize].layers[s][k];
             let e = &mut self.edges[edge as usize];
             let mut hold = 0;
             let refused = match layer {
@@ -520,7 +519,7 @@ impl World<'_> {
 mod tests {
     use super::*;
 
-    fn edges_of(policies: &str, call: &str) -> Vec<Vec<(LayerKind, Scope)>> {
+    fn edges_of(policies: &str, call: &str) -> Vec<[Vec<LayerKind>; 2]> {
         let text = format!(
             "[sim]\nname = \"l\"\nduration = \"1s\"\n{policies}\n\
              [[service]]\nname = \"a\"\ncalls = [{{ to = \"b\", timeout = \"1s\"{call} }}]\n\
@@ -543,19 +542,15 @@ mod tests {
     fn s19_layers_go_outermost_first_each_at_its_scope() {
         use LayerKind::*;
         let per_attempt = edges_of(&ALL.replace("SCOPE", ""), USE_ALL);
-        let a = Scope::Attempt;
         assert_eq!(
             per_attempt,
-            [vec![
-                (Breaker, a),
-                (Throttle, a),
-                (Limiter, a),
-                (Bulkhead, a)
-            ]]
+            [[vec![Breaker, Throttle, Limiter, Bulkhead], vec![]]]
         );
         let per_call = edges_of(&ALL.replace("SCOPE", "scope = \"call\""), USE_ALL);
-        assert_eq!(per_call[0][0], (Breaker, Scope::Call));
+        let (attempt, call) = (Scope::Attempt as usize, Scope::Call as usize);
+        assert_eq!(per_call[0][call], [Breaker]);
+        assert_eq!(per_call[0][attempt], [Throttle, Limiter, Bulkhead]);
         // Only the layers the scenario names.
-        assert_eq!(edges_of("", ""), [vec![]]);
+        assert_eq!(edges_of("", ""), [[vec![], vec![]]]);
     }
 }
