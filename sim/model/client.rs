@@ -31,7 +31,8 @@ pub(super) enum Chooser {
 }
 
 /// The next arrival strictly after `now` (or at `now` for the very first uniform one),
-/// or `None` past the horizon. Poisson arrivals with a varying rate use thinning
+/// or `None` past the horizon (a uniform arrival may land just past it; the engine never
+/// delivers events after the horizon). Poisson arrivals with a varying rate use thinning
 /// (Lewis & Shedler): candidates at the maximum rate, each kept with probability
 /// rate(t)/max. Uniform arrivals step by 1/rate(t); a zero rate is skipped in 1 ms steps.
 pub(super) fn next_arrival(
@@ -307,5 +308,68 @@ impl World<'_> {
                 self.engine.schedule_at(t, Ev::UserSend { user });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = NS_PER_S;
+
+    /// Every arrival of `profile` in [0, horizon], as the model draws them.
+    fn arrivals(profile: &RateProfile, poisson: bool, horizon_s: u64) -> Vec<SimTime> {
+        let mut rng = SimRng::for_component(7, "workload:t:arrivals");
+        let max = profile.max_rate();
+        let gap = (max > 0.0).then(|| Exp::new(max / S as f64).expect("positive rate"));
+        let horizon = SimTime(horizon_s * S);
+        let mut out = Vec::new();
+        let mut next = next_arrival(
+            profile,
+            poisson,
+            gap.as_ref(),
+            &mut rng,
+            SimTime::ZERO,
+            horizon,
+            true,
+        );
+        // A uniform arrival may land past the horizon; the engine never delivers it.
+        while let Some(t) = next.filter(|&t| t <= horizon) {
+            out.push(t);
+            next = next_arrival(profile, poisson, gap.as_ref(), &mut rng, t, horizon, false);
+        }
+        out
+    }
+
+    #[test]
+    fn uniform_arrivals_are_evenly_spaced_from_zero() {
+        let a = arrivals(&RateProfile::Flat(4.0), false, 2);
+        let expect: Vec<SimTime> = (0..=8).map(|k| SimTime(k * S / 4)).collect();
+        assert_eq!(a, expect);
+    }
+
+    #[test]
+    fn poisson_arrivals_have_the_rate_asked_for() {
+        // 100/s for 1,000 s: a Poisson count with mean 100,000 and sd 316; 5 sd either way.
+        let n = arrivals(&RateProfile::Flat(100.0), true, 1_000).len() as i64;
+        assert!((n - 100_000).abs() < 1_580, "{n}");
+    }
+
+    #[test]
+    fn thinning_follows_a_step_profile() {
+        // 0/s for the first 100 s, then 200/s for 100 s: nothing before 100 s, and about
+        // 20,000 after (sd 141; 5 sd).
+        let steps = RateProfile::Steps(vec![(SimTime(100 * S), 200.0)]);
+        let a = arrivals(&steps, true, 200);
+        assert!(a.iter().all(|t| t.0 >= 100 * S), "an arrival at zero rate");
+        assert!((a.len() as i64 - 20_000).abs() < 710, "{}", a.len());
+        // Uniform gaps skip the zero-rate stretch in 1 ms steps, then keep 5 ms spacing.
+        let u = arrivals(&steps, false, 101);
+        assert!(
+            u[0].0 >= 100 * S && u[0].0 <= 100 * S + 6_000_000,
+            "{:?}",
+            u[0]
+        );
+        assert!(u.windows(2).all(|w| w[1].0 - w[0].0 == 5_000_000));
     }
 }
