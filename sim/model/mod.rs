@@ -912,6 +912,7 @@ impl<'a> World<'a> {
                 ejected_at_end: e.outlier.as_ref().map(|d| d.ejected_count()),
             })
             .collect();
+        let (network_messages, network_lost) = self.net.totals();
         RunResult {
             stop,
             end,
@@ -919,8 +920,8 @@ impl<'a> World<'a> {
             events: self.engine.processed(),
             workloads,
             services,
-            network_messages: self.net.totals().0,
-            network_lost: self.net.totals().1,
+            network_messages,
+            network_lost,
             in_flight_at_end: (self.live - self.live_probes) as u64,
             queues: self.queue_results(),
             sagas: saga_results,
