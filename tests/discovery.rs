@@ -46,8 +46,8 @@ fn registry_and_caches_follow_a_crash_and_a_restart() {
     let of = |kind: &str| -> Vec<(f64, String)> {
         events
             .iter()
-            .filter(|e| e.kind == kind)
-            .map(|e| (e.t_s, e.detail.clone()))
+            .filter(|e| e.kind() == kind)
+            .map(|e| (e.t_s, e.detail().clone()))
             .collect()
     };
     let reg = of("registry");
@@ -86,7 +86,7 @@ fn eureka_leases_are_slow_to_forget() {
     let evicted = sink
         .events
         .iter()
-        .find(|e| e.kind == "registry" && e.detail.contains("evicted"))
+        .find(|e| e.kind() == "registry" && e.detail().contains("evicted"))
         .map(|e| e.t_s)
         .expect("evicted");
     // Last renewal before the crash at 30 s: at most 30 s earlier; the lease lasts 180 s past
@@ -104,12 +104,12 @@ fn health_checks_can_kill_a_loaded_instance() {
     let (r, events) = run_file(f, &[]);
     let unhealthy = events
         .iter()
-        .filter(|e| e.kind == "registry" && e.detail.contains("-> unhealthy"))
+        .filter(|e| e.kind() == "registry" && e.detail().contains("-> unhealthy"))
         .count();
     assert_eq!(unhealthy, 2, "both instances pulled");
     assert!(events
         .iter()
-        .any(|e| e.kind == "discovery" && e.detail == "sees [] of 2"));
+        .any(|e| e.kind() == "discovery" && e.detail() == "sees [] of 2"));
     assert!(r.workloads[0].counts.errors > 0);
     // Nobody crashed: no call went to a dead instance.
     assert_eq!(r.edges[0].stats.calls_to_dead, 0);
@@ -144,10 +144,10 @@ fn zone_aware_routing_stays_local_and_contains_an_outage() {
     // The outage is logged, and the zone's instances go unhealthy, then come back.
     assert!(events
         .iter()
-        .any(|e| e.kind == "fault_start" && e.subject == "zone b"));
+        .any(|e| e.kind() == "fault_start" && e.subject == "zone b"));
     let down = events
         .iter()
-        .filter(|e| e.kind == "registry" && e.detail.starts_with("healthy -> unhealthy"))
+        .filter(|e| e.kind() == "registry" && e.detail().starts_with("healthy -> unhealthy"))
         .count();
     assert_eq!(down, 3, "front/b and the two inventory instances in zone b");
 }
@@ -213,8 +213,8 @@ fn autoscaler_follows_a_spike_late_then_scales_in() {
     // the spike saturates the three (100 % / 60 % x 3 = 5).
     let decisions = |ev: &[StateEvent]| -> Vec<(f64, String)> {
         ev.iter()
-            .filter(|e| e.kind == "autoscale")
-            .map(|e| (e.t_s, e.detail.clone()))
+            .filter(|e| e.kind() == "autoscale")
+            .map(|e| (e.t_s, e.detail().clone()))
             .collect()
     };
     let (_, fast_events) = run_file(f, &["service.api.autoscale.provision=10s"]);
@@ -228,7 +228,7 @@ fn autoscaler_follows_a_spike_late_then_scales_in() {
     // The first new instance serves one provisioning time (90 s) after its decision.
     let up = events
         .iter()
-        .find(|e| e.kind == "instance_up" && e.detail.contains("autoscaler"))
+        .find(|e| e.kind() == "instance_up" && e.detail().contains("autoscaler"))
         .unwrap();
     assert_eq!(up.t_s, decisions[0].0 + 90.0);
     // No scale-in before the 5 min window after the last high recommendation (spike ends at 240 s).
@@ -245,17 +245,17 @@ fn autoscaler_follows_a_spike_late_then_scales_in() {
 fn bad_canary_rolls_back_on_its_own() {
     let f = "scenarios/bad-canary.toml";
     let (r, events) = run_file(f, &[]);
-    let canary: Vec<&StateEvent> = events.iter().filter(|e| e.kind == "canary").collect();
+    let canary: Vec<&StateEvent> = events.iter().filter(|e| e.kind() == "canary").collect();
     assert_eq!(canary.len(), 2, "{canary:?}");
     assert_eq!(
-        (canary[0].t_s, canary[0].detail.as_str()),
+        (canary[0].t_s, canary[0].detail().as_str()),
         (30.0, "weight 0% -> 5%")
     );
     assert_eq!(canary[1].t_s, 40.0);
     assert!(
-        canary[1].detail.starts_with("rolled back: error rate"),
+        canary[1].detail().starts_with("rolled back: error rate"),
         "{}",
-        canary[1].detail
+        canary[1].detail()
     );
     let c = r.services[1].canary.unwrap();
     let (weight, rolled_back, requests) = (c.weight_pct, c.rolled_back_at_s, c.requests);
@@ -281,7 +281,7 @@ fn present_range(events: &[StateEvent], svc: &str) -> (i32, i32) {
             hi = hi.max(n);
         }
         last_t = e.t_s;
-        match e.kind {
+        match e.kind() {
             "instance_up" => n += 1,
             "instance_down" => n -= 1,
             _ => {}
@@ -309,7 +309,7 @@ fn rolling_update_drops_requests_only_without_draining() {
         );
         let downs = ev
             .iter()
-            .filter(|e| e.kind == "instance_down" && e.subject.starts_with("orders/"))
+            .filter(|e| e.kind() == "instance_down" && e.subject.starts_with("orders/"))
             .count();
         assert_eq!(downs, 4);
         // max surge 1, max unavailable 0: between 4 and 5 instances serving throughout.
@@ -421,10 +421,10 @@ fn blue_green_switches_all_traffic_at_once() {
         (canary as f64 / total - 0.5).abs() < 0.03,
         "{canary} of {total}"
     );
-    let switch: Vec<&StateEvent> = events.iter().filter(|e| e.kind == "canary").collect();
+    let switch: Vec<&StateEvent> = events.iter().filter(|e| e.kind() == "canary").collect();
     assert_eq!(switch.len(), 1);
     assert_eq!(
-        (switch[0].t_s, switch[0].detail.as_str()),
+        (switch[0].t_s, switch[0].detail().as_str()),
         (30.0, "weight 0% -> 100%")
     );
 }
@@ -488,13 +488,13 @@ fn registry_outage_keeps_stale_caches_until_it_returns() {
     assert_eq!(e.failed_refreshes, 6);
     let expired = events
         .iter()
-        .find(|e| e.kind == "registry" && e.detail.contains("heartbeat expired"))
+        .find(|e| e.kind() == "registry" && e.detail().contains("heartbeat expired"))
         .unwrap();
     // Back at 90 s, every registration renewed then: expiry 20 s later (at a 5 s tick).
     assert_eq!(expired.t_s, 110.0);
     let seen = events
         .iter()
-        .find(|e| e.kind == "discovery" && e.detail.starts_with("sees [0 2 3]"))
+        .find(|e| e.kind() == "discovery" && e.detail().starts_with("sees [0 2 3]"))
         .unwrap();
     assert!((110.0..120.0).contains(&seen.t_s), "{}", seen.t_s);
     // Calls to the dead instance from the crash (45 s) to the refresh: about a quarter of
@@ -521,7 +521,7 @@ fn registry_partition_expires_a_healthy_service() {
     );
     let expired: Vec<f64> = events
         .iter()
-        .filter(|e| e.kind == "registry" && e.detail.contains("heartbeat expired"))
+        .filter(|e| e.kind() == "registry" && e.detail().contains("heartbeat expired"))
         .map(|e| e.t_s)
         .collect();
     // All four expire 20-25 s into the partition (heartbeats every 5 s, 5 s ticks).
@@ -540,7 +540,9 @@ fn registry_partition_expires_a_healthy_service() {
     // After the partition heals, the three live instances heartbeat and are listed again.
     let back = events
         .iter()
-        .filter(|e| e.kind == "registry" && e.detail.contains("heartbeat resumed") && e.t_s >= 90.0)
+        .filter(|e| {
+            e.kind() == "registry" && e.detail().contains("heartbeat resumed") && e.t_s >= 90.0
+        })
         .count();
     assert_eq!(back, 3);
 }
@@ -564,7 +566,7 @@ fn checks_of_a_cut_off_service_fail_at_their_timeout() {
     let at = |inst: &str, change: &str| {
         events
             .iter()
-            .find(|e| e.kind == "registry" && e.subject == inst && e.detail.contains(change))
+            .find(|e| e.kind() == "registry" && e.subject == inst && e.detail().contains(change))
             .map(|e| e.t_s)
             .unwrap_or_else(|| panic!("{inst}: no {change}"))
     };
@@ -601,8 +603,8 @@ fn registrar_follows_what_it_sees() {
     let reg: Vec<(f64, String)> = sink
         .events
         .iter()
-        .filter(|e| e.kind == "registry")
-        .map(|e| (e.t_s, format!("{} {}", e.subject, e.detail)))
+        .filter(|e| e.kind() == "registry")
+        .map(|e| (e.t_s, format!("{} {}", e.subject, e.detail())))
         .collect();
     // The crash at 45 s is seen at the poll at 50 s; the restart at 75 s at the poll at 80 s.
     // The pause of catalog/2 is never seen.
@@ -631,7 +633,7 @@ fn slow_start_tames_the_herd_on_a_cold_instance() {
     let (ramp, ramp_events) = run_file(f, &["policy.balancer.rr.slow_start={window=\"60s\"}"]);
     let flaps = |ev: &[StateEvent]| {
         ev.iter()
-            .filter(|e| e.subject == "api/0" && e.detail.starts_with("healthy -> unhealthy"))
+            .filter(|e| e.subject == "api/0" && e.detail().starts_with("healthy -> unhealthy"))
             .filter(|e| e.t_s > 60.0)
             .count()
     };

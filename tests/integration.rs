@@ -2,6 +2,8 @@
 
 use faultline::metrics::MemorySink;
 use faultline::model::{RunOptions, RunResult, World};
+use faultline::policy::breaker::State as BreakerState;
+use faultline::results::events::Change;
 use faultline::scenario::{self, Scenario};
 use std::path::Path;
 use std::process::Command;
@@ -968,11 +970,11 @@ fn breaker_stops_the_cascade() {
     assert!(sink
         .events
         .iter()
-        .any(|e| e.kind == "fault_start" && e.subject == "payment" && e.t_s == 30.0));
+        .any(|e| e.kind() == "fault_start" && e.subject == "payment" && e.t_s == 30.0));
     assert!(sink
         .events
         .iter()
-        .any(|e| e.kind == "fault_end" && e.t_s == 90.0));
+        .any(|e| e.kind() == "fault_end" && e.t_s == 90.0));
 }
 
 /// Breaker transitions logged during a run form a legal chain: each starts where the last ended.
@@ -990,9 +992,10 @@ fn logged_breaker_transitions_are_legal() {
     for e in sink
         .events
         .iter()
-        .filter(|e| e.kind == "breaker" && e.subject == "frontend->payment")
+        .filter(|e| e.kind() == "breaker" && e.subject == "frontend->payment")
     {
-        let (from, to) = e.detail.split_once(" -> ").unwrap();
+        let detail = e.detail();
+        let (from, to) = detail.split_once(" -> ").unwrap();
         assert_eq!(from, state, "at {}", e.t_s);
         assert!(
             matches!(
@@ -1394,11 +1397,12 @@ for = "3s"
             }
             // Breaker transitions in events.csv chain legally.
             let mut state = std::collections::BTreeMap::new();
-            for ev in sink.events.iter().filter(|e| e.kind == "breaker") {
-                let (from, to) = ev.detail.split_once(" -> ").unwrap();
-                let cur = state.entry(ev.subject.clone()).or_insert_with(|| "closed".to_string());
-                prop_assert_eq!(cur.as_str(), from);
-                *cur = to.to_string();
+            for ev in &sink.events {
+                if let Change::Breaker { from, to } = ev.change {
+                    let cur = state.entry(ev.subject.clone()).or_insert(BreakerState::Closed);
+                    prop_assert_eq!(*cur, from);
+                    *cur = to;
+                }
             }
             // The same scenario and seed replay identically.
             let again = run(&scn);

@@ -88,13 +88,13 @@ fn outlier_detection_ejects_the_failing_instance() {
     let ejections: Vec<f64> = sink
         .events
         .iter()
-        .filter(|e| e.kind == "outlier" && e.detail.starts_with("ejected"))
+        .filter(|e| e.kind() == "outlier" && e.detail().starts_with("ejected"))
         .map(|e| e.t_s)
         .collect();
     let unejections: Vec<f64> = sink
         .events
         .iter()
-        .filter(|e| e.kind == "outlier" && e.detail == "unejected")
+        .filter(|e| e.kind() == "outlier" && e.detail() == "unejected")
         .map(|e| e.t_s)
         .collect();
     assert!(ejections[0] >= 10.0 && ejections[0] < 10.5, "{ejections:?}");
@@ -727,7 +727,7 @@ for = "1s"
     // the crash are refused: 10 more.
     assert_eq!(w.counts.errors, 30, "{:?}", w.counts);
     assert_eq!(w.counts.timeouts, 0);
-    assert!(sink.events.iter().any(|e| e.kind == "fault_start"));
+    assert!(sink.events.iter().any(|e| e.kind() == "fault_start"));
     // The lost work is counted as wasted: sent at 3.0, 3.1, ..., 4.9 s, 2.0 + 1.9 + ... + 0.1 = 21 s.
     assert!(
         (r.services[1].wasted_work_ms - 21_000.0).abs() < 1.0,
@@ -807,7 +807,7 @@ mttr = "10s"
     let downs = sink
         .events
         .iter()
-        .filter(|e| e.kind == "instance_down")
+        .filter(|e| e.kind() == "instance_down")
         .count();
     // 10 instances × 2000 s / 50 s per cycle ≈ 400 failures (sd ≈ 20).
     assert!((320..480).contains(&downs), "{downs}");

@@ -33,11 +33,14 @@ fn poison_messages_are_dead_lettered_or_starve_the_queue() {
     let (r, events) = run_file(f, &[]);
     let q = &r.queues[0];
     accounted(q);
-    let dead: Vec<&StateEvent> = events.iter().filter(|e| e.kind == "dead_letter").collect();
+    let dead: Vec<&StateEvent> = events
+        .iter()
+        .filter(|e| e.kind() == "dead_letter")
+        .collect();
     assert_eq!(dead.len() as u64, q.stats.dead_lettered);
     assert!(dead
         .iter()
-        .all(|e| e.detail.contains("(poison) after 5 deliveries")));
+        .all(|e| e.detail().contains("(poison) after 5 deliveries")));
     // One in 200 of ~18 000 messages is poison: 90 expected, sd 9.5; those published in the
     // last seconds are still being retried.
     assert!((60..=120).contains(&q.stats.dead_lettered), "{q:?}");
@@ -141,7 +144,7 @@ fn s16_b1_always_failing_consumer_dead_letters_after_three() {
     let q = &r.queues[0];
     accounted(q);
     assert_eq!((q.stats.delivered, q.stats.dead_lettered), (3, 1), "{q:?}");
-    let dead = events.iter().find(|e| e.kind == "dead_letter").unwrap();
+    let dead = events.iter().find(|e| e.kind() == "dead_letter").unwrap();
     // Deliveries at ~0, 30 and 60 s; dead-lettered when the third times out at ~90 s.
     assert!((90.0..91.0).contains(&dead.t_s), "{}", dead.t_s);
 }

@@ -16,11 +16,11 @@ fn ends_add_up(s: &SagaResult) {
 }
 
 /// The saga log of one saga: (time, detail).
-fn log_of<'a>(events: &'a [StateEvent], subject: &str) -> Vec<&'a str> {
+fn log_of(events: &[StateEvent], subject: &str) -> Vec<String> {
     events
         .iter()
-        .filter(|e| e.kind == "saga" && e.subject == subject)
-        .map(|e| e.detail.as_str())
+        .filter(|e| e.kind() == "saga" && e.subject == subject)
+        .map(|e| e.detail())
         .collect()
 }
 
@@ -43,7 +43,7 @@ fn payment_failures_compensate_and_timeouts_leak_charges() {
     // A declined saga's log: actions up to the charge, then release before cancel.
     let compensated = events
         .iter()
-        .find(|e| e.kind == "saga" && e.detail == "ended compensated")
+        .find(|e| e.kind() == "saga" && e.detail() == "ended compensated")
         .unwrap();
     assert_eq!(
         log_of(&events, &compensated.subject),
@@ -80,7 +80,7 @@ fn failing_compensations_end_stuck_failed_or_late() {
     );
     let stuck = events
         .iter()
-        .find(|e| e.kind == "saga" && e.detail == "ended stuck")
+        .find(|e| e.kind() == "saga" && e.detail() == "ended stuck")
         .unwrap();
     let log = log_of(&events, &stuck.subject);
     assert_eq!(
@@ -160,10 +160,10 @@ fn choreography_trades_timeouts_for_duplicates() {
         "{c:?} {charge:?}"
     );
     // The log shows the same saga steps as the orchestrated one.
-    let first: Vec<&str> = events
+    let first: Vec<String> = events
         .iter()
-        .filter(|e| e.kind == "saga" && e.subject == "order#1")
-        .map(|e| e.detail.as_str())
+        .filter(|e| e.kind() == "saga" && e.subject == "order#1")
+        .map(|e| e.detail())
         .collect();
     assert_eq!(
         first,

@@ -209,18 +209,7 @@ pub struct SeriesRow {
     pub oldest_age_s: f64,
 }
 
-/// One row of `events.csv`: a state change.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct StateEvent {
-    /// When, seconds.
-    pub t_s: f64,
-    /// What kind of change (run_start, instance_up, warmup_end, run_end, ...).
-    pub kind: &'static str,
-    /// The component concerned.
-    pub subject: String,
-    /// Details.
-    pub detail: String,
-}
+pub use crate::results::events::StateEvent;
 
 /// Where a run streams its time series and state changes as they happen, so that
 /// nothing accumulates in memory over a long run.

@@ -13,8 +13,8 @@ pub(super) struct Call {
     pub(super) deadlines: Deadlines,
     /// Back-off memory and standing with the edge's retry budget.
     pub(super) retry: RetryState,
-    /// Attempts in flight (child request ids; NONE for free slots). Hedging keeps several.
-    pub(super) outstanding: [u32; 5],
+    /// Attempts in flight (child request ids). Hedging keeps several.
+    pub(super) outstanding: [Option<u32>; 5],
     /// The next hedge's timer.
     pub(super) hedge_timer: Option<EventKey>,
     /// Waiting for a bulkhead permit until this time (SimTime::MAX: no own timer).
@@ -66,7 +66,7 @@ impl World<'_> {
             .net
             .transmit(from as usize, to as usize, from_zone, to_zone, true);
         let done = Done {
-            host: instance,
+            host: Some(instance),
             holds,
             inflight,
             code: Code::Refused,
@@ -77,7 +77,7 @@ impl World<'_> {
                 self.attempt_done(
                     now,
                     call_id,
-                    NONE,
+                    None,
                     AttemptOutcome::ConnectFailure,
                     0,
                     0,
@@ -105,28 +105,25 @@ impl World<'_> {
             .write
         {
             // A database write carrying an event: the database learns where it goes.
-            let code = match dest {
-                Dest::Queue(q) => q,
-                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            req.cargo = Cargo::Write {
+                dest,
+                outbox,
+                writer: from,
             };
-            req.dest = code | messaging::WRITE_BIT | if outbox { messaging::OUTBOX_BIT } else { 0 };
-            req.msg = from as u64;
         }
         let carrier = &self.reqs[parent_req as usize];
-        if carrier.saga != NONE && carrier.saga_step == NONE {
+        if let Origin::SagaCarrier { saga } = carrier.origin {
             // A saga step's call: the participant's request carries which step it is.
-            let (reference, k) = (carrier.saga, carrier.step);
-            req.saga = reference;
-            req.saga_step = self.saga_step_code(reference, k);
+            let code = self.saga_step_code(saga, carrier.step);
+            req.saga_step = Some(SagaStepRef { saga, code });
         }
         if let Some(p) = self.sites[self.calls[call_id as usize].site as usize]
             .spec
             .publish
         {
-            req.msg = self.calls[call_id as usize].msg;
-            req.dest = match p.dest {
-                Dest::Queue(q) => q,
-                Dest::Topic(t) => t | messaging::TOPIC_BIT,
+            req.cargo = Cargo::Publish {
+                dest: p.dest,
+                msg: self.calls[call_id as usize].msg,
             };
         }
         req.holds = holds;
@@ -143,9 +140,9 @@ impl World<'_> {
         if let Some(slot) = self.calls[call_id as usize]
             .outstanding
             .iter_mut()
-            .find(|s| **s == NONE)
+            .find(|s| s.is_none())
         {
-            *slot = id;
+            *slot = Some(id);
         }
         if until != SimTime::MAX {
             let lane = self.lane(Lane::Site(self.calls[call_id as usize].site));
@@ -186,7 +183,7 @@ impl World<'_> {
             attempt_started: now,
             deadlines,
             retry: RetryState::default(),
-            outstanding: [NONE; 5],
+            outstanding: [None; 5],
             hedge_timer: None,
             bulkhead_wait: None,
             wait_done: Done::LOCAL,
@@ -301,8 +298,8 @@ impl World<'_> {
     /// what they hold at the caller; nothing is reported about them.
     pub(super) fn cancel_attempts(&mut self, now: SimTime, id: u32) {
         let edge = self.sites[self.calls[id as usize].site as usize].edge;
-        let outstanding = std::mem::replace(&mut self.calls[id as usize].outstanding, [NONE; 5]);
-        for child in outstanding.into_iter().filter(|&c| c != NONE) {
+        let outstanding = std::mem::take(&mut self.calls[id as usize].outstanding);
+        for child in outstanding.into_iter().flatten() {
             let r = &mut self.reqs[child as usize];
             r.abandoned = true;
             let done = r.take_done(Code::None);
@@ -356,7 +353,7 @@ impl World<'_> {
         let until = self.attempt_deadline(now, id);
         if until <= now {
             // The deadline has already passed: DEADLINE_EXCEEDED without sending.
-            self.attempt_done(now, id, NONE, AttemptOutcome::Timeout, 0, 0, done);
+            self.attempt_done(now, id, None, AttemptOutcome::Timeout, 0, 0, done);
             return;
         }
         let parent = &self.reqs[c.parent as usize];
@@ -369,7 +366,7 @@ impl World<'_> {
             if measured {
                 self.edges[edge as usize].stats.no_healthy_upstream += 1;
             }
-            self.attempt_done(now, id, NONE, AttemptOutcome::Refused, 0, 0, done);
+            self.attempt_done(now, id, None, AttemptOutcome::Refused, 0, 0, done);
             return;
         };
         let hedged = self.sites[site as usize].spec.hedge.is_some();
@@ -388,7 +385,7 @@ impl World<'_> {
                 }
             }
         }
-        done.host = host;
+        done.host = Some(host);
         self.send_attempt(now, id, host, done.holds, done.inflight, until);
     }
 
@@ -398,32 +395,29 @@ impl World<'_> {
         &mut self,
         now: SimTime,
         id: u32,
-        child: u32,
+        child: Option<u32>,
         outcome: AttemptOutcome,
         work_ns: u64,
         attempt_ns: u64,
         done: Done,
     ) {
         let spec = self.spec;
-        if let (true, Some(tr)) = (child == NONE, self.tracer.as_mut()) {
+        if let (None, Some(tr)) = (child, self.tracer.as_mut()) {
             // Nothing was sent: an instant span says why.
             let c = &self.calls[id as usize];
             let (parent_span, attempt) = (self.reqs[c.parent as usize].span, c.attempt);
             let to = self.sites[c.site as usize].spec.to.0;
-            let host = done.host;
-            let k = if host == NONE {
-                tracing::NONE
-            } else {
+            let k = done.host.map_or(tracing::NONE, |host| {
                 host - self.svcs[to as usize].first_instance
-            };
+            });
             let s = tr.child(parent_span, to, k, tracing::NONE, attempt, now);
             tr.close(s, now, outcome.name());
         }
         let c = &mut self.calls[id as usize];
         c.work_ns += work_ns;
-        if child != NONE {
+        if child.is_some() {
             if let Some(slot) = c.outstanding.iter_mut().find(|s| **s == child) {
-                *slot = NONE;
+                *slot = None;
             }
         }
         c.last_open = outcome == AttemptOutcome::CircuitOpen;
@@ -451,7 +445,7 @@ impl World<'_> {
         if let Some(h) = self.sites[self.calls[id as usize].site as usize].spec.hedge {
             let h = &spec.hedges[h as usize];
             let c = &self.calls[id as usize];
-            let outstanding = c.outstanding.iter().filter(|&&s| s != NONE).count();
+            let outstanding = c.outstanding.iter().flatten().count();
             let mut out = Commands::default();
             h.on_attempt_done(outcome, c.attempt, outstanding, &mut out);
             self.run_commands(now, id, out);
@@ -610,7 +604,7 @@ impl World<'_> {
         if let Some(tr) = self.tracer.as_mut() {
             tr.close(span, now, attempt.name());
         }
-        self.attempt_done(now, call, id, attempt, work, now.since(sent).0, done);
+        self.attempt_done(now, call, Some(id), attempt, work, now.since(sent).0, done);
     }
 
     /// A call of `parent` ended with `outcome`.
@@ -622,7 +616,7 @@ impl World<'_> {
         required: bool,
         work_ns: u64,
     ) {
-        if self.reqs[parent as usize].saga != NONE && self.reqs[parent as usize].saga_step == NONE {
+        if let Origin::SagaCarrier { .. } = self.reqs[parent as usize].origin {
             // A saga's carrier: the orchestrator decides.
             self.saga_reply(now, parent, outcome);
             return;
@@ -684,7 +678,7 @@ impl World<'_> {
             self.attempt_done(
                 now,
                 call,
-                id,
+                Some(id),
                 AttemptOutcome::Timeout,
                 0,
                 now.since(sent).0,

@@ -114,7 +114,7 @@ impl World<'_> {
         {
             return self.on_burst(now, wl, size, every, count, same_key);
         }
-        self.send_root(now, wl, NONE);
+        self.send_root(now, wl, None);
         if self.stop.is_some() {
             return;
         }
@@ -154,7 +154,7 @@ impl World<'_> {
             if self.stop.is_some() {
                 break;
             }
-            self.send_root(now, wl, NONE);
+            self.send_root(now, wl, None);
         }
         self.wls[wl as usize].key_override = None;
         if let (Some(every), true, None) = (every, burst + 1 < count, self.stop) {
@@ -166,7 +166,7 @@ impl World<'_> {
     }
 
     /// A client sends a request straight to the target (clients sit at the edge: no network hop).
-    pub(super) fn send_root(&mut self, now: SimTime, wl: u32, user: u32) {
+    pub(super) fn send_root(&mut self, now: SimTime, wl: u32, user: Option<u32>) {
         let spec = &self.spec.workloads[wl as usize];
         let target = spec.target.0;
         let endpoint = self.pick_endpoint(target, spec.endpoint, Chooser::Workload(wl));
@@ -236,10 +236,7 @@ impl World<'_> {
             target,
             instance,
             endpoint,
-            Origin::Client {
-                workload: wl,
-                user: (user != NONE).then_some(user),
-            },
+            Origin::Client { workload: wl, user },
             State::Sent,
             measured,
         );

@@ -71,9 +71,11 @@ impl World<'_> {
         c.weight = w;
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "canary",
             subject: self.spec.services[s].name.clone(),
-            detail: format!("weight {from}% -> {w}%"),
+            change: Change::CanaryWeight {
+                from_pct: from,
+                to_pct: w,
+            },
         });
     }
 
@@ -109,9 +111,11 @@ impl World<'_> {
         c.weight = 0.0;
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "canary",
             subject: self.spec.services[s].name.clone(),
-            detail: format!("rolled back: {why} ({requests} requests)"),
+            change: Change::CanaryRollback {
+                why: why.into(),
+                requests,
+            },
         });
     }
 
@@ -177,18 +181,12 @@ impl World<'_> {
         let r = self.spec.services[s].rollout.as_ref().expect("rollout");
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "rollout",
             subject: self.spec.services[s].name.clone(),
-            detail: format!(
-                "started: max surge {}, max unavailable {}, {}",
-                r.max_surge,
-                r.max_unavailable,
-                if r.drain {
-                    format!("old instances drain for {}", r.grace)
-                } else {
-                    "old instances stop at once (no drain)".to_string()
-                }
-            ),
+            change: Change::RolloutStarted {
+                max_surge: r.max_surge,
+                max_unavailable: r.max_unavailable,
+                drain: r.drain.then_some(r.grace),
+            },
         });
         self.rollout_step(now, s);
     }
@@ -206,7 +204,12 @@ impl World<'_> {
             let c = self.discovery[s].registry.register(now, k);
             self.registry_changed(now, s, c);
         }
-        self.log_instance(now, i, "instance_up", "new version started by the rollout");
+        self.log_instance(
+            now,
+            i,
+            InstanceState::Up,
+            "new version started by the rollout",
+        );
         self.rollout_step(now, s);
     }
 
@@ -296,9 +299,8 @@ impl World<'_> {
             let took = now.since(state.started.expect("started"));
             self.log.push(StateEvent {
                 t_s: secs(now),
-                kind: "rollout",
                 subject: self.spec.services[s].name.clone(),
-                detail: format!("finished: {replicas} instances on the new version after {took}"),
+                change: Change::RolloutFinished { replicas, took },
             });
         }
     }
@@ -308,7 +310,7 @@ impl World<'_> {
     /// whose caches still list it are refused).
     fn stop_old(&mut self, now: SimTime, i: usize, drain: bool, grace: SimDuration) {
         if drain {
-            self.log_instance(now, i, "instance_draining", "replaced by the rollout");
+            self.log_instance(now, i, InstanceState::Draining, "replaced by the rollout");
             self.start_drain(now, i, grace);
             return;
         }
@@ -316,7 +318,7 @@ impl World<'_> {
         self.log_instance(
             now,
             i,
-            "instance_down",
+            InstanceState::Down,
             "stopped by the rollout without draining",
         );
     }

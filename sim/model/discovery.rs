@@ -200,19 +200,20 @@ impl World<'_> {
             e.cache[k] = listed;
         }
         if changed {
-            let seen: Vec<String> = (0..e.cache.len())
-                .filter(|&k| e.cache[k])
-                .map(|k| k.to_string())
+            let sees: Vec<u32> = (0..e.cache.len() as u32)
+                .filter(|&k| e.cache[k as usize])
                 .collect();
             let spec = self.spec;
             self.log.push(StateEvent {
                 t_s: secs(now),
-                kind: "discovery",
                 subject: format!(
                     "{}->{}",
                     spec.services[e.from as usize].name, spec.services[e.to as usize].name
                 ),
-                detail: format!("sees [{}] of {}", seen.join(" "), e.cache.len()),
+                change: results::events::Change::Discovery {
+                    sees,
+                    of: e.cache.len() as u32,
+                },
             });
         }
     }
@@ -310,9 +311,12 @@ impl World<'_> {
         }
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "registry",
             subject: format!("{}/{}", self.spec.services[s].name, c.instance),
-            detail: format!("{} -> {} ({})", c.from.name(), c.to.name(), c.why),
+            change: results::events::Change::Registry {
+                from: c.from,
+                to: c.to,
+                why: c.why.into(),
+            },
         });
         // A rolling update waits on readiness as the registry sees it.
         self.rollout_step(now, s);

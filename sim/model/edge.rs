@@ -58,17 +58,6 @@ pub(super) struct Edge {
     pub(super) slow_start: Option<(SimDuration, f64, f64)>,
 }
 
-pub(super) fn state_name(s: breaker::State) -> &'static str {
-    match s {
-        breaker::State::Closed => "closed",
-        breaker::State::Open => "open",
-        breaker::State::HalfOpen => "half_open",
-        breaker::State::Disabled => "disabled",
-        breaker::State::ForcedOpen => "forced_open",
-        breaker::State::MetricsOnly => "metrics_only",
-    }
-}
-
 /// Numbers every call site, and makes one edge per (caller, callee) pair that
 /// carries the breaker and retry budget of the first site naming one.
 pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) {
@@ -235,7 +224,7 @@ impl World<'_> {
             outcome,
             elapsed: SimDuration(rtt_ns),
             inflight: done.inflight,
-            sample: report && done.host != NONE,
+            sample: report && done.host.is_some(),
         };
         self.release_holds(now, edge, done.holds, how);
         let e = &mut self.edges[edge as usize];
@@ -244,10 +233,8 @@ impl World<'_> {
                 t.on_accept(now);
             }
         }
-        if done.host == NONE {
-            return;
-        }
-        let k = (done.host - e.first_host) as usize;
+        let Some(host) = done.host else { return };
+        let k = (host - e.first_host) as usize;
         e.active[k] -= 1;
         if !report {
             return;
@@ -290,9 +277,11 @@ impl World<'_> {
             );
             self.log.push(StateEvent {
                 t_s: secs(now),
-                kind: "breaker",
                 subject: name,
-                detail: format!("{} -> {}", state_name(t.from), state_name(t.to)),
+                change: Change::Breaker {
+                    from: t.from,
+                    to: t.to,
+                },
             });
         }
         if let Some(at) = e.breaker.as_ref().and_then(|b| b.next_timer()) {
@@ -465,7 +454,7 @@ impl World<'_> {
                         self.calls[id as usize].last_open = outcome == AttemptOutcome::CircuitOpen;
                         self.finish_call(now, id, outcome.call_outcome());
                     }
-                    Scope::Attempt => self.attempt_done(now, id, NONE, outcome, 0, 0, done),
+                    Scope::Attempt => self.attempt_done(now, id, None, outcome, 0, 0, done),
                 }
                 return None;
             }

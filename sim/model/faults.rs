@@ -66,7 +66,7 @@ impl World<'_> {
                     && r.state == State::Running
                     && !r.killed
                     // A saga's carrier is the orchestrator's durable state, not a process.
-                    && !(r.saga != NONE && r.saga_step == NONE)
+                    && !matches!(r.origin, Origin::SagaCarrier { .. })
             })
             .collect();
         let s = self.insts[i].service as usize;
@@ -85,7 +85,7 @@ impl World<'_> {
                     Origin::Probe => self.probe_result(now, id, false),
                     Origin::Delivery { .. } => self.delivery_done(now, id, Outcome::Error, true),
                     // A one-way message (fire and forget): lost, and nobody knows.
-                    Origin::OneWay | Origin::SagaCarrier => {}
+                    Origin::OneWay | Origin::SagaCarrier { .. } => {}
                     Origin::Client { .. } => self.client_account(now, id, Outcome::Error),
                     Origin::Call { call: parent } => {
                         let r = &mut self.reqs[id as usize];
@@ -93,7 +93,7 @@ impl World<'_> {
                         self.attempt_done(
                             now,
                             parent,
-                            id,
+                            Some(id),
                             AttemptOutcome::ConnectFailure,
                             0,
                             now.since(sent).0,
@@ -176,7 +176,7 @@ impl World<'_> {
             self.schedule_random(now, i, true);
         } else if self.randoms.remove(&i).is_some() && self.insts[i].fault.down {
             self.set_down(now, i, false);
-            self.log_instance(now, i, "instance_up", "repaired (random failures end)");
+            self.log_instance(now, i, InstanceState::Up, "repaired (random failures end)");
         }
     }
 
@@ -214,12 +214,12 @@ impl World<'_> {
             return;
         }
         self.set_down(now, i, fail);
-        let (kind, detail) = if fail {
-            ("instance_down", "random failure: in-flight work lost")
+        let (to, why) = if fail {
+            (InstanceState::Down, "random failure: in-flight work lost")
         } else {
-            ("instance_up", "repaired")
+            (InstanceState::Up, "repaired")
         };
-        self.log_instance(now, i, kind, detail);
+        self.log_instance(now, i, to, why);
         self.schedule_random(now, i, !fail);
     }
 
@@ -227,16 +227,18 @@ impl World<'_> {
         &mut self,
         now: SimTime,
         i: usize,
-        kind: &'static str,
-        detail: &str,
+        to: InstanceState,
+        why: &'static str,
     ) {
         let s = self.insts[i].service as usize;
         let k = i as u32 - self.svcs[s].first_instance;
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind,
             subject: format!("{}/{k}", self.spec.services[s].name),
-            detail: detail.to_string(),
+            change: Change::Instance {
+                to,
+                why: why.into(),
+            },
         });
     }
 }
@@ -363,9 +365,11 @@ impl World<'_> {
         };
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: if on { "fault_start" } else { "fault_end" },
             subject,
-            detail,
+            change: Change::Fault {
+                on,
+                what: detail.into(),
+            },
         });
     }
 }

@@ -377,12 +377,12 @@ impl World<'_> {
                 d = SimDuration((d.0 as f64 * (1.0 + (c.multiply - 1.0) * left)) as u64);
             }
         }
-        if spec.services[s].occ && self.reqs[id as usize].occ_seen == NONE && step != u32::MAX {
+        if spec.services[s].occ && self.reqs[id as usize].occ_seen.is_none() && step != u32::MAX {
             // Optimistic concurrency: the read happens as the handler starts.
             let key = self.reqs[id as usize].key;
             let row = svc.occ_rows.entry(key).or_insert((0, 0));
             row.1 += 1;
-            self.reqs[id as usize].occ_seen = row.0;
+            self.reqs[id as usize].occ_seen = Some(row.0);
         }
         let fault = self.insts[i].fault;
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
@@ -452,7 +452,7 @@ impl World<'_> {
             _ => self.spec.services[s].error_rate,
         };
         let delivery = matches!(r.origin, Origin::Delivery { .. });
-        let poison = delivery && r.msg & messaging::POISON != 0;
+        let poison = matches!(r.cargo, Cargo::Delivery { msg } if msg & messaging::POISON != 0);
         let mut outcome = if matches!(r.code, Code::Shed | Code::Expired) {
             Outcome::Rejected
         } else if r.failed || poison || svc.error_rng.chance(error_rate) {
@@ -464,22 +464,22 @@ impl World<'_> {
             outcome = Outcome::Error;
         }
         let r = &self.reqs[id as usize];
-        let (dest, msg, key) = (r.dest, r.msg, r.key);
-        if dest != NONE && dest & messaging::WRITE_BIT != 0 {
-            if outcome == Outcome::Ok {
-                self.write_committed(id);
+        let (cargo, key) = (r.cargo, r.key);
+        match cargo {
+            Cargo::Write { .. } if outcome == Outcome::Ok => self.write_committed(id),
+            Cargo::Publish { dest, msg }
+                if outcome == Outcome::Ok && !self.store_message(now, dest, msg, key) =>
+            {
+                // The broker's queue is full: the publish is refused.
+                outcome = Outcome::Rejected;
             }
-        } else if dest != NONE && outcome == Outcome::Ok && !self.store_message(now, dest, msg, key)
-        {
-            // The broker's queue is full: the publish is refused.
-            outcome = Outcome::Rejected;
+            _ => {}
         }
         let r = &self.reqs[id as usize];
         let (born, measured, probe) = (r.born, r.measured, r.origin == Origin::Probe);
         // (A choreographed step's effect is judged with its message, in `delivery_done`.)
-        if outcome == Outcome::Ok && r.saga != NONE && r.saga_step != NONE && !delivery {
-            let (reference, code) = (r.saga, r.saga_step);
-            self.saga_effect(now, reference, code);
+        if let (Outcome::Ok, Some(part), false) = (outcome, r.saga_step, delivery) {
+            self.saga_effect(now, part.saga, part.code);
         }
         self.release_server_limit(now, id, outcome);
         self.held_change(s, now, -1);
@@ -518,17 +518,14 @@ impl World<'_> {
     /// since this one read it), None when there is nothing to commit or none was asked.
     pub(super) fn occ_close(&mut self, id: u32, commit: bool) -> Option<bool> {
         let r = &mut self.reqs[id as usize];
-        if r.occ_seen == NONE {
-            return None;
-        }
-        let (seen, key, measured) = (r.occ_seen, r.key, r.measured);
-        r.occ_seen = NONE;
+        let seen = r.occ_seen.take()?;
+        let (key, measured) = (r.key, r.measured);
         let svc = &mut self.svcs[r.service as usize];
         let row = svc.occ_rows.get_mut(&key).expect("a read row is held");
         let verdict = commit.then(|| {
             let ok = row.0 == seen;
             if ok {
-                row.0 = (row.0 + 1) & 0x7fff_ffff; // never NONE
+                row.0 = (row.0 + 1) & 0x7fff_ffff;
             }
             ok
         });
@@ -570,7 +567,7 @@ impl World<'_> {
                 self.delivery_done(now, id, outcome, false);
                 return;
             }
-            Origin::OneWay | Origin::SagaCarrier => {
+            Origin::OneWay | Origin::SagaCarrier { .. } => {
                 // A one-way message (a fire-and-forget publish): nobody hears the answer.
                 self.release(id);
                 return;

@@ -3,7 +3,7 @@
 //! expired work, load shedding at dequeue).
 
 use super::*;
-use crate::policy::outlier::Change;
+use crate::policy::outlier::Change as HostChange;
 use crate::policy::ratelimit::{Gcra, R4jLimiter, TokenBucket};
 
 /// One rate limiter bucket of an instance.
@@ -188,7 +188,7 @@ impl World<'_> {
         } else {
             AttemptOutcome::Timeout
         };
-        self.attempt_done(now, id, NONE, outcome, 0, now.since(started).0, done);
+        self.attempt_done(now, id, None, outcome, 0, now.since(started).0, done);
     }
 
     /// An outlier detector's interval sweep.
@@ -205,39 +205,42 @@ impl World<'_> {
     }
 
     /// Logs an ejection, an overflow or an unejection.
-    pub(super) fn outlier_changed(&mut self, now: SimTime, edge: u32, change: Change) {
+    pub(super) fn outlier_changed(&mut self, now: SimTime, edge: u32, change: HostChange) {
         let measured = now >= self.warmup;
         let e = &mut self.edges[edge as usize];
         let (host, detail) = match change {
-            Change::Ejected(h, reason) => {
+            HostChange::Ejected(h, reason) => {
                 if measured {
                     e.stats.ejections += 1;
                 }
-                (h, format!("ejected ({})", reason.name()))
+                (
+                    h,
+                    OutlierChange::Ejected {
+                        reason: reason.name().into(),
+                    },
+                )
             }
-            Change::Overflow(h, reason) => {
+            HostChange::Overflow(h, reason) => {
                 if measured {
                     e.stats.ejection_overflows += 1;
                 }
                 (
                     h,
-                    format!(
-                        "ejection refused by max_ejection_percent ({})",
-                        reason.name()
-                    ),
+                    OutlierChange::Refused {
+                        reason: reason.name().into(),
+                    },
                 )
             }
-            Change::Unejected(h) => (h, "unejected".to_string()),
+            HostChange::Unejected(h) => (h, OutlierChange::Unejected),
         };
         let spec = self.spec;
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "outlier",
             subject: format!(
                 "{}->{}/{}",
                 spec.services[e.from as usize].name, spec.services[e.to as usize].name, host
             ),
-            detail,
+            change: results::events::Change::Outlier(detail),
         });
     }
 

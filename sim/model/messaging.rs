@@ -141,11 +141,7 @@ impl World<'_> {
             now >= self.warmup,
         );
         req.key = key;
-        req.msg = msg;
-        req.dest = match p.dest {
-            Dest::Queue(q) => q,
-            Dest::Topic(t) => t | TOPIC_BIT,
-        };
+        req.cargo = Cargo::Publish { dest: p.dest, msg };
         let Some(m) = self.alloc(req) else { return };
         let delay = match self.net.broker_delay(from, b) {
             Some(d) => d,
@@ -157,13 +153,11 @@ impl World<'_> {
 
     /// The broker's handler for a publish completed: store the message in its queue (or in
     /// every subscriber queue of its topic). False when a queue is full: nothing is stored.
-    pub(super) fn store_message(&mut self, now: SimTime, dest: u32, id: u64, key: u64) -> bool {
-        let queues: Vec<u32> = if dest & TOPIC_BIT != 0 {
-            self.spec.topics[(dest & !TOPIC_BIT) as usize]
-                .queues
-                .clone()
-        } else {
-            vec![dest]
+    pub(super) fn store_message(&mut self, now: SimTime, dest: Dest, id: u64, key: u64) -> bool {
+        let spec = self.spec;
+        let queues: &[u32] = match &dest {
+            Dest::Topic(t) => &spec.topics[*t as usize].queues,
+            Dest::Queue(q) => std::slice::from_ref(q),
         };
         if let Some(&full) = queues.iter().find(|&&q| {
             self.queues[q as usize].q.len() >= self.spec.queues[q as usize].max_messages as usize
@@ -172,7 +166,7 @@ impl World<'_> {
             return false;
         }
         let horizon = SimTime::ZERO.after(self.spec.duration);
-        for q in queues {
+        for &q in queues {
             let st = &mut self.queues[q as usize];
             if now >= self.warmup {
                 // A probe t counts the messages whose fate within t the run will see.
@@ -270,11 +264,13 @@ impl World<'_> {
             measured,
         );
         req.key = receipt.key;
-        req.msg = receipt.id;
+        req.cargo = Cargo::Delivery { msg: receipt.id };
         if let Some((_, code)) = self.spec.queues[qi as usize].saga {
             // A choreographed saga's event: the participant's request is that saga step.
-            req.saga = receipt.key as u32;
-            req.saga_step = code;
+            req.saga_step = Some(SagaStepRef {
+                saga: receipt.key as u32,
+                code,
+            });
         }
         let d = DeliveryRec {
             queue: qi,
@@ -440,20 +436,15 @@ impl World<'_> {
     fn message_left(&mut self, now: SimTime, qi: u32, r: &Receipt, exit: Exit) {
         let st = &mut self.queues[qi as usize];
         st.bucket.errors += 1;
-        let what = match exit {
-            Exit::DeadLettered => "dead_letter",
-            _ => "message_dropped",
-        };
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: what,
             subject: self.spec.queues[qi as usize].name.clone(),
-            detail: format!(
-                "message {}{} after {} deliveries",
-                r.id & !POISON,
-                if r.id & POISON != 0 { " (poison)" } else { "" },
-                r.delivery
-            ),
+            change: Change::MessageLeft {
+                dead_letter: exit == Exit::DeadLettered,
+                message: r.id & !POISON,
+                poison: r.id & POISON != 0,
+                deliveries: r.delivery,
+            },
         });
     }
 
@@ -544,9 +535,6 @@ impl World<'_> {
     }
 }
 
-/// Marks a topic in a publish destination code (queues are plain indices).
-pub(super) const TOPIC_BIT: u32 = 1 << 30;
-
 /// An idempotency TTL, if any, against the last time an id was applied.
 trait TtlExt {
     fn is_none_or_expired(&self, now: SimTime, last: SimTime) -> bool;
@@ -561,11 +549,6 @@ impl TtlExt for Option<SimDuration> {
     }
 }
 
-/// Marks a database write that commits an event (in a child request's `dest`).
-pub(super) const WRITE_BIT: u32 = 1 << 29;
-/// With [`WRITE_BIT`]: the event goes into the writer's outbox.
-pub(super) const OUTBOX_BIT: u32 = 1 << 28;
-
 /// How often an outbox relay publishes what its service's transactions wrote.
 const RELAY: SimDuration = SimDuration::from_millis(500);
 
@@ -576,7 +559,7 @@ const LOST_AFTER: SimDuration = SimDuration::from_secs(60);
 #[derive(Clone, Debug, Default)]
 pub(super) struct Outbox {
     /// (message id, key, destination) written, not yet relayed.
-    entries: VecDeque<(u64, u64, u32)>,
+    entries: VecDeque<(u64, u64, Dest)>,
     pub(super) counts: EventCounts,
     used: bool,
 }
@@ -606,10 +589,17 @@ impl World<'_> {
     /// must still publish it, if it is still there to do so.
     pub(super) fn write_committed(&mut self, child: u32) {
         let r = &self.reqs[child as usize];
-        let (code, writer, key) = (r.dest, r.msg as usize, r.key);
-        let dest = code & !(WRITE_BIT | OUTBOX_BIT);
+        let Cargo::Write {
+            dest,
+            outbox,
+            writer,
+        } = r.cargo
+        else {
+            unreachable!("only a write that carries an event commits one")
+        };
+        let (writer, key) = (writer as usize, r.key);
         self.outboxes[writer].counts.committed += 1;
-        if code & OUTBOX_BIT != 0 {
+        if outbox {
             self.next_msg += 1;
             let id = self.next_msg;
             self.outboxes[writer].entries.push_back((id, key, dest));
@@ -695,11 +685,10 @@ impl World<'_> {
         }
     }
 
-    fn dest_broker(&self, dest: u32) -> usize {
-        if dest & TOPIC_BIT != 0 {
-            self.spec.topics[(dest & !TOPIC_BIT) as usize].broker.0 as usize
-        } else {
-            self.spec.queues[dest as usize].broker.0 as usize
+    fn dest_broker(&self, dest: Dest) -> usize {
+        match dest {
+            Dest::Topic(t) => self.spec.topics[t as usize].broker.0 as usize,
+            Dest::Queue(q) => self.spec.queues[q as usize].broker.0 as usize,
         }
     }
 

@@ -39,6 +39,8 @@ use crate::policy::deadline::Deadlines;
 use crate::policy::outlier::Detector;
 use crate::policy::retry::{self, RetryDecision, RetryState};
 use crate::policy::shed::{Admission, Codel};
+use crate::results;
+use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
     CanaryResult, Drops, EdgeResult, EdgeStats, RolloutResult, RunResult, ScalingResult,
     ServiceResult, StopReason, WorkloadResult,
@@ -210,8 +212,8 @@ const HOLD_BREAKER: u8 = 4;
 /// What the caller learns about one attempt when it ends.
 #[derive(Clone, Copy, Debug)]
 struct Done {
-    /// The instance it went to (NONE when nothing was sent).
-    host: u32,
+    /// The instance it went to (None when nothing was sent).
+    host: Option<u32>,
     holds: u8,
     /// In flight at the client limiter when it started.
     inflight: u32,
@@ -220,7 +222,7 @@ struct Done {
 
 impl Done {
     const LOCAL: Done = Done {
-        host: NONE,
+        host: None,
         holds: 0,
         inflight: 0,
         code: Code::None,
@@ -254,9 +256,43 @@ enum Origin {
     Delivery { delivery: u32 },
     /// A fire-and-forget publish: nobody hears the answer.
     OneWay,
-    /// A saga's carrier at its orchestrator, which hears its calls' answers itself; like a
-    /// one-way message, nobody waits for the carrier's own answer.
-    SagaCarrier,
+    /// The carrier of saga `saga` (a generation-tagged reference) at its orchestrator, which
+    /// hears its calls' answers itself; like a one-way message, nobody waits for the
+    /// carrier's own answer.
+    SagaCarrier { saga: u32 },
+}
+
+/// What a request carries besides its own work: a message for a broker, a delivered
+/// message, or a database write with an event to publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cargo {
+    None,
+    /// A publish: message `msg` for `dest`, stored when the broker's handler succeeds.
+    Publish {
+        dest: Dest,
+        msg: u64,
+    },
+    /// A broker's delivery of message `msg` (with the `POISON` bit when it is one).
+    Delivery {
+        msg: u64,
+    },
+    /// A database write carrying an event for `dest`, written by service `writer`; with
+    /// `outbox` the event commits in the same transaction, otherwise the writer publishes it
+    /// afterwards (a dual write).
+    Write {
+        dest: Dest,
+        outbox: bool,
+        writer: u32,
+    },
+}
+
+/// Which saga step a participant's request performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SagaStepRef {
+    /// The saga (a generation-tagged reference: a late answer finds its saga gone).
+    saga: u32,
+    /// The step: step << 1 | compensation, as `SagaSpec::call_steps` and queues number it.
+    code: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -290,14 +326,10 @@ struct Req {
     key: u64,
     /// The headers it carries (bit k: `SystemSpec::headers[k]`), inherited by its calls.
     headers: u8,
-    /// A publish's or a delivery's message id (0: none).
-    msg: u64,
-    /// At a broker: where the message it carries goes (NONE: not a publish).
-    dest: u32,
-    /// A saga's carrier, or a participant's request for a saga step: the saga (NONE: none).
-    saga: u32,
-    /// A participant's request: step << 1 | compensation (NONE: the carrier itself).
-    saga_step: u32,
+    /// A message or an event it carries to a broker or a database.
+    cargo: Cargo,
+    /// A participant's request for a saga step (the carrier is an `Origin` instead).
+    saga_step: Option<SagaStepRef>,
     /// Its database write committed an event it has not published yet (dual write).
     event_due: bool,
     /// When its caller stops waiting (SimTime::MAX: never); propagated downstream on request.
@@ -320,8 +352,8 @@ struct Req {
     pause_mark: u64,
     /// It already waited for a rate limiter's permission (Resilience4j): admitted on arrival.
     rate_waited: bool,
-    /// At an `occ` service: the key's version it read (NONE: none read, or already closed).
-    occ_seen: u32,
+    /// At an `occ` service: the key's version it read (None: none read, or already closed).
+    occ_seen: Option<u32>,
     /// Its span, when its trace is recorded.
     span: tracing::SpanRef,
 }
@@ -331,7 +363,7 @@ impl Req {
     /// nothing is released twice), and why it ended.
     fn take_done(&mut self, code: Code) -> Done {
         Done {
-            host: self.instance,
+            host: Some(self.instance),
             holds: std::mem::take(&mut self.holds),
             inflight: self.inflight,
             code,
@@ -371,10 +403,8 @@ impl Req {
             work_ns: 0,
             key: 0,
             headers: 0,
-            msg: 0,
-            dest: NONE,
-            saga: NONE,
-            saga_step: NONE,
+            cargo: Cargo::None,
+            saga_step: None,
             event_due: false,
             deadline: SimTime::MAX,
             code: Code::None,
@@ -386,7 +416,7 @@ impl Req {
             working: false,
             pause_mark: 0,
             rate_waited: false,
-            occ_seen: NONE,
+            occ_seen: None,
             span: tracing::SpanRef::NONE,
         }
     }
@@ -741,18 +771,21 @@ impl<'a> World<'a> {
     pub fn run(mut self, sink: &mut dyn Sink) -> RunResult {
         sink.event(&StateEvent {
             t_s: 0.0,
-            kind: "run_start",
             subject: self.spec.name.clone(),
-            detail: format!("seed {}", self.spec.seed),
+            change: Change::RunStart {
+                seed: self.spec.seed,
+            },
         });
         for (i, inst) in self.insts.iter().enumerate().filter(|(_, x)| x.present) {
             let s = &self.spec.services[inst.service as usize];
             let k = i as u32 - self.svcs[inst.service as usize].first_instance;
             sink.event(&StateEvent {
                 t_s: 0.0,
-                kind: "instance_up",
                 subject: format!("{}/{}", s.name, k),
-                detail: format!("{} workers", s.workers),
+                change: Change::Instance {
+                    to: InstanceState::Up,
+                    why: format!("{} workers", s.workers).into(),
+                },
             });
         }
         let stop = loop {
@@ -789,21 +822,22 @@ impl<'a> World<'a> {
             self.close_bucket(end, sink);
         }
         let detail = match stop {
-            StopReason::Horizon => "reached the scenario duration".to_string(),
+            StopReason::Horizon => "reached the scenario duration".into(),
             StopReason::EventBudget => format!(
                 "event budget sim.max_events = {} exhausted",
                 self.spec.max_events
-            ),
+            )
+            .into(),
             StopReason::RequestLimit => format!(
                 "request limit sim.max_in_flight = {} reached",
                 self.spec.max_in_flight
-            ),
+            )
+            .into(),
         };
         sink.event(&StateEvent {
             t_s: secs(end),
-            kind: "run_end",
             subject: self.spec.name.clone(),
-            detail,
+            change: Change::RunEnd { why: detail },
         });
         self.finish(stop, end)
     }
@@ -935,7 +969,7 @@ impl<'a> World<'a> {
     fn handle(&mut self, now: SimTime, ev: Ev, sink: &mut dyn Sink) {
         match ev {
             Ev::Arrive { wl } => self.on_arrive(now, wl),
-            Ev::UserSend { user } => self.send_root(now, self.users[user as usize], user),
+            Ev::UserSend { user } => self.send_root(now, self.users[user as usize], Some(user)),
             Ev::Deliver { req } => self.on_deliver(now, req),
             Ev::WorkDone { req } => self.on_work_done(now, req),
             Ev::Respond { req } => self.on_respond(now, req),
@@ -990,9 +1024,8 @@ impl<'a> World<'a> {
                 }
                 sink.event(&StateEvent {
                     t_s: secs(now),
-                    kind: "warmup_end",
                     subject: self.spec.name.clone(),
-                    detail: "statistics start".into(),
+                    change: Change::WarmupEnd,
                 });
             }
         }

@@ -147,11 +147,10 @@ impl World<'_> {
                 sd.orchestrator.0,
                 instance,
                 sd.endpoint,
-                Origin::SagaCarrier,
+                Origin::SagaCarrier { saga: reference },
                 State::Running,
                 false,
             );
-            carrier.saga = reference;
             carrier.key = self.reqs[id as usize].key;
             let Some(cid) = self.alloc(carrier) else {
                 self.free_sagas.push(slot as u32);
@@ -202,22 +201,12 @@ impl World<'_> {
                 let subject = self.saga_subject(slot);
                 self.sagas[slot].log.push(StateEvent {
                     t_s: secs(now.after(delay)),
-                    kind: "saga",
                     subject,
-                    detail: format!(
-                        "{} {}{}",
-                        sd.step_names[step],
-                        if compensation {
-                            "compensation"
-                        } else {
-                            "action"
-                        },
-                        if attempt > 1 {
-                            format!(", attempt {attempt}")
-                        } else {
-                            String::new()
-                        }
-                    ),
+                    change: Change::SagaStep {
+                        step: sd.step_names[step].clone().into(),
+                        compensation,
+                        attempt,
+                    },
                 });
                 if delay.0 > 0 {
                     self.sagas[slot].pending = Some(next);
@@ -251,7 +240,9 @@ impl World<'_> {
             let reference = (run.generation << SLOT_BITS) | slot as u32;
             let id = CHOREO | (reference as u64) << 24 | (run.seq & 0xff_ffff);
             let broker = self.spec.queues[q as usize].broker.0 as usize;
-            if !self.service_runs(broker) || !self.store_message(now, q, id, reference as u64) {
+            if !self.service_runs(broker)
+                || !self.store_message(now, Dest::Queue(q), id, reference as u64)
+            {
                 // The broker cannot take it now: publish again in a second.
                 self.sagas[slot].pending = Some(Next::Run {
                     step,
@@ -310,7 +301,10 @@ impl World<'_> {
 
     /// The call a saga's carrier made has ended.
     pub(super) fn saga_reply(&mut self, now: SimTime, carrier: u32, outcome: Outcome) {
-        let slot = (self.reqs[carrier as usize].saga & SLOT_MASK) as usize;
+        let Origin::SagaCarrier { saga } = self.reqs[carrier as usize].origin else {
+            unreachable!("only a saga's carrier hears its calls' answers this way")
+        };
+        let slot = (saga & SLOT_MASK) as usize;
         self.reqs[carrier as usize].pending = 0;
         let run = &mut self.sagas[slot];
         let cfg = &self.spec.sagas[run.def as usize].config;
@@ -341,9 +335,10 @@ impl World<'_> {
             self.log.append(&mut run.log);
             self.log.push(StateEvent {
                 t_s: secs(now),
-                kind: "saga",
                 subject,
-                detail: format!("ended {}", status.name()),
+                change: Change::SagaEnd {
+                    status: status.name().into(),
+                },
             });
         }
         run.log.clear();

@@ -124,9 +124,14 @@ impl World<'_> {
         }
         self.log.push(StateEvent {
             t_s: secs(now),
-            kind: "autoscale",
             subject: self.spec.services[s].name.clone(),
-            detail: format!("{current} -> {desired} ({name} {metric:.2}, target {target})"),
+            change: Change::Autoscale {
+                from: current,
+                to: desired,
+                metric: name.into(),
+                value: metric,
+                target,
+            },
         });
         if desired > current {
             let provision = a.provision;
@@ -174,7 +179,7 @@ impl World<'_> {
             let c = self.discovery[s].registry.register(now, k);
             self.registry_changed(now, s, c);
         }
-        self.log_instance(now, i, "instance_up", "provisioned by the autoscaler");
+        self.log_instance(now, i, InstanceState::Up, "provisioned by the autoscaler");
     }
 
     /// Instance `i` stops taking new traffic and goes after the grace period.
@@ -200,10 +205,15 @@ impl World<'_> {
         self.insts[i].draining = false;
         self.take_out(now, i);
         if self.svcs[s].rollout.is_some() {
-            self.log_instance(now, i, "instance_down", "drained, replaced by the rollout");
+            self.log_instance(
+                now,
+                i,
+                InstanceState::Down,
+                "drained, replaced by the rollout",
+            );
             self.rollout_step(now, s);
         } else {
-            self.log_instance(now, i, "instance_down", "scaled in");
+            self.log_instance(now, i, InstanceState::Down, "scaled in");
         }
     }
 

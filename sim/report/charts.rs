@@ -3,9 +3,11 @@
 //! Text is measured with DejaVu Sans compiled into the binary (never the system's fonts),
 //! so a chart's bytes depend only on the data.
 
-use super::data::{RunData, SeriesRow};
+use super::data::{RunData, SeriesRow, StateEvent};
 use super::plot::*;
 use super::traces::outcome_colour;
+use crate::policy::breaker::State as Breaker;
+use crate::results::events::{Change, InstanceState, OutlierChange};
 use plotters::coord::ranged1d::{Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -71,30 +73,41 @@ fn bands(d: &RunData) -> Vec<Band> {
     let mut out = Vec::new();
     let mut open: Vec<(String, BandKind, f64, String)> = Vec::new();
     for e in &d.events {
-        let short = e.detail.split([':', '(']).next().unwrap_or("").trim();
-        let (kind, starts) = match e.kind.as_str() {
-            "fault_start" => (BandKind::Fault, true),
-            "fault_end" => (BandKind::Fault, false),
-            "breaker" if e.detail.starts_with("closed ->") => (BandKind::Breaker, true),
-            "breaker" if e.detail.ends_with("-> closed") => (BandKind::Breaker, false),
-            "rollout" if e.detail.starts_with("started") => (BandKind::Deploy, true),
-            "rollout" if e.detail.starts_with("finished") => (BandKind::Deploy, false),
-            "canary" => {
+        let (kind, starts) = match &e.change {
+            Change::Fault { on, .. } => (BandKind::Fault, *on),
+            Change::Breaker {
+                from: Breaker::Closed,
+                ..
+            } => (BandKind::Breaker, true),
+            Change::Breaker {
+                to: Breaker::Closed,
+                ..
+            } => (BandKind::Breaker, false),
+            Change::RolloutStarted { .. } => (BandKind::Deploy, true),
+            Change::RolloutFinished { .. } => (BandKind::Deploy, false),
+            Change::CanaryWeight { .. } | Change::CanaryRollback { .. } => {
+                let what = match &e.change {
+                    Change::CanaryRollback { .. } => "rolled back".to_string(),
+                    weight => weight.to_string(),
+                };
                 out.push(Band {
                     from: e.t_s,
                     to: e.t_s,
                     kind: BandKind::Deploy,
-                    label: format!("canary {}", short),
+                    label: format!("canary {what}"),
                 });
                 continue;
             }
             _ => continue,
         };
         if starts {
-            let label = match kind {
-                BandKind::Fault => format!("{short} {}", e.subject),
-                BandKind::Breaker => format!("breaker {}", e.subject),
-                BandKind::Deploy => format!("rollout {}", e.subject),
+            let label = match (&e.change, kind) {
+                (Change::Fault { what, .. }, _) => {
+                    format!("{} {}", Change::fault_label(what), e.subject)
+                }
+                (_, BandKind::Fault) => unreachable!("a fault band starts with a fault event"),
+                (_, BandKind::Breaker) => format!("breaker {}", e.subject),
+                (_, BandKind::Deploy) => format!("rollout {}", e.subject),
             };
             open.push((e.subject.clone(), kind, e.t_s, label));
         } else if let Some(k) = open
@@ -576,14 +589,7 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
         out.push(ChartFile { file, caption });
     };
     // Latency percentiles per workload, then per chosen service.
-    let chosen: Vec<String> = d.manifest["effective"]["report"]["services"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let chosen: Vec<String> = d.manifest.report_services().unwrap_or_default();
     let mut subjects: Vec<(&str, String)> = d
         .names("workload")
         .into_iter()
@@ -926,82 +932,78 @@ fn timeline(d: &RunData, x_range: (f64, f64)) -> Option<Timeline> {
             rows[r].1.push((from, t, c, text));
         }
     };
-    let started = |e: &super::data::EventRec| e.t_s > 0.0;
+    let started = |e: &StateEvent| e.t_s > 0.0;
     for e in &d.events {
-        match e.kind.as_str() {
-            "fault_start" => {
-                let r = row(&mut rows, format!("fault {}", e.subject));
+        let subject = &e.subject;
+        match &e.change {
+            Change::Fault { on, what } => {
+                let r = row(&mut rows, format!("fault {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-                let short = e
-                    .detail
-                    .split([':', '('])
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                open.push((r, e.t_s, rgb((240, 150, 150)), short));
+                if *on {
+                    let label = Change::fault_label(what).to_string();
+                    open.push((r, e.t_s, rgb((240, 150, 150)), label));
+                }
             }
-            "fault_end" => {
-                let r = row(&mut rows, format!("fault {}", e.subject));
+            Change::Instance {
+                to: to @ (InstanceState::Down | InstanceState::Draining),
+                ..
+            } => {
+                let r = row(&mut rows, format!("instance {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-            }
-            "instance_down" | "instance_draining" => {
-                let r = row(&mut rows, format!("instance {}", e.subject));
-                close(&mut open, &mut rows, r, e.t_s);
-                let c = if e.kind == "instance_down" { red } else { grey };
+                let c = if *to == InstanceState::Down {
+                    red
+                } else {
+                    grey
+                };
                 open.push((r, e.t_s, c, String::new()));
             }
-            "instance_up" if started(e) => {
-                let r = row(&mut rows, format!("instance {}", e.subject));
+            Change::Instance {
+                to: InstanceState::Up,
+                ..
+            } if started(e) => {
+                let r = row(&mut rows, format!("instance {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
             }
-            "breaker" => {
-                let r = row(&mut rows, format!("breaker {}", e.subject));
+            Change::Breaker { to, .. } => {
+                let r = row(&mut rows, format!("breaker {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-                let to = e.detail.rsplit("-> ").next().unwrap_or("");
                 match to {
-                    "open" | "forced_open" => open.push((r, e.t_s, red, String::new())),
-                    "half_open" => open.push((r, e.t_s, amber, String::new())),
+                    Breaker::Open | Breaker::ForcedOpen => {
+                        open.push((r, e.t_s, red, String::new()))
+                    }
+                    Breaker::HalfOpen => open.push((r, e.t_s, amber, String::new())),
                     _ => {}
                 }
             }
-            "outlier" if e.detail.starts_with("ejected") => {
-                let r = row(&mut rows, format!("ejected {}", e.subject));
+            Change::Outlier(OutlierChange::Ejected { .. }) => {
+                let r = row(&mut rows, format!("ejected {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
                 open.push((r, e.t_s, purple, String::new()));
             }
-            "outlier" if e.detail == "unejected" => {
-                let r = row(&mut rows, format!("ejected {}", e.subject));
+            Change::Outlier(OutlierChange::Unejected) => {
+                let r = row(&mut rows, format!("ejected {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
             }
-            "canary" => {
-                let r = row(&mut rows, format!("canary {}", e.subject));
+            Change::CanaryWeight { .. } | Change::CanaryRollback { .. } => {
+                let r = row(&mut rows, format!("canary {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-                let text = e
-                    .detail
-                    .rsplit("-> ")
-                    .next()
-                    .filter(|_| e.detail.starts_with("weight"))
-                    .map_or("rolled back".to_string(), |w| w.to_string());
+                let text = match &e.change {
+                    Change::CanaryWeight { to_pct, .. } => format!("{to_pct}%"),
+                    _ => "rolled back".to_string(),
+                };
                 open.push((r, e.t_s, light_blue, text));
             }
-            "rollout" => {
-                let r = row(&mut rows, format!("rollout {}", e.subject));
+            Change::RolloutStarted { .. } | Change::RolloutFinished { .. } => {
+                let r = row(&mut rows, format!("rollout {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-                if e.detail.starts_with("started") {
+                if let Change::RolloutStarted { .. } = e.change {
                     open.push((r, e.t_s, light_blue, "rolling".into()));
                 }
             }
-            "autoscale" => {
-                let r = row(&mut rows, format!("replicas {}", e.subject));
+            Change::Autoscale { to, .. } => {
+                let r = row(&mut rows, format!("replicas {subject}"));
                 close(&mut open, &mut rows, r, e.t_s);
-                let n = e
-                    .detail
-                    .split(" -> ")
-                    .nth(1)
-                    .and_then(|s| s.split(' ').next())
-                    .unwrap_or("");
-                open.push((r, e.t_s, rgb((200, 220, 240)), n.to_string()));
+                open.push((r, e.t_s, rgb((200, 220, 240)), to.to_string()));
             }
             _ => {}
         }

@@ -6,15 +6,16 @@ use serde_json::Value;
 use std::path::Path;
 
 pub use crate::metrics::SeriesRow;
+pub use crate::results::events::StateEvent;
+use crate::results::manifest::Manifest;
 
-/// One row of `events.csv`.
-#[derive(Clone, Debug, Deserialize)]
-#[allow(missing_docs)]
-pub struct EventRec {
-    pub t_s: f64,
-    pub kind: String,
-    pub subject: String,
-    pub detail: String,
+/// One row of `events.csv` as text, before `StateEvent::from_columns` types it.
+#[derive(Deserialize)]
+struct EventRec {
+    t_s: f64,
+    kind: String,
+    subject: String,
+    detail: String,
 }
 
 /// One row of `latency_cdf.csv`.
@@ -31,11 +32,11 @@ pub struct RunData {
     /// `summary.json`.
     pub summary: Value,
     /// `manifest.json`.
-    pub manifest: Value,
+    pub manifest: Manifest,
     /// `timeseries.csv`.
     pub series: Vec<SeriesRow>,
     /// `events.csv`.
-    pub events: Vec<EventRec>,
+    pub events: Vec<StateEvent>,
     /// `latency_cdf.csv`.
     pub cdf: Vec<CdfRec>,
     /// `traces.json`, read back.
@@ -58,6 +59,13 @@ fn csv_rows<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<Vec<
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+fn events(dir: &Path) -> Result<Vec<StateEvent>, String> {
+    csv_rows::<EventRec>(dir, "events.csv")?
+        .into_iter()
+        .map(|r| StateEvent::from_columns(r.t_s, &r.kind, &r.subject, &r.detail))
+        .collect()
+}
+
 fn json_file(dir: &Path, name: &str) -> Result<Value, String> {
     serde_json::from_str(&read(dir, name)?)
         .map_err(|e| format!("{}: {e}", dir.join(name).display()))
@@ -74,9 +82,9 @@ impl RunData {
         }
         Ok(RunData {
             summary: json_file(dir, "summary.json")?,
-            manifest: json_file(dir, "manifest.json")?,
+            manifest: Manifest::read(dir)?,
             series: csv_rows(dir, "timeseries.csv")?,
-            events: csv_rows(dir, "events.csv")?,
+            events: events(dir)?,
             cdf: csv_rows(dir, "latency_cdf.csv")?,
             traces: from_chrome(&json_file(dir, "traces.json")?)
                 .map_err(|e| format!("{}: {e}", dir.join("traces.json").display()))?,
@@ -86,18 +94,9 @@ impl RunData {
 
     /// The scenario again, from `scenario.toml` with the manifest's overrides.
     pub fn scenario(&self) -> Result<crate::scenario::Scenario, String> {
-        let file = self.manifest["scenario_file"]
-            .as_str()
-            .unwrap_or("scenario.toml");
-        let overrides: Vec<String> = self.manifest["overrides"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        crate::scenario::parse(file, &self.scenario_text, &overrides).map_err(|e| e.to_string())
+        let m = &self.manifest;
+        crate::scenario::parse(&m.scenario_file, &self.scenario_text, &m.overrides)
+            .map_err(|e| e.to_string())
     }
 
     /// Names of a kind's components in first-seen order.

@@ -106,11 +106,11 @@ pub fn page(
         num(&s["warmup_s"]),
         num(&s["events"]),
         num(&s["stop_reason"]),
-        num(&m["faultline_version"]),
-        num(&m["reproduce"])
+        esc(&m.faultline_version),
+        esc(&m.reproduce)
     );
     o.push_str("<p>Contents: <a href=\"#summary\">summary</a> · <a href=\"#charts\">charts</a> · <a href=\"#traces\">traces</a> · <a href=\"#graph\">call graph</a> · <a href=\"#analysis\">static analysis</a> · <a href=\"#scenario\">scenario</a></p>\n");
-    if let Some(expect) = m["effective"].get("expect").and_then(|e| e.as_array()) {
+    if let Some(expect) = m.effective.get("expect").and_then(|e| e.as_array()) {
         o.push_str("<h2 id=\"expect\">Expectations</h2>\n<p>The scenario's <code>[[expect]]</code> blocks, judged on this run's seed (<code>faultline check</code> runs each over its <code>seeds</code>).</p>\n<table><tr><th>metric</th><th>bound</th><th>measured</th><th>held</th></tr>\n");
         for e in expect {
             let metric = e["metric"].as_str().unwrap_or("");

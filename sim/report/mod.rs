@@ -14,8 +14,8 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-/// The crate version written into every manifest.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+use crate::results::manifest::Manifest;
+pub use crate::results::manifest::VERSION;
 
 /// Streams time-series rows and state changes to CSV files as the run produces them.
 pub struct CsvSink {
@@ -59,7 +59,7 @@ impl Sink for CsvSink {
     }
     fn event(&mut self, event: &StateEvent) {
         if self.error.is_none() {
-            if let Err(e) = self.events.serialize(event) {
+            if let Err(e) = self.events.serialize(event.row()) {
                 self.error = Some(e);
             }
         }
@@ -340,21 +340,15 @@ fn spec_name(s: usize, scn: &Scenario) -> String {
 
 /// The `manifest.json` document: what it takes to reproduce the run.
 pub fn manifest_json(scn: &Scenario) -> Value {
-    json!({
-        "faultline_version": VERSION,
-        "scenario": scn.spec.name,
-        "scenario_file": scn.file,
-        "scenario_hash": scn.hash(),
-        "seed": scn.spec.seed,
-        "overrides": scn.overrides,
-        "effective": serde_json::to_value(&scn.raw).expect("plain data serialises"),
-        "reproduce": format!(
-            "faultline run {} --seed {}{}",
-            scn.file,
-            scn.spec.seed,
-            scn.overrides.iter().map(|o| format!(" --set {o}")).collect::<String>()
-        ),
-    })
+    let m = Manifest::new(
+        &scn.spec.name,
+        &scn.file,
+        scn.hash(),
+        scn.spec.seed,
+        &scn.overrides,
+        serde_json::to_value(&scn.raw).expect("plain data serialises"),
+    );
+    serde_json::to_value(m).expect("plain data serialises")
 }
 
 /// Writes `value` as pretty JSON with a trailing newline, via a temporary file and a rename.

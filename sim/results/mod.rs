@@ -3,7 +3,9 @@
 //! This layer knows nothing of the world that produced it: the model fills these structs
 //! in at the end of a run, and the report, `check`, `sweep` and the API read them.
 
+pub mod events;
 pub mod expect;
+pub mod manifest;
 pub mod messaging;
 pub mod saga;
 pub mod summary;

@@ -116,7 +116,7 @@ impl Plan {
     /// shards to merge must have the same one.
     pub fn manifest(&self) -> Result<Value, SweepError> {
         Ok(json!({
-            "faultline_version": crate::report::VERSION,
+            "faultline_version": crate::results::manifest::VERSION,
             "scenario": self.scenario.spec.name,
             "scenario_file": self.scenario.file,
             "scenario_hash": self.scenario.hash(),
