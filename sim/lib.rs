@@ -93,6 +93,7 @@ pub mod api;
 pub mod check;
 pub mod dist;
 pub mod engine;
+pub mod ids;
 pub mod metrics;
 pub mod model;
 pub mod policy;

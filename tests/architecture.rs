@@ -50,6 +50,14 @@ const RULES: &[(&str, &[&str], &str)] = &[
         ],
         "random streams are the bottom layer",
     ),
+    (
+        "sim/ids.rs",
+        &[
+            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "cli",
+            "results",
+        ],
+        "typed ids are the bottom layer",
+    ),
 ];
 
 fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {

@@ -5,7 +5,9 @@ use super::*;
 /// A logical call from a request to a callee: one or more attempts under its policies.
 pub(super) struct Call {
     /// The calling request.
-    pub(super) parent: u32,
+    pub(super) parent: ReqId,
+    /// The call is under way (false: finished, its slot free or about to be).
+    pub(super) live: bool,
     pub(super) site: u32,
     pub(super) attempt: u32,
     pub(super) attempt_started: SimTime,
@@ -14,7 +16,7 @@ pub(super) struct Call {
     /// Back-off memory and standing with the edge's retry budget.
     pub(super) retry: RetryState,
     /// Attempts in flight (child request ids). Hedging keeps several.
-    pub(super) outstanding: [Option<u32>; 5],
+    pub(super) outstanding: [Option<ReqId>; 5],
     /// The next hedge's timer.
     pub(super) hedge_timer: Option<EventKey>,
     /// Waiting for a bulkhead permit until this time (SimTime::MAX: no own timer).
@@ -46,20 +48,17 @@ impl World<'_> {
     pub(super) fn send_attempt(
         &mut self,
         now: SimTime,
-        call_id: u32,
+        call_id: CallId,
         instance: u32,
         holds: u8,
         inflight: u32,
         until: SimTime,
     ) {
-        let c = &self.calls[call_id as usize];
+        let c = &self.calls[call_id];
         let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
         let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
-        let (key, headers) = (
-            self.reqs[parent_req as usize].key,
-            self.reqs[parent_req as usize].headers,
-        );
-        let from_zone = self.insts[self.reqs[parent_req as usize].instance as usize].zone;
+        let (key, headers) = (self.reqs[parent_req].key, self.reqs[parent_req].headers);
+        let from_zone = self.insts[self.reqs[parent_req].instance as usize].zone;
         let to_zone = self.insts[instance as usize].zone;
         let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
         let (hop, _) = self
@@ -100,10 +99,7 @@ impl World<'_> {
         req.key = key;
         req.headers = headers;
         req.deadline = until;
-        if let Some((dest, outbox)) = self.sites[self.calls[call_id as usize].site as usize]
-            .spec
-            .write
-        {
+        if let Some((dest, outbox)) = self.sites[self.calls[call_id].site as usize].spec.write {
             // A database write carrying an event: the database learns where it goes.
             req.cargo = Cargo::Write {
                 dest,
@@ -111,33 +107,30 @@ impl World<'_> {
                 writer: from,
             };
         }
-        let carrier = &self.reqs[parent_req as usize];
+        let carrier = &self.reqs[parent_req];
         if let Origin::SagaCarrier { saga } = carrier.origin {
             // A saga step's call: the participant's request carries which step it is.
             let code = self.saga_step_code(saga, carrier.step);
             req.saga_step = Some(SagaStepRef { saga, code });
         }
-        if let Some(p) = self.sites[self.calls[call_id as usize].site as usize]
-            .spec
-            .publish
-        {
+        if let Some(p) = self.sites[self.calls[call_id].site as usize].spec.publish {
             req.cargo = Cargo::Publish {
                 dest: p.dest,
-                msg: self.calls[call_id as usize].msg,
+                msg: self.calls[call_id].msg,
             };
         }
         req.holds = holds;
         req.inflight = inflight;
-        let parent_span = self.reqs[parent_req as usize].span;
+        let parent_span = self.reqs[parent_req].span;
         if let (false, Some(tr)) = (parent_span == tracing::SpanRef::NONE, self.tracer.as_mut()) {
             let k = instance - self.svcs[to as usize].first_instance;
-            let attempt = self.calls[call_id as usize].attempt;
+            let attempt = self.calls[call_id].attempt;
             req.span = tr.child(parent_span, to, k, endpoint, attempt, now);
         }
         let Some(id) = self.alloc(req) else {
             return;
         };
-        if let Some(slot) = self.calls[call_id as usize]
+        if let Some(slot) = self.calls[call_id]
             .outstanding
             .iter_mut()
             .find(|s| s.is_none())
@@ -145,8 +138,8 @@ impl World<'_> {
             *slot = Some(id);
         }
         if until != SimTime::MAX {
-            let lane = self.lane(Lane::Site(self.calls[call_id as usize].site));
-            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+            let lane = self.lane(Lane::Site(self.calls[call_id].site));
+            self.reqs[id].timeout = Some(self.engine.schedule_timer(
                 lane,
                 until,
                 Ev::Timeout { req: id },
@@ -159,7 +152,7 @@ impl World<'_> {
     }
 
     /// A request starts a logical call at `site`.
-    pub(super) fn start_call(&mut self, now: SimTime, parent: u32, site: u32) {
+    pub(super) fn start_call(&mut self, now: SimTime, parent: ReqId, site: u32) {
         let spec = self.spec;
         let s = &self.sites[site as usize];
         let edge = s.edge as usize;
@@ -168,7 +161,7 @@ impl World<'_> {
             now,
             retry.and_then(|r| r.overall_timeout),
             spec.services[s.from as usize].propagate_deadline,
-            self.reqs[parent as usize].deadline,
+            self.reqs[parent].deadline,
         );
         let measured = now >= self.warmup;
         let e = &mut self.edges[edge];
@@ -178,6 +171,7 @@ impl World<'_> {
         }
         let call = Call {
             parent,
+            live: true,
             site,
             attempt: 0,
             attempt_started: now,
@@ -211,14 +205,11 @@ impl World<'_> {
         }
         let id = match self.free_calls.pop() {
             Some(i) => {
-                let generation = self.calls[i as usize].generation.wrapping_add(1);
-                self.calls[i as usize] = Call { generation, ..call };
+                let generation = self.calls[i].generation.wrapping_add(1);
+                self.calls[i] = Call { generation, ..call };
                 i
             }
-            None => {
-                self.calls.push(call);
-                (self.calls.len() - 1) as u32
-            }
+            None => self.calls.push(call),
         };
         if self
             .pass_layers(now, id, Scope::Call, 0, Done::LOCAL)
@@ -229,12 +220,12 @@ impl World<'_> {
     }
 
     /// Sends a call's first attempt and, when it hedges, arms the next.
-    pub(super) fn first_attempt(&mut self, now: SimTime, id: u32) {
+    pub(super) fn first_attempt(&mut self, now: SimTime, id: CallId) {
         // The first attempt may end the call at once (a reset link, a refusing layer), and
         // the slot may even hold a new call by then: `run_commands` stops there.
         let mut out = Commands::default();
         out.push(CallCommand::SendAttempt);
-        if self.sites[self.calls[id as usize].site as usize]
+        if self.sites[self.calls[id].site as usize]
             .spec
             .hedge
             .is_some()
@@ -245,9 +236,9 @@ impl World<'_> {
     }
 
     /// A call's back-off is over: retry, unless its deadline came first.
-    pub(super) fn on_retry(&mut self, now: SimTime, id: u32) {
+    pub(super) fn on_retry(&mut self, now: SimTime, id: CallId) {
         if now >= self.call_deadline(id) {
-            let c = &mut self.calls[id as usize];
+            let c = &mut self.calls[id];
             let edge = self.sites[c.site as usize].edge;
             self.edges[edge as usize]
                 .budget
@@ -259,9 +250,9 @@ impl World<'_> {
     }
 
     /// Schedules the next hedge of a live hedged call, if it has attempts left.
-    pub(super) fn arm_hedge(&mut self, now: SimTime, id: u32) {
+    pub(super) fn arm_hedge(&mut self, now: SimTime, id: CallId) {
         let spec = self.spec;
-        let c = &self.calls[id as usize];
+        let c = &self.calls[id];
         let site = &self.sites[c.site as usize];
         let h = &spec.hedges[site.spec.hedge.expect("hedged") as usize];
         if !h.next_due(c.attempt, c.hedge_timer.is_some()) {
@@ -273,14 +264,14 @@ impl World<'_> {
         let key = self
             .engine
             .schedule_timer(lane, now.after(delay), Ev::Hedge { call: id });
-        self.calls[id as usize].hedge_timer = Some(key);
+        self.calls[id].hedge_timer = Some(key);
     }
 
     /// A hedge timer fired: send one more attempt.
-    pub(super) fn on_hedge(&mut self, now: SimTime, id: u32) {
-        self.calls[id as usize].hedge_timer = None;
+    pub(super) fn on_hedge(&mut self, now: SimTime, id: CallId) {
+        self.calls[id].hedge_timer = None;
         let mut out = Commands::default();
-        if self.calls[id as usize].bulkhead_wait.is_none() {
+        if self.calls[id].bulkhead_wait.is_none() {
             out.push(CallCommand::SendAttempt);
         }
         // (While the previous attempt still waits for a bulkhead permit, hedging cannot add
@@ -290,17 +281,17 @@ impl World<'_> {
     }
 
     /// Whether call slot `id` holds a live call (not on the free list).
-    pub(super) fn free_calls_live(&self, id: u32) -> bool {
-        self.calls[id as usize].parent != NONE
+    pub(super) fn free_calls_live(&self, id: CallId) -> bool {
+        self.calls[id].live
     }
 
     /// Abandons every attempt of a call still in flight (the losers of a hedge), releasing
     /// what they hold at the caller; nothing is reported about them.
-    pub(super) fn cancel_attempts(&mut self, now: SimTime, id: u32) {
-        let edge = self.sites[self.calls[id as usize].site as usize].edge;
-        let outstanding = std::mem::take(&mut self.calls[id as usize].outstanding);
+    pub(super) fn cancel_attempts(&mut self, now: SimTime, id: CallId) {
+        let edge = self.sites[self.calls[id].site as usize].edge;
+        let outstanding = std::mem::take(&mut self.calls[id].outstanding);
         for child in outstanding.into_iter().flatten() {
-            let r = &mut self.reqs[child as usize];
+            let r = &mut self.reqs[child];
             r.abandoned = true;
             let done = r.take_done(Code::None);
             if let Some(k) = r.timeout.take() {
@@ -321,8 +312,8 @@ impl World<'_> {
     /// Makes the next attempt of a call through its client layers, outermost first
     /// (POLICIES.md §19): breaker ⊃ adaptive throttle ⊃ concurrency limit ⊃ bulkhead ⊃
     /// balancer pick ⊃ send. A layer that refuses ends the attempt locally.
-    pub(super) fn attempt(&mut self, now: SimTime, id: u32) {
-        let c = &mut self.calls[id as usize];
+    pub(super) fn attempt(&mut self, now: SimTime, id: CallId) {
+        let c = &mut self.calls[id];
         c.attempt += 1;
         c.attempt_started = now;
         c.last_open = false;
@@ -333,21 +324,21 @@ impl World<'_> {
 
     /// The end of call `id` as a whole: its retry policy's overall timeout, and the calling
     /// request's deadline when its service propagates deadlines.
-    pub(super) fn call_deadline(&self, id: u32) -> SimTime {
-        self.calls[id as usize].deadlines.call_end()
+    pub(super) fn call_deadline(&self, id: CallId) -> SimTime {
+        self.calls[id].deadlines.call_end()
     }
 
     /// When the current attempt of call `id` times out: its per-try timeout within the call's
     /// overall deadline, and within the calling request's deadline when its service propagates it.
-    pub(super) fn attempt_deadline(&self, now: SimTime, id: u32) -> SimTime {
-        let c = &self.calls[id as usize];
+    pub(super) fn attempt_deadline(&self, now: SimTime, id: CallId) -> SimTime {
+        let c = &self.calls[id];
         let per_try = self.sites[c.site as usize].spec.timeout;
         c.deadlines.attempt_end(now, per_try)
     }
 
     /// The attempt passed its caller-side limits: pick an instance and send.
-    pub(super) fn dispatch(&mut self, now: SimTime, id: u32, mut done: Done) {
-        let c = &self.calls[id as usize];
+    pub(super) fn dispatch(&mut self, now: SimTime, id: CallId, mut done: Done) {
+        let c = &self.calls[id];
         let (site, attempt, measured) = (c.site, c.attempt, c.measured);
         let edge = self.sites[site as usize].edge;
         let until = self.attempt_deadline(now, id);
@@ -356,7 +347,7 @@ impl World<'_> {
             self.attempt_done(now, id, None, AttemptOutcome::Timeout, 0, 0, done);
             return;
         }
-        let parent = &self.reqs[c.parent as usize];
+        let parent = &self.reqs[c.parent];
         let (key, headers, zone) = (
             parent.key,
             parent.headers,
@@ -394,8 +385,8 @@ impl World<'_> {
     pub(super) fn attempt_done(
         &mut self,
         now: SimTime,
-        id: u32,
-        child: Option<u32>,
+        id: CallId,
+        child: Option<ReqId>,
         outcome: AttemptOutcome,
         work_ns: u64,
         attempt_ns: u64,
@@ -404,8 +395,8 @@ impl World<'_> {
         let spec = self.spec;
         if let (None, Some(tr)) = (child, self.tracer.as_mut()) {
             // Nothing was sent: an instant span says why.
-            let c = &self.calls[id as usize];
-            let (parent_span, attempt) = (self.reqs[c.parent as usize].span, c.attempt);
+            let c = &self.calls[id];
+            let (parent_span, attempt) = (self.reqs[c.parent].span, c.attempt);
             let to = self.sites[c.site as usize].spec.to.0;
             let k = done.host.map_or(tracing::NONE, |host| {
                 host - self.svcs[to as usize].first_instance
@@ -413,7 +404,7 @@ impl World<'_> {
             let s = tr.child(parent_span, to, k, tracing::NONE, attempt, now);
             tr.close(s, now, outcome.name());
         }
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         c.work_ns += work_ns;
         if child.is_some() {
             if let Some(slot) = c.outstanding.iter_mut().find(|s| **s == child) {
@@ -425,7 +416,7 @@ impl World<'_> {
         let edge = site.edge;
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
         self.release_attempt(now, edge, outcome, attempt_ns, done, true);
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         let e = &mut self.edges[edge as usize];
         e.budget.end_retry(&mut c.retry.ticket);
         if outcome != AttemptOutcome::CircuitOpen {
@@ -442,9 +433,9 @@ impl World<'_> {
                 self.edges[edge as usize].attempt_latency.record(attempt_ns);
             }
         }
-        if let Some(h) = self.sites[self.calls[id as usize].site as usize].spec.hedge {
+        if let Some(h) = self.sites[self.calls[id].site as usize].spec.hedge {
             let h = &spec.hedges[h as usize];
-            let c = &self.calls[id as usize];
+            let c = &self.calls[id];
             let outstanding = c.outstanding.iter().flatten().count();
             let mut out = Commands::default();
             h.on_attempt_done(outcome, c.attempt, outstanding, &mut out);
@@ -453,7 +444,7 @@ impl World<'_> {
         }
         let deadline = self.call_deadline(id);
         let e = &mut self.edges[edge as usize];
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         let local_refusal = matches!(
             outcome,
             AttemptOutcome::CircuitOpen | AttemptOutcome::Refused
@@ -495,16 +486,16 @@ impl World<'_> {
 
     /// Carries out the commands a call machine wrote, in order, until the call ends (a
     /// command may end it: an attempt refused at once, a finish).
-    pub(super) fn run_commands(&mut self, now: SimTime, id: u32, out: Commands) {
-        let generation = self.calls[id as usize].generation;
+    pub(super) fn run_commands(&mut self, now: SimTime, id: CallId, out: Commands) {
+        let generation = self.calls[id].generation;
         for &cmd in out.as_slice() {
-            if self.calls[id as usize].generation != generation || !self.free_calls_live(id) {
+            if self.calls[id].generation != generation || !self.free_calls_live(id) {
                 return;
             }
             match cmd {
                 CallCommand::CancelOutstanding => self.cancel_attempts(now, id),
                 CallCommand::CancelHedgeTimer => {
-                    if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+                    if let Some(k) = self.calls[id].hedge_timer.take() {
                         self.engine.cancel(k);
                     }
                 }
@@ -516,17 +507,17 @@ impl World<'_> {
     }
 
     /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
-    pub(super) fn finish_call(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        let edge = self.sites[self.calls[id as usize].site as usize].edge;
-        if self.calls[id as usize].bulkhead_wait.take().is_some() {
+    pub(super) fn finish_call(&mut self, now: SimTime, id: CallId, outcome: Outcome) {
+        let edge = self.sites[self.calls[id].site as usize].edge;
+        if self.calls[id].bulkhead_wait.take().is_some() {
             // A hedged attempt still waiting for a permit stops waiting.
-            let done = self.calls[id as usize].wait_done;
+            let done = self.calls[id].wait_done;
             if let Some(b) = self.edges[edge as usize].bulkhead.as_mut() {
-                b.give_up(id, false);
+                b.give_up(id.0, false);
             }
             self.release_attempt(now, edge, AttemptOutcome::Timeout, 0, done, false);
         }
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         let (holds, started) = (std::mem::take(&mut c.call_holds), c.started);
         // A call-scoped breaker sees one result per call, after all its retries.
         let how = Ended {
@@ -536,7 +527,7 @@ impl World<'_> {
             sample: false,
         };
         self.release_holds(now, edge, holds, how);
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         let fallback = self.edges[edge as usize].fallback;
         if let Some(at) = fallback.and_then(|f| f.answer_at(now, outcome, c.last_open, c.fell_back))
         {
@@ -550,19 +541,19 @@ impl World<'_> {
             self.engine.schedule_at(at, Ev::Fallback { call: id });
             return;
         }
-        let c = &self.calls[id as usize];
+        let c = &self.calls[id];
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
         if outcome != Outcome::Ok && self.sites[c.site as usize].spec.after_write {
             let msg = c.msg;
             self.dual_publish_failed(now, msg);
         }
-        let c = &self.calls[id as usize];
+        let c = &self.calls[id];
         let site = &self.sites[c.site as usize];
         let (edge, required) = (site.edge as usize, site.spec.required);
-        if let Some(k) = self.calls[id as usize].hedge_timer.take() {
+        if let Some(k) = self.calls[id].hedge_timer.take() {
             self.engine.cancel(k);
         }
-        self.calls[id as usize].parent = NONE;
+        self.calls[id].live = false;
         let e = &mut self.edges[edge];
         e.budget.on_call_end();
         if measured {
@@ -576,8 +567,8 @@ impl World<'_> {
         self.call_result(now, parent, outcome, required, work);
     }
 
-    pub(super) fn on_respond(&mut self, now: SimTime, id: u32) {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn on_respond(&mut self, now: SimTime, id: ReqId) {
+        let r = &mut self.reqs[id];
         if r.abandoned {
             // The caller timed out while the answer travelled.
             let (s, work) = (r.service as usize, r.work_ns);
@@ -611,17 +602,17 @@ impl World<'_> {
     pub(super) fn call_result(
         &mut self,
         now: SimTime,
-        parent: u32,
+        parent: ReqId,
         outcome: Outcome,
         required: bool,
         work_ns: u64,
     ) {
-        if let Origin::SagaCarrier { .. } = self.reqs[parent as usize].origin {
+        if let Origin::SagaCarrier { .. } = self.reqs[parent].origin {
             // A saga's carrier: the orchestrator decides.
             self.saga_reply(now, parent, outcome);
             return;
         }
-        let p = &mut self.reqs[parent as usize];
+        let p = &mut self.reqs[parent];
         p.work_ns += work_ns;
         p.pending -= 1;
         if outcome != Outcome::Ok && required {
@@ -644,8 +635,8 @@ impl World<'_> {
     }
 
     /// All calls of a step answered: fail the request or go on with its handler.
-    pub(super) fn resume_after_calls(&mut self, now: SimTime, id: u32) {
-        let p = &mut self.reqs[id as usize];
+    pub(super) fn resume_after_calls(&mut self, now: SimTime, id: ReqId) {
+        let p = &mut self.reqs[id];
         if p.failed {
             self.complete(now, id);
         } else {
@@ -654,8 +645,8 @@ impl World<'_> {
         }
     }
 
-    pub(super) fn on_timeout(&mut self, now: SimTime, id: u32) {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn on_timeout(&mut self, now: SimTime, id: ReqId) {
+        let r = &mut self.reqs[id];
         r.timeout = None;
         r.abandoned = true;
         let (s, measured, arrived, origin) = (r.service as usize, r.measured, r.arrived, r.origin);
@@ -669,7 +660,7 @@ impl World<'_> {
         if origin == Origin::Probe {
             self.probe_result(now, id, false);
         } else if let Origin::Call { call } = origin {
-            let r = &mut self.reqs[id as usize];
+            let r = &mut self.reqs[id];
             let sent = r.sent;
             let done = r.take_done(Code::None);
             if let Some(tr) = self.tracer.as_mut() {
@@ -688,7 +679,7 @@ impl World<'_> {
             // Only clients, calls and health checks set timeouts.
             self.client_result(now, id, Outcome::Timeout);
         }
-        let r = &self.reqs[id as usize];
+        let r = &self.reqs[id];
         match r.state {
             // Never arrived, or its answer was lost: nothing will come back.
             State::Lost => {

@@ -253,7 +253,7 @@ impl World<'_> {
         };
         if let Some(t) = timeout {
             let lane = self.lane(Lane::Workload(wl));
-            self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+            self.reqs[id].timeout = Some(self.engine.schedule_timer(
                 lane,
                 now.after(t),
                 Ev::Timeout { req: id },
@@ -263,8 +263,8 @@ impl World<'_> {
     }
 
     /// A root request ended for its client (answered, or the client gave up).
-    pub(super) fn client_result(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        let r = &self.reqs[id as usize];
+    pub(super) fn client_result(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
+        let r = &self.reqs[id];
         if outcome != Outcome::Timeout {
             if let Some(k) = r.timeout {
                 self.engine.cancel(k);
@@ -277,8 +277,8 @@ impl World<'_> {
     }
 
     /// Counts a root request's end for its workload and lets a closed-loop user think.
-    pub(super) fn client_account(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        let r = &self.reqs[id as usize];
+    pub(super) fn client_account(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
+        let r = &self.reqs[id];
         let Origin::Client { workload: wl, user } = r.origin else {
             unreachable!("only a client's request is counted for its workload")
         };

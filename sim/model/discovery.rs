@@ -252,7 +252,7 @@ impl World<'_> {
         let Some(id) = self.alloc(req) else { return };
         self.live_probes += 1;
         let lane = self.lane(Lane::Probe(s as u32));
-        self.reqs[id as usize].timeout = Some(self.engine.schedule_timer(
+        self.reqs[id].timeout = Some(self.engine.schedule_timer(
             lane,
             now.after(checks.timeout),
             Ev::Timeout { req: id },
@@ -274,8 +274,8 @@ impl World<'_> {
     }
 
     /// A health check ended: `ok` when it answered in time with a success.
-    pub(super) fn probe_result(&mut self, now: SimTime, id: u32, ok: bool) {
-        let i = self.reqs[id as usize].instance as usize;
+    pub(super) fn probe_result(&mut self, now: SimTime, id: ReqId, ok: bool) {
+        let i = self.reqs[id].instance as usize;
         let (s, k) = self.local(i);
         let c = self.discovery[s].registry.check_result(now, k, ok);
         self.registry_changed(now, s, c);

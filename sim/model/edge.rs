@@ -357,12 +357,12 @@ impl World<'_> {
     pub(super) fn pass_layers(
         &mut self,
         now: SimTime,
-        id: u32,
+        id: CallId,
         scope: Scope,
         from: usize,
         mut done: Done,
     ) -> Option<Done> {
-        let c = &self.calls[id as usize];
+        let c = &self.calls[id];
         let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
         let s = scope as usize;
         for k in from..self.edges[edge as usize].layers[s].len() {
@@ -418,7 +418,7 @@ impl World<'_> {
                         .bulkhead
                         .as_mut()
                         .expect("a bulkhead layer has a bulkhead");
-                    match b.acquire(now, id) {
+                    match b.acquire(now, id.0) {
                         Acquire::Granted => {
                             hold = HOLD_BULKHEAD;
                             None
@@ -434,7 +434,7 @@ impl World<'_> {
                                 Scope::Call => self.call_deadline(id),
                                 Scope::Attempt => self.attempt_deadline(now, id),
                             });
-                            let c = &mut self.calls[id as usize];
+                            let c = &mut self.calls[id];
                             c.bulkhead_wait = Some(until);
                             c.wait_done = done;
                             c.waiting_call = scope == Scope::Call;
@@ -451,7 +451,7 @@ impl World<'_> {
             if let Some(outcome) = refused {
                 match scope {
                     Scope::Call => {
-                        self.calls[id as usize].last_open = outcome == AttemptOutcome::CircuitOpen;
+                        self.calls[id].last_open = outcome == AttemptOutcome::CircuitOpen;
                         self.finish_call(now, id, outcome.call_outcome());
                     }
                     Scope::Attempt => self.attempt_done(now, id, None, outcome, 0, 0, done),
@@ -459,7 +459,7 @@ impl World<'_> {
                 return None;
             }
             match scope {
-                Scope::Call => self.calls[id as usize].call_holds |= hold,
+                Scope::Call => self.calls[id].call_holds |= hold,
                 Scope::Attempt => done.holds |= hold,
             }
         }
@@ -492,7 +492,7 @@ impl World<'_> {
         let e = &mut self.edges[edge as usize];
         if holds & HOLD_BULKHEAD != 0 {
             if let Some(w) = e.bulkhead.as_mut().and_then(|b| b.release()) {
-                self.woken.push(w);
+                self.woken.push(CallId(w));
             }
         }
         if holds & HOLD_LIMITER != 0 {

@@ -13,11 +13,11 @@ use super::*;
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Frozen {
     /// A request arrived.
-    Deliver(u32),
+    Deliver(ReqId),
     /// A work step had this much left when the pause began, ns.
-    Work(u32, u64),
+    Work(ReqId, u64),
     /// A request's calls all finished: continue its handler.
-    Advance(u32),
+    Advance(ReqId),
 }
 
 impl World<'_> {
@@ -52,28 +52,30 @@ impl World<'_> {
     /// soon as no event refers to it any more (its work's end, its calls' answers).
     pub(super) fn kill_in_flight(&mut self, now: SimTime, i: usize) {
         let frozen = std::mem::take(&mut self.insts[i].frozen);
-        let mut free_now: Vec<u32> = self.insts[i].queue.drain(..).collect();
+        let mut free_now: Vec<ReqId> = self.insts[i].queue.drain(..).collect();
         free_now.extend(self.insts[i].admit.drain(..));
         for f in &frozen {
             if let Frozen::Work(id, _) | Frozen::Advance(id) = *f {
                 free_now.push(id);
             }
         }
-        let victims: Vec<u32> = (0..self.reqs.len() as u32)
-            .filter(|&id| {
-                let r = &self.reqs[id as usize];
+        let victims: Vec<ReqId> = self
+            .reqs
+            .iter_ids()
+            .filter(|&(_, r)| {
                 r.instance as usize == i
                     && r.state == State::Running
                     && !r.killed
                     // A saga's carrier is the orchestrator's durable state, not a process.
                     && !matches!(r.origin, Origin::SagaCarrier { .. })
             })
+            .map(|(id, _)| id)
             .collect();
         let s = self.insts[i].service as usize;
         let threads = self.spec.services[s].threads.is_some();
         for &id in &victims {
             self.writer_died(id);
-            let r = &mut self.reqs[id as usize];
+            let r = &mut self.reqs[id];
             r.killed = true;
             if !r.abandoned {
                 r.abandoned = true;
@@ -88,7 +90,7 @@ impl World<'_> {
                     Origin::OneWay | Origin::SagaCarrier { .. } => {}
                     Origin::Client { .. } => self.client_account(now, id, Outcome::Error),
                     Origin::Call { call: parent } => {
-                        let r = &mut self.reqs[id as usize];
+                        let r = &mut self.reqs[id];
                         let done = r.take_done(Code::Refused);
                         self.attempt_done(
                             now,
@@ -102,14 +104,14 @@ impl World<'_> {
                     }
                 }
             }
-            if std::mem::take(&mut self.reqs[id as usize].admitted) {
+            if std::mem::take(&mut self.reqs[id].admitted) {
                 self.insts[i].in_flight -= 1;
                 self.held_change(s, now, -1);
                 if threads {
                     self.insts[i].threads_busy -= 1;
                 }
             }
-            let r = &mut self.reqs[id as usize];
+            let r = &mut self.reqs[id];
             let working = std::mem::take(&mut r.working);
             if working {
                 r.work_ns += now.since(r.work_started).0;
@@ -152,7 +154,7 @@ impl World<'_> {
             match f {
                 Frozen::Deliver(id) => self.on_deliver(now, id),
                 Frozen::Work(id, left_ns) => {
-                    self.reqs[id as usize].pause_mark = mark;
+                    self.reqs[id].pause_mark = mark;
                     self.engine
                         .schedule_at(now.after(SimDuration(left_ns)), Ev::WorkDone { req: id });
                 }

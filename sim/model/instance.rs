@@ -6,11 +6,11 @@ pub(super) struct Instance {
     pub(super) service: u32,
     pub(super) busy: u32,
     pub(super) in_flight: u32,
-    pub(super) queue: VecDeque<u32>,
+    pub(super) queue: VecDeque<ReqId>,
     /// Threads held (thread-per-request services only).
     pub(super) threads_busy: u32,
     /// Requests waiting for a thread.
-    pub(super) admit: VecDeque<u32>,
+    pub(super) admit: VecDeque<ReqId>,
     /// Faults in force on this instance.
     pub(super) fault: InstanceFault,
     /// When the work queue was last empty (adaptive LIFO).
@@ -122,7 +122,7 @@ pub(super) struct Svc {
 impl Discipline {
     /// The next request waiting for a thread under this discipline (adaptive LIFO and
     /// shedding act on the work queue; the thread queue is served FIFO under it).
-    pub(super) fn pop(self, queue: &mut VecDeque<u32>) -> Option<u32> {
+    pub(super) fn pop(self, queue: &mut VecDeque<ReqId>) -> Option<ReqId> {
         match self {
             Discipline::Fifo | Discipline::AdaptiveLifo { .. } => queue.pop_front(),
             Discipline::Lifo => queue.pop_back(),
@@ -145,20 +145,20 @@ pub(super) fn steps_of(spec: &SystemSpec, service: u32, endpoint: u32) -> &[Step
 }
 
 impl World<'_> {
-    pub(super) fn on_deliver(&mut self, now: SimTime, id: u32) {
-        if self.reqs[id as usize].killed {
+    pub(super) fn on_deliver(&mut self, now: SimTime, id: ReqId) {
+        if self.reqs[id].killed {
             // Held by a delay fault when its instance crashed.
             self.release(id);
             return;
         }
-        let i = self.reqs[id as usize].instance as usize;
+        let i = self.reqs[id].instance as usize;
         if self.insts[i].paused_at.is_some() && !self.insts[i].fault.down {
             // A frozen process accepts nothing until it resumes.
             self.insts[i].frozen.push(faults::Frozen::Deliver(id));
             return;
         }
         self.trace_mark(id, tracing::Mark::Arrived, now);
-        let r = &mut self.reqs[id as usize];
+        let r = &mut self.reqs[id];
         r.state = State::Running;
         r.arrived = true;
         r.born = now;
@@ -173,20 +173,20 @@ impl World<'_> {
         let fault = self.insts[i].fault;
         if !self.insts[i].present {
             // A slot the autoscaler does not use (or one it scaled in): nothing listens.
-            self.reqs[id as usize].code = Code::Refused;
+            self.reqs[id].code = Code::Refused;
             self.respond(now, id, Outcome::Error);
             return;
         }
         if fault != InstanceFault::NONE {
             if fault.down {
                 // Connection refused: a fast error, the service never sees the request.
-                self.reqs[id as usize].code = Code::Refused;
+                self.reqs[id].code = Code::Refused;
                 self.respond(now, id, Outcome::Error);
                 return;
             }
             if let Some((add, p)) = fault.delay {
                 if !delayed && self.svcs[s].fault_rng.chance(p) {
-                    self.reqs[id as usize].delayed = true;
+                    self.reqs[id].delayed = true;
                     self.engine
                         .schedule_at(now.after(add), Ev::Deliver { req: id });
                     return;
@@ -194,11 +194,11 @@ impl World<'_> {
             }
         }
         let svc = &mut self.svcs[s];
-        let waited = self.reqs[id as usize].rate_waited;
+        let waited = self.reqs[id].rate_waited;
         if !waited && measured {
             svc.counts.requests += 1;
         }
-        let probe = self.reqs[id as usize].origin == Origin::Probe;
+        let probe = self.reqs[id].origin == Origin::Probe;
         if !waited && !probe {
             svc.bucket.requests += 1;
         }
@@ -212,7 +212,7 @@ impl World<'_> {
                 svc.counts.add(outcome);
             }
             svc.bucket.add(outcome);
-            self.reqs[id as usize].code = code;
+            self.reqs[id].code = code;
             self.respond(now, id, outcome);
             return;
         }
@@ -233,7 +233,7 @@ impl World<'_> {
                     self.respond(now, id, Outcome::Rejected);
                 } else {
                     inst.admit.push_back(id);
-                    self.reqs[id as usize].enqueued = now;
+                    self.reqs[id].enqueued = now;
                 }
                 return;
             }
@@ -253,16 +253,16 @@ impl World<'_> {
             return;
         }
         inst.in_flight += 1;
-        self.reqs[id as usize].admitted = true;
+        self.reqs[id].admitted = true;
         self.held_change(s, now, 1);
         self.advance(now, id);
     }
 
     /// Runs steps until one has to wait (work or calls) or the handler ends.
-    pub(super) fn advance(&mut self, now: SimTime, id: u32) {
+    pub(super) fn advance(&mut self, now: SimTime, id: ReqId) {
         let spec = self.spec;
         loop {
-            let r = &self.reqs[id as usize];
+            let r = &self.reqs[id];
             let steps = steps_of(spec, r.service, r.endpoint);
             let Some(step) = steps.get(r.step as usize) else {
                 self.complete(now, id);
@@ -274,7 +274,7 @@ impl World<'_> {
                 if r.measured {
                     self.svcs[service].drops.expired += 1;
                 }
-                self.reqs[id as usize].code = Code::Expired;
+                self.reqs[id].code = Code::Expired;
                 self.complete(now, id);
                 return;
             }
@@ -288,7 +288,7 @@ impl World<'_> {
                         }
                         inst.queue.push_back(id);
                     }
-                    self.reqs[id as usize].enqueued = now;
+                    self.reqs[id].enqueued = now;
                     if free {
                         self.start_work(now, id);
                     }
@@ -302,7 +302,7 @@ impl World<'_> {
                 Step::Call(c) => {
                     if self.svcs[service].branch_rng.chance(c.probability) {
                         let site = self.site_index[service][r.endpoint as usize][r.step as usize];
-                        self.reqs[id as usize].pending = 1;
+                        self.reqs[id].pending = 1;
                         self.start_call(now, id, site);
                         return;
                     }
@@ -321,7 +321,7 @@ impl World<'_> {
                         }
                     }
                     if !chosen.is_empty() {
-                        self.reqs[id as usize].pending = chosen.len() as u32;
+                        self.reqs[id].pending = chosen.len() as u32;
                         for &site in &chosen {
                             self.start_call(now, id, site);
                         }
@@ -331,14 +331,14 @@ impl World<'_> {
                     self.chosen = chosen;
                 }
             }
-            self.reqs[id as usize].step += 1;
+            self.reqs[id].step += 1;
         }
     }
 
-    pub(super) fn start_work(&mut self, now: SimTime, id: u32) {
+    pub(super) fn start_work(&mut self, now: SimTime, id: ReqId) {
         self.trace_mark(id, tracing::Mark::WorkStarted, now);
         let spec = self.spec;
-        let r = &mut self.reqs[id as usize];
+        let r = &mut self.reqs[id];
         let Step::Work(dist) = &steps_of(spec, r.service, r.endpoint)[r.step as usize] else {
             unreachable!("start_work on a work step")
         };
@@ -377,12 +377,12 @@ impl World<'_> {
                 d = SimDuration((d.0 as f64 * (1.0 + (c.multiply - 1.0) * left)) as u64);
             }
         }
-        if spec.services[s].occ && self.reqs[id as usize].occ_seen.is_none() && step != u32::MAX {
+        if spec.services[s].occ && self.reqs[id].occ_seen.is_none() && step != u32::MAX {
             // Optimistic concurrency: the read happens as the handler starts.
-            let key = self.reqs[id as usize].key;
+            let key = self.reqs[id].key;
             let row = svc.occ_rows.entry(key).or_insert((0, 0));
             row.1 += 1;
-            self.reqs[id as usize].occ_seen = Some(row.0);
+            self.reqs[id].occ_seen = Some(row.0);
         }
         let fault = self.insts[i].fault;
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
@@ -392,8 +392,8 @@ impl World<'_> {
             .schedule_at(now.after(d), Ev::WorkDone { req: id });
     }
 
-    pub(super) fn on_work_done(&mut self, now: SimTime, id: u32) {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn on_work_done(&mut self, now: SimTime, id: ReqId) {
+        let r = &mut self.reqs[id];
         if r.killed {
             // Its worker was given back when the instance crashed.
             self.release(id);
@@ -442,8 +442,8 @@ impl World<'_> {
     }
 
     /// The handler ran all its steps (or a required call failed): decide the outcome and answer.
-    pub(super) fn complete(&mut self, now: SimTime, id: u32) {
-        let r = &self.reqs[id as usize];
+    pub(super) fn complete(&mut self, now: SimTime, id: ReqId) {
+        let r = &self.reqs[id];
         let (s, i) = (r.service as usize, r.instance as usize);
         let svc = &mut self.svcs[s];
         let canary = self.insts[i].v2;
@@ -463,7 +463,7 @@ impl World<'_> {
         if self.occ_close(id, outcome == Outcome::Ok) == Some(false) {
             outcome = Outcome::Error;
         }
-        let r = &self.reqs[id as usize];
+        let r = &self.reqs[id];
         let (cargo, key) = (r.cargo, r.key);
         match cargo {
             Cargo::Write { .. } if outcome == Outcome::Ok => self.write_committed(id),
@@ -475,7 +475,7 @@ impl World<'_> {
             }
             _ => {}
         }
-        let r = &self.reqs[id as usize];
+        let r = &self.reqs[id];
         let (born, measured, probe) = (r.born, r.measured, r.origin == Origin::Probe);
         // (A choreographed step's effect is judged with its message, in `delivery_done`.)
         if let (Outcome::Ok, Some(part), false) = (outcome, r.saga_step, delivery) {
@@ -485,7 +485,7 @@ impl World<'_> {
         self.held_change(s, now, -1);
         let svc = &mut self.svcs[s];
         self.insts[i].in_flight -= 1;
-        self.reqs[id as usize].admitted = false;
+        self.reqs[id].admitted = false;
         let latency = now.since(born).0;
         if measured {
             svc.counts.add(outcome);
@@ -506,7 +506,7 @@ impl World<'_> {
             if let Some(n) = next {
                 inst.threads_busy += 1;
                 inst.in_flight += 1;
-                self.reqs[n as usize].admitted = true;
+                self.reqs[n].admitted = true;
                 self.held_change(s, now, 1);
                 self.advance(now, n);
             }
@@ -516,8 +516,8 @@ impl World<'_> {
     /// Ends request `id`'s hold on its `occ` row, committing if `commit`: Some(true) when the
     /// commit went through, Some(false) on a conflict (another request committed the key
     /// since this one read it), None when there is nothing to commit or none was asked.
-    pub(super) fn occ_close(&mut self, id: u32, commit: bool) -> Option<bool> {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn occ_close(&mut self, id: ReqId, commit: bool) -> Option<bool> {
+        let r = &mut self.reqs[id];
         let seen = r.occ_seen.take()?;
         let (key, measured) = (r.key, r.measured);
         let svc = &mut self.svcs[r.service as usize];
@@ -540,9 +540,9 @@ impl World<'_> {
     }
 
     /// Sends the answer of `id` back to whoever waits for it.
-    pub(super) fn respond(&mut self, now: SimTime, id: u32, outcome: Outcome) {
+    pub(super) fn respond(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
         self.trace_mark(id, tracing::Mark::Answered, now);
-        let r = &mut self.reqs[id as usize];
+        let r = &mut self.reqs[id];
         r.outcome = outcome;
         if r.abandoned {
             // Nobody waits: all the work done for it was wasted.
@@ -576,11 +576,11 @@ impl World<'_> {
                 self.client_result(now, id, outcome);
                 return;
             }
-            Origin::Call { call } => call as usize,
+            Origin::Call { call } => call,
         };
         let (service, callee) = (r.service as usize, r.instance);
         let parent_service = self.sites[self.calls[call].site as usize].from as usize;
-        let caller = self.reqs[self.calls[call].parent as usize].instance;
+        let caller = self.reqs[self.calls[call].parent].instance;
         let (from_zone, to_zone) = (
             self.insts[callee as usize].zone,
             self.insts[caller as usize].zone,
@@ -588,7 +588,7 @@ impl World<'_> {
         let (hop, reset) = self
             .net
             .transmit(service, parent_service, from_zone, to_zone, false);
-        let r = &mut self.reqs[id as usize];
+        let r = &mut self.reqs[id];
         if reset {
             // The answer's connection was reset: the caller sees a connection failure.
             r.outcome = Outcome::Error;
@@ -605,8 +605,8 @@ impl World<'_> {
 
     /// Records a point on the server's side of request `id`'s span, if it is traced.
     #[inline]
-    pub(super) fn trace_mark(&mut self, id: u32, mark: tracing::Mark, now: SimTime) {
-        let span = self.reqs[id as usize].span;
+    pub(super) fn trace_mark(&mut self, id: ReqId, mark: tracing::Mark, now: SimTime) {
+        let span = self.reqs[id].span;
         if span != tracing::SpanRef::NONE {
             if let Some(tr) = self.tracer.as_mut() {
                 tr.mark(span, mark, now);

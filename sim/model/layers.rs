@@ -120,8 +120,8 @@ impl World<'_> {
     }
 
     /// A call waiting for a bulkhead permit got one: send its attempt now.
-    pub(super) fn wake(&mut self, now: SimTime, id: u32) {
-        let c = &mut self.calls[id as usize];
+    pub(super) fn wake(&mut self, now: SimTime, id: CallId) {
+        let c = &mut self.calls[id];
         match c.bulkhead_wait.take() {
             Some(_) => {
                 // The permit is held from now; the rest of the stack follows.
@@ -148,7 +148,7 @@ impl World<'_> {
                     .as_mut()
                     .and_then(|b| b.release())
                 {
-                    self.woken.push(w);
+                    self.woken.push(CallId(w));
                 }
             }
         }
@@ -156,8 +156,8 @@ impl World<'_> {
 
     /// A bulkhead wait expired: the attempt is refused (semaphore: BulkheadFull; Envoy
     /// pending request: its timeout fired while pending).
-    pub(super) fn on_bulkhead_wait(&mut self, now: SimTime, id: u32) {
-        let c = &self.calls[id as usize];
+    pub(super) fn on_bulkhead_wait(&mut self, now: SimTime, id: CallId) {
+        let c = &self.calls[id];
         if c.bulkhead_wait != Some(now) || !self.free_calls_live(id) {
             return;
         }
@@ -165,14 +165,14 @@ impl World<'_> {
         let (done, started, measured) = (c.wait_done, c.attempt_started, c.measured);
         let e = &mut self.edges[edge as usize];
         let Some(b) = e.bulkhead.as_mut() else { return };
-        if !b.give_up(id, true) {
+        if !b.give_up(id.0, true) {
             return;
         }
         let semaphore = b.max_retries().is_none();
         if measured {
             e.stats.bulkhead_rejected += 1;
         }
-        let c = &mut self.calls[id as usize];
+        let c = &mut self.calls[id];
         c.bulkhead_wait = None;
         if std::mem::take(&mut c.waiting_call) {
             let outcome = if semaphore {
@@ -246,9 +246,9 @@ impl World<'_> {
 
     /// Server-side admission of a delivered request: expired deadline, rate limit, adaptive
     /// concurrency limit. Returns false when it was refused (and answered).
-    pub(super) fn admit(&mut self, now: SimTime, id: u32) -> bool {
+    pub(super) fn admit(&mut self, now: SimTime, id: ReqId) -> bool {
         let spec = self.spec;
-        let r = &self.reqs[id as usize];
+        let r = &self.reqs[id];
         let (s, i) = (r.service as usize, r.instance as usize);
         let sspec = &spec.services[s];
         let refuse = if sspec.drop_expired && now >= r.deadline {
@@ -259,9 +259,7 @@ impl World<'_> {
                 LimitKey::Global => 0,
                 LimitKey::Route => r.endpoint as u64,
                 LimitKey::Client => match r.origin {
-                    Origin::Call { call } => {
-                        self.sites[self.calls[call as usize].site as usize].from as u64
-                    }
+                    Origin::Call { call } => self.sites[self.calls[call].site as usize].from as u64,
                     _ => (1 << 40) | r.key,
                 },
             };
@@ -273,7 +271,7 @@ impl World<'_> {
                 None => Some(Code::Limited),
                 Some(wait) if wait.0 > 0 => {
                     // A reserved permission: the request waits for it, then is admitted.
-                    self.reqs[id as usize].rate_waited = true;
+                    self.reqs[id].rate_waited = true;
                     self.engine
                         .schedule_at(now.after(wait), Ev::Deliver { req: id });
                     return false;
@@ -287,14 +285,14 @@ impl World<'_> {
             let l = self.insts[i].limiter.as_mut()?;
             match l.try_acquire() {
                 Some(n) => {
-                    self.reqs[id as usize].server_inflight = n;
+                    self.reqs[id].server_inflight = n;
                     None
                 }
                 None => Some(Code::ConcurrencyLimited),
             }
         });
         let Some(code) = refuse else { return true };
-        let measured = self.reqs[id as usize].measured;
+        let measured = self.reqs[id].measured;
         let svc = &mut self.svcs[s];
         if measured {
             svc.counts.rejected += 1;
@@ -305,14 +303,14 @@ impl World<'_> {
             }
         }
         svc.bucket.rejected += 1;
-        self.reqs[id as usize].code = code;
+        self.reqs[id].code = code;
         self.respond(now, id, Outcome::Rejected);
         false
     }
 
     /// Releases a request's slot at its server's concurrency limiter, with a sample.
-    pub(super) fn release_server_limit(&mut self, now: SimTime, id: u32, outcome: Outcome) {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn release_server_limit(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
+        let r = &mut self.reqs[id];
         let inflight = std::mem::take(&mut r.server_inflight);
         if inflight == 0 {
             return;
@@ -327,7 +325,7 @@ impl World<'_> {
     /// The next waiting work of instance `i` under its discipline, dropping work that waited
     /// too long (max wait, CoDel, adaptive LIFO timeouts) or whose deadline passed; the
     /// dropped requests are answered (rejected) once the chosen one has started.
-    pub(super) fn next_work(&mut self, now: SimTime, i: usize) -> Option<u32> {
+    pub(super) fn next_work(&mut self, now: SimTime, i: usize) -> Option<ReqId> {
         let spec = self.spec;
         let s = self.insts[i].service as usize;
         let sspec = &spec.services[s];
@@ -350,7 +348,7 @@ impl World<'_> {
                 }
             };
             let Some(id) = id else { break None };
-            let r = &reqs[id as usize];
+            let r = &reqs[id];
             let waited = now.since(r.enqueued);
             let too_long = queue_timeout.is_some_and(|t| waited > t)
                 || sspec.shedding.max_wait.is_some_and(|t| waited > t);
@@ -381,7 +379,7 @@ impl World<'_> {
             return;
         }
         for (id, expired) in std::mem::take(&mut self.shed_buf) {
-            let r = &mut self.reqs[id as usize];
+            let r = &mut self.reqs[id];
             r.code = if expired { Code::Expired } else { Code::Shed };
             let (s, measured) = (r.service as usize, r.measured);
             if measured {

@@ -122,14 +122,14 @@ impl World<'_> {
     /// A fire-and-forget publish from request `id`: one message to a broker instance, sent
     /// and forgotten (no timeout, no retry, no answer awaited): if the broker is down or the
     /// message is lost, nobody knows.
-    pub(super) fn fire_and_forget(&mut self, now: SimTime, id: u32, c: &CallSpec) {
+    pub(super) fn fire_and_forget(&mut self, now: SimTime, id: ReqId, c: &CallSpec) {
         let p = c.publish.expect("a publish");
         let msg = self.new_message_id(p.poison);
         let b = c.to.0 as usize;
         let (first, n) = (self.svcs[b].first_instance, self.svcs[b].instances);
         self.one_way_rr = self.one_way_rr.wrapping_add(1);
         let instance = first + self.one_way_rr % n;
-        let r = &self.reqs[id as usize];
+        let r = &self.reqs[id];
         let (key, from) = (r.key, r.service as usize);
         let mut req = Req::new(
             now,
@@ -325,8 +325,14 @@ impl World<'_> {
     }
 
     /// A consumer's handler ended (or its instance crashed under it: `crashed`).
-    pub(super) fn delivery_done(&mut self, now: SimTime, id: u32, outcome: Outcome, crashed: bool) {
-        let Origin::Delivery { delivery: di } = self.reqs[id as usize].origin else {
+    pub(super) fn delivery_done(
+        &mut self,
+        now: SimTime,
+        id: ReqId,
+        outcome: Outcome,
+        crashed: bool,
+    ) {
+        let Origin::Delivery { delivery: di } = self.reqs[id].origin else {
             unreachable!("a delivery's request")
         };
         let d = &mut self.deliveries[di as usize];
@@ -587,8 +593,8 @@ impl World<'_> {
     /// A database write that carries an event committed (its handler at the database answered
     /// ok). With an outbox the event is in the same transaction; in a dual write the writer
     /// must still publish it, if it is still there to do so.
-    pub(super) fn write_committed(&mut self, child: u32) {
-        let r = &self.reqs[child as usize];
+    pub(super) fn write_committed(&mut self, child: ReqId) {
+        let r = &self.reqs[child];
         let Cargo::Write {
             dest,
             outbox,
@@ -606,12 +612,14 @@ impl World<'_> {
             return;
         }
         let caller = match r.origin {
-            Origin::Call { call } if !r.abandoned => Some(self.calls[call as usize].parent),
+            Origin::Call { call } if !r.abandoned && self.calls[call].live => {
+                Some(self.calls[call].parent)
+            }
             _ => None,
         };
         match caller {
-            Some(c) if c != NONE && !self.reqs[c as usize].killed => {
-                self.reqs[c as usize].event_due = true;
+            Some(c) if !self.reqs[c].killed => {
+                self.reqs[c].event_due = true;
             }
             // The writer stopped waiting (a timeout) or died: nobody will publish.
             _ => self.outboxes[writer].counts.lost += 1,
@@ -619,8 +627,8 @@ impl World<'_> {
     }
 
     /// The publish half of a dual write starts with message `id`.
-    pub(super) fn dual_publish(&mut self, caller: u32, id: u64) {
-        let r = &mut self.reqs[caller as usize];
+    pub(super) fn dual_publish(&mut self, caller: ReqId, id: u64) {
+        let r = &mut self.reqs[caller];
         if std::mem::take(&mut r.event_due) {
             self.awaiting.insert(id, (r.service, None));
         }
@@ -635,8 +643,8 @@ impl World<'_> {
     }
 
     /// A request that owed a publish died.
-    pub(super) fn writer_died(&mut self, id: u32) {
-        let r = &mut self.reqs[id as usize];
+    pub(super) fn writer_died(&mut self, id: ReqId) {
+        let r = &mut self.reqs[id];
         if std::mem::take(&mut r.event_due) {
             self.outboxes[r.service as usize].counts.lost += 1;
         }

@@ -28,6 +28,7 @@ pub mod spec;
 pub mod tracing;
 
 use crate::engine::{Engine, EventKey, Stop};
+use crate::ids::{CallId, IdVec, ReqId};
 use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent};
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
@@ -68,17 +69,17 @@ enum Ev {
     /// A closed-loop user (an index into `World::users`) finished thinking and sends.
     UserSend { user: u32 },
     /// A request reaches its instance.
-    Deliver { req: u32 },
+    Deliver { req: ReqId },
     /// A work step ends.
-    WorkDone { req: u32 },
+    WorkDone { req: ReqId },
     /// A response reaches the caller.
-    Respond { req: u32 },
+    Respond { req: ReqId },
     /// A caller's (or client's) timeout fires.
-    Timeout { req: u32 },
+    Timeout { req: ReqId },
     /// A call's back-off is over: make the next attempt.
-    Retry { call: u32 },
+    Retry { call: CallId },
     /// A hedged call's next attempt is due.
-    Hedge { call: u32 },
+    Hedge { call: CallId },
     /// A breaker's timer (automatic half-open, half-open max wait).
     BreakerTimer { edge: u32 },
     /// A fault starts.
@@ -92,9 +93,9 @@ enum Ev {
     /// An edge's outlier detector sweeps.
     OutlierSweep { edge: u32 },
     /// A call waiting for a bulkhead permit gives up (if still waiting).
-    BulkheadWait { call: u32 },
+    BulkheadWait { call: CallId },
     /// A call's breaker fallback answers.
-    Fallback { call: u32 },
+    Fallback { call: CallId },
     /// An instance under a random failure process fails.
     Fail { inst: u32 },
     /// An instance under a random failure process is repaired.
@@ -147,20 +148,20 @@ impl Ev {
         match self {
             Ev::Arrive { wl } => (0, wl as u64),
             Ev::UserSend { user } => (1, user as u64),
-            Ev::Deliver { req } => (2, req as u64),
-            Ev::WorkDone { req } => (3, req as u64),
-            Ev::Respond { req } => (4, req as u64),
-            Ev::Timeout { req } => (5, req as u64),
-            Ev::Retry { call } => (6, call as u64),
-            Ev::Hedge { call } => (7, call as u64),
+            Ev::Deliver { req } => (2, req.0 as u64),
+            Ev::WorkDone { req } => (3, req.0 as u64),
+            Ev::Respond { req } => (4, req.0 as u64),
+            Ev::Timeout { req } => (5, req.0 as u64),
+            Ev::Retry { call } => (6, call.0 as u64),
+            Ev::Hedge { call } => (7, call.0 as u64),
             Ev::BreakerTimer { edge } => (8, edge as u64),
             Ev::FaultStart { fault } => (9, fault as u64),
             Ev::FaultEnd { fault } => (10, fault as u64),
             Ev::Bucket => (11, 0),
             Ev::WarmupEnd => (12, 0),
             Ev::OutlierSweep { edge } => (13, edge as u64),
-            Ev::BulkheadWait { call } => (14, call as u64),
-            Ev::Fallback { call } => (15, call as u64),
+            Ev::BulkheadWait { call } => (14, call.0 as u64),
+            Ev::Fallback { call } => (15, call.0 as u64),
             Ev::Fail { inst } => (16, inst as u64),
             Ev::Repair { inst } => (17, inst as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
@@ -249,7 +250,7 @@ enum Origin {
     /// A workload's client; `user` is its closed-loop user (`None`: open loop).
     Client { workload: u32, user: Option<u32> },
     /// An attempt of call `call`.
-    Call { call: u32 },
+    Call { call: CallId },
     /// An active health check: its checker sees the answer at once.
     Probe,
     /// A broker's delivery (`delivery`) to a consumer.
@@ -439,14 +440,14 @@ pub struct World<'a> {
     engine: Engine<Ev>,
     svcs: Vec<Svc>,
     insts: Vec<Instance>,
-    reqs: Vec<Req>,
-    free: Vec<u32>,
+    reqs: IdVec<ReqId, Req>,
+    free: Vec<ReqId>,
     live: usize,
     /// The network between services: links, their faults, zones.
     net: Network,
     wls: Vec<Wl>,
-    calls: Vec<Call>,
-    free_calls: Vec<u32>,
+    calls: IdVec<CallId, Call>,
+    free_calls: Vec<CallId>,
     sites: Vec<Site>,
     /// site_index[service][endpoint][step]: the first site of that step (parallel members follow).
     site_index: Vec<Vec<Vec<u32>>>,
@@ -461,9 +462,9 @@ pub struct World<'a> {
     opts: RunOptions,
     arrivals: Vec<SimTime>,
     /// Calls handed a bulkhead permit, to dispatch after the current event.
-    woken: Vec<u32>,
+    woken: Vec<CallId>,
     /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
-    shed_buf: Vec<(u32, bool)>,
+    shed_buf: Vec<(ReqId, bool)>,
     /// Per service, with `[registry]`: its registry.
     discovery: Vec<discovery::Discovery>,
     /// Registry outages in force.
@@ -717,12 +718,12 @@ impl<'a> World<'a> {
             engine,
             svcs,
             insts,
-            reqs: Vec::with_capacity(1024),
+            reqs: IdVec::with_capacity(1024),
             free: Vec::new(),
             live: 0,
             net: Network::new(spec),
             wls,
-            calls: Vec::with_capacity(1024),
+            calls: IdVec::with_capacity(1024),
             free_calls: Vec::new(),
             sites,
             site_index,
@@ -1036,7 +1037,7 @@ impl<'a> World<'a> {
             }
         }
     }
-    fn alloc(&mut self, r: Req) -> Option<u32> {
+    fn alloc(&mut self, r: Req) -> Option<ReqId> {
         if self.live >= self.spec.max_in_flight {
             self.stop = Some(StopReason::RequestLimit);
             return None;
@@ -1044,24 +1045,21 @@ impl<'a> World<'a> {
         self.live += 1;
         Some(match self.free.pop() {
             Some(i) => {
-                self.reqs[i as usize] = r;
+                self.reqs[i] = r;
                 i
             }
-            None => {
-                self.reqs.push(r);
-                (self.reqs.len() - 1) as u32
-            }
+            None => self.reqs.push(r),
         })
     }
 
-    fn release(&mut self, id: u32) {
+    fn release(&mut self, id: ReqId) {
         // A request that read a row and never completed (its instance crashed) stops holding it.
         self.occ_close(id, false);
         self.live -= 1;
-        if self.reqs[id as usize].origin == Origin::Probe {
+        if self.reqs[id].origin == Origin::Probe {
             self.live_probes -= 1;
         }
-        self.reqs[id as usize].state = State::Free;
+        self.reqs[id].state = State::Free;
         self.free.push(id);
     }
 }

@@ -45,7 +45,7 @@ pub(super) struct SagaRun {
     def: u32,
     state: Saga,
     generation: u32,
-    carrier: u32,
+    carrier: Option<ReqId>,
     /// Its number, for the event log.
     number: u64,
     started: SimTime,
@@ -106,10 +106,10 @@ impl World<'_> {
     }
 
     /// Request `id` reached a `{ saga = ... }` step: start saga `def` on its instance.
-    pub(super) fn start_saga(&mut self, now: SimTime, id: u32, def: u32) {
+    pub(super) fn start_saga(&mut self, now: SimTime, id: ReqId, def: u32) {
         let spec = self.spec;
         let sd = &spec.sagas[def as usize];
-        let instance = self.reqs[id as usize].instance;
+        let instance = self.reqs[id].instance;
         let slot = match self.free_sagas.pop() {
             Some(k) => k as usize,
             None if self.sagas.len() < MAX_SAGAS => {
@@ -117,7 +117,7 @@ impl World<'_> {
                     def,
                     state: Saga::new(),
                     generation: 0,
-                    carrier: NONE,
+                    carrier: None,
                     number: 0,
                     started: now,
                     ended: None,
@@ -140,7 +140,7 @@ impl World<'_> {
         let generation = self.sagas[slot].generation;
         let reference = (generation << SLOT_BITS) | slot as u32;
         let cid = if sd.choreography.is_some() {
-            NONE
+            None
         } else {
             let mut carrier = Req::new(
                 now,
@@ -151,13 +151,13 @@ impl World<'_> {
                 State::Running,
                 false,
             );
-            carrier.key = self.reqs[id as usize].key;
+            carrier.key = self.reqs[id].key;
             let Some(cid) = self.alloc(carrier) else {
                 self.free_sagas.push(slot as u32);
                 self.saga_stats[def as usize].refused += 1;
                 return;
             };
-            cid
+            Some(cid)
         };
         self.next_saga += 1;
         let steps = sd.step_names.len();
@@ -259,10 +259,12 @@ impl World<'_> {
             return;
         }
         let k = sd.call_steps[step][compensation as usize].expect("validated: the call exists");
-        let carrier = self.sagas[slot].carrier;
+        let carrier = self.sagas[slot]
+            .carrier
+            .expect("an orchestrated saga has a carrier");
         let (s, ep) = (sd.orchestrator.0 as usize, sd.endpoint as usize);
         let site = self.site_index[s][ep][k as usize];
-        let r = &mut self.reqs[carrier as usize];
+        let r = &mut self.reqs[carrier];
         r.pending = 1;
         r.step = k;
         self.start_call(now, carrier, site);
@@ -300,12 +302,12 @@ impl World<'_> {
     }
 
     /// The call a saga's carrier made has ended.
-    pub(super) fn saga_reply(&mut self, now: SimTime, carrier: u32, outcome: Outcome) {
-        let Origin::SagaCarrier { saga } = self.reqs[carrier as usize].origin else {
+    pub(super) fn saga_reply(&mut self, now: SimTime, carrier: ReqId, outcome: Outcome) {
+        let Origin::SagaCarrier { saga } = self.reqs[carrier].origin else {
             unreachable!("only a saga's carrier hears its calls' answers this way")
         };
         let slot = (saga & SLOT_MASK) as usize;
-        self.reqs[carrier as usize].pending = 0;
+        self.reqs[carrier].pending = 0;
         let run = &mut self.sagas[slot];
         let cfg = &self.spec.sagas[run.def as usize].config;
         if let Some(next) = run.state.on_reply(cfg, run.seq, outcome == Outcome::Ok) {
@@ -342,7 +344,7 @@ impl World<'_> {
             });
         }
         run.log.clear();
-        if carrier != NONE {
+        if let Some(carrier) = carrier {
             self.release(carrier);
         }
         self.engine

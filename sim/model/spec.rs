@@ -3,13 +3,7 @@
 use crate::dist::Dist;
 use crate::time::{SimDuration, SimTime};
 
-/// Index of a service in [`SystemSpec::services`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceId(pub u32);
-
-/// Index of a workload in [`SystemSpec::workloads`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WorkloadId(pub u32);
+pub use crate::ids::{ServiceId, WorkloadId};
 
 /// Order in which a busy instance serves its waiting work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
