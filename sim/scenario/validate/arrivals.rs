@@ -62,35 +62,29 @@ pub(super) fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 19] {
     ]
 }
 
+/// The arrival kinds and the fields each takes.
+const ARRIVALS: KindTable = KindTable {
+    key: "kind",
+    kinds: &[
+        ("poisson", &["rate"]),
+        ("constant", &["rate"]),
+        ("ramp", &["from", "to", "over", "process"]),
+        ("step", &["steps", "process"]),
+        ("spike", &["base", "peak", "at", "for", "process"]),
+        ("diurnal", &["mean", "amplitude", "period", "process"]),
+        ("closed", &["users", "think"]),
+        ("burst", &["size", "at", "every", "count", "same_key"]),
+    ],
+};
+
 pub(super) fn build_arrivals(cx: &mut Ctx, a: &RawArrivals, path: TomlPath) -> Option<Arrivals> {
-    let allowed: &[&str] = match a.kind.as_str() {
-        "poisson" | "constant" => &["rate"],
-        "ramp" => &["from", "to", "over", "process"],
-        "step" => &["steps", "process"],
-        "spike" => &["base", "peak", "at", "for", "process"],
-        "diurnal" => &["mean", "amplitude", "period", "process"],
-        "closed" => &["users", "think"],
-        "burst" => &["size", "at", "every", "count", "same_key"],
-        other => {
-            let kinds = [
-                "poisson", "constant", "ramp", "step", "spike", "diurnal", "closed", "burst",
-            ];
-            unknown_kind(cx, path.key("kind"), "arrival", other, &kinds);
-            return None;
-        }
+    let Some(allowed) = ARRIVALS.takes(&a.kind) else {
+        unknown_kind(cx, path.key("kind"), "arrival", &a.kind, &ARRIVALS.names());
+        return None;
     };
     let before = cx.problems.len();
-    for (field, set) in arrival_fields(a) {
-        if set && !allowed.contains(&field) {
-            cx.err(
-                path.key(field),
-                format!(
-                    "`{field}` is not used by kind = {:?}; it takes: {}",
-                    a.kind,
-                    allowed.join(", ")
-                ),
-            );
-        }
+    for (field, message) in ARRIVALS.unused(&a.kind, allowed, &arrival_fields(a)) {
+        cx.err(path.key(field), message);
     }
     let poisson = match a.process.as_deref() {
         None | Some("poisson") => true,

@@ -20,54 +20,48 @@ pub(super) fn dist_fields(d: &RawDist) -> [(&'static str, bool); 12] {
     ]
 }
 
+/// The distributions and the parameters each takes (`exponential` is another name for `exp`).
+const DISTS: KindTable = KindTable {
+    key: "dist",
+    kinds: &[
+        ("constant", &["value"]),
+        ("uniform", &["min", "max"]),
+        ("exp", &["mean"]),
+        ("normal", &["mean", "std"]),
+        ("lognormal", &["mean", "sigma"]),
+        ("pareto", &["scale", "shape"]),
+        ("mixture", &["parts"]),
+        ("empirical", &["values"]),
+    ],
+};
+
+/// A lognormal's other parametrisation.
+const LOGNORMAL_BY_QUANTILES: &[&str] = &["median", "p99"];
+
 /// Builds a distribution, reporting missing, unused and invalid parameters.
 pub fn build_dist(cx_problems: &mut impl DistSink, d: &RawDist, path: TomlPath) -> Option<Dist> {
-    let kinds = [
-        "constant",
-        "uniform",
-        "exp",
-        "normal",
-        "lognormal",
-        "pareto",
-        "mixture",
-        "empirical",
-    ];
-    let allowed: &[&str] = match d.dist.as_str() {
-        "constant" => &["value"],
-        "uniform" => &["min", "max"],
-        "exp" | "exponential" => &["mean"],
-        "normal" => &["mean", "std"],
-        "lognormal" => {
-            if d.median.is_some() || d.p99.is_some() {
-                &["median", "p99"]
-            } else {
-                &["mean", "sigma"]
-            }
+    let kind = match d.dist.as_str() {
+        "exponential" => "exp",
+        other => other,
+    };
+    let allowed = match DISTS.takes(kind) {
+        // A lognormal is given by its median and p99 or by the mean and sigma of its log.
+        Some(_) if kind == "lognormal" && (d.median.is_some() || d.p99.is_some()) => {
+            LOGNORMAL_BY_QUANTILES
         }
-        "pareto" => &["scale", "shape"],
-        "mixture" => &["parts"],
-        "empirical" => &["values"],
-        other => {
+        Some(fields) => fields,
+        None => {
             cx_problems.push(
                 path.key("dist"),
-                unknown("distribution", other, &kinds, "valid", ""),
+                unknown("distribution", &d.dist, &DISTS.names(), "valid", ""),
             );
             return None;
         }
     };
     let mut ok = true;
-    for (field, set) in dist_fields(d) {
-        if set && !allowed.contains(&field) {
-            cx_problems.push(
-                path.key(field),
-                format!(
-                    "`{field}` is not used by dist = {:?}; it takes: {}",
-                    d.dist,
-                    allowed.join(", ")
-                ),
-            );
-            ok = false;
-        }
+    for (field, message) in DISTS.unused(&d.dist, allowed, &dist_fields(d)) {
+        cx_problems.push(path.key(field), message);
+        ok = false;
     }
     for field in allowed {
         let set = dist_fields(d).iter().any(|(f, s)| f == field && *s);

@@ -2,6 +2,27 @@
 
 use super::*;
 
+/// The fault kinds and the kind-specific fields each takes (every kind takes `target` or
+/// `zone`, `at`, `length`, `instance`; `p` and `peer` are checked on their own).
+const FAULTS: KindTable = KindTable {
+    key: "kind",
+    kinds: &[
+        ("latency", &["add"]),
+        ("error", &["code"]),
+        ("slow", &["multiply", "workers"]),
+        ("crash", &[]),
+        ("pause", &[]),
+        ("random_crash", &["mttf", "mttr"]),
+        ("zone_outage", &[]),
+        ("zone_partition", &[]),
+        ("registry_outage", &[]),
+        ("registry_partition", &[]),
+        ("partition", &[]),
+        ("reset", &[]),
+        ("loss", &[]),
+    ],
+};
+
 /// The `[[fault]]` list, resolved and checked.
 pub(super) fn build_faults(
     cx: &mut Ctx,
@@ -184,38 +205,21 @@ pub(super) fn build_faults(
             "reset" => Some(FaultKind::Reset),
             "loss" => Some(FaultKind::Loss(share)),
             other => {
-                let kinds = [
-                    "latency",
-                    "error",
-                    "slow",
-                    "crash",
-                    "pause",
-                    "random_crash",
-                    "zone_outage",
-                    "zone_partition",
-                    "registry_outage",
-                    "registry_partition",
-                    "partition",
-                    "reset",
-                    "loss",
-                ];
-                unknown_kind(cx, p.key("kind"), "fault", other, &kinds);
+                unknown_kind(cx, p.key("kind"), "fault", other, &FAULTS.names());
                 None
             }
         };
-        for (key, used) in [
-            ("add", f.add.is_some() && f.kind != "latency"),
-            ("multiply", f.multiply.is_some() && f.kind != "slow"),
-            ("workers", f.workers.is_some() && f.kind != "slow"),
-            ("code", f.code.is_some() && f.kind != "error"),
-            ("mttf", f.mttf.is_some() && f.kind != "random_crash"),
-            ("mttr", f.mttr.is_some() && f.kind != "random_crash"),
-        ] {
-            if used {
-                cx.err(
-                    p.key(key),
-                    format!("`{key}` is not used by a {:?} fault", f.kind),
-                );
+        if let Some(takes) = FAULTS.takes(&f.kind) {
+            let set = [
+                ("add", f.add.is_some()),
+                ("multiply", f.multiply.is_some()),
+                ("workers", f.workers.is_some()),
+                ("code", f.code.is_some()),
+                ("mttf", f.mttf.is_some()),
+                ("mttr", f.mttr.is_some()),
+            ];
+            for (key, message) in FAULTS.unused(&f.kind, takes, &set) {
+                cx.err(p.key(key), message);
             }
         }
         if let (Some(kind), Some(target)) = (kind, target) {

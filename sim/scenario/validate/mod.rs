@@ -3,6 +3,7 @@
 mod arrivals;
 mod dist;
 mod faults;
+mod kinds;
 mod layers;
 mod policies;
 mod registry;
@@ -19,6 +20,7 @@ use crate::model::spec::*;
 use crate::time::{SimDuration, SimTime};
 use arrivals::*;
 pub use dist::{build_dist, DistSink};
+use kinds::KindTable;
 use layers::*;
 use petgraph::graph::{DiGraph, NodeIndex};
 use policies::*;
