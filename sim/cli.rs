@@ -22,6 +22,9 @@ fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
     bar
 }
 
+/// Wall seconds between two plain progress lines when stderr is not a terminal.
+const PLAIN_PROGRESS_S: f64 = 30.0;
+
 /// Exit code: success.
 pub const EXIT_OK: i32 = 0;
 /// Exit code: a check failed or the run hit a limit.
@@ -93,7 +96,7 @@ pub enum Command {
     /// Run a grid of variants × replications in parallel: sweep.csv, sweep_summary.csv and
     /// charts. Resumable; shardable across machines; --emit prints cluster job files.
     #[command(
-        after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.default.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 > job.yaml\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
+        after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.unbudgeted.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 > job.yaml\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
     )]
     Sweep {
         /// The scenario file (TOML).
@@ -247,13 +250,25 @@ pub fn execute(cli: Cli) -> i32 {
             let started = std::time::Instant::now();
             let horizon_s = scn.spec.duration.as_secs_f64();
             let bar = progress_bar(horizon_s);
+            let terminal = std::io::stderr().is_terminal();
+            let mut last_line_s = 0.0;
+            let name = scn.spec.name.clone();
             let mut progress = |t_s: f64| {
                 #[allow(clippy::disallowed_methods)]
-                let shown = started.elapsed() >= std::time::Duration::from_secs(1);
-                if shown && bar.is_hidden() && std::io::stderr().is_terminal() {
+                let wall = started.elapsed();
+                if wall >= std::time::Duration::from_secs(1) && bar.is_hidden() && terminal {
                     bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
                 }
                 bar.set_position((t_s * 1000.0) as u64);
+                // A pipe or a CI log gets a plain line every half minute instead of a bar.
+                let wall_s = wall.as_secs_f64();
+                if !terminal && wall_s - last_line_s >= PLAIN_PROGRESS_S {
+                    last_line_s = wall_s;
+                    eprintln!(
+                        "faultline: {name}: {t_s:.1} of {horizon_s:.1} s simulated ({:.0}%) after {wall_s:.0} s wall",
+                        100.0 * t_s / horizon_s.max(1e-9)
+                    );
+                }
             };
             let output = faultline::api::run_to_dir_observed(&scn, &dir, png, &mut progress);
             bar.finish_and_clear();

@@ -137,8 +137,18 @@ pub fn parse_duration(input: &str) -> Result<SimDuration, DurationError> {
             .checked_add(digit * scale)
             .ok_or_else(|| err("number too large"))?;
     }
+    if total > MAX_DURATION.0 {
+        return Err(err(
+            "longer than 100 years (876000h), the longest duration faultline takes",
+        ));
+    }
     Ok(SimDuration(total))
 }
+
+/// The longest duration a scenario may give: 100 years. The clock is u64 nanoseconds (584
+/// years); keeping every given duration far below that leaves room for sums (a time plus a
+/// timeout plus a back-off) without overflow.
+pub const MAX_DURATION: SimDuration = SimDuration(100 * 365 * 24 * 3_600 * NS_PER_S);
 
 impl fmt::Display for SimDuration {
     /// Prints the shortest exact form: "250ms", "1.5s", "2m" stay as written.

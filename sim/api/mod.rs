@@ -132,10 +132,14 @@ impl Sink for Observed<'_> {
     fn event(&mut self, event: &StateEvent) {
         self.inner.event(event);
     }
+    fn pulse(&mut self, now: crate::time::SimTime) {
+        (self.progress)(now.as_secs_f64());
+    }
 }
 
 /// [`run_to_dir`], telling `progress` the simulated time (seconds) as each time-series bucket
-/// closes (for a progress bar: it never changes what is written), and drawing PNG copies
+/// closes and every million events (for a progress display: it never changes what is
+/// written), and drawing PNG copies
 /// of the charts when `png`.
 pub fn run_to_dir_observed(
     scn: &Scenario,

@@ -218,7 +218,13 @@ pub trait Sink {
     fn series(&mut self, row: &SeriesRow);
     /// One state change.
     fn event(&mut self, event: &StateEvent);
+    /// Every [`PULSE_EVENTS`] events: the simulated time, so that a progress display moves
+    /// even while one bucket takes minutes of wall time. It must not change results.
+    fn pulse(&mut self, _now: SimTime) {}
 }
+
+/// How many events pass between two [`Sink::pulse`] calls (a power of two).
+pub const PULSE_EVENTS: u64 = 1 << 20;
 
 /// A sink that keeps everything in memory (tests, small runs).
 #[derive(Default, Debug)]

@@ -29,7 +29,7 @@ pub mod tracing;
 
 use crate::engine::{Engine, EventKey, Stop};
 use crate::ids::{CallId, IdVec, ReqId};
-use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent};
+use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent, PULSE_EVENTS};
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker, CallResult};
 use crate::policy::budget::RetryBudget;
@@ -802,6 +802,9 @@ impl<'a> World<'a> {
                         }
                     }
                     self.handle(now, ev, sink);
+                    if self.engine.processed() & (PULSE_EVENTS - 1) == 0 {
+                        sink.pulse(now);
+                    }
                     if !self.log.is_empty() {
                         for e in self.log.drain(..) {
                             sink.event(&e);

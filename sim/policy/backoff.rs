@@ -44,13 +44,15 @@ pub enum Backoff {
         /// Maximum interval (default 10 × base).
         max: SimDuration,
     },
-    /// gRPC A6: min(initial · multiplier^(n−1), max) · U(0.8, 1.2).
+    /// gRPC A6 retries: U[0, min(initial · multiplier^(n−1), max)), full jitter
+    /// (grpc-java `RetriableStream.makeRetryDecision`: interval · `random.nextDouble()`).
+    /// The ×U(0.8, 1.2) jitter is gRPC's *connection* back-off, not its retries.
     Grpc {
         /// Initial back-off.
         initial: SimDuration,
         /// Growth per retry.
         multiplier: f64,
-        /// Cap (before the jitter).
+        /// Cap of the interval the jitter draws from.
         max: SimDuration,
     },
     /// Resilience4j IntervalFunction.ofExponentialBackoff: initial · multiplier^(n−1), floored in ms at each step, capped.
@@ -123,7 +125,7 @@ impl Backoff {
                 max,
             } => {
                 let v = (initial.0 as f64 * multiplier.powi(n as i32 - 1)).min(max.0 as f64);
-                ns(v * (0.8 + 0.4 * rng.random::<f64>()))
+                ns(v * rng.random::<f64>())
             }
             Backoff::R4jExponential {
                 initial,
@@ -205,21 +207,49 @@ mod tests {
     }
 
     #[test]
-    fn s3_b2_grpc_ranges() {
+    fn s3_b2_grpc_full_jitter_under_the_capped_interval() {
         let b = Backoff::Grpc {
             initial: ms(100),
             multiplier: 2.0,
             max: SimDuration::from_secs(1),
         };
-        let ranges = [(80, 120), (160, 240), (320, 480), (640, 960), (800, 1200)];
+        let caps = [100, 200, 400, 800, 1000, 1000];
         let mut rng = SimRng::for_component(1, "grpc");
         let mut st = BackoffState::default();
+        let mut low_half = [0u32; 6];
         for _ in 0..1000 {
-            for (n, (lo, hi)) in ranges.iter().enumerate() {
+            for (n, cap) in caps.iter().enumerate() {
                 let d = b.delay(&mut st, n as u32 + 1, &mut rng);
-                assert!(d >= ms(*lo) && d <= ms(*hi), "retry {}: {d}", n + 1);
+                assert!(d < ms(*cap), "retry {}: {d}", n + 1);
+                low_half[n] += (d < ms(cap / 5)) as u32;
             }
         }
+        // Full jitter: a fifth of the draws fall below a fifth of the interval (the old
+        // U(0.8, 1.2) never went below 80% of it). 200 ± 5 sd of a binomial(1000, 0.2).
+        for (n, k) in low_half.iter().enumerate() {
+            assert!((137..=263).contains(k), "retry {}: {k} of 1000", n + 1);
+        }
+    }
+
+    /// grpc-java RetriableStreamTest pins `random.nextDouble()` at 0.5: with initial 100 s
+    /// and multiplier 2 the first two retries wait 50 s and 100 s.
+    #[test]
+    fn s3_b2_grpc_java_pinned_draw() {
+        let b = Backoff::Grpc {
+            initial: SimDuration::from_secs(100),
+            multiplier: 2.0,
+            max: SimDuration::from_secs(1000),
+        };
+        let half = 1u64 << 63; // the top 53 bits make the f64 draw: exactly 0.5
+        let mut st = BackoffState::default();
+        assert_eq!(
+            b.delay(&mut st, 1, &mut Pinned(half)),
+            SimDuration::from_secs(50)
+        );
+        assert_eq!(
+            b.delay(&mut st, 2, &mut Pinned(half)),
+            SimDuration::from_secs(100)
+        );
     }
 
     #[test]

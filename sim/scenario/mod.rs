@@ -47,14 +47,26 @@ impl Scenario {
 /// Reads and validates a scenario file, applying `--set path=value` overrides.
 pub fn load(path: &Path, overrides: &[String]) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let fail = |line, column, message| ScenarioError {
         file: file.clone(),
         diagnostics: vec![Diagnostic {
             path: String::new(),
-            line: None,
-            column: None,
-            message: format!("cannot read the file: {e}"),
+            line,
+            column,
+            message,
         }],
+    };
+    let bytes =
+        std::fs::read(path).map_err(|e| fail(None, None, format!("cannot read the file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let text = std::str::from_utf8(good).expect("valid up to here");
+        let (line, column) = line_col(text, text.len());
+        fail(
+            Some(line),
+            Some(column),
+            "the file is not valid UTF-8 here: a scenario is UTF-8 text".to_string(),
+        )
     })?;
     parse(&file, &text, overrides)
 }
@@ -82,8 +94,8 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         }])
     })?;
     // Stage 1b: overrides, applied to the document tree and parsed again.
+    let mut doc = toml::Value::Table(toml::from_str(text).expect("parsed above"));
     if !overrides.is_empty() {
-        let mut doc = toml::Value::Table(toml::from_str(text).expect("parsed above"));
         let mut diags = Vec::new();
         for o in overrides {
             if let Err(message) = apply_override(&mut doc, o) {
@@ -98,7 +110,7 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         if !diags.is_empty() {
             return Err(fail(diags));
         }
-        raw = RawScenario::deserialize(doc).map_err(|e| {
+        raw = RawScenario::deserialize(doc.clone()).map_err(|e| {
             fail(vec![Diagnostic {
                 path: String::new(),
                 line: None,
@@ -111,8 +123,23 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
             }])
         })?;
     }
-    // Stage 2: meaning.
-    let spec = validate::validate(&raw).map_err(|problems| {
+    // Stage 2: meaning. TOML allows `nan` and `inf`; no field of a scenario takes them.
+    let mut problems = Vec::new();
+    non_finite_floats(&doc, TomlPath::default(), &mut problems);
+    let spec = match validate::validate(&raw) {
+        Ok(spec) if problems.is_empty() => Ok(spec),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            // A NaN is reported once, not again by the field's own range check.
+            let nan_at: Vec<String> = problems.iter().map(|p| p.path.to_string()).collect();
+            problems.extend(
+                more.into_iter()
+                    .filter(|p| !nan_at.contains(&p.path.to_string())),
+            );
+            Err(problems)
+        }
+    };
+    let spec = spec.map_err(|problems: Vec<validate::Problem>| {
         fail(
             problems
                 .into_iter()
@@ -141,6 +168,27 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         raw,
         spec,
     })
+}
+
+/// Reports every float in the document that is NaN or infinite.
+fn non_finite_floats(v: &toml::Value, path: TomlPath, out: &mut Vec<validate::Problem>) {
+    match v {
+        toml::Value::Float(f) if !f.is_finite() => out.push(validate::Problem {
+            path,
+            message: format!("{f} is not a number this field can take: give a finite value"),
+        }),
+        toml::Value::Table(t) => {
+            for (k, x) in t {
+                non_finite_floats(x, path.key(k), out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                non_finite_floats(x, path.index(i), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Parses `a.b[2].c` or `service.orders.workers` (an array element picked by its `name`).
@@ -212,11 +260,32 @@ pub fn apply_override(doc: &mut toml::Value, assignment: &str) -> Result<(), Str
     let segs = parse_override_path(doc, path)?.0;
     let (last, parents) = segs.split_last().ok_or("empty path")?;
     let mut cur: &mut toml::Value = doc;
-    for s in parents {
+    for (depth, s) in parents.iter().enumerate() {
         cur = match (s, cur) {
-            (Seg::Key(k), toml::Value::Table(t)) => t
-                .entry(k.clone())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            (Seg::Key(k), toml::Value::Table(t)) => {
+                // `[policy.KIND.NAME]` tables are named by the scenario: a path through a
+                // name it does not define would create a policy nobody uses.
+                if depth == 2
+                    && matches!(&segs[0], Seg::Key(p) if p == "policy")
+                    && !t.contains_key(k)
+                {
+                    let kind = match &segs[1] {
+                        Seg::Key(kind) => kind.as_str(),
+                        Seg::Index(_) => "?",
+                    };
+                    let names: Vec<&str> = t.keys().map(String::as_str).collect();
+                    return Err(format!(
+                        "there is no [policy.{kind}.{k}] in the scenario, so {path} would set nothing any call uses; {}",
+                        if names.is_empty() {
+                            format!("it defines no {kind} policy")
+                        } else {
+                            format!("its {kind} policies: {}", names.join(", "))
+                        }
+                    ));
+                }
+                t.entry(k.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            }
             (Seg::Index(i), toml::Value::Array(a)) => a
                 .get_mut(*i)
                 .ok_or_else(|| format!("index {i} is out of range"))?,

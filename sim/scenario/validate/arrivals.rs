@@ -33,9 +33,19 @@ pub(super) fn check_rate(
             );
             None
         }
+        Some(r) if r > MAX_RATE => {
+            cx.err(
+                path,
+                format!("a rate of {r:e} requests per second is more than one a nanosecond, the clock's resolution: at most {MAX_RATE:e}"),
+            );
+            None
+        }
         Some(r) => Some(r),
     }
 }
+
+/// The highest rate a workload may ask for: one request a nanosecond.
+const MAX_RATE: f64 = 1e9;
 
 /// Every field of `RawArrivals` by name, with whether it is set, for "not used by" errors.
 pub(super) fn arrival_fields(a: &RawArrivals) -> [(&'static str, bool); 19] {

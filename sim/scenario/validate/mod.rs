@@ -43,6 +43,10 @@ pub struct Problem {
 
 struct Ctx {
     problems: Vec<Problem>,
+    /// Per (caller, callee) pair and per kind of pair-level policy, the first call naming
+    /// one: (its name, where). The model keeps one of each per pair, so every call on the
+    /// pair must name the same one.
+    pair_policies: BTreeMap<(usize, u32, &'static str), (String, TomlPath)>,
 }
 
 impl Ctx {
@@ -58,13 +62,38 @@ fn root() -> TomlPath {
     TomlPath::default()
 }
 
+/// Longest name, in bytes: names become directory and file names
+/// (`reports/NAME/`, `latency-workload-NAME.png`), which file systems cap at 255 bytes.
+const MAX_NAME_BYTES: usize = 100;
+
+/// Checks a name that ends up in file names and report text: no control characters (a
+/// newline would make a directory `a\nb`), at most `MAX_NAME_BYTES`.
+fn check_name(cx: &mut Ctx, path: TomlPath, what: &str, name: &str) {
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        cx.err(
+            path,
+            format!("the {what} name {name:?} holds the control character {c:?}: names become file names and report text"),
+        );
+    } else if name.len() > MAX_NAME_BYTES {
+        cx.err(
+            path,
+            format!(
+                "the {what} name is {} bytes long; at most {MAX_NAME_BYTES} (names become file names)",
+                name.len()
+            ),
+        );
+    }
+}
+
 /// Validates `raw`; on success every name is resolved to an id.
 pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut cx = Ctx {
         problems: Vec::new(),
+        pair_policies: BTreeMap::new(),
     };
     let sim = &raw.sim;
     let sp = root().key("sim");
+    check_name(&mut cx, sp.key("name"), "scenario", &sim.name);
     if sim.name.trim().is_empty() {
         cx.err(sp.key("name"), "the scenario needs a non-empty name");
     } else if sim.name.contains(['/', '\\']) || sim.name.starts_with('.') {
@@ -99,6 +128,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut ids: BTreeMap<&str, ServiceId> = BTreeMap::new();
     for (i, s) in raw.service.iter().enumerate() {
         let p = root().key("service").index(i).key("name");
+        check_name(&mut cx, p.clone(), "service", &s.name);
         if s.name.trim().is_empty() {
             cx.err(p, "a service needs a non-empty name");
         } else if ids.insert(s.name.as_str(), ServiceId(i as u32)).is_some() {
@@ -130,6 +160,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut dests: BTreeMap<String, (Dest, Option<ServiceId>)> = BTreeMap::new();
     for (i, q) in raw.queue.iter().enumerate() {
         let p = root().key("queue").index(i);
+        check_name(&mut cx, p.key("name"), "queue", &q.name);
         let broker = resolve(&mut cx, &q.broker, p.key("broker"));
         if dests
             .insert(q.name.clone(), (Dest::Queue(i as u32), broker))
@@ -211,6 +242,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut topics: Vec<TopicSpec> = Vec::new();
     for (i, t) in raw.topic.iter().enumerate() {
         let p = root().key("topic").index(i);
+        check_name(&mut cx, p.key("name"), "topic", &t.name);
         let mut subs = Vec::new();
         let mut broker = None;
         for (k, name) in t.subscribers.iter().enumerate() {
@@ -755,6 +787,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let mut wl_names = BTreeMap::new();
     for (i, w) in raw.workload.iter().enumerate() {
         let p = root().key("workload").index(i);
+        check_name(&mut cx, p.key("name"), "workload", &w.name);
         if wl_names.insert(w.name.as_str(), i).is_some() {
             cx.err(
                 p.key("name"),
@@ -945,7 +978,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     if !cx.problems.is_empty() {
         return Err(cx.problems);
     }
-    Ok(SystemSpec {
+    let spec = SystemSpec {
         trace: crate::model::spec::TraceSpec {
             sample: t.sample,
             max_sampled: t.max_sampled,
@@ -984,5 +1017,61 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         concurrency: pols.concurrency,
         throttles: pols.throttles,
         faults,
-    })
+    };
+    check_work(&mut cx, &spec);
+    if !cx.problems.is_empty() {
+        return Err(cx.problems);
+    }
+    Ok(spec)
+}
+
+/// Refuses what cannot finish within its limits, before running it: a request whose call
+/// tree can hold more requests at once than `max_in_flight`, and workloads whose estimated
+/// events exceed `max_events` by more than `WORK_MARGIN` (the estimate counts two events
+/// a request, a floor, but its request count is a mean: a run near the limit is left to
+/// run, and stops at the limit if it must).
+fn check_work(cx: &mut Ctx, spec: &SystemSpec) {
+    const WORK_MARGIN: f64 = 2.0;
+    let work = super::analysis::work(spec);
+    let limit = WORK_MARGIN * spec.max_events as f64;
+    let mut total = 0.0;
+    for w in &work {
+        let p = root().key("workload").index(w.workload);
+        let name = &spec.workloads[w.workload].name;
+        if w.peak > spec.max_in_flight as f64 {
+            cx.err(
+                p.key("target"),
+                format!(
+                    "one request of workload {name:?} can hold {:.3e} requests in flight at once (its parallel groups' fan-outs multiplied down the call tree), more than sim.max_in_flight = {}: narrow the fan-out or raise sim.max_in_flight",
+                    w.peak, spec.max_in_flight
+                ),
+            );
+        }
+        let (Some(requests), Some(events)) = (w.requests, w.events) else {
+            continue;
+        };
+        total += events;
+        if events > limit {
+            cx.err(
+                p.key("arrivals"),
+                format!(
+                    "workload {name:?} implies about {events:.3e} events ({requests:.3e} requests over {}, each a call tree of {:.3} requests on average, at least {} events a request), more than twice sim.max_events = {}: lower the rate or sim.duration, or raise sim.max_events",
+                    spec.duration,
+                    w.tree,
+                    super::analysis::EVENTS_PER_REQUEST,
+                    spec.max_events
+                ),
+            );
+        }
+    }
+    if total > limit && work.iter().all(|w| w.events.map_or(true, |e| e <= limit)) {
+        cx.err(
+            root().key("sim").key("max_events"),
+            format!(
+                "the workloads together imply about {total:.3e} events (at least {} a request), more than twice sim.max_events = {}: lower their rates or sim.duration, or raise sim.max_events",
+                super::analysis::EVENTS_PER_REQUEST,
+                spec.max_events
+            ),
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub(super) fn build_sagas(
     let mut sagas = Vec::new();
     for (k, sg) in raw.saga.iter().enumerate() {
         let p = root().key("saga").index(k);
+        check_name(cx, p.key("name"), "saga", &sg.name);
         if raw.saga[..k].iter().any(|o| o.name == sg.name) {
             cx.err(
                 p.key("name"),

@@ -271,6 +271,70 @@ pub(super) fn build_call(
     let bulkhead = named(cx, "bulkhead", st.bulkhead.as_deref(), defaults.bulkhead);
     let concurrency = named(cx, "concurrency", st.concurrency.as_deref(), None);
     let throttle = named(cx, "throttle", st.throttle.as_deref(), None);
+    // The state these keep lives on the (caller, callee) pair: one of each per pair.
+    // Two retry policies' budgets are the same budget when configured alike.
+    let budget = retry.and_then(|r| {
+        pols.retries[r as usize]
+            .budget
+            .as_ref()
+            .map(|b| format!("{b:?}"))
+    });
+    let pick = |list: Option<u32>, name: &dyn Fn(usize) -> String| list.map(|i| name(i as usize));
+    for (kind, key, named) in [
+        (
+            "breaker",
+            "breaker",
+            pick(breaker, &|i| pols.breakers[i].name.clone()),
+        ),
+        (
+            "balancer",
+            "balancer",
+            pick(balancer, &|i| pols.balancers[i].name.clone()),
+        ),
+        (
+            "outlier",
+            "outlier",
+            pick(outlier, &|i| pols.outliers[i].name.clone()),
+        ),
+        (
+            "bulkhead",
+            "bulkhead",
+            pick(bulkhead, &|i| pols.bulkheads[i].name.clone()),
+        ),
+        (
+            "concurrency",
+            "concurrency",
+            pick(concurrency, &|i| pols.concurrency[i].name.clone()),
+        ),
+        (
+            "throttle",
+            "throttle",
+            pick(throttle, &|i| pols.throttles[i].name.clone()),
+        ),
+        ("retry budget", "retry", budget),
+    ] {
+        let Some(named) = named else { continue };
+        let at = path.key(key);
+        let slot = (defaults.service, to.0, kind);
+        match cx.pair_policies.get(&slot) {
+            None => {
+                cx.pair_policies.insert(slot, (named, at));
+            }
+            Some((first, _)) if *first == named => {}
+            Some((first, where_)) => {
+                let (from, callee) = (
+                    &raw.service[defaults.service].name,
+                    &raw.service[to.0 as usize].name,
+                );
+                let message = if kind == "retry budget" {
+                    format!("the calls from {from} to {callee} share one retry budget, and the retry policy here names a different one than {where_} (budgets are kept per caller -> callee pair): give them the same budget")
+                } else {
+                    format!("the calls from {from} to {callee} share one {kind} ({first:?}, named at {where_}): name the same {kind} on every call from {from} to {callee}, or none")
+                };
+                cx.err(at, message);
+            }
+        }
+    }
     Some(CallSpec {
         to,
         endpoint,

@@ -1,0 +1,218 @@
+//! Hostile input ends cleanly: every case found by trying faultline as a fuzzer would is
+//! refused by `validate` (exit 2, file, line and what is wrong) instead of aborting,
+//! hanging or running for minutes. Issue 18's list, one test each.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn file(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("faultline-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+const BASE: &str = "[sim]\nname = \"h\"\nduration = \"1h\"\n[[service]]\nname = \"a\"\nworkers = 4\nwork = { dist = \"constant\", value = \"1ms\" }\n[[workload]]\nname = \"w\"\ntarget = \"a\"\n";
+
+/// `validate` and `run` both refuse `text` with exit 2 at `line`, saying `needle`, fast.
+fn refused(name: &str, text: &[u8], line: usize, needle: &str) {
+    let path = file(name, text);
+    for cmd in ["validate", "run"] {
+        #[allow(clippy::disallowed_methods)] // a test timing the binary, not a result
+        let started = Instant::now();
+        let mut args = vec![cmd, path.to_str().unwrap()];
+        if cmd == "run" {
+            args.extend(["--out", "/nonexistent/never"]);
+        }
+        let out = cli(&args);
+        let took = started.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd} {name}: {err}");
+        let place = format!("{}:{line}:", path.display());
+        assert!(
+            err.contains(&place),
+            "{cmd} {name}: expected {place} in: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{cmd} {name}: expected {needle:?} in: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        // A debug build: generous, but far from the minutes these cases used to take.
+        assert!(took < Duration::from_secs(20), "{cmd} {name} took {took:?}");
+    }
+}
+
+#[test]
+fn absurd_rates_are_refused() {
+    let rate = |r: &str| format!("{BASE}arrivals = {{ kind = \"poisson\", rate = {r} }}\n");
+    // 1e308/s: more than one a nanosecond.
+    refused(
+        "rate1e308.toml",
+        rate("1e308").as_bytes(),
+        11,
+        "one a nanosecond",
+    );
+    // 1e9/s for an hour: 3.6e12 requests, far past the event budget: the estimate says so.
+    refused(
+        "rate1e9.toml",
+        rate("1e9").as_bytes(),
+        11,
+        "more than twice sim.max_events",
+    );
+    // NaN and infinity, anywhere: reported once, at the field.
+    refused(
+        "nan.toml",
+        rate("nan").as_bytes(),
+        11,
+        "NaN is not a number",
+    );
+    refused(
+        "inf.toml",
+        rate("inf").as_bytes(),
+        11,
+        "inf is not a number",
+    );
+}
+
+#[test]
+fn durations_near_the_clock_limit_are_refused() {
+    let text = |d: &str| {
+        format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n")
+            .replace("duration = \"1h\"", &format!("duration = \"{d}\""))
+    };
+    for d in [
+        "9223372036854775807ns",
+        "18446744073709551615ns",
+        "1000000h",
+    ] {
+        refused("dur.toml", text(d).as_bytes(), 3, "longer than 100 years");
+    }
+    // A back-off base of 2^63 ns goes through the same parser.
+    let backoff = format!(
+        "{}arrivals = {{ kind = \"poisson\", rate = 1 }}\n[policy.retry.r]\nbackoff = {{ kind = \"exponential\", base = \"9223372036854775808ns\" }}\n",
+        BASE
+    );
+    refused(
+        "backoff.toml",
+        backoff.as_bytes(),
+        13,
+        "longer than 100 years",
+    );
+}
+
+fn nested(width: usize, depth: usize) -> String {
+    let mut s = String::from("[sim]\nname = \"nest\"\nduration = \"10s\"\n");
+    for d in 0..=depth {
+        s += &format!(
+            "[[service]]\nname = \"s{d}\"\nwork = {{ dist = \"constant\", value = \"1ms\" }}\n"
+        );
+        if d < depth {
+            let calls: Vec<String> = (0..width)
+                .map(|_| format!("{{ to = \"s{}\" }}", d + 1))
+                .collect();
+            s += &format!("calls = [{{ parallel = [{}] }}]\n", calls.join(", "));
+        }
+    }
+    s + "[[workload]]\nname = \"w\"\ntarget = \"s0\"\narrivals = { kind = \"constant\", rate = 1 }\n"
+}
+
+#[test]
+fn nested_fan_outs_are_analysed_fast_and_refused() {
+    // 1,000-way groups three deep: 10^9 calls a request. validate used to run for ever.
+    let text = nested(1000, 3);
+    let wl_line = text.lines().position(|l| l.starts_with("target")).unwrap() + 1;
+    refused("nest1000.toml", text.as_bytes(), wl_line, "at once");
+    // 10,000-way: the same, in well under a second of analysis.
+    let text = nested(10_000, 3);
+    let wl_line = text.lines().position(|l| l.starts_with("target")).unwrap() + 1;
+    refused("nest10000.toml", text.as_bytes(), wl_line, "at once");
+    // 100-way two deep (10^4 in flight) is fine: validate accepts it and says the work.
+    let path = file("nest100.toml", nested(100, 2).as_bytes());
+    let out = cli(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("work: about 1.000e1 requests, each a call tree of 10101.000 requests"),
+        "{text}"
+    );
+}
+
+#[test]
+fn names_that_cannot_be_file_names_are_refused() {
+    let text = format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n");
+    let nl = text.replace("name = \"h\"", "name = \"a\\nb\"");
+    refused("nl.toml", nl.as_bytes(), 2, "control character");
+    let nul = text.replace("name = \"h\"", "name = \"a\\u0000b\"");
+    refused("nul.toml", nul.as_bytes(), 2, "control character");
+    let long = text.replace("name = \"w\"", &format!("name = \"{}\"", "w".repeat(300)));
+    refused("long.toml", long.as_bytes(), 9, "at most 100");
+}
+
+#[test]
+fn invalid_utf8_names_its_line() {
+    let mut bytes = format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n").into_bytes();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    refused("latin1.toml", &bytes, 12, "not valid UTF-8");
+}
+
+#[test]
+fn unknown_policy_paths_in_overrides_are_refused() {
+    let path = file(
+        "retry.toml",
+        std::fs::read("scenarios/retry-storm.toml")
+            .unwrap()
+            .as_slice(),
+    );
+    let out = cli(&[
+        "validate",
+        path.to_str().unwrap(),
+        "--set",
+        "policy.retry.default.max_attempts=2",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("there is no [policy.retry.default]"), "{err}");
+    assert!(err.contains("budgeted, unbudgeted"), "{err}");
+    // The example `faultline sweep --help` gives runs.
+    let help = String::from_utf8_lossy(&cli(&["sweep", "--help"]).stdout).to_string();
+    let example = help
+        .lines()
+        .find(|l| l.contains("faultline sweep scenarios/retry-storm.toml"))
+        .expect("the help's first example");
+    let param = example.split_whitespace().nth(4).unwrap();
+    let out = cli(&[
+        "validate",
+        "scenarios/retry-storm.toml",
+        "--set",
+        &param.replace(",2,3,4", ""),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_calls_on_one_pair_cannot_name_different_breakers() {
+    let text = "[sim]\nname = \"pair\"\nduration = \"10s\"\n[policy.breaker.a]\n[policy.breaker.b]\n[[service]]\nname = \"x\"\ncalls = [{ to = \"y\", breaker = \"a\" }, { to = \"y\", breaker = \"b\" }]\n[[service]]\nname = \"y\"\n[[workload]]\nname = \"w\"\ntarget = \"x\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
+    refused("pair.toml", text.as_bytes(), 8, "share one breaker");
+    // The same breaker on both is one breaker, as the model keeps it.
+    let same = text.replace("breaker = \"b\"", "breaker = \"a\"");
+    let path = file("same.toml", same.as_bytes());
+    assert_eq!(
+        cli(&["validate", path.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
