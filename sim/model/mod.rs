@@ -561,7 +561,7 @@ impl<'a> World<'a> {
                     codel: s
                         .shedding
                         .codel
-                        .map(|(target, interval)| Codel::new(target, interval)),
+                        .map(|(target, interval)| Codel::new(target, interval, SimTime::ZERO)),
                     limits: std::collections::BTreeMap::new(),
                     limiter: s.concurrency.map(|c| {
                         let p = &spec.concurrency[c as usize];

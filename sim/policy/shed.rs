@@ -17,12 +17,14 @@ pub struct Codel {
 }
 
 impl Codel {
-    /// folly defaults: interval 100 ms, target 5 ms.
-    pub fn new(target: SimDuration, interval: SimDuration) -> Self {
+    /// folly defaults: interval 100 ms, target 5 ms. As folly, the interval clock starts at
+    /// construction (`now`): the first interval has already ended when the second request
+    /// comes, and is judged by the first request's delay.
+    pub fn new(target: SimDuration, interval: SimDuration, now: SimTime) -> Self {
         Codel {
             interval,
             target,
-            interval_end: SimTime::ZERO.after(interval),
+            interval_end: now,
             // As folly: the very first request only sets the minimum.
             reset_due: true,
             min_delay: SimDuration::ZERO,
@@ -32,8 +34,10 @@ impl Codel {
 
     /// Whether a request that waited `delay` and is dequeued at `now` should be dropped.
     pub fn should_drop(&mut self, delay: SimDuration, now: SimTime) -> bool {
-        if now > self.interval_end {
+        if now > self.interval_end && !self.reset_due {
             // An interval ended: judge it by the smallest delay seen, and start the next.
+            // (folly skips this while a reset is pending: the interval's minimum is not
+            // known before a request has set it.)
             self.reset_due = true;
             self.overloaded = self.min_delay > self.target;
             self.interval_end = now.after(self.interval);
@@ -237,21 +241,41 @@ mod tests {
         SimDuration::from_millis(x)
     }
 
+    /// folly's own `CodelTest.Basic`, its sleeps as virtual time (target 5 ms, interval
+    /// 100 ms, constructed at 0).
     #[test]
-    fn s14_1_b1_codel_drops_only_after_an_overloaded_interval() {
-        let mut c = Codel::new(d(5), d(100));
-        // Interval 1 (to 100 ms): every request queued ≥ 6 ms.
-        for t in [10, 20, 50, 90] {
-            assert!(!c.should_drop(d(6), ms(t)));
+    fn s14_1_b1_folly_codel_test_basic() {
+        let mut c = Codel::new(d(5), d(100), ms(0));
+        // This interval is overloaded (the first request only sets the minimum).
+        assert!(!c.should_drop(d(100), ms(110)));
+        // At least two requests must happen in an interval before they will fail.
+        assert!(!c.should_drop(d(50), ms(200)));
+        assert!(c.should_drop(d(50), ms(200)));
+        // Previous interval is overloaded, but 2 ms isn't enough to fail.
+        assert!(!c.should_drop(d(2), ms(310)));
+        // 20 ms > target * 2.
+        assert!(c.should_drop(d(20), ms(400)));
+    }
+
+    /// The interval is judged only once a request has set its minimum: a pending reset
+    /// postpones the judgement (folly), so the 6 ms standing delay of the first interval
+    /// makes the next one overloaded and the 12 ms request is dropped.
+    #[test]
+    fn s14_1_b1_codel_judges_an_interval_only_after_its_minimum_was_set() {
+        let mut c = Codel::new(d(5), d(100), ms(0));
+        assert!(!c.should_drop(d(6), ms(10))); // sets the minimum
+        assert!(!c.should_drop(d(6), ms(20))); // interval [0, 20] judged overloaded; resets
+        for t in [50, 90, 101] {
+            assert!(!c.should_drop(d(6), ms(t)), "6 ms is under 2 x target");
         }
-        // Interval 2: the first request only resets the minimum; then 12 ms dropped, 8 ms served.
-        assert!(!c.should_drop(d(6), ms(101)));
         assert!(c.should_drop(d(12), ms(110)));
-        assert!(!c.should_drop(d(8), ms(120)));
-        // One request at 3 ms in interval 2 → interval 3 not overloaded: nothing dropped.
+        assert!(!c.should_drop(d(8), ms(119)));
+        // At 150 ms the interval [20, 120] ends with minimum 6 ms: still overloaded; the
+        // 3 ms request resets the minimum, so the interval to 250 ms is judged by it.
         assert!(!c.should_drop(d(3), ms(150)));
-        assert!(!c.should_drop(d(50), ms(202)));
-        assert!(!c.should_drop(d(50), ms(210)));
+        assert!(c.should_drop(d(50), ms(202)));
+        assert!(!c.should_drop(d(3), ms(251))); // judged: 3 ms, not overloaded; resets
+        assert!(!c.should_drop(d(50), ms(260)));
         assert!(c.load() <= 100);
     }
 
