@@ -246,8 +246,8 @@ impl World<'_> {
             }
         }
         if let Some(d) = e.outlier.as_mut() {
-            if let Some(change) = d.on_result(now, k, outcome.outlier_status(), &mut e.outlier_rng)
-            {
+            let changes = d.on_result(now, k, outcome.outlier_status(), &mut e.outlier_rng);
+            for change in changes.into_iter().flatten() {
                 self.outlier_changed(now, edge, change);
             }
         }

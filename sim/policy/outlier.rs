@@ -172,19 +172,25 @@ impl Detector {
         self.ejected
     }
 
-    /// Records one attempt's result on `host`; returns an ejection (or overflow) if a
-    /// consecutive counter reached its threshold.
+    /// Records one attempt's result on `host`; returns the ejections (or overflows) of the
+    /// consecutive counters that reached their thresholds.
+    ///
+    /// As Envoy's `putHttpResponseCode`, the gateway-failure and 5xx counters are checked
+    /// independently, and a gateway failure's detection is handled first: when one result
+    /// brings both to their thresholds and the gateway ejection is enforced, the host is
+    /// ejected for it (the 5xx detection then finds it ejected); when it is not enforced,
+    /// the 5xx detection still decides.
     pub fn on_result(
         &mut self,
         now: SimTime,
         host: usize,
         status: Status,
         rng: &mut SimRng,
-    ) -> Option<Change> {
+    ) -> [Option<Change>; 2] {
         let cfg = &self.cfg;
         let h = &mut self.hosts[host];
         h.current.1 += 1;
-        let mut reached = None;
+        let (mut gateway, mut five) = (None, None);
         match status {
             Status::Ok => {
                 h.current.0 += 1;
@@ -192,31 +198,43 @@ impl Detector {
                 h.consecutive_gateway = 0;
             }
             Status::Error5xx | Status::Gateway => {
-                h.consecutive_5xx += 1;
                 if status == Status::Gateway {
                     h.consecutive_gateway += 1;
+                    if cfg.consecutive_gateway > 0
+                        && h.consecutive_gateway == cfg.consecutive_gateway
+                    {
+                        gateway = Some(cfg.enforcing_consecutive_gateway);
+                    }
                 } else {
                     h.consecutive_gateway = 0;
                 }
+                h.consecutive_5xx += 1;
                 if cfg.consecutive_5xx > 0 && h.consecutive_5xx == cfg.consecutive_5xx {
-                    h.consecutive_5xx = 0;
-                    reached = Some((Reason::Consecutive5xx, cfg.enforcing_consecutive_5xx));
-                } else if cfg.consecutive_gateway > 0
-                    && h.consecutive_gateway == cfg.consecutive_gateway
-                {
-                    h.consecutive_gateway = 0;
-                    reached = Some((
-                        Reason::ConsecutiveGateway,
-                        cfg.enforcing_consecutive_gateway,
-                    ));
+                    five = Some(cfg.enforcing_consecutive_5xx);
                 }
             }
         }
-        let (reason, enforcing) = reached?;
-        if self.hosts[host].ejected {
-            return None;
+        let mut out = [None, None];
+        for (k, (reason, enforcing)) in [
+            (Reason::ConsecutiveGateway, gateway),
+            (Reason::Consecutive5xx, five),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let Some(enforcing) = enforcing else { continue };
+            if self.hosts[host].ejected {
+                // Envoy's onConsecutiveErrorWorker: an ejected host is left alone, and its
+                // counter is not reset.
+                continue;
+            }
+            match reason {
+                Reason::ConsecutiveGateway => self.hosts[host].consecutive_gateway = 0,
+                _ => self.hosts[host].consecutive_5xx = 0,
+            }
+            out[k] = self.eject(now, host, reason, enforcing, rng);
         }
-        self.eject(now, host, reason, enforcing, rng)
+        out
     }
 
     /// ejectHost: the max-ejection-percent rule, then enforcement with probability `enforcing`.
@@ -348,15 +366,15 @@ mod tests {
         let mut r = rng();
         let now = t(1);
         for _ in 0..4 {
-            assert_eq!(d.on_result(now, 0, Status::Error5xx, &mut r), None);
+            assert_eq!(d.on_result(now, 0, Status::Error5xx, &mut r), [None, None]);
         }
         d.on_result(now, 0, Status::Ok, &mut r);
         for _ in 0..4 {
-            assert_eq!(d.on_result(now, 0, Status::Error5xx, &mut r), None);
+            assert_eq!(d.on_result(now, 0, Status::Error5xx, &mut r), [None, None]);
         }
         assert!(!d.is_ejected(0));
         let c = d.on_result(now, 0, Status::Error5xx, &mut r);
-        assert_eq!(c, Some(Change::Ejected(0, Reason::Consecutive5xx)));
+        assert_eq!(c, [None, Some(Change::Ejected(0, Reason::Consecutive5xx))]);
         assert!(d.is_ejected(0));
     }
 
@@ -368,11 +386,14 @@ mod tests {
             d.on_result(t(1), 0, Status::Error5xx, &mut r);
         }
         assert!(d.is_ejected(0));
-        let mut last = None;
+        let mut last = [None, None];
         for _ in 0..5 {
             last = d.on_result(t(1), 1, Status::Error5xx, &mut r);
         }
-        assert_eq!(last, Some(Change::Overflow(1, Reason::Consecutive5xx)));
+        assert_eq!(
+            last,
+            [None, Some(Change::Overflow(1, Reason::Consecutive5xx))]
+        );
         assert!(!d.is_ejected(1));
         assert_eq!(d.overflows, 1);
     }
@@ -517,5 +538,47 @@ mod tests {
             d.on_result(t(1), 0, Status::Gateway, &mut r);
         }
         assert!(!d.is_ejected(0));
+    }
+
+    /// Envoy's OutlierDetectorImplTest.BasicFlowGatewayFailure: with
+    /// enforcing_consecutive_gateway_failure = 100 and both thresholds at 5, five gateway
+    /// failures bring both counters to their thresholds at once; the gateway ejection is
+    /// enforced (and handled first), so the host is ejected for a gateway failure.
+    #[test]
+    fn s12_gateway_ejection_is_not_swallowed_by_the_5xx_detection() {
+        let cfg = Config {
+            enforcing_consecutive_gateway: 100.0,
+            ..Config::default()
+        };
+        let mut d = Detector::new(cfg, 10);
+        let mut r = rng();
+        let mut changes = Vec::new();
+        for _ in 0..5 {
+            changes.extend(
+                d.on_result(t(1), 0, Status::Gateway, &mut r)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        assert!(d.is_ejected(0));
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert!(
+            matches!(changes[0], Change::Ejected(0, Reason::ConsecutiveGateway)),
+            "{changes:?}"
+        );
+        // With the gateway detection unenforced (Envoy's default), the 5xx detection ejects.
+        let mut d = Detector::new(Config::default(), 10);
+        let mut changes = Vec::new();
+        for _ in 0..5 {
+            changes.extend(
+                d.on_result(t(1), 0, Status::Gateway, &mut r)
+                    .into_iter()
+                    .flatten(),
+            );
+        }
+        assert!(
+            matches!(changes[..], [Change::Ejected(0, Reason::Consecutive5xx)]),
+            "{changes:?}"
+        );
     }
 }
