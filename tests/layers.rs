@@ -1323,3 +1323,68 @@ fn slow_fault_can_take_workers_away() {
     let ratio = third.services[1].utilization / base.services[1].utilization;
     assert!((ratio - 4.0 / 3.0).abs() < 0.03, "{ratio}");
 }
+
+/// A breaker over the caller's own bulkhead: the bulkhead's refusals are failures by
+/// default, as Resilience4j records every exception (BulkheadFullException included), so
+/// the breaker opens when the bulkhead is full; with `ignore = ["refused"]` (R4J's
+/// ignoreExceptions) they count neither way and it never opens. The callee itself never
+/// fails: it is only slow.
+fn breaker_over_bulkhead(breaker: &str) -> String {
+    format!(
+        r#"
+[sim]
+name = "breaker-over-bulkhead"
+duration = "30s"
+seed = 3
+[policy.breaker.b]
+kind = "rate"
+window = {{ kind = "count", size = 20 }}
+minimum_calls = 10
+failure_rate = 0.5
+open_for = "5s"
+{breaker}
+[policy.bulkhead.small]
+kind = "semaphore"
+max_concurrent = 2
+max_wait = "0s"
+[[service]]
+name = "api"
+workers = 64
+calls = [{{ to = "slow", timeout = "10s", breaker = "b", bulkhead = "small" }}]
+[[service]]
+name = "slow"
+workers = 64
+work = {{ dist = "constant", value = "200ms" }}
+[[workload]]
+name = "w"
+target = "api"
+arrivals = {{ kind = "poisson", rate = 50 }}
+"#
+    )
+}
+
+#[test]
+fn a_breaker_records_its_own_bulkheads_refusals_unless_told_to_ignore_them() {
+    let edge = |r: &RunResult| r.edges.iter().find(|e| e.to == "slow").unwrap().clone();
+    let default = run(&breaker_over_bulkhead(""));
+    let e = edge(&default);
+    assert!(e.stats.bulkhead_rejected > 0, "{:?}", e.stats);
+    assert!(
+        e.stats.breaker_rejected > 100,
+        "refusals are failures: the breaker opens: {:?}",
+        e.stats
+    );
+    let ignoring = run(&breaker_over_bulkhead("ignore = [\"refused\"]"));
+    let e = edge(&ignoring);
+    assert!(e.stats.bulkhead_rejected > 100, "{:?}", e.stats);
+    assert_eq!(
+        e.stats.breaker_rejected, 0,
+        "ignored refusals never open it: {:?}",
+        e.stats
+    );
+    // An outcome both recorded and ignored is refused, at the `ignore` line.
+    let both = breaker_over_bulkhead("record = [\"timeout\", \"refused\"]\nignore = [\"refused\"]");
+    let err = scenario::parse("both.toml", &both, &[]).unwrap_err().to_string();
+    assert!(err.contains("both recorded and ignored"), "{err}");
+    assert!(err.contains("both.toml:13:"), "{err}");
+}

@@ -421,11 +421,7 @@ impl World<'_> {
         e.budget.end_retry(&mut c.retry.ticket);
         if outcome != AttemptOutcome::CircuitOpen {
             if let Some(b) = e.breaker.as_mut().filter(|_| !e.breaker_per_call) {
-                let result = if e.record.contains(outcome) {
-                    CallResult::Failure
-                } else {
-                    CallResult::Success
-                };
+                let result = breaker::classify(outcome, e.record, e.ignore);
                 let t = b.on_result(now, result, SimDuration(attempt_ns));
                 self.breaker_changed(now, edge, t);
             }

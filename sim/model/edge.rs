@@ -19,6 +19,8 @@ pub(super) struct Edge {
     /// The bulkhead is held per call.
     pub(super) bulkhead_per_call: bool,
     pub(super) record: OutcomeSet,
+    /// Outcomes its breaker hears neither as failures nor as successes.
+    pub(super) ignore: OutcomeSet,
     pub(super) timer_at: Option<SimTime>,
     pub(super) rng: SimRng,
     /// Retry limits across the edge's calls.
@@ -95,6 +97,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 breaker_per_call: false,
                                 bulkhead_per_call: false,
                                 record: OutcomeSet::BREAKER_DEFAULT,
+                                ignore: OutcomeSet::EMPTY,
                                 first_host,
                                 rr: 0,
                                 balancer: None,
@@ -131,6 +134,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                         let policy = &spec.breakers[b as usize];
                         e.breaker = Some(Breaker::new(policy.config.clone()));
                         e.record = policy.record;
+                        e.ignore = policy.ignore;
                         e.fallback = policy.fallback;
                         e.breaker_per_call = policy.scope == Scope::Call;
                     }
@@ -479,11 +483,7 @@ impl World<'_> {
         } = how;
         let e = &mut self.edges[edge as usize];
         if holds & HOLD_BREAKER != 0 {
-            let result = if e.record.contains(outcome) {
-                CallResult::Failure
-            } else {
-                CallResult::Success
-            };
+            let result = breaker::classify(outcome, e.record, e.ignore);
             if let Some(b) = e.breaker.as_mut() {
                 let t = b.on_result(now, result, elapsed);
                 self.breaker_changed(now, edge, t);

@@ -31,7 +31,7 @@ use crate::engine::{Engine, EventKey, Stop};
 use crate::ids::{CallId, IdVec, ReqId};
 use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent, PULSE_EVENTS};
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
-use crate::policy::breaker::{self, Breaker, CallResult};
+use crate::policy::breaker::{self, Breaker};
 use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{Acquire, Bulkhead};
 use crate::policy::command::{CallCommand, Commands};

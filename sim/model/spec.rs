@@ -701,6 +701,8 @@ pub struct BreakerPolicy {
     pub config: crate::policy::breaker::Config,
     /// Which attempt outcomes count as failures.
     pub record: OutcomeSet,
+    /// Which outcomes count neither way (Resilience4j's ignoreExceptions).
+    pub ignore: OutcomeSet,
     /// A fixed answer instead of a failure.
     pub fallback: Option<Fallback>,
     /// Per attempt or per call.

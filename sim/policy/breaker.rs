@@ -7,6 +7,7 @@
 //! Every state change is returned as a [`Transition`] for logging. Semantics:
 //! POLICIES.md §1; behaviours B1–B10 are the unit tests below.
 
+use super::outcome::{AttemptOutcome, OutcomeSet};
 use crate::time::{SimDuration, SimTime, NS_PER_S};
 use std::collections::VecDeque;
 
@@ -148,6 +149,18 @@ pub enum Config {
     Rate(RateConfig),
     /// Consecutive-failure breaker (the source articles).
     Consecutive(ConsecutiveConfig),
+}
+
+/// How a breaker hears an outcome: `ignore` first (Resilience4j's ignoreExceptions count
+/// neither way and return a half-open permit), then `record` as a failure, else a success.
+pub fn classify(outcome: AttemptOutcome, record: OutcomeSet, ignore: OutcomeSet) -> CallResult {
+    if ignore.contains(outcome) {
+        CallResult::Ignored
+    } else if record.contains(outcome) {
+        CallResult::Failure
+    } else {
+        CallResult::Success
+    }
 }
 
 /// How a completed call is recorded.

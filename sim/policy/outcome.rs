@@ -140,15 +140,17 @@ impl OutcomeSet {
     /// No outcome.
     pub const EMPTY: OutcomeSet = OutcomeSet(0);
 
-    /// What a breaker counts as failures by default: every failure that came back from the
-    /// callee (Resilience4j records every exception), not the caller's own refusals nor
-    /// its own open breaker.
+    /// What a breaker counts as failures by default: every failure, as Resilience4j
+    /// records every exception by default, the caller's own refusals below the breaker
+    /// (`BulkheadFullException`, a limiter's or throttle's refusal) included. Only its own
+    /// open state (`CallNotPermittedException`) is not a call it saw.
     pub const BREAKER_DEFAULT: OutcomeSet = OutcomeSet::of(&[
         AttemptOutcome::Error,
         AttemptOutcome::Timeout,
         AttemptOutcome::Rejected,
         AttemptOutcome::ConnectFailure,
         AttemptOutcome::RateLimited,
+        AttemptOutcome::Refused,
     ]);
 
     /// What a retry policy retries by default: errors, timeouts, full queues and failed
@@ -238,12 +240,12 @@ mod tests {
 
     #[test]
     fn s1_breaker_records_callee_failures_not_local_refusals() {
-        // POLICIES.md §1 (outcome classification): every failure that came back is recorded;
-        // CallNotPermitted (our circuit_open) and a bulkhead's refusal are not.
+        // Resilience4j records every exception by default, BulkheadFullException included;
+        // CallNotPermitted (our circuit_open) is the breaker's own refusal, never recorded.
         let d = OutcomeSet::BREAKER_DEFAULT;
         assert!(d.contains(AttemptOutcome::Error) && d.contains(AttemptOutcome::Timeout));
-        assert!(d.contains(AttemptOutcome::RateLimited));
-        assert!(!d.contains(AttemptOutcome::CircuitOpen) && !d.contains(AttemptOutcome::Refused));
+        assert!(d.contains(AttemptOutcome::RateLimited) && d.contains(AttemptOutcome::Refused));
+        assert!(!d.contains(AttemptOutcome::CircuitOpen));
         assert!(!d.contains(AttemptOutcome::Ok));
         // A call-scoped breaker sees call outcomes; ok is never a failure.
         assert!(d.contains_call(Outcome::Timeout) && !d.contains_call(Outcome::Ok));

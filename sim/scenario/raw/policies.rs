@@ -453,9 +453,14 @@ pub struct RawBreaker {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub successes: Option<u32>,
     /// Which outcomes count as failures: any of "error", "timeout", "rejected",
-    /// "connect_failure", "rate_limited", "refused" (default all but "refused").
+    /// "connect_failure", "rate_limited", "refused" (default: all of them, as
+    /// Resilience4j records every exception).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<Vec<String>>,
+    /// Which outcomes count neither as failures nor as successes (Resilience4j's
+    /// ignoreExceptions; default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore: Option<Vec<String>>,
     /// A fixed answer instead of a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<RawFallback>,

@@ -277,20 +277,40 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             }
             v * 100.0
         };
+        const HEARD: [&str; 6] = [
+            "error",
+            "timeout",
+            "rejected",
+            "connect_failure",
+            "rate_limited",
+            "refused",
+        ];
         let record = outcome_set(
             cx,
             b.record.as_deref(),
             OutcomeSet::BREAKER_DEFAULT,
-            &[
-                "error",
-                "timeout",
-                "rejected",
-                "connect_failure",
-                "rate_limited",
-                "refused",
-            ],
+            &HEARD,
             p.key("record"),
         );
+        let ignore = outcome_set(
+            cx,
+            b.ignore.as_deref(),
+            OutcomeSet::EMPTY,
+            &HEARD,
+            p.key("ignore"),
+        );
+        if let Some(both) = ignore
+            .iter()
+            .find(|&o| record.contains(o) && b.record.is_some())
+        {
+            cx.err(
+                p.key("ignore"),
+                format!(
+                    "{:?} is both recorded and ignored: an outcome counts one way (take it out of `record` or of `ignore`)",
+                    both.name()
+                ),
+            );
+        }
         let config = match b.kind.as_deref().unwrap_or("rate") {
             "rate" => {
                 let window = match &b.window {
@@ -376,6 +396,7 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
             name: name.clone(),
             config,
             record,
+            ignore,
             fallback,
             scope: scope(cx, b.scope.as_deref(), p.key("scope")),
         });
