@@ -1384,7 +1384,9 @@ fn a_breaker_records_its_own_bulkheads_refusals_unless_told_to_ignore_them() {
     );
     // An outcome both recorded and ignored is refused, at the `ignore` line.
     let both = breaker_over_bulkhead("record = [\"timeout\", \"refused\"]\nignore = [\"refused\"]");
-    let err = scenario::parse("both.toml", &both, &[]).unwrap_err().to_string();
+    let err = scenario::parse("both.toml", &both, &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("both recorded and ignored"), "{err}");
     assert!(err.contains("both.toml:13:"), "{err}");
 }

@@ -81,12 +81,16 @@ impl Latency {
         }
     }
 
-    /// A percentile (0–100) in nanoseconds (0 when empty).
+    /// A percentile (0–100) in nanoseconds (0 when empty), within the exact range recorded:
+    /// the histogram answers with the top of a bucket, which can lie above the largest
+    /// value (or below the smallest) actually seen.
     pub fn percentile_ns(&self, q: f64) -> u64 {
         if self.count == 0 {
             0
         } else {
-            self.hist.value_at_quantile(q / 100.0)
+            self.hist
+                .value_at_quantile(q / 100.0)
+                .clamp(self.min_ns, self.max_ns)
         }
     }
 
@@ -118,7 +122,13 @@ impl Latency {
         q.extend([0.999, 0.9995, 0.9999]);
         let mut points: Vec<(f64, f64)> = q
             .into_iter()
-            .map(|q| (ms(self.hist.value_at_quantile(q)), q))
+            .map(|q| {
+                let ns = self
+                    .hist
+                    .value_at_quantile(q)
+                    .clamp(self.min_ns, self.max_ns);
+                (ms(ns), q)
+            })
             .collect();
         points.push((ms(self.max_ns), 1.0));
         points
@@ -261,6 +271,27 @@ pub fn secs(t: SimTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_stay_within_the_recorded_range() {
+        // A bucket's top lies above 1000 ms: before clamping, p99 read 1000.34 ms.
+        let mut l = Latency::new(3);
+        for _ in 0..100 {
+            l.record(1_000 * NS_PER_MS);
+        }
+        let s = l.summary();
+        assert_eq!(
+            (s.p50, s.p99, s.p999, s.max),
+            (1000.0, 1000.0, 1000.0, 1000.0)
+        );
+        assert!(l.cdf_ms().iter().all(|&(v, _)| v <= 1000.0));
+        // Nothing waited: every percentile of the zero waits is zero.
+        let mut w = Latency::new(3);
+        for _ in 0..10 {
+            w.record(0);
+        }
+        assert_eq!(w.percentile_ns(99.0), 0);
+    }
 
     #[test]
     fn latency_summary_is_exact_for_mean_and_max() {
