@@ -680,29 +680,44 @@ mod props {
     }
 }
 
-/// The articles' latency-budget arithmetic: (200 ms − 10 ms gateway) / (2 ms network
-/// + 30 ms service per hop) = 5.9, so 5 hops fit: a 5-hop chain fits, a 6-hop one does not.
+/// The latency-budget verdict agrees with a run: (200 ms − 10 ms gateway) / (2 × 2 ms
+/// network + 30 ms service per hop) = 5.6, so 5 hops fit: a 5-hop chain fits, a 6-hop one
+/// does not. And the case, where the articles' one-way arithmetic is wrong:
+/// (250 − 10) / (4 + 36) = 6 hops by the articles, but a six-hop chain takes
+/// 10 + 6 × (2 × 4 + 36) = 274 ms > 250 ms; (250 − 10) / (2 × 4 + 36) = 5.45 says so.
 #[test]
-fn latency_budget_hops_match_the_articles() {
-    fn chain(hops: usize) -> String {
-        let mut s = String::from("[sim]\nname = \"budget\"\nduration = \"10s\"\nlatency_budget = \"200ms\"\n[network]\nlatency = { dist = \"constant\", value = \"2ms\" }\n");
+fn latency_budget_verdict_agrees_with_the_run() {
+    fn chain(hops: usize, budget_ms: u64, net_ms: u64, work_ms: u64) -> String {
+        let mut s = format!("[sim]\nname = \"budget\"\nduration = \"10s\"\nlatency_budget = \"{budget_ms}ms\"\n[network]\nlatency = {{ dist = \"constant\", value = \"{net_ms}ms\" }}\n");
         s += "[[service]]\nname = \"s0\"\nwork = { dist = \"constant\", value = \"10ms\" }\ncalls = [{ to = \"s1\" }]\n";
         for i in 1..=hops {
-            s += &format!("[[service]]\nname = \"s{i}\"\nwork = {{ dist = \"constant\", value = \"30ms\" }}\n");
+            s += &format!("[[service]]\nname = \"s{i}\"\nwork = {{ dist = \"constant\", value = \"{work_ms}ms\" }}\n");
             if i < hops {
                 s += &format!("calls = [{{ to = \"s{}\" }}]\n", i + 1);
             }
         }
         s + "[[workload]]\nname = \"w\"\ntarget = \"s0\"\narrivals = { kind = \"constant\", rate = 1 }\n"
     }
-    for (hops, fits) in [(5, true), (6, false)] {
-        let scn = scenario(&chain(hops));
+    for (hops, fits, budget, net, work) in [
+        (5, true, 200, 2, 30),
+        (6, false, 200, 2, 30),
+        (5, true, 250, 4, 36),
+        (6, false, 250, 4, 36),
+    ] {
+        let scn = scenario(&chain(hops, budget, net, work));
         let b = faultline::scenario::analysis::hop_budget(
             &scn.spec,
             &scn.spec.workloads[0],
             scn.raw.sim.latency_budget.unwrap(),
         );
-        assert!((b.ratio - 190.0 / 32.0).abs() < 1e-9, "{}", b.ratio);
+        let ratio = (budget - 10) as f64 / (2 * net + work) as f64;
+        assert!((b.ratio - ratio).abs() < 1e-9, "{}", b.ratio);
+        let article = (budget - 10) as f64 / (net + work) as f64;
+        assert!(
+            (b.article_ratio - article).abs() < 1e-9,
+            "{}",
+            b.article_ratio
+        );
         assert_eq!(b.hops_fit, 5);
         assert_eq!(b.deepest_hops, hops);
         let text = faultline::scenario::analysis::report(&scn.spec, scn.raw.sim.latency_budget);
@@ -713,13 +728,13 @@ fn latency_budget_hops_match_the_articles() {
         // The run agrees: with no queueing (1 req/s, constant times) the latency is exactly
         // 10 + hops × (2 × 2 + 30) − ... i.e. entry work + per hop a round trip and the work.
         let r = run(&scn);
-        let expected_ms = 10.0 + hops as f64 * (2.0 * 2.0 + 30.0);
+        let expected_ms = 10.0 + hops as f64 * (2.0 * net as f64 + work as f64);
         assert!(
             (r.workloads[0].latency.max - expected_ms).abs() < 0.01,
             "{} vs {expected_ms}",
             r.workloads[0].latency.max
         );
-        assert_eq!(r.workloads[0].latency.max <= 200.0, fits);
+        assert_eq!(r.workloads[0].latency.max <= budget as f64, fits);
     }
 }
 

@@ -280,6 +280,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 w.name.clone(),
                 json!({
                     "ratio": r6(h.ratio),
+                    "article_ratio": r6(h.article_ratio),
                     "hops_fit": h.hops_fit,
                     "deepest_hops": h.deepest_hops,
                     "fits": h.deepest_hops as u64 <= h.hops_fit,

@@ -261,8 +261,10 @@ pub fn call_paths(spec: &SystemSpec, w: &WorkloadSpec) -> Vec<CallPath> {
     out
 }
 
-/// How many hops fit in a latency budget, by the articles' arithmetic:
-/// (budget − entry service time) / (one-way network + service time per hop).
+/// How many hops fit in a latency budget: (budget − entry service time) / (network both
+/// ways + service time per hop), which is what a run of the same chain pays without
+/// queueing. The articles' arithmetic counts the network once per hop; it is kept beside
+/// the verdict (`article_ratio`), and says more hops fit than do.
 #[derive(Clone, Debug)]
 pub struct HopBudget {
     /// The budget.
@@ -273,10 +275,12 @@ pub struct HopBudget {
     pub network_ns: f64,
     /// Mean work per downstream hop (averaged over the deepest chain).
     pub service_ns: f64,
-    /// (budget − entry) / (network + service), before rounding down.
+    /// (budget − entry) / (2 × network + service), before rounding down.
     pub ratio: f64,
     /// Whole hops that fit.
     pub hops_fit: u64,
+    /// The articles' (budget − entry) / (network + service): the network counted one way.
+    pub article_ratio: f64,
     /// Hops in the deepest chain.
     pub deepest_hops: usize,
 }
@@ -302,7 +306,8 @@ pub fn hop_budget(spec: &SystemSpec, w: &WorkloadSpec, budget: SimDuration) -> H
             entry_ns,
         )
     };
-    let ratio = (budget.0 as f64 - entry_ns) / (network_ns + service_ns);
+    let ratio = (budget.0 as f64 - entry_ns) / (2.0 * network_ns + service_ns);
+    let article_ratio = (budget.0 as f64 - entry_ns) / (network_ns + service_ns);
     let hops_fit = if ratio.is_finite() && ratio > 0.0 {
         ratio.floor() as u64
     } else {
@@ -315,6 +320,7 @@ pub fn hop_budget(spec: &SystemSpec, w: &WorkloadSpec, budget: SimDuration) -> H
         service_ns,
         ratio,
         hops_fit,
+        article_ratio,
         deepest_hops: hops,
     }
 }
@@ -473,7 +479,7 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
             };
             let _ = writeln!(
                 o,
-                "  latency budget {b}: ({b} - {} at {}) / ({} network + {} service per hop) = {:.2}, so {} hops fit; the deepest chain has {} hops: {verdict}",
+                "  latency budget {b}: ({b} - {} at {}) / (2 x {} network + {} service per hop) = {:.2}, so {} hops fit; the deepest chain has {} hops: {verdict}",
                 fmt_ns(h.entry_ns),
                 name(w.target),
                 fmt_ns(h.network_ns),
@@ -481,6 +487,13 @@ pub fn report(spec: &SystemSpec, latency_budget: Option<SimDuration>) -> String 
                 h.ratio,
                 h.hops_fit,
                 h.deepest_hops
+            );
+            let _ = writeln!(
+                o,
+                "    (the articles count the network one way: / ({} + {}) = {:.2}; a request pays it there and back)",
+                fmt_ns(h.network_ns),
+                fmt_ns(h.service_ns),
+                h.article_ratio
             );
         }
     }
