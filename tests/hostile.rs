@@ -216,3 +216,59 @@ fn two_calls_on_one_pair_cannot_name_different_breakers() {
         Some(0)
     );
 }
+
+/// A run writes beside its target and renames into place: what was in the directory is
+/// replaced whole (a stray file of the earlier run is gone), and a run killed halfway
+/// leaves the earlier run untouched beside a `.NAME.partial-PID` directory.
+#[test]
+fn a_run_replaces_its_directory_whole_or_not_at_all() {
+    let root = std::env::temp_dir().join(format!("faultline-swap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let dir = root.join("out");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("stray-from-an-earlier-run.txt"), b"old").unwrap();
+    let quick = ["--set", "sim.duration=20s", "--set", "sim.warmup=0s"];
+    let mut args = vec![
+        "run",
+        "scenarios/chain.toml",
+        "--out",
+        dir.to_str().unwrap(),
+    ];
+    args.extend(quick);
+    assert_eq!(cli(&args).status.code(), Some(0));
+    assert!(dir.join("summary.json").exists());
+    assert!(!dir.join("stray-from-an-earlier-run.txt").exists());
+    let leftovers = |root: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "out")
+            .collect()
+    };
+    assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
+    let before = std::fs::read(dir.join("summary.json")).unwrap();
+    // A long run, killed after a moment: the earlier run stays whole.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "run",
+            "scenarios/chain.toml",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(std::fs::read(dir.join("summary.json")).unwrap(), before);
+    let left = leftovers(&root);
+    assert!(
+        left.len() == 1 && left[0].starts_with(".out.partial-"),
+        "{left:?}"
+    );
+    // The next run clears the leftover.
+    assert_eq!(cli(&args).status.code(), Some(0));
+    assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -161,6 +161,13 @@ fn an_interrupted_sweep_resumes() {
     assert_eq!(tree(&cut), tree(&full));
     // Finished: running again does nothing.
     assert!(ok(&sweep(&cut, &[])).contains("ran 0 runs, 12 already done"));
+    // A run file cut short (a full disk, a copy interrupted) is run again, not refused.
+    let whole = std::fs::read(&runs[3]).unwrap();
+    std::fs::write(&runs[3], &whole[..whole.len() / 2]).unwrap();
+    let err = ok(&sweep(&cut, &[]));
+    assert!(err.contains("ran 1 runs, 11 already done"), "{err}");
+    assert_eq!(std::fs::read(&runs[3]).unwrap(), whole);
+    assert_eq!(tree(&cut), tree(&full));
     // Another sweep into the same directory is refused.
     let mut args = vec!["sweep", "scenarios/quickstart.toml"];
     args.extend_from_slice(&AXES[..6]);

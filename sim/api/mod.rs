@@ -147,17 +147,68 @@ pub fn run_to_dir_observed(
     png: bool,
     progress: &mut dyn FnMut(f64),
 ) -> io::Result<RunOutput> {
-    std::fs::create_dir_all(dir)?;
+    // Everything is written into a staging directory beside `dir` and renamed into place
+    // at the end: a run killed halfway leaves `dir` as it was (an earlier run, whole) and
+    // a `.NAME.partial-PID` directory that says what it is, never a mix of two runs.
+    let staging = match dir.file_name() {
+        Some(_) => staging_dir(dir)?,
+        // `.` or `/`: nothing to rename; written in place.
+        None => {
+            std::fs::create_dir_all(dir)?;
+            dir.to_path_buf()
+        }
+    };
     let mut sink = Observed {
-        inner: CsvSink::create(dir)?,
+        inner: CsvSink::create(&staging)?,
         progress,
         last_s: -1.0,
     };
     let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
     sink.inner.finish()?;
-    crate::report::write_outputs(scn, dir, &result, png)?;
+    crate::report::write_outputs(scn, &staging, &result, png)?;
+    if staging != dir {
+        swap_into_place(&staging, dir)?;
+    }
     Ok(RunOutput {
         dir: dir.to_path_buf(),
         result,
     })
+}
+
+/// A fresh, empty `.NAME.partial-PID` directory beside `dir`; leftovers of runs into `dir`
+/// that were killed are removed first.
+fn staging_dir(dir: &Path) -> io::Result<std::path::PathBuf> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| io::Error::other(format!("{} names no directory", dir.display())))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent)?;
+    let prefix = format!(".{name}.partial-");
+    for entry in std::fs::read_dir(&parent)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let staging = parent.join(format!("{prefix}{}", std::process::id()));
+    std::fs::create_dir_all(&staging)?;
+    Ok(staging)
+}
+
+/// Replaces `dir` by the finished `staging` directory: the old one is moved aside, the new
+/// one renamed into place, the old one removed.
+fn swap_into_place(staging: &Path, dir: &Path) -> io::Result<()> {
+    if dir.exists() {
+        let mut old_name = staging.file_name().expect("a named directory").to_owned();
+        old_name.push("-old");
+        let old = staging.with_file_name(old_name);
+        std::fs::rename(dir, &old)?;
+        std::fs::rename(staging, dir)?;
+        std::fs::remove_dir_all(&old)
+    } else {
+        std::fs::rename(staging, dir)
+    }
 }

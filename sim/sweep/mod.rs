@@ -166,6 +166,17 @@ fn run_file(dir: &Path, point: usize, r: u32) -> PathBuf {
     dir.join("runs").join(format!("p{point:04}-r{r:03}.json"))
 }
 
+/// Whether run `(point, r)` finished: its file reads back as the run file of that point and
+/// replication. A truncated or foreign file does not count, so resuming runs it again.
+fn run_done(dir: &Path, point: usize, r: u32) -> bool {
+    let Ok(bytes) = std::fs::read(run_file(dir, point, r)) else {
+        return false;
+    };
+    serde_json::from_slice::<Value>(&bytes).is_ok_and(|v| {
+        v["point"] == json!(point) && v["replication"] == json!(r) && v["metrics"].is_object()
+    })
+}
+
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
@@ -257,9 +268,8 @@ pub fn execute(
         .filter(|p| p % shard.n == shard.k)
         .flat_map(|p| (0..plan.replications).map(move |r| (p, r)))
         .collect();
-    let (done, missing): (Vec<_>, Vec<_>) = todo
-        .into_iter()
-        .partition(|&(p, r)| run_file(dir, p, r).exists());
+    let (done, missing): (Vec<_>, Vec<_>) =
+        todo.into_iter().partition(|&(p, r)| run_done(dir, p, r));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs.max(1))
         .build()
@@ -296,8 +306,7 @@ pub fn execute(
         r?;
     }
     let total = points.len() * plan.replications as usize;
-    let complete =
-        (0..points.len()).all(|p| (0..plan.replications).all(|r| run_file(dir, p, r).exists()));
+    let complete = (0..points.len()).all(|p| (0..plan.replications).all(|r| run_done(dir, p, r)));
     if complete {
         aggregate(plan, dir)?;
     }
@@ -435,7 +444,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
             .filter(|p| p.extension().is_some_and(|x| x == "json"))
         {
             let target = out.join("runs").join(p.file_name().expect("a file"));
-            if !target.exists() {
+            let whole = std::fs::read(&p)
+                .ok()
+                .is_some_and(|b| serde_json::from_slice::<Value>(&b).is_ok());
+            if whole && !target.exists() {
                 write_atomic(&target, &std::fs::read(&p)?)?;
             }
         }
@@ -443,7 +455,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
     let points = plan.points()?.len();
     let missing: Vec<String> = (0..points)
         .flat_map(|p| (0..plan.replications).map(move |r| (p, r)))
-        .filter(|&(p, r)| !run_file(out, p, r).exists())
+        .filter(|&(p, r)| !run_done(out, p, r))
         .map(|(p, r)| format!("p{p:04}-r{r:03}"))
         .collect();
     if !missing.is_empty() {
