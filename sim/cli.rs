@@ -223,7 +223,11 @@ fn load(
     if let Some(s) = seed {
         set.push(format!("sim.seed={s}"));
     }
-    scenario::load(path, &set)
+    let scn = scenario::load(path, &set)?;
+    for w in scn.warning_lines() {
+        eprintln!("{w}");
+    }
+    Ok(scn)
 }
 
 /// Runs the parsed command; returns the process exit code. Messages go to stderr,

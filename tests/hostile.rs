@@ -272,3 +272,26 @@ fn a_run_replaces_its_directory_whole_or_not_at_all() {
     assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A policy nothing references is valid (a `--set` variant may use it) but warned about,
+/// at its table's line; used, the warning goes.
+#[test]
+fn a_policy_nothing_uses_is_warned_about() {
+    let text = "[sim]\nname = \"unused\"\nduration = \"10s\"\n[policy.retry.r]\nmax_attempts = 3\n[[service]]\nname = \"a\"\ncalls = [{ to = \"b\" }]\n[[service]]\nname = \"b\"\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
+    let path = file("unused.toml", text.as_bytes());
+    let out = cli(&["validate", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!("{}:4:", path.display()))
+            && err.contains("warning: policy.retry.r: no call, service or saga uses"),
+        "{err}"
+    );
+    let used = file(
+        "used.toml",
+        text.replace("{ to = \"b\" }", "{ to = \"b\", retry = \"r\" }")
+            .as_bytes(),
+    );
+    let out = cli(&["validate", used.to_str().unwrap()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

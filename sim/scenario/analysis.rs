@@ -874,3 +874,85 @@ fn peak(
     memo.insert((service, endpoint), out);
     out
 }
+
+/// Policies the scenario defines that nothing uses: (kind, name), in the order of
+/// `[policy.KIND]` tables. A policy nobody references is usually a typo in a call.
+pub fn unused_policies(spec: &SystemSpec) -> Vec<(&'static str, String)> {
+    let mut used: BTreeMap<&'static str, Vec<u32>> = BTreeMap::new();
+    let mut mark = |kind: &'static str, i: Option<u32>| {
+        if let Some(i) = i {
+            used.entry(kind).or_default().push(i);
+        }
+    };
+    let mut mark_call = |c: &CallSpec| {
+        mark("retry", c.retry);
+        mark("breaker", c.breaker);
+        mark("hedge", c.hedge);
+        mark("balancer", c.balancer);
+        mark("outlier", c.outlier);
+        mark("bulkhead", c.bulkhead);
+        mark("concurrency", c.concurrency);
+        mark("throttle", c.throttle);
+    };
+    for s in &spec.services {
+        for e in &s.endpoints {
+            calls_of(e).for_each(&mut mark_call);
+        }
+    }
+    for sg in &spec.sagas {
+        for (action, compensation) in &sg.calls {
+            action.iter().chain(compensation).for_each(&mut mark_call);
+        }
+    }
+    for s in &spec.services {
+        mark("rate_limit", s.rate_limit);
+        mark("concurrency", s.concurrency);
+    }
+    let names: [(&'static str, Vec<&str>); 9] = [
+        (
+            "retry",
+            spec.retries.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "breaker",
+            spec.breakers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "hedge",
+            spec.hedges.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "balancer",
+            spec.balancers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "outlier",
+            spec.outliers.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "bulkhead",
+            spec.bulkheads.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "rate_limit",
+            spec.rate_limits.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "concurrency",
+            spec.concurrency.iter().map(|p| p.name.as_str()).collect(),
+        ),
+        (
+            "throttle",
+            spec.throttles.iter().map(|p| p.name.as_str()).collect(),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (kind, list) in names {
+        for (i, name) in list.into_iter().enumerate() {
+            if !used.get(kind).is_some_and(|u| u.contains(&(i as u32))) {
+                out.push((kind, name.to_string()));
+            }
+        }
+    }
+    out
+}

@@ -30,6 +30,25 @@ pub struct Scenario {
     pub raw: RawScenario,
     /// The validated model.
     pub spec: SystemSpec,
+    /// What is valid but probably not meant (a policy nothing uses), placed in the file.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Scenario {
+    /// The warnings as `file:line:col: warning: path: message` lines.
+    pub fn warning_lines(&self) -> Vec<String> {
+        self.warnings
+            .iter()
+            .map(|d| {
+                let place = match (d.line, d.column) {
+                    (Some(l), Some(c)) => format!("{}:{l}:{c}", self.file),
+                    (Some(l), None) => format!("{}:{l}", self.file),
+                    _ => self.file.clone(),
+                };
+                format!("{place}: warning: {}: {}", d.path, d.message)
+            })
+            .collect()
+    }
 }
 
 impl Scenario {
@@ -161,12 +180,34 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
                 .collect(),
         )
     })?;
+    let warnings = analysis::unused_policies(&spec)
+        .into_iter()
+        .map(|(kind, name)| {
+            let path = TomlPath::default().key("policy").key(kind).key(&name);
+            let (line, column) = match locate(text, &path) {
+                Some(s) => {
+                    let (l, c) = line_col(text, s.start);
+                    (Some(l), Some(c))
+                }
+                None => (None, None),
+            };
+            Diagnostic {
+                path: path.to_string(),
+                line,
+                column,
+                message: format!(
+                    "no call, service or saga uses the {kind} policy {name:?}: kept for a --set variant, or a call's `{kind} = ...` is missing or misspelt"
+                ),
+            }
+        })
+        .collect();
     Ok(Scenario {
         file: file.to_string(),
         text: text.to_string(),
         overrides: overrides.to_vec(),
         raw,
         spec,
+        warnings,
     })
 }
 
