@@ -13,6 +13,11 @@
 //! lane's head, without a heap operation; before lanes, nine in ten entries of the
 //! mesh's heap were cancelled timeouts waiting for their time. Lanes change where an
 //! event waits, never the `(time, sequence)` order it is delivered in.
+//!
+//! Cancelled entries are compacted away once they are more than half of a lane or of
+//! the heap, so the queue's memory follows the live events, not the rate of
+//! cancellations times the timeout (a 1 h timeout at 10^5 calls a second would otherwise
+//! hold 3.6 × 10^8 dead timers).
 
 use crate::time::{SimDuration, SimTime};
 use std::cmp::Ordering;
@@ -21,7 +26,8 @@ use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 /// A handle to a scheduled event, used to cancel it (e.g. a timeout whose response came first).
 ///
 /// A heap event's key is its sequence number; a lane item's key has the top bit set,
-/// the lane in bits 48..63 and the item's position in its lane in bits 0..48.
+/// the lane in bits 48..63 and the item's sequence number in bits 0..48 (found by binary
+/// search: a lane is sorted by sequence, and compaction moves items).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventKey(u64);
 
@@ -42,9 +48,17 @@ struct LaneItem<E> {
 /// A FIFO of timers scheduled in `(time, sequence)` order.
 struct Lane<E> {
     items: VecDeque<LaneItem<E>>,
-    /// Items ever removed from the front: the position of `items[0]`.
-    popped: u64,
+    /// Items flagged cancelled and still in `items`.
+    cancelled: usize,
 }
+
+/// Compaction starts when more than this many cancelled entries wait (and they are more
+/// than half of their lane or of the heap): small queues are never compacted. (Unit
+/// tests compact almost at once, so that the proptests below exercise it.)
+#[cfg(not(test))]
+const COMPACT_MIN: usize = 1024;
+#[cfg(test)]
+const COMPACT_MIN: usize = 4;
 
 /// A lane's head in the heads heap, reversed like [`Entry`] to pop the earliest first.
 #[derive(PartialEq, Eq)]
@@ -112,6 +126,18 @@ pub struct Engine<E> {
     budget: u64,
     /// The sequence number of the event being handled.
     current_seq: u64,
+}
+
+/// Drops a lane's cancelled items, except its front: the heads heap refers to the front
+/// by its time and sequence, and a cancelled front is skipped when it comes up.
+fn compact_lane<E>(q: &mut Lane<E>) {
+    let front = q.items.pop_front();
+    q.items.retain(|item| !item.cancelled);
+    q.cancelled = 0;
+    if let Some(f) = front {
+        q.cancelled += f.cancelled as usize;
+        q.items.push_front(f);
+    }
 }
 
 impl<E> Engine<E> {
@@ -191,7 +217,7 @@ impl<E> Engine<E> {
         if l >= self.lanes.len() {
             self.lanes.resize_with(l + 1, || Lane {
                 items: VecDeque::new(),
-                popped: 0,
+                cancelled: 0,
             });
         }
         let q = &self.lanes[l];
@@ -201,8 +227,7 @@ impl<E> Engine<E> {
         let seq = self.next_seq;
         self.next_seq += 1;
         let q = &mut self.lanes[l];
-        let pos = q.popped + q.items.len() as u64;
-        debug_assert!(pos <= POS_MASK, "timer lane positions exhausted");
+        debug_assert!(seq <= POS_MASK, "sequence numbers past 2^48");
         if q.items.is_empty() {
             self.heads.push(Head { at, seq, lane });
         }
@@ -212,7 +237,7 @@ impl<E> Engine<E> {
             cancelled: false,
             event,
         });
-        EventKey(LANE_BIT | (u64::from(lane) << POS_BITS) | (pos & POS_MASK))
+        EventKey(LANE_BIT | (u64::from(lane) << POS_BITS) | (seq & POS_MASK))
     }
 
     /// Cancels a scheduled event. Cancelling an event that was already delivered is
@@ -222,18 +247,27 @@ impl<E> Engine<E> {
         if key.0 & LANE_BIT != 0 {
             let lane = ((key.0 & !LANE_BIT) >> POS_BITS) as usize;
             let q = &mut self.lanes[lane];
-            let pos = key.0 & POS_MASK;
-            debug_assert!(pos >= q.popped, "cancelling a timer already delivered");
-            if let Some(item) = pos
-                .checked_sub(q.popped)
-                .and_then(|i| q.items.get_mut(i as usize))
-            {
-                item.cancelled = true;
+            let seq = key.0 & POS_MASK;
+            let found = q.items.binary_search_by_key(&seq, |item| item.seq);
+            debug_assert!(found.is_ok(), "cancelling a timer already delivered");
+            if let Ok(i) = found {
+                let item = &mut q.items[i];
+                if !item.cancelled {
+                    item.cancelled = true;
+                    q.cancelled += 1;
+                    if q.cancelled > COMPACT_MIN && 2 * q.cancelled > q.items.len() {
+                        compact_lane(q);
+                    }
+                }
             }
             return;
         }
         debug_assert!(key.0 < self.next_seq, "cancelling an event never scheduled");
         self.cancelled.insert(key.0);
+        if self.cancelled.len() > COMPACT_MIN && 2 * self.cancelled.len() > self.heap.len() {
+            let cancelled = std::mem::take(&mut self.cancelled);
+            self.heap.retain(|e| !cancelled.contains(&e.seq));
+        }
     }
 
     /// The next live event, advancing the clock to its time; or why there is none.
@@ -259,11 +293,11 @@ impl<E> Engine<E> {
                 let Head { at, lane, seq } = self.heads.pop().expect("peeked");
                 let q = &mut self.lanes[lane as usize];
                 let item = q.items.pop_front().expect("a head's lane is not empty");
-                q.popped += 1;
+                q.cancelled -= item.cancelled as usize;
                 // Drop the cancelled timers behind it now: they never cost a heap operation.
                 while q.items.front().is_some_and(|f| f.cancelled) {
                     q.items.pop_front();
-                    q.popped += 1;
+                    q.cancelled -= 1;
                 }
                 if let Some(f) = q.items.front() {
                     self.heads.push(Head {
@@ -424,6 +458,37 @@ mod tests {
             let got: Vec<_> = std::iter::from_fn(|| e.next_event().ok()).map(|(t, i)| (t.0, i)).collect();
             proptest::prop_assert_eq!(got, want);
         }
+    }
+
+    /// Memory follows the live events: timers and heap events cancelled by the hundred
+    /// thousand leave at most twice the live ones (plus the compaction threshold) queued,
+    /// and the survivors come out in order.
+    #[test]
+    fn cancelled_entries_do_not_accumulate() {
+        let mut e = Engine::new(SimTime::MAX, u64::MAX);
+        let mut live = Vec::new();
+        for i in 0..100_000u64 {
+            let t = e.schedule_timer(0, SimTime(1_000 + i), i);
+            let h = e.schedule_at(SimTime(500_000 - i), i + 1_000_000);
+            if i % 1000 == 0 {
+                live.push((1_000 + i, i));
+                live.push((500_000 - i, i + 1_000_000));
+            } else {
+                e.cancel(t);
+                e.cancel(h);
+            }
+            assert!(
+                e.pending() <= 2 * live.len() + 4 * COMPACT_MIN + 4,
+                "{} queued for {} live",
+                e.pending(),
+                live.len()
+            );
+        }
+        live.sort();
+        let got: Vec<(u64, u64)> = std::iter::from_fn(|| e.next_event().ok())
+            .map(|(t, i)| (t.0, i))
+            .collect();
+        assert_eq!(got, live);
     }
 
     #[test]
