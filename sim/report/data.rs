@@ -59,10 +59,88 @@ fn csv_rows<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<Vec<
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Points per series the charts are drawn from at most: a longer series is merged
+/// `stride` buckets at a time as it streams in, so a report's memory does not grow with
+/// the run's duration.
+pub const MAX_POINTS: usize = 4_000;
+
+/// State changes kept for the charts at most (the file keeps them all).
+pub const MAX_EVENTS: usize = 200_000;
+
+/// `timeseries.csv`, streamed twice: once to count each component's buckets, once to
+/// keep every row (a run of up to `MAX_POINTS` buckets: the file as written) or `stride`
+/// buckets merged into one (counts summed, latencies and levels at their maximum,
+/// utilisation averaged), which keeps a spike's height in the chart.
+fn series(dir: &Path) -> Result<Vec<SeriesRow>, String> {
+    let path = dir.join("timeseries.csv");
+    let open = || {
+        csv::Reader::from_path(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    let mut buckets: std::collections::BTreeMap<(String, String), usize> = Default::default();
+    for row in open()?.deserialize::<SeriesRow>() {
+        let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        *buckets.entry((row.kind.to_string(), row.name)).or_default() += 1;
+    }
+    let longest = buckets.values().copied().max().unwrap_or(0);
+    let stride = longest.div_ceil(MAX_POINTS).max(1);
+    let mut out = Vec::new();
+    // Per component: the merged row being built and how many buckets it holds.
+    let mut open_rows: std::collections::BTreeMap<(String, String), (SeriesRow, usize)> =
+        Default::default();
+    for row in open()?.deserialize::<SeriesRow>() {
+        let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        if stride == 1 {
+            out.push(row);
+            continue;
+        }
+        let key = (row.kind.to_string(), row.name.clone());
+        let done = match open_rows.get_mut(&key) {
+            None => {
+                open_rows.insert(key.clone(), (row, 1));
+                false
+            }
+            Some((m, n)) => {
+                merge(m, &row, *n);
+                *n += 1;
+                *n == stride
+            }
+        };
+        if done {
+            out.push(open_rows.remove(&key).expect("just merged").0);
+        }
+    }
+    out.extend(open_rows.into_values().map(|(m, _)| m));
+    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    Ok(out)
+}
+
+/// Folds bucket `b` into `m`, which already holds `n` buckets.
+fn merge(m: &mut SeriesRow, b: &SeriesRow, n: usize) {
+    m.requests += b.requests;
+    m.ok += b.ok;
+    m.errors += b.errors;
+    m.rejected += b.rejected;
+    m.timeouts += b.timeouts;
+    m.latency_p50_ms = m.latency_p50_ms.max(b.latency_p50_ms);
+    m.latency_p90_ms = m.latency_p90_ms.max(b.latency_p90_ms);
+    m.latency_p99_ms = m.latency_p99_ms.max(b.latency_p99_ms);
+    m.latency_p999_ms = m.latency_p999_ms.max(b.latency_p999_ms);
+    m.in_flight = m.in_flight.max(b.in_flight);
+    m.queue_depth = m.queue_depth.max(b.queue_depth);
+    m.utilization = (m.utilization * n as f64 + b.utilization) / (n + 1) as f64;
+    m.oldest_age_s = m.oldest_age_s.max(b.oldest_age_s);
+}
+
 fn events(dir: &Path) -> Result<Vec<StateEvent>, String> {
-    csv_rows::<EventRec>(dir, "events.csv")?
-        .into_iter()
-        .map(|r| StateEvent::from_columns(r.t_s, &r.kind, &r.subject, &r.detail))
+    let path = dir.join("events.csv");
+    let mut r = csv::Reader::from_path(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    r.deserialize::<EventRec>()
+        .take(MAX_EVENTS)
+        .map(|r| {
+            let r = r.map_err(|e| format!("{}: {e}", path.display()))?;
+            StateEvent::from_columns(r.t_s, &r.kind, &r.subject, &r.detail)
+        })
         .collect()
 }
 
@@ -83,7 +161,7 @@ impl RunData {
         Ok(RunData {
             summary: json_file(dir, "summary.json")?,
             manifest: Manifest::read(dir)?,
-            series: csv_rows(dir, "timeseries.csv")?,
+            series: series(dir)?,
             events: events(dir)?,
             cdf: csv_rows(dir, "latency_cdf.csv")?,
             traces: from_chrome(&json_file(dir, "traces.json")?)
@@ -127,5 +205,65 @@ impl RunData {
     /// Simulated duration, seconds.
     pub fn duration_s(&self) -> f64 {
         self.summary["sim_duration_s"].as_f64().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: usize, p99: f64) -> SeriesRow {
+        SeriesRow {
+            t_s: t as f64,
+            kind: "service".into(),
+            name: "api".into(),
+            requests: 10,
+            ok: 9,
+            errors: 1,
+            rejected: 0,
+            timeouts: 0,
+            latency_p50_ms: 1.0,
+            latency_p90_ms: 2.0,
+            latency_p99_ms: p99,
+            latency_p999_ms: p99,
+            in_flight: 3,
+            queue_depth: (t % 7) as u64,
+            utilization: 0.5,
+            oldest_age_s: 0.0,
+        }
+    }
+
+    /// A series ten times longer than `MAX_POINTS` is merged ten buckets at a time as it
+    /// streams in: totals kept, the one-bucket spike kept at its height.
+    #[test]
+    fn long_series_are_merged_keeping_totals_and_peaks() {
+        let dir = std::env::temp_dir().join(format!("faultline-series-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n = 10 * MAX_POINTS;
+        let mut w = csv::Writer::from_path(dir.join("timeseries.csv")).unwrap();
+        for t in 0..n {
+            w.serialize(row(t, if t == 12_345 { 900.0 } else { 5.0 }))
+                .unwrap();
+        }
+        w.flush().unwrap();
+        let rows = series(&dir).unwrap();
+        assert_eq!(rows.len(), MAX_POINTS);
+        assert_eq!(rows.iter().map(|r| r.requests).sum::<u64>(), 10 * n as u64);
+        assert_eq!(rows[1].t_s - rows[0].t_s, 10.0);
+        let peak = rows.iter().map(|r| r.latency_p99_ms).fold(0.0, f64::max);
+        assert_eq!(peak, 900.0);
+        assert_eq!(rows.iter().map(|r| r.queue_depth).max(), Some(6));
+        assert!(rows.iter().all(|r| (r.utilization - 0.5).abs() < 1e-12));
+        // A short series comes back as written.
+        let mut w = csv::Writer::from_path(dir.join("timeseries.csv")).unwrap();
+        for t in 0..100 {
+            w.serialize(row(t, 5.0)).unwrap();
+        }
+        w.flush().unwrap();
+        assert_eq!(
+            series(&dir).unwrap(),
+            (0..100).map(|t| row(t, 5.0)).collect::<Vec<_>>()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
