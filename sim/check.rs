@@ -194,6 +194,7 @@ pub fn check_paths(
     let mut loaded = Vec::new();
     for f in &files {
         let scn = scenario::load(f, &[]).map_err(|e| Invalid(e.to_string()))?;
+        unknown_metrics(&scn).map_err(|e| Invalid(e.to_string()))?;
         loaded.push(scn);
     }
     let with: Vec<&Scenario> = loaded.iter().filter(|s| !s.raw.expect.is_empty()).collect();
@@ -288,6 +289,62 @@ pub fn junit(verdicts: &[Verdict]) -> String {
     }
     o.push_str("</testsuites>\n");
     o
+}
+
+/// The `[[expect]]` metrics that name nothing in this scenario's `summary.json`, as
+/// placed errors: found before anything long runs. The summary's shape comes from a run
+/// of one nanosecond (every service, workload, edge and broker is in it whatever the
+/// traffic).
+pub fn unknown_metrics(scn: &Scenario) -> Result<(), scenario::diag::ScenarioError> {
+    use scenario::diag::{line_col, locate, Diagnostic, ScenarioError, TomlPath};
+    if scn.raw.expect.is_empty() {
+        return Ok(());
+    }
+    let mut spec = scn.spec.clone();
+    spec.duration = crate::time::SimDuration(1);
+    spec.warmup = crate::time::SimDuration::ZERO;
+    let shape = Scenario {
+        spec,
+        ..scn.clone()
+    };
+    let summary = run(&shape, scn.spec.seed);
+    let paths: Vec<String> = summary.metrics().into_iter().map(|m| m.0).collect();
+    let mut diagnostics = Vec::new();
+    for (i, e) in scn.raw.expect.iter().enumerate() {
+        if lookup(&summary.json, &e.metric).is_some() {
+            continue;
+        }
+        let path = TomlPath::default().key("expect").index(i).key("metric");
+        let (line, column) = match locate(&scn.text, &path) {
+            Some(s) => {
+                let (l, c) = line_col(&scn.text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        let near = paths
+            .iter()
+            .min_by_key(|p| strsim::levenshtein(p, &e.metric))
+            .cloned()
+            .unwrap_or_default();
+        diagnostics.push(Diagnostic {
+            path: path.to_string(),
+            line,
+            column,
+            message: format!(
+                "summary.json has no metric {:?} (did you mean {near:?}?); `faultline run` writes every path there is",
+                e.metric
+            ),
+        });
+    }
+    if diagnostics.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioError {
+            file: scn.file.clone(),
+            diagnostics,
+        })
+    }
 }
 
 #[cfg(test)]

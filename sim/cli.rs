@@ -224,6 +224,7 @@ fn load(
         set.push(format!("sim.seed={s}"));
     }
     let scn = scenario::load(path, &set)?;
+    faultline::check::unknown_metrics(&scn)?;
     for w in scn.warning_lines() {
         eprintln!("{w}");
     }

@@ -295,3 +295,29 @@ fn a_policy_nothing_uses_is_warned_about() {
     let out = cli(&["validate", used.to_str().unwrap()]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// An `[[expect]]` metric that names nothing in summary.json is invalid input, found by
+/// `validate` (and `run`, `check`) at its line, before anything long runs.
+#[test]
+fn an_expect_metric_that_names_nothing_is_refused_at_its_line() {
+    let text = format!(
+        "{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n[[expect]]\nmetric = \"workloads.w.latency_ms.p99x\"\nbelow = 100\n"
+    );
+    refused(
+        "metric.toml",
+        text.as_bytes(),
+        13,
+        "did you mean \"workloads.w.latency_ms.p99\"",
+    );
+    let path = file("metric.toml", text.as_bytes());
+    let out = cli(&["check", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(":13:"), "{err}");
+    let fixed = text.replace("p99x", "p99");
+    let path = file("metric-ok.toml", fixed.as_bytes());
+    assert_eq!(
+        cli(&["validate", path.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
