@@ -492,3 +492,23 @@ work = { dist = "constant", value = "30ms" }
     assert_eq!(waits_otel, 90 * ms);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A callee that answers after its caller gave up (and after the root request ended)
+/// still has its answer in the kept trace: the quickstart's payment works on after
+/// orders' 300 ms timeout, and the waterfall draws that wasted work.
+#[test]
+fn late_answers_reach_the_kept_traces() {
+    let scn = faultline::scenario::Scenario::from_path("scenarios/quickstart.toml").unwrap();
+    let result = faultline::model::World::new(&scn.spec, faultline::model::RunOptions::default())
+        .run(&mut faultline::metrics::NullSink);
+    let late = result
+        .traces
+        .iter()
+        .flat_map(|t| &t.spans)
+        .filter(|s| s.answered != faultline::time::SimTime::MAX && s.answered > s.end)
+        .count();
+    assert!(
+        late > 0,
+        "no span answered after its caller stopped waiting"
+    );
+}

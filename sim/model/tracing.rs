@@ -51,6 +51,10 @@ pub struct Tracer {
     failed: BTreeSet<(u64, u64)>,
     sampled: BTreeSet<(u64, u64)>,
     failed_seen: u64,
+    /// Kept traces whose root has ended, by the (slot, generation) their spans refer to:
+    /// a callee that answers after its caller gave up (and after the root ended) still
+    /// marks its answer on the kept copy, so the waterfall shows the work nobody used.
+    ended: BTreeMap<(u32, u32), u64>,
 }
 
 /// Where a request's span is: (slot, generation, span index).
@@ -87,6 +91,7 @@ impl Tracer {
             failed: BTreeSet::new(),
             sampled: BTreeSet::new(),
             failed_seen: 0,
+            ended: BTreeMap::new(),
         })
     }
 
@@ -196,8 +201,18 @@ impl Tracer {
     /// Records a point on the server's side of a span, the first time it happens (a
     /// request held by a delay fault arrives when it first reached the instance).
     pub fn mark(&mut self, r: SpanRef, mark: Mark, now: SimTime) {
-        if let Some(o) = self.live(r) {
-            let s = &mut o.spans[r.span as usize];
+        let span = match self.live(r) {
+            Some(o) => o.spans.get_mut(r.span as usize),
+            // The root ended (its trace kept): a late answer is marked on the kept copy.
+            None => match self.ended.get(&(r.slot, r.generation)) {
+                Some(id) => self
+                    .kept
+                    .get_mut(id)
+                    .and_then(|(_, t)| t.spans.get_mut(r.span as usize)),
+                None => None,
+            },
+        };
+        if let Some(s) = span {
             let at = match mark {
                 Mark::Arrived => &mut s.arrived,
                 Mark::WorkStarted => &mut s.work_started,
@@ -283,6 +298,7 @@ impl Tracer {
                 spans_dropped: o.dropped,
             };
             self.kept.insert(id, (why, trace));
+            self.ended.insert((r.slot, r.generation), id);
         }
         self.free.push(r.slot);
     }
@@ -317,6 +333,7 @@ impl Tracer {
             *why &= !bit;
             if *why == 0 {
                 self.kept.remove(&id);
+                self.ended.retain(|_, kept| *kept != id);
             }
         }
     }
