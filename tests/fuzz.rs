@@ -148,20 +148,23 @@ fn mutate(text: &str, rng: &mut ChaCha8Rng) -> Vec<u8> {
     b
 }
 
-/// Loads, analyses and (when valid) runs `bytes` under small limits. Err: what went wrong.
-fn exercise(bytes: &[u8]) -> Result<(), String> {
+/// Loads (as written, then under small limits), analyses and, when valid, runs `bytes`.
+/// Ok(whether it was valid as written); Err: what went wrong.
+fn exercise(bytes: &[u8]) -> Result<bool, String> {
     let started = now();
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let Ok(text) = std::str::from_utf8(bytes) else {
-            return;
+            return false;
         };
+        let valid = scenario::parse("fuzz.toml", text, &[]).is_ok();
         let limits: Vec<String> = LIMITS.iter().map(|s| s.to_string()).collect();
         let Ok(scn) = scenario::parse("fuzz.toml", text, &limits) else {
-            return;
+            return valid;
         };
         let _ = analysis::report(&scn.spec, scn.raw.sim.latency_budget);
         let _ = analysis::dot(&scn.spec);
         let _ = World::new(&scn.spec, RunOptions::default()).run(&mut NullSink);
+        valid
     }));
     let took = now().duration_since(started);
     match outcome {
@@ -172,8 +175,8 @@ fn exercise(bytes: &[u8]) -> Result<(), String> {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default()
         )),
-        Ok(()) if took > SLOW => Err(format!("took {took:?}")),
-        Ok(()) => Ok(()),
+        Ok(_) if took > SLOW => Err(format!("took {took:?}")),
+        Ok(valid) => Ok(valid),
     }
 }
 
@@ -222,10 +225,9 @@ fn mutated_scenarios_end_cleanly() {
         let (_, text) = &corpus[rng.random_range(0..corpus.len())];
         let bytes = mutate(text, &mut rng);
         execs += 1;
-        valid += std::str::from_utf8(&bytes)
-            .ok()
-            .is_some_and(|t| scenario::parse("v.toml", t, &[]).is_ok()) as u64;
-        if let Err(why) = exercise(&bytes) {
+        let outcome = exercise(&bytes);
+        valid += matches!(outcome, Ok(true)) as u64;
+        if let Err(why) = outcome {
             std::fs::create_dir_all(found_dir()).unwrap();
             let path = found_dir().join(format!("seed{seed}-{execs}.toml"));
             std::fs::write(&path, &bytes).unwrap();

@@ -113,7 +113,26 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         }])
     })?;
     // Stage 1b: overrides, applied to the document tree and parsed again.
-    let mut doc = toml::Value::Table(toml::from_str(text).expect("parsed above"));
+    // The document tree can refuse what the typed parse took: TOML's integers are 64-bit
+    // signed, and an unsigned field took 18446744073709551615.
+    let mut doc = toml::Value::Table(toml::from_str(text).map_err(|e| {
+        let (line, column) = match e.span() {
+            Some(s) => {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        fail(vec![Diagnostic {
+            path: String::new(),
+            line,
+            column,
+            message: format!(
+                "{} (TOML integers lie between -9223372036854775808 and 9223372036854775807)",
+                improve_serde_message(e.message())
+            ),
+        }])
+    })?);
     if !overrides.is_empty() {
         let mut diags = Vec::new();
         for o in overrides {
