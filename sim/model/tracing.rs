@@ -458,7 +458,7 @@ mod tests {
     }
 
     #[test]
-    fn server_marks_are_kept_once_and_not_after_the_trace_ends() {
+    fn server_marks_are_kept_once_even_after_the_trace_ends() {
         let mut t = Tracer::new(&cfg(1.0, 10, 0, 0), 1).unwrap();
         let root = t.open(0, 0, 0, 0, at(0));
         let a = t.child(root, 1, 0, 0, 1, at(1));
@@ -469,12 +469,21 @@ mod tests {
         t.mark(a, Mark::WorkStarted, at(5));
         t.close(a, at(6), "timeout");
         t.finish(root, at(7), "error");
-        // The callee answers after the caller gave up and the trace ended: not recorded.
+        // The callee answers after the caller gave up and the trace ended: the kept trace
+        // records it (the waterfall draws the work nobody used), once.
         t.mark(a, Mark::Answered, at(9));
+        t.mark(a, Mark::Answered, at(10));
+        // A trace opened later in the same slot is another generation: untouched.
+        let again = t.open(0, 0, 0, 0, at(11));
+        let b = t.child(again, 1, 0, 0, 1, at(12));
+        t.mark(a, Mark::Arrived, at(13));
+        t.finish(again, at(14), "ok");
         let (traces, _) = t.into_traces();
         let s = &traces[0].spans[1];
         assert_eq!((s.arrived, s.work_started), (at(2), at(4)));
-        assert_eq!(s.answered, SimTime::MAX);
+        assert_eq!(s.answered, at(9));
         assert_eq!(traces[0].spans[0].arrived, SimTime::MAX);
+        let _ = b;
+        assert_eq!(traces[1].spans[1].arrived, SimTime::MAX);
     }
 }
