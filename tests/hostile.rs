@@ -321,3 +321,26 @@ fn an_expect_metric_that_names_nothing_is_refused_at_its_line() {
         Some(0)
     );
 }
+
+/// Unknown keys and problems of meaning are reported together, each at its line: the
+/// README promises all problems at once.
+#[test]
+fn unknown_keys_and_bad_values_are_reported_together() {
+    let text = "[sim]\nname = \"two\"\nduration = \"10s\"\n[[service]]\nname = \"a\"\nreplcas = 3\nwork = { dist = \"exp\", mean = \"1ms\", meen = 2 }\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = -5 }\n";
+    let path = file("two.toml", text.as_bytes());
+    let out = cli(&["validate", path.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let p = path.display();
+    for (line, needle) in [
+        (6, "unknown field `replcas`"),
+        (7, "unknown field `meen`"),
+        (11, "a rate must be > 0"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("{p}:{line}:")) && l.contains(needle)),
+            "line {line}, {needle:?} in: {err}"
+        );
+    }
+}

@@ -137,6 +137,35 @@ pub fn locate(text: &str, path: &TomlPath) -> Option<std::ops::Range<usize>> {
     span
 }
 
+/// The path of the key whose span is `span` in the TOML `text` (the place a serde error
+/// points at), if any.
+pub fn path_at(text: &str, span: &std::ops::Range<usize>) -> Option<TomlPath> {
+    fn walk(v: &DeValue<'_>, path: TomlPath, span: &std::ops::Range<usize>) -> Option<TomlPath> {
+        match v {
+            DeValue::Table(t) => {
+                for (key, value) in t.iter() {
+                    let here = path.key(key.get_ref().as_ref());
+                    if key.span() == *span {
+                        return Some(here);
+                    }
+                    if let Some(p) = walk(value.get_ref(), here, span) {
+                        return Some(p);
+                    }
+                }
+                None
+            }
+            DeValue::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| walk(x.get_ref(), path.index(i), span)),
+            _ => None,
+        }
+    }
+    let doc = DeTable::parse(text).ok()?;
+    let root = DeValue::Table(doc.get_ref().clone());
+    walk(&root, TomlPath::default(), span)
+}
+
 /// The nearest of `candidates` to `word`, if it is close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,

@@ -97,21 +97,49 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         diagnostics,
     };
     // Stage 1a: the file as written, so that type errors point into it.
-    let mut raw: RawScenario = toml::from_str(text).map_err(|e| {
+    let placed = |e: &toml::de::Error, in_text: &str| {
         let (line, column) = match e.span() {
             Some(s) => {
-                let (l, c) = line_col(text, s.start);
+                let (l, c) = line_col(in_text, s.start);
                 (Some(l), Some(c))
             }
             None => (None, None),
         };
-        fail(vec![Diagnostic {
+        Diagnostic {
             path: String::new(),
             line,
             column,
             message: improve_serde_message(e.message()),
-        }])
-    })?;
+        }
+    };
+    let mut raw: RawScenario = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            // Unknown keys are set aside so that every one of them, and every problem of
+            // meaning in the rest, is reported at once.
+            let Some((rest, mut diagnostics)) = without_unknown_keys(text, e.clone()) else {
+                return Err(fail(vec![placed(&e, text)]));
+            };
+            if let Err(problems) = validate::validate(&rest) {
+                diagnostics.extend(problems.into_iter().map(|p| {
+                    let (line, column) = match locate(text, &p.path) {
+                        Some(s) => {
+                            let (l, c) = line_col(text, s.start);
+                            (Some(l), Some(c))
+                        }
+                        None => (None, None),
+                    };
+                    Diagnostic {
+                        path: p.path.to_string(),
+                        line,
+                        column,
+                        message: p.message,
+                    }
+                }));
+            }
+            return Err(fail(diagnostics));
+        }
+    };
     // Stage 1b: overrides, applied to the document tree and parsed again.
     // The document tree can refuse what the typed parse took: TOML's integers are 64-bit
     // signed, and an unsigned field took 18446744073709551615.
@@ -228,6 +256,61 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         spec,
         warnings,
     })
+}
+
+/// The scenario without its unknown keys, and a diagnostic for each (placed in `text`), when
+/// unknown keys are all that stop it from parsing; None otherwise. Each round removes the
+/// key the parser names from the document tree and parses it again (at most 100 rounds).
+fn without_unknown_keys(
+    text: &str,
+    mut err: toml::de::Error,
+) -> Option<(RawScenario, Vec<Diagnostic>)> {
+    let mut doc = toml::Value::Table(toml::from_str(text).ok()?);
+    let mut current = text.to_string();
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        if !err.message().starts_with("unknown field") {
+            return None;
+        }
+        let path = diag::path_at(&current, &err.span()?)?;
+        let (line, column) = match locate(text, &path) {
+            Some(s) => {
+                let (l, c) = line_col(text, s.start);
+                (Some(l), Some(c))
+            }
+            None => (None, None),
+        };
+        out.push(Diagnostic {
+            path: String::new(),
+            line,
+            column,
+            message: improve_serde_message(err.message()),
+        });
+        remove_path(&mut doc, &path)?;
+        current = toml::to_string(&doc).ok()?;
+        match toml::from_str::<RawScenario>(&current) {
+            Ok(raw) => return Some((raw, out)),
+            Err(e) => err = e,
+        }
+    }
+    None
+}
+
+/// Removes the key at `path` from a document tree.
+fn remove_path(doc: &mut toml::Value, path: &TomlPath) -> Option<()> {
+    let (last, parents) = path.0.split_last()?;
+    let mut cur = doc;
+    for s in parents {
+        cur = match (s, cur) {
+            (Seg::Key(k), toml::Value::Table(t)) => t.get_mut(k)?,
+            (Seg::Index(i), toml::Value::Array(a)) => a.get_mut(*i)?,
+            _ => return None,
+        };
+    }
+    match (last, cur) {
+        (Seg::Key(k), toml::Value::Table(t)) => t.remove(k).map(|_| ()),
+        _ => None,
+    }
 }
 
 /// Reports every float in the document that is NaN or infinite.
