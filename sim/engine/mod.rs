@@ -128,6 +128,34 @@ pub struct Engine<E> {
     current_seq: u64,
 }
 
+/// The index of the lane item with sequence `seq`, searched from the back: a timer is
+/// usually cancelled soon after it was scheduled (the answer beats the timeout), so it
+/// lies near the back; a galloping search finds it in O(log distance from the back).
+#[inline]
+fn find_from_back<E>(items: &VecDeque<LaneItem<E>>, seq: u64) -> Option<usize> {
+    let n = items.len();
+    let (mut lo, mut hi) = (0, n);
+    let mut step = 1;
+    while step <= n {
+        let probe = n - step;
+        if items[probe].seq <= seq {
+            lo = probe;
+            break;
+        }
+        hi = probe;
+        step *= 2;
+    }
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match items[mid].seq.cmp(&seq) {
+            Ordering::Equal => return Some(mid),
+            Ordering::Less => lo = mid + 1,
+            Ordering::Greater => hi = mid,
+        }
+    }
+    None
+}
+
 /// Drops a lane's cancelled items, except its front: the heads heap refers to the front
 /// by its time and sequence, and a cancelled front is skipped when it comes up.
 fn compact_lane<E>(q: &mut Lane<E>) {
@@ -248,9 +276,9 @@ impl<E> Engine<E> {
             let lane = ((key.0 & !LANE_BIT) >> POS_BITS) as usize;
             let q = &mut self.lanes[lane];
             let seq = key.0 & POS_MASK;
-            let found = q.items.binary_search_by_key(&seq, |item| item.seq);
-            debug_assert!(found.is_ok(), "cancelling a timer already delivered");
-            if let Ok(i) = found {
+            let found = find_from_back(&q.items, seq);
+            debug_assert!(found.is_some(), "cancelling a timer already delivered");
+            if let Some(i) = found {
                 let item = &mut q.items[i];
                 if !item.cancelled {
                     item.cancelled = true;

@@ -200,27 +200,40 @@ impl Tracer {
 
     /// Records a point on the server's side of a span, the first time it happens (a
     /// request held by a delay fault arrives when it first reached the instance).
+    #[inline]
     pub fn mark(&mut self, r: SpanRef, mark: Mark, now: SimTime) {
-        let span = match self.live(r) {
-            Some(o) => o.spans.get_mut(r.span as usize),
-            // The root ended (its trace kept): a late answer is marked on the kept copy.
-            None => match self.ended.get(&(r.slot, r.generation)) {
-                Some(id) => self
-                    .kept
-                    .get_mut(id)
-                    .and_then(|(_, t)| t.spans.get_mut(r.span as usize)),
-                None => None,
-            },
+        if let Some(o) = self.live(r) {
+            Self::set_mark(&mut o.spans[r.span as usize], mark, now);
+        } else if r.slot != NONE {
+            self.mark_ended(r, mark, now);
+        }
+    }
+
+    /// A mark after the root ended (the caller gave up first): recorded on the kept copy,
+    /// if the trace was kept.
+    #[cold]
+    fn mark_ended(&mut self, r: SpanRef, mark: Mark, now: SimTime) {
+        let Some(id) = self.ended.get(&(r.slot, r.generation)) else {
+            return;
         };
-        if let Some(s) = span {
-            let at = match mark {
-                Mark::Arrived => &mut s.arrived,
-                Mark::WorkStarted => &mut s.work_started,
-                Mark::Answered => &mut s.answered,
-            };
-            if *at == SimTime::MAX {
-                *at = now;
-            }
+        if let Some(s) = self
+            .kept
+            .get_mut(id)
+            .and_then(|(_, t)| t.spans.get_mut(r.span as usize))
+        {
+            Self::set_mark(s, mark, now);
+        }
+    }
+
+    #[inline]
+    fn set_mark(s: &mut Span, mark: Mark, now: SimTime) {
+        let at = match mark {
+            Mark::Arrived => &mut s.arrived,
+            Mark::WorkStarted => &mut s.work_started,
+            Mark::Answered => &mut s.answered,
+        };
+        if *at == SimTime::MAX {
+            *at = now;
         }
     }
 
