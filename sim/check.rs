@@ -296,7 +296,7 @@ pub fn junit(verdicts: &[Verdict]) -> String {
 /// of one nanosecond (every service, workload, edge and broker is in it whatever the
 /// traffic).
 pub fn unknown_metrics(scn: &Scenario) -> Result<(), scenario::diag::ScenarioError> {
-    use scenario::diag::{line_col, locate, Diagnostic, ScenarioError, TomlPath};
+    use scenario::diag::{place, Diagnostic, ScenarioError, TomlPath};
     if scn.raw.expect.is_empty() {
         return Ok(());
     }
@@ -315,13 +315,7 @@ pub fn unknown_metrics(scn: &Scenario) -> Result<(), scenario::diag::ScenarioErr
             continue;
         }
         let path = TomlPath::default().key("expect").index(i).key("metric");
-        let (line, column) = match locate(&scn.text, &path) {
-            Some(s) => {
-                let (l, c) = line_col(&scn.text, s.start);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
+        let (line, column) = place(&scn.text, &path);
         let near = paths
             .iter()
             .min_by_key(|p| strsim::levenshtein(p, &e.metric))

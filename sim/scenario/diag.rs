@@ -99,6 +99,17 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The 1-based line and column of `path` in the TOML `text`, where it can be found.
+pub fn place(text: &str, path: &TomlPath) -> (Option<usize>, Option<usize>) {
+    match locate(text, path) {
+        Some(s) => {
+            let (l, c) = line_col(text, s.start);
+            (Some(l), Some(c))
+        }
+        None => (None, None),
+    }
+}
+
 /// The byte span of the deepest existing prefix of `path` in the TOML `text`.
 pub fn locate(text: &str, path: &TomlPath) -> Option<std::ops::Range<usize>> {
     let doc = DeTable::parse(text).ok()?;

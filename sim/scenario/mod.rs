@@ -12,7 +12,7 @@ pub mod validate;
 
 use crate::model::spec::SystemSpec;
 use crate::rng::stable_hash;
-use diag::{improve_serde_message, line_col, locate, Diagnostic, ScenarioError, Seg, TomlPath};
+use diag::{improve_serde_message, line_col, place, Diagnostic, ScenarioError, Seg, TomlPath};
 use raw::RawScenario;
 use serde::Deserialize;
 use std::path::Path;
@@ -122,13 +122,7 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
             };
             if let Err(problems) = validate::validate(&rest) {
                 diagnostics.extend(problems.into_iter().map(|p| {
-                    let (line, column) = match locate(text, &p.path) {
-                        Some(s) => {
-                            let (l, c) = line_col(text, s.start);
-                            (Some(l), Some(c))
-                        }
-                        None => (None, None),
-                    };
+                    let (line, column) = place(text, &p.path);
                     Diagnostic {
                         path: p.path.to_string(),
                         line,
@@ -210,13 +204,7 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
             problems
                 .into_iter()
                 .map(|p| {
-                    let (line, column) = match locate(text, &p.path) {
-                        Some(s) => {
-                            let (l, c) = line_col(text, s.start);
-                            (Some(l), Some(c))
-                        }
-                        None => (None, None),
-                    };
+                    let (line, column) = place(text, &p.path);
                     Diagnostic {
                         path: p.path.to_string(),
                         line,
@@ -231,13 +219,7 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
         .into_iter()
         .map(|(kind, name)| {
             let path = TomlPath::default().key("policy").key(kind).key(&name);
-            let (line, column) = match locate(text, &path) {
-                Some(s) => {
-                    let (l, c) = line_col(text, s.start);
-                    (Some(l), Some(c))
-                }
-                None => (None, None),
-            };
+            let (line, column) = place(text, &path);
             Diagnostic {
                 path: path.to_string(),
                 line,
@@ -273,13 +255,7 @@ fn without_unknown_keys(
             return None;
         }
         let path = diag::path_at(&current, &err.span()?)?;
-        let (line, column) = match locate(text, &path) {
-            Some(s) => {
-                let (l, c) = line_col(text, s.start);
-                (Some(l), Some(c))
-            }
-            None => (None, None),
-        };
+        let (line, column) = place(text, &path);
         out.push(Diagnostic {
             path: String::new(),
             line,
