@@ -116,8 +116,8 @@ impl World<'_> {
             w.bucket = Counts::default();
             w.bucket_latency.reset();
         }
-        self.queue_rows(now, t_s, sink);
-        self.sweep_awaiting(now, false);
+        self.msg.queue_rows(self.spec, now, t_s, sink);
+        self.msg.sweep_awaiting(now, false);
         self.bucket_start = now;
     }
 }

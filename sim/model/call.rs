@@ -195,7 +195,7 @@ impl World<'_> {
         let publish = self.sites[site as usize].spec.publish;
         let call = match publish {
             Some(p) => Call {
-                msg: self.new_message_id(p.poison),
+                msg: self.msg.new_message_id(p.poison),
                 ..call
             },
             None => call,
@@ -541,7 +541,7 @@ impl World<'_> {
         let (parent, work, measured) = (c.parent, c.work_ns, c.measured);
         if outcome != Outcome::Ok && self.sites[c.site as usize].spec.after_write {
             let msg = c.msg;
-            self.dual_publish_failed(now, msg);
+            self.msg.dual_publish_failed(now, msg);
         }
         let c = &self.calls[id];
         let site = &self.sites[c.site as usize];

@@ -24,6 +24,83 @@ pub(super) struct Wl {
     pub(super) key_override: Option<u64>,
 }
 
+impl Wl {
+    /// Workload `w`'s state at t = 0, its streams drawn from the scenario `seed`.
+    pub(super) fn new(seed: u64, w: &WorkloadSpec) -> Self {
+        let stream =
+            |part: &str| SimRng::for_component(seed, &format!("workload:{}:{part}", w.name));
+        let gap = match &w.arrivals {
+            Arrivals::Open {
+                profile,
+                poisson: true,
+            } => {
+                let max = profile.max_rate();
+                (max > 0.0).then(|| Exp::new(max / NS_PER_S as f64).expect("positive rate"))
+            }
+            _ => None,
+        };
+        Wl {
+            rng: stream("arrivals"),
+            think_rng: stream("think"),
+            endpoint_rng: stream("endpoint"),
+            key_rng: stream("keys"),
+            rr: 0,
+            gap,
+            pending: 0,
+            counts: Counts::default(),
+            bucket: Counts::default(),
+            latency: Latency::new(3),
+            bucket_latency: Latency::new(2),
+            bursts: 0,
+            key_override: None,
+        }
+    }
+
+    /// Schedules workload `i`'s first arrival (open, burst) or every user's first send
+    /// (closed: each user's index is pushed on `users`).
+    pub(super) fn schedule_first(
+        &mut self,
+        spec: &SystemSpec,
+        w: &WorkloadSpec,
+        i: u32,
+        engine: &mut Engine<Ev>,
+        users: &mut Vec<u32>,
+    ) {
+        match &w.arrivals {
+            Arrivals::Open { profile, poisson } => {
+                if let Some(t) = next_arrival(
+                    profile,
+                    *poisson,
+                    self.gap.as_ref(),
+                    &mut self.rng,
+                    SimTime::ZERO,
+                    spec.horizon(),
+                    true,
+                ) {
+                    engine.schedule_at(t, Ev::Arrive { wl: i });
+                }
+            }
+            Arrivals::Closed { users: n, think } => {
+                for _ in 0..*n {
+                    let t = SimTime::ZERO.after(think.sample(&mut self.think_rng));
+                    engine.schedule_at(
+                        t,
+                        Ev::UserSend {
+                            user: users.len() as u32,
+                        },
+                    );
+                    users.push(i);
+                }
+            }
+            Arrivals::Burst { at, .. } => {
+                if *at < spec.horizon() {
+                    engine.schedule_at(*at, Ev::Arrive { wl: i });
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 pub(super) enum Chooser {
     Service(u32),
@@ -193,8 +270,8 @@ impl World<'_> {
         // Clients come through an edge load balancer: round robin over the instances it
         // knows to serve (those the registry lists, or the autoscaler runs), or all of them.
         let eligible = |j: u32| -> bool {
-            match self.discovery.get(target as usize) {
-                Some(d) => d.registry.routable(j as usize),
+            match self.directory.get(target as usize) {
+                Some(registry) => registry.routable(j as usize),
                 None => {
                     let x = &self.insts[(first + j) as usize];
                     x.present && !x.draining
@@ -207,7 +284,7 @@ impl World<'_> {
         let split = |j: u32| eligible(j) && of_version(j);
         let any_split = (0..n).any(split);
         let eligible = |j: u32| if any_split { split(j) } else { eligible(j) };
-        let k = if self.discovery.is_empty() && svc.scaler.is_none() && version.is_none() {
+        let k = if !self.directory.on() && svc.scaler.is_none() && version.is_none() {
             rr % n
         } else {
             let count = (0..n).filter(|&j| eligible(j)).count() as u32;

@@ -201,7 +201,7 @@ impl World<'_> {
         x.booted_at = Some(now);
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
-            let c = self.discovery[s].registry.register(now, k);
+            let c = self.directory.registry(s).register(now, k);
             self.registry_changed(now, s, c);
         }
         self.log_instance(
@@ -218,11 +218,11 @@ impl World<'_> {
         let x = &self.insts[i];
         x.present
             && !x.draining
-            && match self.discovery.is_empty() {
-                true => true,
-                false => {
+            && match self.directory.on() {
+                false => true,
+                true => {
                     let (s, k) = self.local(i);
-                    self.discovery[s].registry.routable(k)
+                    self.directory.routable(s, k)
                 }
             }
     }

@@ -266,25 +266,12 @@ impl World<'_> {
                 subject = format!("zone {}", self.spec.zones[z as usize]);
             }
             FaultKind::RegistryOutage => {
-                if on {
-                    self.registry_down += 1;
-                } else {
-                    self.registry_down -= 1;
-                    if self.registry_down == 0 {
-                        for d in &mut self.discovery {
-                            d.registry.resync(now);
-                        }
-                    }
-                }
+                self.directory.outage(now, on);
                 subject = "registry".into();
             }
             FaultKind::RegistryPartition => {
                 let s = f.target.0 as usize;
-                if on {
-                    self.registry_cut[s] += 1;
-                } else {
-                    self.registry_cut[s] -= 1;
-                }
+                self.directory.partition(s, on);
                 subject = format!("{}<->registry", self.spec.services[s].name);
             }
             FaultKind::ZonePartition(a, b) => {

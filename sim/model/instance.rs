@@ -119,6 +119,98 @@ pub(super) struct Svc {
     pub(super) conflicts: u64,
 }
 
+impl Instance {
+    /// Slot `k` of service `i`, as it stands at t = 0.
+    pub(super) fn new(spec: &SystemSpec, i: usize, k: u32) -> Self {
+        let s = &spec.services[i];
+        Instance {
+            // Canary slots serve from the start; a rollout's surge slots wait for it.
+            present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
+            v2: k >= s.stable_slots() && s.canary.is_some(),
+            booted_at: None,
+            provisioning: false,
+            draining: false,
+            service: i as u32,
+            busy: 0,
+            in_flight: 0,
+            queue: VecDeque::new(),
+            threads_busy: 0,
+            admit: VecDeque::new(),
+            fault: InstanceFault::NONE,
+            last_empty: SimTime::ZERO,
+            codel: s
+                .shedding
+                .codel
+                .map(|(target, interval)| Codel::new(target, interval, SimTime::ZERO)),
+            limits: std::collections::BTreeMap::new(),
+            limiter: s.concurrency.map(|c| {
+                let p = &spec.concurrency[c as usize];
+                Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max)
+            }),
+            paused_at: None,
+            paused_ns: 0,
+            frozen: Vec::new(),
+            booting: None,
+            zone: s.zones.get(k as usize).copied().unwrap_or(NONE),
+        }
+    }
+}
+
+impl Svc {
+    /// Service `s`'s runtime state, its instances starting at `first`.
+    pub(super) fn new(seed: u64, s: &ServiceSpec, first: u32) -> Self {
+        let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
+        let mut acc = 0.0;
+        // Endpoints of weight 0 (a saga's calls, held by its orchestrator, come last) are
+        // never picked by weight.
+        let mut endpoint_cum: Vec<f64> = s
+            .endpoints
+            .iter()
+            .map(|e| {
+                acc += e.weight / total;
+                acc
+            })
+            .collect();
+        if let Some(last) = endpoint_cum.last_mut() {
+            *last = 1.0;
+        }
+        Svc {
+            first_instance: first,
+            instances: s.slots(),
+            workers: s.workers,
+            work_rng: SimRng::for_component(seed, &format!("service:{}:work", s.name)),
+            error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
+            branch_rng: SimRng::for_component(seed, &format!("service:{}:branch", s.name)),
+            fault_rng: SimRng::for_component(seed, &format!("service:{}:faults", s.name)),
+            endpoint_rng: SimRng::for_component(seed, &format!("service:{}:endpoint", s.name)),
+            endpoint_cum,
+            busy: 0,
+            busy_since: SimTime::ZERO,
+            busy_ns: 0,
+            bucket_busy_ns: 0,
+            held: 0,
+            held_since: SimTime::ZERO,
+            held_ns: 0,
+            counts: Counts::default(),
+            bucket: Counts::default(),
+            latency: Latency::new(3),
+            bucket_latency: Latency::new(2),
+            queue_wait: Latency::new(3),
+            wasted_ns: 0,
+            drops: Drops::default(),
+            limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
+            registry_changes: 0,
+            scaler: None,
+            canary: None,
+            rollout: None,
+            present_ns: 0,
+            present_since: SimTime::ZERO,
+            occ_rows: std::collections::BTreeMap::new(),
+            conflicts: 0,
+        }
+    }
+}
+
 impl Discipline {
     /// The next request waiting for a thread under this discipline (adaptive LIFO and
     /// shedding act on the work queue; the thread queue is served FIFO under it).

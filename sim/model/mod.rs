@@ -465,34 +465,14 @@ pub struct World<'a> {
     woken: Vec<CallId>,
     /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
     shed_buf: Vec<(ReqId, bool)>,
-    /// Per service, with `[registry]`: its registry.
-    discovery: Vec<discovery::Discovery>,
-    /// Registry outages in force.
-    registry_down: u32,
-    /// Per service: registry partitions in force that cut it off from the registry.
-    registry_cut: Vec<u32>,
+    /// The discovery actor: registries, and what keeps services from them.
+    directory: discovery::Directory,
     /// Health checks alive (counted in `live`, not in the traffic left at the end).
     live_probes: usize,
-    /// Broker queues.
-    queues: Vec<messaging::QueueState>,
-    /// Messages handed to consumers.
-    deliveries: Vec<messaging::DeliveryRec>,
-    free_deliveries: Vec<u32>,
-    /// The last message id given out.
-    next_msg: u64,
-    /// Draws poison messages.
-    msg_rng: SimRng,
-    /// Round robin of fire-and-forget publishes over broker instances.
-    one_way_rr: u32,
+    /// The messaging actor: broker queues, deliveries, message ids, outboxes.
+    msg: messaging::Messaging,
     /// Saga instances (running or settling).
-    sagas: Vec<sagas::SagaRun>,
-    free_sagas: Vec<u32>,
-    saga_stats: Vec<sagas::SagaStats>,
-    next_saga: u64,
-    /// Per service: its outbox and the events its writes committed.
-    outboxes: Vec<messaging::Outbox>,
-    /// Dual-write publishes not stored yet: message id -> (writer, when the publish failed).
-    awaiting: std::collections::BTreeMap<u64, (u32, Option<SimTime>)>,
+    sagas: sagas::Sagas,
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
@@ -529,7 +509,7 @@ impl<'a> World<'a> {
             Lane::Site(i) => w + i,
             Lane::Hedge(i) => w + s + i,
             Lane::Visibility(i) => w + 2 * s + i,
-            Lane::Probe(i) => w + 2 * s + self.queues.len() as u32 + i,
+            Lane::Probe(i) => w + 2 * s + self.msg.queues.len() as u32 + i,
         }
     }
 
@@ -543,155 +523,15 @@ impl<'a> World<'a> {
         for (i, s) in spec.services.iter().enumerate() {
             let first = insts.len() as u32;
             for k in 0..s.slots() {
-                insts.push(Instance {
-                    // Canary slots serve from the start; a rollout's surge slots wait for it.
-                    present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
-                    v2: k >= s.stable_slots() && s.canary.is_some(),
-                    booted_at: None,
-                    provisioning: false,
-                    draining: false,
-                    service: i as u32,
-                    busy: 0,
-                    in_flight: 0,
-                    queue: VecDeque::new(),
-                    threads_busy: 0,
-                    admit: VecDeque::new(),
-                    fault: InstanceFault::NONE,
-                    last_empty: SimTime::ZERO,
-                    codel: s
-                        .shedding
-                        .codel
-                        .map(|(target, interval)| Codel::new(target, interval, SimTime::ZERO)),
-                    limits: std::collections::BTreeMap::new(),
-                    limiter: s.concurrency.map(|c| {
-                        let p = &spec.concurrency[c as usize];
-                        Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max)
-                    }),
-                    paused_at: None,
-                    paused_ns: 0,
-                    frozen: Vec::new(),
-                    booting: None,
-                    zone: s
-                        .zones
-                        .get(insts.len() - first as usize)
-                        .copied()
-                        .unwrap_or(NONE),
-                });
+                insts.push(Instance::new(spec, i, k));
             }
-            let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
-            let mut acc = 0.0;
-            // Endpoints of weight 0 (a saga's calls, held by its orchestrator, come last) are
-            // never picked by weight.
-            let mut endpoint_cum: Vec<f64> = s
-                .endpoints
-                .iter()
-                .map(|e| {
-                    acc += e.weight / total;
-                    acc
-                })
-                .collect();
-            if let Some(last) = endpoint_cum.last_mut() {
-                *last = 1.0;
-            }
-            svcs.push(Svc {
-                first_instance: first,
-                instances: s.slots(),
-                workers: s.workers,
-                work_rng: SimRng::for_component(seed, &format!("service:{}:work", s.name)),
-                error_rng: SimRng::for_component(seed, &format!("service:{}:error", s.name)),
-                branch_rng: SimRng::for_component(seed, &format!("service:{}:branch", s.name)),
-                fault_rng: SimRng::for_component(seed, &format!("service:{}:faults", s.name)),
-                endpoint_rng: SimRng::for_component(seed, &format!("service:{}:endpoint", s.name)),
-                endpoint_cum,
-                busy: 0,
-                busy_since: SimTime::ZERO,
-                busy_ns: 0,
-                bucket_busy_ns: 0,
-                held: 0,
-                held_since: SimTime::ZERO,
-                held_ns: 0,
-                counts: Counts::default(),
-                bucket: Counts::default(),
-                latency: Latency::new(3),
-                bucket_latency: Latency::new(2),
-                queue_wait: Latency::new(3),
-                wasted_ns: 0,
-                drops: Drops::default(),
-                limit_rng: SimRng::for_component(seed, &format!("service:{}:limit", s.name)),
-                registry_changes: 0,
-                scaler: None,
-                canary: None,
-                rollout: None,
-                present_ns: 0,
-                present_since: SimTime::ZERO,
-                occ_rows: std::collections::BTreeMap::new(),
-                conflicts: 0,
-            });
+            svcs.push(Svc::new(seed, s, first));
         }
         let mut wls = Vec::new();
         let mut users = Vec::new();
         for (i, w) in spec.workloads.iter().enumerate() {
-            let mut rng = SimRng::for_component(seed, &format!("workload:{}:arrivals", w.name));
-            let mut think_rng = SimRng::for_component(seed, &format!("workload:{}:think", w.name));
-            let gap = match &w.arrivals {
-                Arrivals::Open {
-                    profile,
-                    poisson: true,
-                } => {
-                    let max = profile.max_rate();
-                    (max > 0.0).then(|| Exp::new(max / NS_PER_S as f64).expect("positive rate"))
-                }
-                _ => None,
-            };
-            let mut wl = Wl {
-                rng: rng.clone(),
-                think_rng: think_rng.clone(),
-                endpoint_rng: SimRng::for_component(seed, &format!("workload:{}:endpoint", w.name)),
-                key_rng: SimRng::for_component(seed, &format!("workload:{}:keys", w.name)),
-                rr: 0,
-                gap,
-                pending: 0,
-                counts: Counts::default(),
-                bucket: Counts::default(),
-                latency: Latency::new(3),
-                bucket_latency: Latency::new(2),
-                bursts: 0,
-                key_override: None,
-            };
-            match &w.arrivals {
-                Arrivals::Open { profile, poisson } => {
-                    if let Some(t) = next_arrival(
-                        profile,
-                        *poisson,
-                        wl.gap.as_ref(),
-                        &mut rng,
-                        SimTime::ZERO,
-                        spec.horizon(),
-                        true,
-                    ) {
-                        engine.schedule_at(t, Ev::Arrive { wl: i as u32 });
-                    }
-                }
-                Arrivals::Closed { users: n, think } => {
-                    for _ in 0..*n {
-                        let t = SimTime::ZERO.after(think.sample(&mut think_rng));
-                        engine.schedule_at(
-                            t,
-                            Ev::UserSend {
-                                user: users.len() as u32,
-                            },
-                        );
-                        users.push(i as u32);
-                    }
-                }
-                Arrivals::Burst { at, .. } => {
-                    if *at < spec.horizon() {
-                        engine.schedule_at(*at, Ev::Arrive { wl: i as u32 });
-                    }
-                }
-            }
-            wl.rng = rng;
-            wl.think_rng = think_rng;
+            let mut wl = Wl::new(seed, w);
+            wl.schedule_first(spec, w, i as u32, &mut engine, &mut users);
             wls.push(wl);
         }
         let (sites, site_index, edges) = build_sites(spec);
@@ -713,6 +553,7 @@ impl<'a> World<'a> {
             engine.schedule_at(SimTime::ZERO.after(spec.warmup), Ev::WarmupEnd);
         }
         engine.schedule_at(SimTime::ZERO.after(spec.bucket), Ev::Bucket);
+        let insts_len = insts.len();
         let mut world = World {
             spec,
             engine,
@@ -737,22 +578,10 @@ impl<'a> World<'a> {
             opts,
             woken: Vec::new(),
             shed_buf: Vec::new(),
-            discovery: Vec::new(),
-            registry_down: 0,
-            registry_cut: vec![0; spec.services.len()],
+            directory: discovery::Directory::new(spec.services.len()),
             live_probes: 0,
-            queues: Vec::new(),
-            deliveries: Vec::new(),
-            free_deliveries: Vec::new(),
-            next_msg: 0,
-            msg_rng: SimRng::for_component(spec.seed, "messages"),
-            one_way_rr: 0,
-            sagas: Vec::new(),
-            free_sagas: Vec::new(),
-            saga_stats: Vec::new(),
-            next_saga: 0,
-            outboxes: Vec::new(),
-            awaiting: std::collections::BTreeMap::new(),
+            msg: messaging::Messaging::new(spec, insts_len, spec.services.len()),
+            sagas: sagas::Sagas::new(spec),
             randoms: std::collections::BTreeMap::new(),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
@@ -763,7 +592,6 @@ impl<'a> World<'a> {
         world.start_canaries();
         world.start_rollouts();
         world.start_messaging();
-        world.start_sagas();
         world.start_outboxes();
         world
     }
@@ -848,7 +676,7 @@ impl<'a> World<'a> {
 
     fn finish(mut self, stop: StopReason, end: SimTime) -> RunResult {
         let measured = end.since(self.warmup.min(end));
-        let saga_results = self.saga_results();
+        let saga_results = self.sagas.results(self.spec);
         let mut event_results = self.event_results(end);
         let (traces, trace_stats) = self
             .tracer
@@ -961,7 +789,7 @@ impl<'a> World<'a> {
             network_messages,
             network_lost,
             in_flight_at_end: (self.live - self.live_probes) as u64,
-            queues: self.queue_results(),
+            queues: self.msg.queue_results(self.spec),
             sagas: saga_results,
             arrivals: self.arrivals,
             traces,

@@ -176,7 +176,7 @@ impl World<'_> {
         sc.max_seen = sc.max_seen.max(present);
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
-            let c = self.discovery[s].registry.register(now, k);
+            let c = self.directory.registry(s).register(now, k);
             self.registry_changed(now, s, c);
         }
         self.log_instance(now, i, InstanceState::Up, "provisioned by the autoscaler");
@@ -187,7 +187,7 @@ impl World<'_> {
         self.insts[i].draining = true;
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
-            let c = self.discovery[s].registry.drain(now, k);
+            let c = self.directory.registry(s).drain(now, k);
             self.registry_changed(now, s, c);
         }
         self.engine
@@ -223,7 +223,7 @@ impl World<'_> {
         self.insts[i].present = false;
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
-            let c = self.discovery[s].registry.deregister(now, k);
+            let c = self.directory.registry(s).deregister(now, k);
             self.registry_changed(now, s, c);
         }
         self.kill_in_flight(now, i);

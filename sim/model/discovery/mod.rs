@@ -18,17 +18,15 @@
 //! (that service's heartbeats and checks are lost, and its own refreshes fail). A caller
 //! whose refresh fails keeps its stale list.
 
+mod actor;
+
 use super::*;
-use crate::policy::registry::{Change, Registry, Status};
+use crate::policy::registry::{Change, Registry};
+pub(super) use actor::Directory;
+use actor::Looked;
 
 /// The endpoint index that marks a health-check request.
 pub(super) const PROBE: u32 = u32::MAX - 1;
-
-/// Per-service discovery state.
-pub(super) struct Discovery {
-    pub(super) registry: Registry,
-    pub(super) rng: SimRng,
-}
 
 impl World<'_> {
     /// Registers every instance at t = 0 and schedules heartbeats, health loops, checks and
@@ -69,14 +67,14 @@ impl World<'_> {
                 SimTime::ZERO.after(reg.tick),
                 Ev::RegistryTick { svc: s as u32 },
             );
-            self.discovery.push(Discovery { registry, rng });
+            self.directory.add(registry, rng);
         }
         for k in 0..self.edges.len() {
             let e = &mut self.edges[k];
             // Callers start knowing the registry as it is at t = 0.
-            let d = &self.discovery[e.to as usize];
+            let to = e.to as usize;
             e.cache = (0..e.active.len())
-                .map(|j| d.registry.routable(j))
+                .map(|j| self.directory.routable(to, j))
                 .collect();
             let at = SimTime::ZERO.after(SimDuration(
                 (e.lb_rng.unit() * self.spec.services[e.from as usize].cache_ttl(reg).0 as f64)
@@ -94,15 +92,8 @@ impl World<'_> {
         let (s, k) = self.local(i);
         let x = &self.insts[i];
         let runs = x.present && !x.fault.down && x.paused_at.is_none();
-        if runs && self.reaches_registry(s) {
-            let reg = &mut self.discovery[s].registry;
-            // A registry that no longer knows a running instance gets it back on its next
-            // heartbeat (Eureka re-registers on a 404 renewal; Consul's anti-entropy re-syncs).
-            let c = if reg.status(k) == Status::Gone && !x.draining {
-                reg.register(now, k)
-            } else {
-                reg.heartbeat(now, k)
-            };
+        if runs && self.directory.reaches(s) {
+            let c = self.directory.heartbeat(now, s, k, x.draining);
             self.registry_changed(now, s, c);
         }
         self.engine
@@ -115,7 +106,7 @@ impl World<'_> {
         let s = svc as usize;
         self.engine
             .schedule_at(now.after(reg.tick), Ev::RegistryTick { svc });
-        if self.registry_down > 0 {
+        if self.directory.is_down() {
             // Down: it stands still.
             return;
         }
@@ -123,10 +114,7 @@ impl World<'_> {
             self.registrar_poll(now, s);
             return;
         }
-        let d = &mut self.discovery[s];
-        let mut out = Vec::new();
-        d.registry.tick(now, &mut d.rng, &mut out);
-        for c in out {
+        for c in self.directory.tick(now, s) {
             self.registry_changed(now, s, Some(c));
         }
     }
@@ -139,39 +127,28 @@ impl World<'_> {
             .is_some_and(|r| r.leases != crate::policy::registry::Leases::Registrar)
     }
 
-    /// Whether service `s` can talk to the registry now.
-    fn reaches_registry(&self, s: usize) -> bool {
-        self.registry_down == 0 && self.registry_cut[s] == 0
-    }
-
     /// Whether instance `i` tells the registry itself that it starts, drains or stops: it
     /// registers itself, and can reach the registry (a registrar notices on its own; an
     /// instance cut off from the registry cannot deregister and expires instead).
     pub(super) fn tells_registry(&self, i: usize) -> bool {
         let s = self.insts[i].service as usize;
-        self.self_registers() && self.reaches_registry(s)
+        self.self_registers() && self.directory.reaches(s)
     }
 
     /// The registrar looks at service `s`'s instances and brings the registry in line: running
     /// ones registered, draining ones draining, stopped or crashed ones deregistered.
     fn registrar_poll(&mut self, now: SimTime, s: usize) {
-        if self.registry_cut[s] > 0 {
+        if self.directory.is_cut(s) {
             return;
         }
         let first = self.svcs[s].first_instance as usize;
         for k in 0..self.svcs[s].instances as usize {
             let x = &self.insts[first + k];
-            let running = x.present && !x.fault.down && x.booting.is_none();
-            let draining = x.draining;
-            let reg = &mut self.discovery[s].registry;
-            let c = match (running, draining, reg.status(k)) {
-                (true, false, Status::Gone) => reg.register(now, k),
-                (true, true, Status::Gone | Status::Draining) => None,
-                (true, true, _) => reg.drain(now, k),
-                (false, _, Status::Gone) => None,
-                (false, _, _) => reg.deregister(now, k),
-                (true, false, _) => None,
+            let looked = Looked {
+                running: x.present && !x.fault.down && x.booting.is_none(),
+                draining: x.draining,
             };
+            let c = self.directory.registrar_look(now, s, k, looked);
             self.registry_changed(now, s, c);
         }
     }
@@ -184,7 +161,7 @@ impl World<'_> {
             now.after(self.spec.services[from].cache_ttl(reg)),
             Ev::CacheRefresh { edge },
         );
-        if !self.reaches_registry(from) {
+        if !self.directory.reaches(from) {
             // The refresh fails: the caller keeps its stale list.
             if now >= self.warmup {
                 self.edges[edge as usize].stats.failed_refreshes += 1;
@@ -192,10 +169,10 @@ impl World<'_> {
             return;
         }
         let e = &mut self.edges[edge as usize];
-        let d = &self.discovery[e.to as usize];
+        let to = e.to as usize;
         let mut changed = false;
         for k in 0..e.cache.len() {
-            let listed = d.registry.routable(k);
+            let listed = self.directory.routable(to, k);
             changed |= e.cache[k] != listed;
             e.cache[k] = listed;
         }
@@ -226,14 +203,10 @@ impl World<'_> {
         let (s, k) = self.local(i);
         self.engine
             .schedule_at(now.after(checks.interval), Ev::Probe { inst });
-        if matches!(
-            self.discovery[s].registry.status(k),
-            Status::Gone | Status::Draining
-        ) || self.registry_down > 0
-        {
+        if !self.directory.checked(s, k) || self.directory.is_down() {
             return;
         }
-        if self.registry_cut[s] > 0 {
+        if self.directory.is_cut(s) {
             // The checker cannot reach the instance: no answer, so the check fails when
             // its timeout expires, as a check lost on the network does.
             self.engine
@@ -263,13 +236,10 @@ impl World<'_> {
     /// A health check that never reached its instance timed out.
     pub(super) fn on_probe_lost(&mut self, now: SimTime, inst: u32) {
         let (s, k) = self.local(inst as usize);
-        if matches!(
-            self.discovery[s].registry.status(k),
-            Status::Gone | Status::Draining
-        ) {
+        if !self.directory.checked(s, k) {
             return;
         }
-        let c = self.discovery[s].registry.check_result(now, k, false);
+        let c = self.directory.registry(s).check_result(now, k, false);
         self.registry_changed(now, s, c);
     }
 
@@ -277,7 +247,7 @@ impl World<'_> {
     pub(super) fn probe_result(&mut self, now: SimTime, id: ReqId, ok: bool) {
         let i = self.reqs[id].instance as usize;
         let (s, k) = self.local(i);
-        let c = self.discovery[s].registry.check_result(now, k, ok);
+        let c = self.directory.registry(s).check_result(now, k, ok);
         self.registry_changed(now, s, c);
     }
 
@@ -291,8 +261,8 @@ impl World<'_> {
         self.insts[i].booted_at = Some(now);
         self.insts[i].fault.down = false;
         let (s, k) = self.local(i);
-        if self.self_registers() && self.reaches_registry(s) {
-            let c = self.discovery[s].registry.register(now, k);
+        if self.self_registers() && self.directory.reaches(s) {
+            let c = self.directory.registry(s).register(now, k);
             self.registry_changed(now, s, c);
         }
         self.fill_workers(now, i);
