@@ -70,6 +70,28 @@ impl World<'_> {
         svc.held_since = now;
     }
 
+    /// A time-series bucket ends: its rows go to the sink, and the next one starts.
+    pub(super) fn on_bucket(&mut self, now: SimTime, sink: &mut dyn Sink) {
+        self.close_bucket(now, sink);
+        self.engine
+            .schedule_at(now.after(self.spec.bucket), Ev::Bucket);
+    }
+
+    /// The warm-up ends: busy and held integrals restart from here.
+    pub(super) fn on_warmup_end(&mut self, now: SimTime, sink: &mut dyn Sink) {
+        for i in 0..self.svcs.len() {
+            self.account_busy(i, now);
+            self.svcs[i].busy_ns = 0;
+            self.account_held(i, now);
+            self.svcs[i].held_ns = 0;
+        }
+        sink.event(&StateEvent {
+            t_s: secs(now),
+            subject: self.spec.name.clone(),
+            change: Change::WarmupEnd,
+        });
+    }
+
     pub(super) fn close_bucket(&mut self, now: SimTime, sink: &mut dyn Sink) {
         let t_s = secs(self.bucket_start);
         let width = now.since(self.bucket_start).0 as f64;

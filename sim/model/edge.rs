@@ -257,6 +257,16 @@ impl World<'_> {
         }
     }
 
+    /// A breaker's timer is due (unless re-armed since): it may move to half-open.
+    pub(super) fn on_breaker_timer(&mut self, now: SimTime, edge: u32) {
+        let e = &mut self.edges[edge as usize];
+        if e.timer_at == Some(now) {
+            e.timer_at = None;
+            let t = e.breaker.as_mut().and_then(|b| b.on_timer(now));
+            self.breaker_changed(now, edge, t);
+        }
+    }
+
     /// Logs a breaker transition, tracks time open, and arms the breaker's timer.
     pub(super) fn breaker_changed(
         &mut self,

@@ -810,14 +810,7 @@ impl<'a> World<'a> {
             Ev::Hedge { call } => self.on_hedge(now, call),
             Ev::FaultStart { fault } => self.set_fault(now, fault, true),
             Ev::FaultEnd { fault } => self.set_fault(now, fault, false),
-            Ev::BreakerTimer { edge } => {
-                let e = &mut self.edges[edge as usize];
-                if e.timer_at == Some(now) {
-                    e.timer_at = None;
-                    let t = e.breaker.as_mut().and_then(|b| b.on_timer(now));
-                    self.breaker_changed(now, edge, t);
-                }
-            }
+            Ev::BreakerTimer { edge } => self.on_breaker_timer(now, edge),
             Ev::OutlierSweep { edge } => self.on_outlier_sweep(now, edge),
             Ev::BulkheadWait { call } => self.on_bulkhead_wait(now, call),
             Ev::Fallback { call } => self.finish_call(now, call, Outcome::Ok),
@@ -842,24 +835,8 @@ impl<'a> World<'a> {
             Ev::SagaSettled { saga } => self.on_saga_settled(saga),
             Ev::OutboxRelay { svc } => self.on_outbox_relay(now, svc),
             Ev::Started { inst } => self.on_started(now, inst),
-            Ev::Bucket => {
-                self.close_bucket(now, sink);
-                self.engine
-                    .schedule_at(now.after(self.spec.bucket), Ev::Bucket);
-            }
-            Ev::WarmupEnd => {
-                for i in 0..self.svcs.len() {
-                    self.account_busy(i, now);
-                    self.svcs[i].busy_ns = 0;
-                    self.account_held(i, now);
-                    self.svcs[i].held_ns = 0;
-                }
-                sink.event(&StateEvent {
-                    t_s: secs(now),
-                    subject: self.spec.name.clone(),
-                    change: Change::WarmupEnd,
-                });
-            }
+            Ev::Bucket => self.on_bucket(now, sink),
+            Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }
         // Calls that got a bulkhead permit freed during this event go now, in order.
         while !self.woken.is_empty() {
@@ -868,6 +845,7 @@ impl<'a> World<'a> {
             }
         }
     }
+
     fn alloc(&mut self, r: Req) -> Option<ReqId> {
         if self.live >= self.spec.max_in_flight {
             self.stop = Some(StopReason::RequestLimit);
