@@ -205,6 +205,45 @@ fn unknown_policy_paths_in_overrides_are_refused() {
 }
 
 #[test]
+fn overrides_naming_no_element_list_the_names_there_are() {
+    // --set, sweep --param and compare --a/--b resolve paths the same way.
+    for args in [
+        &[
+            "validate",
+            "scenarios/quickstart.toml",
+            "--set",
+            "service.nope.workers=2",
+        ][..],
+        &[
+            "sweep",
+            "scenarios/quickstart.toml",
+            "--param",
+            "service.nope.workers=1,2",
+            "--out",
+            "/tmp/faultline-hostile-sweep",
+        ],
+        &[
+            "compare",
+            "scenarios/quickstart.toml",
+            "--a",
+            "service.nope.workers=1",
+            "--b",
+            "service.nope.workers=2",
+            "--out",
+            "/tmp/faultline-hostile-compare",
+        ],
+    ] {
+        let out = cli(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("no element named \"nope\" in service; named: gateway, orders, "),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn two_calls_on_one_pair_cannot_name_different_breakers() {
     let text = "[sim]\nname = \"pair\"\nduration = \"10s\"\n[policy.breaker.a]\n[policy.breaker.b]\n[[service]]\nname = \"x\"\ncalls = [{ to = \"y\", breaker = \"a\" }, { to = \"y\", breaker = \"b\" }]\n[[service]]\nname = \"y\"\n[[workload]]\nname = \"w\"\ntarget = \"x\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
     refused("pair.toml", text.as_bytes(), 8, "share one breaker");

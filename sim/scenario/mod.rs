@@ -345,7 +345,15 @@ fn parse_override_path(doc: &toml::Value, path: &str) -> Result<TomlPath, String
                     .iter()
                     .position(|v| v.get("name").and_then(|n| n.as_str()) == Some(k.as_str()))
                     .ok_or_else(|| {
-                        format!("no element named {k:?} in {}", TomlPath(out.clone()))
+                        let names: Vec<&str> = items
+                            .iter()
+                            .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
+                            .collect();
+                        format!(
+                            "no element named {k:?} in {}; named: {}",
+                            TomlPath(out.clone()),
+                            names.join(", ")
+                        )
                     })?;
                 out.push(Seg::Index(i));
                 cur = items.get(i);
