@@ -183,3 +183,84 @@ fn choreography_trades_timeouts_for_duplicates() {
     ends_add_up(i);
     assert!(i.steps.iter().all(|e| e.applied_twice == 0), "{i:?}");
 }
+
+/// A plain call with retries, a saga's action and its compensation on one caller → callee
+/// pair: each call site keeps its own figures and the edge's are their sum, so the
+/// retries of the plain call are not diluted by the saga's single-attempt calls.
+#[test]
+fn call_sites_sharing_a_pair_keep_their_own_figures() {
+    let text = r#"
+[sim]
+name = "sites"
+duration = "20s"
+seed = 3
+
+[policy.retry.twice]
+max_attempts = 3
+retry_on = ["error"]
+backoff = { kind = "fixed", value = "1ms" }
+
+[[service]]
+name = "api"
+workers = 64
+calls = [{ to = "ledger", timeout = "1s", retry = "twice" }, { saga = "book" }]
+
+[[service]]
+name = "ledger"
+workers = 64
+error_rate = 0.3
+work = { dist = "exp", mean = "1ms" }
+
+[[saga]]
+name = "book"
+orchestrator = "api"
+pivot = "post"
+steps = [
+  { name = "hold", action = { to = "ledger", timeout = "1s" }, compensation = { to = "ledger", timeout = "1s" } },
+  { name = "post", action = { to = "ledger", timeout = "1s" } },
+]
+
+[[workload]]
+name = "w"
+target = "api"
+arrivals = { kind = "poisson", rate = 50 }
+"#;
+    let (r, _) = common::run_text("sites.toml", text, &[]);
+    let e = r.edges.iter().find(|e| e.to == "ledger").expect("the edge");
+    let names: Vec<&str> = e.sites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "default step 1",
+            "saga book: hold",
+            "saga book: hold compensation",
+            "saga book: post"
+        ]
+    );
+    // The edge is the sum of its sites.
+    for (what, of) in [
+        (
+            "calls",
+            (|s: &faultline::model::EdgeStats| s.calls) as fn(&_) -> u64,
+        ),
+        ("attempts", |s| s.attempts),
+        ("retries", |s| s.retries),
+        ("ok", |s| s.ok),
+        ("failed", |s| s.failed),
+    ] {
+        let sum: u64 = e.sites.iter().map(|s| of(&s.stats)).sum();
+        assert_eq!(of(&e.stats), sum, "{what}");
+    }
+    let amp = |s: &faultline::model::EdgeStats| s.attempts as f64 / s.calls as f64;
+    // The plain call: with p = 0.3 of an error and up to 3 attempts, 1 + 0.3 + 0.09 = 1.39
+    // attempts per call (about 1,000 calls: sd of the mean about 0.02, so ±0.1).
+    let plain = &e.sites[0].stats;
+    assert!((amp(plain) - 1.39).abs() < 0.1, "{plain:?}");
+    // The saga's calls have no retry policy: one attempt each, and the compensations are
+    // as many as the sagas that failed at "post" after "hold" held.
+    for s in &e.sites[1..] {
+        assert_eq!(s.stats.attempts, s.stats.calls, "{}", s.name);
+    }
+    assert!(e.sites[2].stats.calls > 0, "some holds were compensated");
+    assert!(amp(&e.stats) < amp(plain), "the edge mixes both");
+}

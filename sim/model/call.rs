@@ -164,10 +164,9 @@ impl World<'_> {
             self.reqs[parent].deadline,
         );
         let measured = now >= self.warmup;
-        let e = &mut self.edges[edge];
-        e.budget.on_call_start(now);
+        self.edges[edge].budget.on_call_start(now);
         if measured {
-            e.stats.calls += 1;
+            self.sites[site as usize].stats.calls += 1;
         }
         let call = Call {
             parent,
@@ -355,7 +354,7 @@ impl World<'_> {
         );
         let Some(host) = self.pick_host(now, edge, key, headers, zone) else {
             if measured {
-                self.edges[edge as usize].stats.no_healthy_upstream += 1;
+                self.sites[site as usize].stats.no_healthy_upstream += 1;
             }
             self.attempt_done(now, id, None, AttemptOutcome::Refused, 0, 0, done);
             return;
@@ -366,13 +365,14 @@ impl World<'_> {
         let e = &mut self.edges[edge as usize];
         e.active[(host - e.first_host) as usize] += 1;
         if measured {
-            e.stats.calls_to_dead += dead as u64;
-            e.stats.attempts += 1;
+            let st = &mut self.sites[site as usize].stats;
+            st.calls_to_dead += dead as u64;
+            st.attempts += 1;
             if attempt > 1 {
                 if hedged {
-                    e.stats.hedges += 1;
+                    st.hedges += 1;
                 } else {
-                    e.stats.retries += 1;
+                    st.retries += 1;
                 }
             }
         }
@@ -473,7 +473,7 @@ impl World<'_> {
                 budget_denied,
             } => {
                 if budget_denied && c.measured {
-                    e.stats.budget_denied += 1;
+                    self.sites[c.site as usize].stats.budget_denied += 1;
                 }
                 self.finish_call(now, id, outcome);
             }
@@ -529,7 +529,7 @@ impl World<'_> {
         {
             c.fell_back = true;
             if c.measured {
-                self.edges[edge as usize].stats.fallbacks += 1;
+                self.sites[c.site as usize].stats.fallbacks += 1;
             }
             if let Some(k) = c.hedge_timer.take() {
                 self.engine.cancel(k);
@@ -544,19 +544,22 @@ impl World<'_> {
             self.msg.dual_publish_failed(now, msg);
         }
         let c = &self.calls[id];
-        let site = &self.sites[c.site as usize];
-        let (edge, required) = (site.edge as usize, site.spec.required);
+        let site = c.site as usize;
+        let (edge, required) = (
+            self.sites[site].edge as usize,
+            self.sites[site].spec.required,
+        );
         if let Some(k) = self.calls[id].hedge_timer.take() {
             self.engine.cancel(k);
         }
         self.calls[id].live = false;
-        let e = &mut self.edges[edge];
-        e.budget.on_call_end();
+        self.edges[edge].budget.on_call_end();
         if measured {
+            let st = &mut self.sites[site].stats;
             if outcome == Outcome::Ok {
-                e.stats.ok += 1;
+                st.ok += 1;
             } else {
-                e.stats.failed += 1;
+                st.failed += 1;
             }
         }
         self.free_calls.push(id);

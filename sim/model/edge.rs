@@ -7,6 +7,8 @@ pub(super) struct Site {
     pub(super) spec: CallSpec,
     pub(super) from: u32,
     pub(super) edge: u32,
+    /// Its calls' counters (the edge's figures are the sum of its sites' and its own).
+    pub(super) stats: EdgeStats,
 }
 
 /// Per-edge state: the breaker, the retry budget and counters.
@@ -58,6 +60,49 @@ pub(super) struct Edge {
     pub(super) zone_aware: Option<u32>,
     /// Slow start: (window, aggression, min weight percent).
     pub(super) slow_start: Option<(SimDuration, f64, f64)>,
+}
+
+/// A name for every call site, in `build_sites`' order: "endpoint step N" (".M" for the
+/// M-th member of a parallel group), or "saga NAME: STEP" (" compensation") for the call a
+/// saga's orchestrator makes.
+pub(super) fn site_labels(spec: &SystemSpec) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        for (ep, e) in s.endpoints.iter().enumerate() {
+            let saga = spec.sagas.iter().find(|g| {
+                g.orchestrator.0 as usize == i
+                    && g.endpoint as usize == ep
+                    && g.choreography.is_none()
+            });
+            for (k, step) in e.steps.iter().enumerate() {
+                let calls = match step {
+                    Step::Call(_) => 1,
+                    Step::Parallel(cs) => cs.len(),
+                    Step::Work(_) | Step::Saga(_) => 0,
+                };
+                for m in 0..calls {
+                    let label = match (saga, step) {
+                        (Some(g), _) => {
+                            let (j, c) = g
+                                .call_steps
+                                .iter()
+                                .enumerate()
+                                .find_map(|(j, at)| {
+                                    at.iter().position(|x| *x == Some(k as u32)).map(|c| (j, c))
+                                })
+                                .expect("a saga endpoint's steps are its calls");
+                            let undo = if c == 1 { " compensation" } else { "" };
+                            format!("saga {}: {}{undo}", g.name, g.step_names[j])
+                        }
+                        (None, Step::Parallel(_)) => format!("{} step {}.{}", e.name, k + 1, m + 1),
+                        (None, _) => format!("{} step {}", e.name, k + 1),
+                    };
+                    out.push(label);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Numbers every call site, and makes one edge per (caller, callee) pair that
@@ -198,6 +243,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                         spec: c.clone(),
                         from,
                         edge: edge as u32,
+                        stats: EdgeStats::default(),
                     });
                 }
             }
@@ -377,7 +423,8 @@ impl World<'_> {
         mut done: Done,
     ) -> Option<Done> {
         let c = &self.calls[id];
-        let (edge, measured) = (self.sites[c.site as usize].edge, c.measured);
+        let (site, measured) = (c.site as usize, c.measured);
+        let edge = self.sites[site].edge;
         let s = scope as usize;
         for k in from..self.edges[edge as usize].layers[s].len() {
             let layer = self.edges[edge as usize].layers[s][k];
@@ -388,9 +435,8 @@ impl World<'_> {
                     let b = e.breaker.as_mut().expect("a breaker layer has a breaker");
                     let (permit, t) = b.try_acquire(now);
                     self.breaker_changed(now, edge, t);
-                    let e = &mut self.edges[edge as usize];
                     if permit.is_err() {
-                        e.stats.breaker_rejected += measured as u64;
+                        self.sites[site].stats.breaker_rejected += measured as u64;
                         Some(AttemptOutcome::CircuitOpen)
                     } else {
                         // Per attempt the result comes back with the attempt (`attempt_done`).
@@ -410,7 +456,7 @@ impl World<'_> {
                     let p = t.p_reject(now);
                     t.on_request(now);
                     let refuse = e.throttle_rng.chance(p);
-                    e.stats.throttled += (refuse && measured) as u64;
+                    self.sites[site].stats.throttled += (refuse && measured) as u64;
                     refuse.then_some(AttemptOutcome::Refused)
                 }
                 LayerKind::Limiter => {
@@ -422,7 +468,7 @@ impl World<'_> {
                             None
                         }
                         None => {
-                            e.stats.limited += measured as u64;
+                            self.sites[site].stats.limited += measured as u64;
                             Some(AttemptOutcome::Refused)
                         }
                     }
@@ -438,7 +484,7 @@ impl World<'_> {
                             None
                         }
                         Acquire::Rejected => {
-                            e.stats.bulkhead_rejected += measured as u64;
+                            self.sites[site].stats.bulkhead_rejected += measured as u64;
                             Some(AttemptOutcome::Refused)
                         }
                         Acquire::Wait { until } => {

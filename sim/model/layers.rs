@@ -161,7 +161,8 @@ impl World<'_> {
         if c.bulkhead_wait != Some(now) || !self.free_calls_live(id) {
             return;
         }
-        let edge = self.sites[c.site as usize].edge;
+        let site = c.site as usize;
+        let edge = self.sites[site].edge;
         let (done, started, measured) = (c.wait_done, c.attempt_started, c.measured);
         let e = &mut self.edges[edge as usize];
         let Some(b) = e.bulkhead.as_mut() else { return };
@@ -170,7 +171,7 @@ impl World<'_> {
         }
         let semaphore = b.max_retries().is_none();
         if measured {
-            e.stats.bulkhead_rejected += 1;
+            self.sites[site].stats.bulkhead_rejected += 1;
         }
         let c = &mut self.calls[id];
         c.bulkhead_wait = None;

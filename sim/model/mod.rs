@@ -44,7 +44,7 @@ use crate::results;
 use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
     CanaryResult, Drops, EdgeResult, EdgeStats, RolloutResult, RunResult, ScalingResult,
-    ServiceResult, StopReason, WorkloadResult,
+    ServiceResult, SiteResult, StopReason, WorkloadResult,
 };
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
@@ -743,10 +743,10 @@ impl<'a> World<'a> {
                         .filter_map(|x| x.limiter.as_ref().map(|l| l.limit()))
                         .collect(),
                     retries: self
-                        .edges
+                        .sites
                         .iter()
-                        .filter(|e| e.from as usize == i)
-                        .map(|e| e.stats.retries)
+                        .filter(|x| x.from as usize == i)
+                        .map(|x| x.stats.retries)
                         .sum(),
                 }
             })
@@ -763,13 +763,33 @@ impl<'a> World<'a> {
                 cdf: w.latency.cdf_ms(),
             })
             .collect();
+        let labels = site_labels(spec);
         let edges = self
             .edges
             .iter()
-            .map(|e| EdgeResult {
+            .enumerate()
+            .map(|(k, e)| {
+                let sites: Vec<SiteResult> = self
+                    .sites
+                    .iter()
+                    .zip(&labels)
+                    .filter(|(s, _)| s.edge as usize == k)
+                    .map(|(s, name)| SiteResult {
+                        name: name.clone(),
+                        stats: s.stats.clone(),
+                    })
+                    .collect();
+                let mut stats = e.stats.clone();
+                for s in &sites {
+                    stats.add(&s.stats);
+                }
+                (e, stats, sites)
+            })
+            .map(|(e, stats, sites)| EdgeResult {
                 from: spec.services[e.from as usize].name.clone(),
                 to: spec.services[e.to as usize].name.clone(),
-                stats: e.stats.clone(),
+                stats,
+                sites,
                 breaker_state: e.breaker.as_ref().map(|b| b.state()),
                 breaker_transitions: e.transitions,
                 breaker_open_s: (e.open_ns + e.open_since.map_or(0, |s| end.since(s).0)) as f64

@@ -7,7 +7,7 @@ pub mod plot;
 pub mod traces;
 
 use crate::metrics::{LatencyMs, SeriesRow, Sink, StateEvent};
-use crate::results::RunResult;
+use crate::results::{EdgeStats, RunResult};
 use crate::scenario::{analysis, Scenario};
 use serde_json::{json, Map, Value};
 use std::fs::File;
@@ -169,25 +169,17 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     let mut edges = Map::new();
     for e in &result.edges {
         let st = &e.stats;
-        let mut v = json!({
-            "calls": st.calls,
-            "attempts": st.attempts,
-            "retries": st.retries,
-            "hedges": st.hedges,
-            "amplification": if st.calls > 0 { r6(st.attempts as f64 / st.calls as f64) } else { 0.0 },
-            "ok": st.ok,
-            "failed": st.failed,
-            "breaker_rejected": st.breaker_rejected,
-            "budget_denied": st.budget_denied,
-            "bulkhead_rejected": st.bulkhead_rejected,
-            "throttled": st.throttled,
-            // The adaptive throttle's local rejections per call (SRE's client-side p).
-            "throttled_rate": if st.calls > 0 { r6(st.throttled as f64 / st.calls as f64) } else { 0.0 },
-            "limited": st.limited,
-            "no_healthy_upstream": st.no_healthy_upstream,
-            "fallbacks": st.fallbacks,
-            "calls_to_dead": st.calls_to_dead,
-        });
+        let mut v = call_counts(st);
+        if e.sites.len() > 1 {
+            // Several call sites share the pair: each one's own figures (the edge's are
+            // their sum), so a saga's compensations do not blur a plain call's amplification.
+            let sites: Map<String, Value> = e
+                .sites
+                .iter()
+                .map(|s| (s.name.clone(), call_counts(&s.stats)))
+                .collect();
+            v["sites"] = Value::Object(sites);
+        }
         if spec.registry.is_some() {
             v["failed_refreshes"] = json!(st.failed_refreshes);
         }
@@ -437,4 +429,27 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
     write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
     render(dir, png)?;
     Ok(())
+}
+
+/// The counters of the calls on an edge or at one call site, as `summary.json` writes them.
+fn call_counts(st: &EdgeStats) -> Value {
+    json!({
+        "calls": st.calls,
+        "attempts": st.attempts,
+        "retries": st.retries,
+        "hedges": st.hedges,
+        "amplification": if st.calls > 0 { r6(st.attempts as f64 / st.calls as f64) } else { 0.0 },
+        "ok": st.ok,
+        "failed": st.failed,
+        "breaker_rejected": st.breaker_rejected,
+        "budget_denied": st.budget_denied,
+        "bulkhead_rejected": st.bulkhead_rejected,
+        "throttled": st.throttled,
+        // The adaptive throttle's local rejections per call (SRE's client-side p).
+        "throttled_rate": if st.calls > 0 { r6(st.throttled as f64 / st.calls as f64) } else { 0.0 },
+        "limited": st.limited,
+        "no_healthy_upstream": st.no_healthy_upstream,
+        "fallbacks": st.fallbacks,
+        "calls_to_dead": st.calls_to_dead,
+    })
 }

@@ -81,6 +81,19 @@ pub struct EdgeResult {
     pub concurrency_limit: Option<u32>,
     /// Instances ejected at the end, if the edge has outlier detection.
     pub ejected_at_end: Option<usize>,
+    /// Its call sites' own counters, in the order of the scenario (`stats` is their sum,
+    /// plus what belongs to the edge alone: ejections, panic picks, cache refreshes).
+    pub sites: Vec<SiteResult>,
+}
+
+/// One call site's counters.
+#[derive(Clone, Debug)]
+pub struct SiteResult {
+    /// Where it is: "endpoint step N" (".M" for a member of a parallel group), or
+    /// "saga NAME: STEP" (and " compensation") for a saga's call.
+    pub name: String,
+    /// Counters of its calls.
+    pub stats: EdgeStats,
 }
 
 /// Per-workload results (requests sent after warmup).
@@ -213,6 +226,50 @@ pub struct EdgeStats {
     /// Discovery cache refreshes that failed (the registry down or cut off): the caller kept
     /// its stale list.
     pub failed_refreshes: u64,
+}
+
+impl EdgeStats {
+    /// Adds `o`'s counters to these.
+    pub fn add(&mut self, o: &EdgeStats) {
+        let EdgeStats {
+            calls,
+            attempts,
+            retries,
+            ok,
+            failed,
+            hedges,
+            breaker_rejected,
+            budget_denied,
+            bulkhead_rejected,
+            throttled,
+            limited,
+            no_healthy_upstream,
+            fallbacks,
+            ejections,
+            ejection_overflows,
+            panic_picks,
+            calls_to_dead,
+            failed_refreshes,
+        } = o;
+        self.calls += calls;
+        self.attempts += attempts;
+        self.retries += retries;
+        self.ok += ok;
+        self.failed += failed;
+        self.hedges += hedges;
+        self.breaker_rejected += breaker_rejected;
+        self.budget_denied += budget_denied;
+        self.bulkhead_rejected += bulkhead_rejected;
+        self.throttled += throttled;
+        self.limited += limited;
+        self.no_healthy_upstream += no_healthy_upstream;
+        self.fallbacks += fallbacks;
+        self.ejections += ejections;
+        self.ejection_overflows += ejection_overflows;
+        self.panic_picks += panic_picks;
+        self.calls_to_dead += calls_to_dead;
+        self.failed_refreshes += failed_refreshes;
+    }
 }
 
 /// Requests a service refused or dropped, by the layer that did it.
