@@ -85,6 +85,17 @@ pub(super) struct Outbox {
     pub(super) counts: EventCounts,
 }
 
+/// How a consumer's handler ended.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct HandlerEnd {
+    /// It answered ok.
+    pub(super) ok: bool,
+    /// Its instance crashed under it.
+    pub(super) crashed: bool,
+    /// Some broker instance runs to hear the answer.
+    pub(super) broker_up: bool,
+}
+
 /// How a consumer's handler ending settles its message.
 #[derive(Debug, Default, PartialEq)]
 pub(super) struct Settled {
@@ -238,19 +249,21 @@ impl Messaging {
         }
     }
 
-    /// A consumer's handler for delivery `di` ended with `outcome` (or its instance crashed
-    /// under it): acknowledge, nack or leave it to the visibility timeout, and apply its
-    /// effect. `broker_up`: some broker instance runs to hear the answer.
+    /// A consumer's handler for delivery `di` ended (`how`): acknowledge, nack or leave it
+    /// to the visibility timeout, and apply its effect.
     pub(super) fn handler_ended(
         &mut self,
         spec: &SystemSpec,
         now: SimTime,
         warmup: SimTime,
         di: u32,
-        ok: bool,
-        crashed: bool,
-        broker_up: bool,
+        how: HandlerEnd,
     ) -> Settled {
+        let HandlerEnd {
+            ok,
+            crashed,
+            broker_up,
+        } = how;
         let d = &mut self.deliveries[di as usize];
         d.handler_done = true;
         let (qi, receipt, c) = (d.queue, d.receipt, d.consumer);
@@ -467,6 +480,14 @@ mod tests {
         hold(m, receipt)
     }
 
+    fn end(ok: bool, crashed: bool, broker_up: bool) -> HandlerEnd {
+        HandlerEnd {
+            ok,
+            crashed,
+            broker_up,
+        }
+    }
+
     /// Hands `receipt` to consumer 0 on instance 0.
     fn hold(m: &mut Messaging, receipt: Receipt) -> u32 {
         m.add_delivery(DeliveryRec {
@@ -484,7 +505,13 @@ mod tests {
         let spec = spec("", "");
         let mut m = Messaging::new(&spec, 3, 3);
         let di = deliver(&mut m, &spec, SimTime(S), 1);
-        let s = m.handler_ended(&spec, SimTime(2 * S), SimTime::ZERO, di, true, false, true);
+        let s = m.handler_ended(
+            &spec,
+            SimTime(2 * S),
+            SimTime::ZERO,
+            di,
+            end(true, false, true),
+        );
         assert_eq!(
             s,
             Settled {
@@ -497,7 +524,13 @@ mod tests {
         assert_eq!(m.queues[0].q.len(), 0, "acked: gone from the queue");
         // The same id delivered again (a publish retried) is a double effect.
         let di = deliver(&mut m, &spec, SimTime(3 * S), 1);
-        m.handler_ended(&spec, SimTime(4 * S), SimTime::ZERO, di, true, false, true);
+        m.handler_ended(
+            &spec,
+            SimTime(4 * S),
+            SimTime::ZERO,
+            di,
+            end(true, false, true),
+        );
         let c = m.queues[0].counters;
         assert_eq!((c.applied, c.double_effects, c.duplicates), (1, 1, 1));
     }
@@ -507,14 +540,26 @@ mod tests {
         let spec = spec("", ", idempotency_ttl = \"5s\"");
         let mut m = Messaging::new(&spec, 3, 3);
         let di = deliver(&mut m, &spec, SimTime(S), 1);
-        m.handler_ended(&spec, SimTime(S), SimTime::ZERO, di, true, false, true);
+        m.handler_ended(&spec, SimTime(S), SimTime::ZERO, di, end(true, false, true));
         let di = deliver(&mut m, &spec, SimTime(2 * S), 1);
-        m.handler_ended(&spec, SimTime(2 * S), SimTime::ZERO, di, true, false, true);
+        m.handler_ended(
+            &spec,
+            SimTime(2 * S),
+            SimTime::ZERO,
+            di,
+            end(true, false, true),
+        );
         let c = m.queues[0].counters;
         assert_eq!((c.applied, c.skipped, c.double_effects), (1, 1, 0));
         // Past the TTL the store has forgotten it: a double effect.
         let di = deliver(&mut m, &spec, SimTime(9 * S), 1);
-        m.handler_ended(&spec, SimTime(9 * S), SimTime::ZERO, di, true, false, true);
+        m.handler_ended(
+            &spec,
+            SimTime(9 * S),
+            SimTime::ZERO,
+            di,
+            end(true, false, true),
+        );
         assert_eq!(m.queues[0].counters.double_effects, 1);
     }
 
@@ -525,7 +570,13 @@ mod tests {
         let spec = spec("max_deliveries = 2", "");
         let mut m = Messaging::new(&spec, 3, 3);
         let di = deliver(&mut m, &spec, SimTime(S), 1);
-        let s = m.handler_ended(&spec, SimTime(S), SimTime::ZERO, di, false, false, true);
+        let s = m.handler_ended(
+            &spec,
+            SimTime(S),
+            SimTime::ZERO,
+            di,
+            end(false, false, true),
+        );
         assert_eq!(s, Settled::default(), "nothing settles: the timer will");
         assert_eq!(m.visibility_ended(SimTime(31 * S), di), None);
         assert_eq!(m.queues[0].q.ready(), 1, "visible again");
@@ -544,7 +595,13 @@ mod tests {
         let spec = spec("on_failure = \"requeue\"", "");
         let mut m = Messaging::new(&spec, 3, 3);
         let di = deliver(&mut m, &spec, SimTime(S), 1);
-        let s = m.handler_ended(&spec, SimTime(S), SimTime::ZERO, di, false, false, true);
+        let s = m.handler_ended(
+            &spec,
+            SimTime(S),
+            SimTime::ZERO,
+            di,
+            end(false, false, true),
+        );
         assert!(
             s.settled && s.left.is_none() && s.redeliver_at.is_none(),
             "{s:?}"
@@ -553,7 +610,13 @@ mod tests {
         // With the broker down the ack is lost: applied, but not settled.
         let receipt = m.queues[0].q.receive(SimTime(2 * S)).expect("ready");
         let di = hold(&mut m, receipt);
-        let s = m.handler_ended(&spec, SimTime(2 * S), SimTime::ZERO, di, true, false, false);
+        let s = m.handler_ended(
+            &spec,
+            SimTime(2 * S),
+            SimTime::ZERO,
+            di,
+            end(true, false, false),
+        );
         assert!(!s.settled);
         assert_eq!(m.queues[0].counters.applied, 1);
         assert_eq!(

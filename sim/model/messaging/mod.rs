@@ -20,7 +20,7 @@ mod actor;
 
 use super::*;
 use crate::policy::broker::{Exit, Receipt};
-use actor::{DeliveryRec, Settled};
+use actor::{DeliveryRec, HandlerEnd, Settled};
 pub use actor::{EventCounts, QueueCounters, QueueResult};
 pub(super) use actor::{Messaging, POISON};
 
@@ -249,16 +249,18 @@ impl World<'_> {
         }
         let spec = self.spec;
         let broker_up = self.service_runs(spec.queues[qi as usize].broker.0 as usize);
-        let ok = outcome == Outcome::Ok;
+        let how = HandlerEnd {
+            ok: outcome == Outcome::Ok,
+            crashed,
+            broker_up,
+        };
         let Settled {
             settled,
             redeliver_at,
             left,
             saga_effect,
             saga_reply,
-        } = self
-            .msg
-            .handler_ended(spec, now, self.warmup, di, ok, crashed, broker_up);
+        } = self.msg.handler_ended(spec, now, self.warmup, di, how);
         if let Some(due) = redeliver_at {
             self.engine.schedule_at(
                 due,

@@ -180,17 +180,20 @@ impl Sagas {
         format!("{}#{}", spec.sagas[run.def as usize].name, run.number)
     }
 
-    /// Saga `slot` runs a step at `at` (after its back-off): noted in its log.
-    pub(super) fn note_step(
-        &mut self,
-        spec: &SystemSpec,
-        at: SimTime,
-        slot: usize,
-        step: usize,
-        compensation: bool,
-        attempt: u32,
-        seq: u64,
-    ) {
+    /// Saga `slot` runs a step at `now` plus its back-off (`next`, a `Next::Run`): noted
+    /// in its log.
+    pub(super) fn note_step(&mut self, spec: &SystemSpec, now: SimTime, slot: usize, next: &Next) {
+        let Next::Run {
+            step,
+            compensation,
+            attempt,
+            delay,
+            seq,
+        } = *next
+        else {
+            return;
+        };
+        let at = now.after(delay);
         let subject = self.subject(spec, slot);
         let run = &mut self.runs[slot];
         run.seq = seq;

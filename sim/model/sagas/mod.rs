@@ -75,19 +75,10 @@ impl World<'_> {
             Next::Run {
                 step,
                 compensation,
-                attempt,
                 delay,
-                seq,
+                ..
             } => {
-                self.sagas.note_step(
-                    self.spec,
-                    now.after(delay),
-                    slot,
-                    step,
-                    compensation,
-                    attempt,
-                    seq,
-                );
+                self.sagas.note_step(self.spec, now, slot, &next);
                 if delay.0 > 0 {
                     self.sagas.run(slot).pending = Some(next);
                     self.engine
