@@ -9,6 +9,8 @@ pub(super) struct Call {
     /// The call is under way (false: finished, its slot free or about to be).
     pub(super) live: bool,
     pub(super) site: u32,
+    /// The caller-side state it uses (`World::edges`): its pair's, or its caller instance's.
+    pub(super) edge: u32,
     pub(super) attempt: u32,
     pub(super) attempt_started: SimTime,
     /// The call's own deadline and the one it inherited.
@@ -154,8 +156,10 @@ impl World<'_> {
     /// A request starts a logical call at `site`.
     pub(super) fn start_call(&mut self, now: SimTime, parent: ReqId, site: u32) {
         let spec = self.spec;
+        let caller = self.reqs[parent].instance;
+        let pair = self.sites[site as usize].edge;
+        let edge = self.edge_state(now, pair, caller) as usize;
         let s = &self.sites[site as usize];
-        let edge = s.edge as usize;
         let retry = s.spec.retry.map(|r| &spec.retries[r as usize]);
         let deadlines = Deadlines::start(
             now,
@@ -172,6 +176,7 @@ impl World<'_> {
             parent,
             live: true,
             site,
+            edge: edge as u32,
             attempt: 0,
             attempt_started: now,
             deadlines,
@@ -238,7 +243,7 @@ impl World<'_> {
     pub(super) fn on_retry(&mut self, now: SimTime, id: CallId) {
         if now >= self.call_deadline(id) {
             let c = &mut self.calls[id];
-            let edge = self.sites[c.site as usize].edge;
+            let edge = c.edge;
             self.edges[edge as usize]
                 .budget
                 .end_retry(&mut c.retry.ticket);
@@ -257,7 +262,7 @@ impl World<'_> {
         if !h.next_due(c.attempt, c.hedge_timer.is_some()) {
             return;
         }
-        let seen = &self.edges[site.edge as usize].attempt_latency;
+        let seen = &self.edges[c.edge as usize].attempt_latency;
         let delay = h.delay(seen.count(), |q| SimDuration(seen.percentile_ns(q)));
         let lane = self.lane(Lane::Hedge(c.site));
         let key = self
@@ -287,7 +292,7 @@ impl World<'_> {
     /// Abandons every attempt of a call still in flight (the losers of a hedge), releasing
     /// what they hold at the caller; nothing is reported about them.
     pub(super) fn cancel_attempts(&mut self, now: SimTime, id: CallId) {
-        let edge = self.sites[self.calls[id].site as usize].edge;
+        let edge = self.calls[id].edge;
         let outstanding = std::mem::take(&mut self.calls[id].outstanding);
         for child in outstanding.into_iter().flatten() {
             let r = &mut self.reqs[child];
@@ -339,7 +344,7 @@ impl World<'_> {
     pub(super) fn dispatch(&mut self, now: SimTime, id: CallId, mut done: Done) {
         let c = &self.calls[id];
         let (site, attempt, measured) = (c.site, c.attempt, c.measured);
-        let edge = self.sites[site as usize].edge;
+        let edge = c.edge;
         let until = self.attempt_deadline(now, id);
         if until <= now {
             // The deadline has already passed: DEADLINE_EXCEEDED without sending.
@@ -412,8 +417,8 @@ impl World<'_> {
             }
         }
         c.last_open = outcome == AttemptOutcome::CircuitOpen;
+        let edge = c.edge;
         let site = &self.sites[c.site as usize];
-        let edge = site.edge;
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
         self.release_attempt(now, edge, outcome, attempt_ns, done, true);
         let c = &mut self.calls[id];
@@ -504,7 +509,7 @@ impl World<'_> {
 
     /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
     pub(super) fn finish_call(&mut self, now: SimTime, id: CallId, outcome: Outcome) {
-        let edge = self.sites[self.calls[id].site as usize].edge;
+        let edge = self.calls[id].edge;
         if self.calls[id].bulkhead_wait.take().is_some() {
             // A hedged attempt still waiting for a permit stops waiting.
             let done = self.calls[id].wait_done;
@@ -545,10 +550,7 @@ impl World<'_> {
         }
         let c = &self.calls[id];
         let site = c.site as usize;
-        let (edge, required) = (
-            self.sites[site].edge as usize,
-            self.sites[site].spec.required,
-        );
+        let (edge, required) = (c.edge as usize, self.sites[site].spec.required);
         if let Some(k) = self.calls[id].hedge_timer.take() {
             self.engine.cancel(k);
         }

@@ -6,15 +6,21 @@ use super::*;
 pub(super) struct Site {
     pub(super) spec: CallSpec,
     pub(super) from: u32,
+    /// Its caller → callee pair (an index into `World::pairs`).
     pub(super) edge: u32,
     /// Its calls' counters (the edge's figures are the sum of its sites' and its own).
     pub(super) stats: EdgeStats,
 }
 
-/// Per-edge state: the breaker, the retry budget and counters.
+/// The caller-side state of a caller → callee pair, kept once per caller service or once per
+/// caller instance (see `Pair`): the breaker, the retry budget, the balancer, counters.
+#[derive(Clone)]
 pub(super) struct Edge {
     pub(super) from: u32,
     pub(super) to: u32,
+    /// The caller instance (index within its service) that owns this state; `None` when the
+    /// calling service shares it.
+    pub(super) caller: Option<u32>,
     pub(super) breaker: Option<Breaker>,
     /// The breaker wraps whole calls (`scope = "call"`).
     pub(super) breaker_per_call: bool,
@@ -62,6 +68,65 @@ pub(super) struct Edge {
     pub(super) slow_start: Option<(SimDuration, f64, f64)>,
 }
 
+/// Whose caller-side state a pair keeps when nothing says. In the references it lives in the
+/// caller's process: every Envoy sidecar keeps its own load balancer, outlier detector and
+/// circuit-breaking counters per upstream cluster, a gRPC channel its own picker and retry
+/// throttle, a Resilience4j registry its own breakers and bulkheads per JVM.
+pub(super) const DEFAULT_STATE: StateScope = StateScope::Service;
+
+/// A caller → callee pair: its call sites share one `Edge` state per calling service, or
+/// one per calling instance, made the first time that instance calls.
+pub(super) struct Pair {
+    pub(super) per_instance: bool,
+    /// Per caller instance (index within its service): its state in `World::edges`.
+    pub(super) states: Vec<Option<u32>>,
+}
+
+/// The scope of each pair's state: "service" when a policy on one of its sites says so (or
+/// when none says and its calling service does), else "instance" when one says so; with
+/// nothing said, `DEFAULT_STATE`. A pair keeps all its state at one scope.
+pub(super) fn build_pairs(spec: &SystemSpec, sites: &[Site], edges: &[Edge]) -> Vec<Pair> {
+    let st = &spec.states;
+    edges
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let mut said = Vec::new();
+            for c in sites
+                .iter()
+                .filter(|s| s.edge as usize == k)
+                .map(|s| &s.spec)
+            {
+                let pick = |v: &[Option<StateScope>], i: Option<u32>| i.and_then(|i| v[i as usize]);
+                said.extend(pick(&st.retry, c.retry));
+                said.extend(pick(&st.breaker, c.breaker));
+                said.extend(pick(&st.balancer, c.balancer));
+                said.extend(pick(&st.outlier, c.outlier));
+                said.extend(pick(&st.bulkhead, c.bulkhead));
+                said.extend(pick(&st.concurrency, c.concurrency));
+                said.extend(pick(&st.throttle, c.throttle));
+            }
+            let from = &spec.services[e.from as usize];
+            let scope = if said.contains(&StateScope::Service) {
+                StateScope::Service
+            } else if !said.is_empty() {
+                StateScope::Instance
+            } else {
+                from.policy_state.unwrap_or(DEFAULT_STATE)
+            };
+            let per_instance = scope == StateScope::Instance;
+            Pair {
+                per_instance,
+                states: if per_instance {
+                    vec![None; from.slots() as usize]
+                } else {
+                    Vec::new()
+                },
+            }
+        })
+        .collect()
+}
+
 /// A name for every call site, in `build_sites`' order: "endpoint step N" (".M" for the
 /// M-th member of a parallel group), or "saga NAME: STEP" (" compensation") for the call a
 /// saga's orchestrator makes.
@@ -105,6 +170,21 @@ pub(super) fn site_labels(spec: &SystemSpec) -> Vec<String> {
     out
 }
 
+impl Edge {
+    /// Its name in `events.csv`: "caller->callee", or "caller/k->callee" for the state of
+    /// caller instance k.
+    pub(super) fn name(&self, spec: &SystemSpec) -> String {
+        let (from, to) = (
+            &spec.services[self.from as usize].name,
+            &spec.services[self.to as usize].name,
+        );
+        match self.caller {
+            None => format!("{from}->{to}"),
+            Some(k) => format!("{from}/{k}->{to}"),
+        }
+    }
+}
+
 /// Numbers every call site, and makes one edge per (caller, callee) pair that
 /// carries the breaker and retry budget of the first site naming one.
 pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, Vec<Edge>) {
@@ -138,6 +218,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                             edges.push(Edge {
                                 from,
                                 to,
+                                caller: None,
                                 breaker: None,
                                 breaker_per_call: false,
                                 bulkhead_per_call: false,
@@ -258,6 +339,50 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
 }
 
 impl World<'_> {
+    /// The caller-side state a call from instance `caller` (global index) over `pair` uses:
+    /// the pair's own, or the caller instance's, made on its first call.
+    pub(super) fn edge_state(&mut self, now: SimTime, pair: u32, caller: u32) -> u32 {
+        let p = &self.pairs[pair as usize];
+        if !p.per_instance {
+            return pair;
+        }
+        let local = caller - self.svcs[self.edges[pair as usize].from as usize].first_instance;
+        if let Some(k) = p.states[local as usize] {
+            return k;
+        }
+        let spec = self.spec;
+        let mut e = self.edges[pair as usize].clone();
+        let name = format!(
+            "edge:{}/{local}->{}",
+            spec.services[e.from as usize].name, spec.services[e.to as usize].name
+        );
+        let stream = |what: &str| SimRng::for_component(spec.seed, &format!("{name}:{what}"));
+        e.caller = Some(local);
+        e.rng = SimRng::for_component(spec.seed, &name);
+        e.lb_rng = stream("lb");
+        e.outlier_rng = stream("outlier");
+        e.limiter_rng = stream("limit");
+        e.throttle_rng = stream("throttle");
+        let k = self.edges.len() as u32;
+        self.pairs[pair as usize].states[local as usize] = Some(k);
+        if let Some(d) = &e.outlier {
+            self.engine
+                .schedule_at(now.after(d.interval()), Ev::OutlierSweep { edge: k });
+        }
+        if let Some(reg) = &spec.registry {
+            // A sidecar starting up fetches the registry's list, then refreshes at its phase.
+            let to = e.to as usize;
+            e.cache = (0..e.active.len())
+                .map(|j| self.directory.routable(to, j))
+                .collect();
+            let ttl = spec.services[e.from as usize].cache_ttl(reg);
+            let at = now.after(SimDuration((e.lb_rng.unit() * ttl.0 as f64) as u64));
+            self.engine.schedule_at(at, Ev::CacheRefresh { edge: k });
+        }
+        self.edges.push(e);
+        k
+    }
+
     /// Releases what an ended attempt held at the caller (bulkhead permit, limiter slot, the
     /// instance's active count) and, when `report`, feeds its result to the limiter, the
     /// throttle, the balancer and outlier detection.
@@ -331,10 +456,7 @@ impl World<'_> {
                     e.open_ns += now.since(since).0;
                 }
             }
-            let name = format!(
-                "{}->{}",
-                self.spec.services[e.from as usize].name, self.spec.services[e.to as usize].name
-            );
+            let name = e.name(self.spec);
             self.log.push(StateEvent {
                 t_s: secs(now),
                 subject: name,
@@ -424,7 +546,7 @@ impl World<'_> {
     ) -> Option<Done> {
         let c = &self.calls[id];
         let (site, measured) = (c.site as usize, c.measured);
-        let edge = self.sites[site].edge;
+        let edge = c.edge;
         let s = scope as usize;
         for k in from..self.edges[edge as usize].layers[s].len() {
             let layer = self.edges[edge as usize].layers[s][k];

@@ -142,7 +142,7 @@ impl World<'_> {
             }
             None => {
                 // Nobody to hand the permit to after all: give it back.
-                let edge = self.sites[c.site as usize].edge;
+                let edge = c.edge;
                 if let Some(w) = self.edges[edge as usize]
                     .bulkhead
                     .as_mut()
@@ -162,7 +162,7 @@ impl World<'_> {
             return;
         }
         let site = c.site as usize;
-        let edge = self.sites[site].edge;
+        let edge = c.edge;
         let (done, started, measured) = (c.wait_done, c.attempt_started, c.measured);
         let e = &mut self.edges[edge as usize];
         let Some(b) = e.bulkhead.as_mut() else { return };
@@ -237,10 +237,7 @@ impl World<'_> {
         let spec = self.spec;
         self.log.push(StateEvent {
             t_s: secs(now),
-            subject: format!(
-                "{}->{}/{}",
-                spec.services[e.from as usize].name, spec.services[e.to as usize].name, host
-            ),
+            subject: format!("{}/{host}", e.name(spec)),
             change: results::events::Change::Outlier(detail),
         });
     }

@@ -451,7 +451,11 @@ pub struct World<'a> {
     sites: Vec<Site>,
     /// site_index[service][endpoint][step]: the first site of that step (parallel members follow).
     site_index: Vec<Vec<Vec<u32>>>,
+    /// Caller-side states: one per pair first (kept by the calling service, or the template
+    /// of per-instance ones), then the per-instance ones as callers first call.
     edges: Vec<Edge>,
+    /// Caller → callee pairs, indexed like their first states in `edges`.
+    pairs: Vec<Pair>,
     /// State changes waiting to be written to the sink.
     log: Vec<StateEvent>,
     /// Closed-loop users: the workload of each (events carry the index, keeping them 8 bytes).
@@ -535,8 +539,11 @@ impl<'a> World<'a> {
             wls.push(wl);
         }
         let (sites, site_index, edges) = build_sites(spec);
+        let pairs = build_pairs(spec, &sites, &edges);
         for (k, e) in edges.iter().enumerate() {
-            if let Some(d) = &e.outlier {
+            // A pair kept per caller instance starts its detectors when each instance first
+            // calls (`edge_state`); its own entry here is only the template they copy.
+            if let (Some(d), false) = (&e.outlier, pairs[k].per_instance) {
                 engine.schedule_at(
                     SimTime::ZERO.after(d.interval()),
                     Ev::OutlierSweep { edge: k as u32 },
@@ -569,6 +576,7 @@ impl<'a> World<'a> {
             sites,
             site_index,
             edges,
+            pairs,
             log: Vec::new(),
             users,
             warmup: SimTime::ZERO.after(spec.warmup),
@@ -765,10 +773,21 @@ impl<'a> World<'a> {
             .collect();
         let labels = site_labels(spec);
         let edges = self
-            .edges
+            .pairs
             .iter()
             .enumerate()
-            .map(|(k, e)| {
+            .map(|(k, p)| {
+                // A shared pair's state is its own entry; a per-instance pair's, every
+                // instance's that called (the entry at `k` is only their template).
+                let states: Vec<&Edge> = if p.per_instance {
+                    p.states
+                        .iter()
+                        .flatten()
+                        .map(|&i| &self.edges[i as usize])
+                        .collect()
+                } else {
+                    vec![&self.edges[k]]
+                };
                 let sites: Vec<SiteResult> = self
                     .sites
                     .iter()
@@ -779,23 +798,44 @@ impl<'a> World<'a> {
                         stats: s.stats.clone(),
                     })
                     .collect();
-                let mut stats = e.stats.clone();
+                let mut stats = EdgeStats::default();
+                for e in &states {
+                    stats.add(&e.stats);
+                }
                 for s in &sites {
                     stats.add(&s.stats);
                 }
-                (e, stats, sites)
-            })
-            .map(|(e, stats, sites)| EdgeResult {
-                from: spec.services[e.from as usize].name.clone(),
-                to: spec.services[e.to as usize].name.clone(),
-                stats,
-                sites,
-                breaker_state: e.breaker.as_ref().map(|b| b.state()),
-                breaker_transitions: e.transitions,
-                breaker_open_s: (e.open_ns + e.open_since.map_or(0, |s| end.since(s).0)) as f64
-                    / 1e9,
-                concurrency_limit: e.limiter.as_ref().map(|l| l.limit()),
-                ejected_at_end: e.outlier.as_ref().map(|d| d.ejected_count()),
+                let template = &self.edges[k];
+                let open_ns: u64 = states
+                    .iter()
+                    .map(|e| e.open_ns + e.open_since.map_or(0, |s| end.since(s).0))
+                    .sum();
+                let limits: Vec<u64> = states
+                    .iter()
+                    .filter_map(|e| e.limiter.as_ref().map(|l| l.limit() as u64))
+                    .collect();
+                EdgeResult {
+                    from: spec.services[template.from as usize].name.clone(),
+                    to: spec.services[template.to as usize].name.clone(),
+                    stats,
+                    sites,
+                    callers: p.per_instance.then_some(states.len() as u32),
+                    breaker_states: states
+                        .iter()
+                        .filter_map(|e| e.breaker.as_ref().map(|b| b.state()))
+                        .collect(),
+                    breaker_transitions: states.iter().map(|e| e.transitions).sum(),
+                    breaker_open_s: open_ns as f64 / 1e9,
+                    concurrency_limit: (!limits.is_empty()).then(|| {
+                        (limits.iter().sum::<u64>() as f64 / limits.len() as f64).round() as u32
+                    }),
+                    ejected_at_end: template.outlier.as_ref().map(|_| {
+                        states
+                            .iter()
+                            .filter_map(|e| e.outlier.as_ref().map(|d| d.ejected_count()))
+                            .sum()
+                    }),
+                }
             })
             .collect();
         let (network_messages, network_lost) = self.net.totals();

@@ -30,6 +30,36 @@ pub struct Shedding {
     pub codel: Option<(SimDuration, SimDuration)>,
 }
 
+/// Who keeps a piece of caller-side policy state (a balancer, breaker, outlier detector,
+/// retry budget, bulkhead, concurrency limiter or throttle, and the discovery cache).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateScope {
+    /// Each caller instance keeps its own, as Envoy sidecars, gRPC channels and
+    /// Resilience4j registries do.
+    Instance,
+    /// One shared by every instance of the calling service.
+    Service,
+}
+
+/// The `state` each policy sets, by kind, in the order of its policy vector.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyStates {
+    /// Retry policies (their budgets).
+    pub retry: Vec<Option<StateScope>>,
+    /// Breakers.
+    pub breaker: Vec<Option<StateScope>>,
+    /// Balancers (and the discovery cache with them).
+    pub balancer: Vec<Option<StateScope>>,
+    /// Outlier detectors.
+    pub outlier: Vec<Option<StateScope>>,
+    /// Bulkheads and connection pools.
+    pub bulkhead: Vec<Option<StateScope>>,
+    /// Adaptive concurrency limits.
+    pub concurrency: Vec<Option<StateScope>>,
+    /// Client-side throttles.
+    pub throttle: Vec<Option<StateScope>>,
+}
+
 /// Everything a run needs: limits, network, services and workloads.
 #[derive(Clone, Debug)]
 pub struct SystemSpec {
@@ -73,6 +103,8 @@ pub struct SystemSpec {
     pub concurrency: Vec<ConcurrencyPolicy>,
     /// Named client-side throttles.
     pub throttles: Vec<ThrottlePolicy>,
+    /// Each policy's own `state`, if it sets one.
+    pub states: PolicyStates,
     /// Scheduled faults.
     pub faults: Vec<FaultSpec>,
     /// Discovery through a registry (`None`: callers know every instance).
@@ -445,6 +477,8 @@ pub struct ServiceSpec {
     pub rate_limit: Option<u32>,
     /// Adaptive concurrency limit on arrivals (index into [`SystemSpec::concurrency`]).
     pub concurrency: Option<u32>,
+    /// Whose caller-side policy state this service's calls use, unless a policy says.
+    pub policy_state: Option<StateScope>,
     /// Calls carry the request's deadline downstream.
     pub propagate_deadline: bool,
     /// Expired requests are failed without work.

@@ -194,12 +194,25 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         if let Some(limit) = e.concurrency_limit {
             v["concurrency_limit"] = json!(limit);
         }
-        if let Some(state) = e.breaker_state {
+        if let Some(&first) = e.breaker_states.first() {
+            // Per caller instance the breakers may end in different states: "mixed".
+            let same = e.breaker_states.iter().all(|&s| s == first);
             v["breaker"] = json!({
-                "final_state": state,
+                "final_state": if same { json!(first) } else { json!("mixed") },
                 "transitions": e.breaker_transitions,
                 "time_open_s": r6(e.breaker_open_s),
             });
+            if e.callers.is_some() {
+                let open = e
+                    .breaker_states
+                    .iter()
+                    .filter(|&&s| s == crate::policy::breaker::State::Open)
+                    .count();
+                v["breaker"]["open_at_end"] = json!(open);
+            }
+        }
+        if let Some(n) = e.callers {
+            v["callers"] = json!(n);
         }
         edges.insert(format!("{}->{}", e.from, e.to), v);
     }

@@ -71,15 +71,20 @@ pub struct EdgeResult {
     pub to: String,
     /// Counters.
     pub stats: EdgeStats,
-    /// The breaker's final state, if the edge has one.
-    pub breaker_state: Option<breaker::State>,
-    /// Breaker state changes (whole run).
+    /// Caller instances that kept their own state (`None`: the calling service shares one).
+    pub callers: Option<u32>,
+    /// Each breaker's final state (one per caller instance, or the shared one); empty
+    /// without a breaker.
+    pub breaker_states: Vec<breaker::State>,
+    /// Breaker state changes (whole run, every breaker).
     pub breaker_transitions: u64,
-    /// Time the breaker spent open (whole run), seconds.
+    /// Time the breakers spent open (whole run), seconds (instance-seconds per instance).
     pub breaker_open_s: f64,
-    /// The client-side concurrency limit at the end, if the edge has one.
+    /// The client-side concurrency limit at the end (the mean over caller instances), if
+    /// the edge has one.
     pub concurrency_limit: Option<u32>,
-    /// Instances ejected at the end, if the edge has outlier detection.
+    /// Instances ejected at the end (summed over caller instances), if the edge has outlier
+    /// detection.
     pub ejected_at_end: Option<usize>,
     /// Its call sites' own counters, in the order of the scenario (`stats` is their sum,
     /// plus what belongs to the edge alone: ejections, panic picks, cache refreshes).

@@ -69,7 +69,7 @@ impl World<'_> {
             );
             self.directory.add(registry, rng);
         }
-        for k in 0..self.edges.len() {
+        for k in (0..self.edges.len()).filter(|&k| !self.pairs[k].per_instance) {
             let e = &mut self.edges[k];
             // Callers start knowing the registry as it is at t = 0.
             let to = e.to as usize;
@@ -183,10 +183,7 @@ impl World<'_> {
             let spec = self.spec;
             self.log.push(StateEvent {
                 t_s: secs(now),
-                subject: format!(
-                    "{}->{}",
-                    spec.services[e.from as usize].name, spec.services[e.to as usize].name
-                ),
+                subject: e.name(spec),
                 change: results::events::Change::Discovery {
                     sees,
                     of: e.cache.len() as u32,

@@ -700,6 +700,10 @@ pub struct RawService {
     /// Adaptive concurrency limit on requests arriving at each instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<String>,
+    /// Whose caller-side policy state its calls use unless a policy says: "instance" (each of
+    /// its instances keeps its own balancer, breakers, budgets...; the default) or "service".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_state: Option<String>,
     /// Calls inherit the remaining time of this service's request (gRPC deadline propagation).
     #[serde(default)]
     pub propagate_deadline: bool,

@@ -70,6 +70,10 @@ pub struct RawBalancer {
     /// up over a window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slow_start: Option<RawSlowStart>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `slow_start = { window = "60s", aggression = 1.0, min_weight_percent = 10 }`.
@@ -160,6 +164,10 @@ pub struct RawOutlier {
     /// enforcing_failure_percentage, percent (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforcing_failure_percentage: Option<f64>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `[policy.bulkhead.NAME]`.
@@ -190,6 +198,10 @@ pub struct RawBulkhead {
     /// across its retries and back-off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `[policy.rate_limit.NAME]`.
@@ -257,6 +269,10 @@ pub struct RawConcurrency {
     /// gradient2: RTT tolerance (default 1.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<f64>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `[policy.throttle.NAME]`: client-side adaptive throttling (SRE book / Envoy admission control).
@@ -278,6 +294,10 @@ pub struct RawThrottle {
     /// No rejection below this many requests per second (default 0).
     #[serde(default)]
     pub min_rps: f64,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 pub(super) fn two_f() -> f64 {
@@ -342,6 +362,10 @@ pub struct RawRetry {
     /// Deadline for all attempts together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overall_timeout: Option<SimDuration>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }
 
 /// `backoff = { kind = "exponential", base = "25ms", cap = "1s", jitter = "full" }`.
@@ -468,4 +492,8 @@ pub struct RawBreaker {
     /// (the breaker wraps the whole retry loop and sees one result per call).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Whose state this is: "instance" (each caller instance keeps its own, as sidecars
+    /// and client libraries do; the default) or "service" (one shared by all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
 }

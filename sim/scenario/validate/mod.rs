@@ -550,6 +550,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             shedding,
             rate_limit,
             concurrency,
+            policy_state: state_scope(&mut cx, s.policy_state.as_deref(), p.key("policy_state")),
             propagate_deadline: s.propagate_deadline,
             drop_expired: s.drop_expired,
             error_rate: s.error_rate,
@@ -1016,6 +1017,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         rate_limits: pols.rate_limits,
         concurrency: pols.concurrency,
         throttles: pols.throttles,
+        states: pols.states,
         faults,
     };
     check_work(&mut cx, &spec);

@@ -26,6 +26,7 @@ pub(super) struct Policies {
     pub(super) rate_limits: Vec<RateLimitPolicy>,
     pub(super) concurrency: Vec<ConcurrencyPolicy>,
     pub(super) throttles: Vec<ThrottlePolicy>,
+    pub(super) states: PolicyStates,
 }
 
 impl Policies {
@@ -450,6 +451,89 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         rate_limits: more.3,
         concurrency: more.4,
         throttles: more.5,
+        states: policy_states(cx, raw),
+    }
+}
+
+/// Reads a `state` (or a service's `policy_state`): "instance" or "service".
+pub(super) fn state_scope(cx: &mut Ctx, v: Option<&str>, path: TomlPath) -> Option<StateScope> {
+    match v? {
+        "instance" => Some(StateScope::Instance),
+        "service" => Some(StateScope::Service),
+        other => {
+            cx.err(path, format!("unknown state {other:?}: use \"instance\" (each caller instance keeps its own, the default) or \"service\" (one shared by the calling service)"));
+            None
+        }
+    }
+}
+
+/// Every policy's `state`, by kind, in the order the policies are built (by name).
+fn policy_states(cx: &mut Ctx, raw: &RawScenario) -> PolicyStates {
+    let pp = root().key("policy");
+    let rp = &raw.policy;
+    let mut read =
+        |kind: &str, states: Vec<(&String, Option<&String>)>| -> Vec<Option<StateScope>> {
+            states
+                .into_iter()
+                .map(|(name, v)| {
+                    state_scope(
+                        cx,
+                        v.map(|s| s.as_str()),
+                        pp.key(kind).key(name).key("state"),
+                    )
+                })
+                .collect()
+        };
+    PolicyStates {
+        retry: read(
+            "retry",
+            rp.retry
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        breaker: read(
+            "breaker",
+            rp.breaker
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        balancer: read(
+            "balancer",
+            rp.balancer
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        outlier: read(
+            "outlier",
+            rp.outlier
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        bulkhead: read(
+            "bulkhead",
+            rp.bulkhead
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        concurrency: read(
+            "concurrency",
+            rp.concurrency
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
+        throttle: read(
+            "throttle",
+            rp.throttle
+                .iter()
+                .map(|(n, p)| (n, p.state.as_ref()))
+                .collect(),
+        ),
     }
 }
 

@@ -1,0 +1,205 @@
+//! Caller-side state per caller instance: each caller instance
+//! keeps its own breakers, outlier detector and balancer, as every pod's sidecar does;
+//! `state = "service"` shares one per calling service.
+
+mod common;
+
+use common::run_text;
+use faultline::metrics::StateEvent;
+use std::collections::BTreeMap;
+
+/// Five api pods call three db instances; db instance 0 fails every request from 10 s to
+/// 30 s. Each pod's breaker (30 % of its last 10 calls failed) sees only its own calls.
+fn pods(state: &str) -> String {
+    format!(
+        r#"
+[sim]
+name = "pods"
+duration = "40s"
+seed = 5
+
+[policy.breaker.b]
+kind = "rate"
+window = {{ kind = "count", size = 10 }}
+minimum_calls = 10
+failure_rate = 0.3
+open_for = "2s"
+{state}
+
+[[service]]
+name = "api"
+replicas = 5
+workers = 16
+calls = [{{ to = "db", timeout = "1s", breaker = "b" }}]
+
+[[service]]
+name = "db"
+replicas = 3
+workers = 16
+work = {{ dist = "exp", mean = "2ms" }}
+
+[[workload]]
+name = "w"
+target = "api"
+arrivals = {{ kind = "poisson", rate = 200 }}
+
+[[fault]]
+kind = "error"
+target = "db"
+instance = 0
+p = 1.0
+at = "10s"
+for = "20s"
+"#
+    )
+}
+
+/// When each breaker (by subject) first opened.
+fn first_opens(events: &[StateEvent]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind() == "breaker") {
+        if e.detail().ends_with("-> open") {
+            out.entry(e.subject.clone()).or_insert(e.t_s);
+        }
+    }
+    out
+}
+
+#[test]
+fn per_instance_breakers_open_at_different_times_and_a_shared_one_once() {
+    let (r, events) = run_text("pods.toml", &pods("state = \"instance\""), &[]);
+    let opens = first_opens(&events);
+    // Every pod round-robins over db: each sees a third of its calls fail and opens its own
+    // breaker, each at a time of its own.
+    assert_eq!(opens.len(), 5, "{opens:?}");
+    assert!(
+        opens
+            .keys()
+            .all(|k| k.starts_with("api/") && k.ends_with("->db")),
+        "{opens:?}"
+    );
+    let times: std::collections::BTreeSet<u64> = opens.values().map(|t| (t * 1e9) as u64).collect();
+    assert_eq!(times.len(), 5, "all at once: {opens:?}");
+    let e = &r.edges[0];
+    assert_eq!((e.callers, e.breaker_states.len()), (Some(5), 5));
+
+    let (r, events) = run_text("pods.toml", &pods("state = \"service\""), &[]);
+    let opens = first_opens(&events);
+    assert_eq!(opens.keys().collect::<Vec<_>>(), ["api->db"], "{opens:?}");
+    assert_eq!(
+        (r.edges[0].callers, r.edges[0].breaker_states.len()),
+        (None, 1)
+    );
+}
+
+#[test]
+fn a_service_can_set_the_scope_for_its_calls_and_a_policy_overrides_it() {
+    let shared = pods("").replace(
+        "name = \"api\"\nreplicas = 5",
+        "name = \"api\"\npolicy_state = \"service\"\nreplicas = 5",
+    );
+    let (r, _) = run_text("pods.toml", &shared, &[]);
+    assert_eq!(r.edges[0].callers, None);
+    let own = pods("state = \"instance\"").replace(
+        "name = \"api\"\nreplicas = 5",
+        "name = \"api\"\npolicy_state = \"service\"\nreplicas = 5",
+    );
+    let (r, _) = run_text("pods.toml", &own, &[]);
+    assert_eq!(r.edges[0].callers, Some(5));
+}
+
+#[test]
+fn each_callers_outlier_detector_ejects_on_its_own() {
+    // Outlier detection per pod: db 0 fails, and each pod ejects it after five of its own
+    // consecutive failures, at its own time; a host ejected by one pod is still called by
+    // a pod that has not seen five failures yet.
+    let text = pods("").replace(
+        "calls = [{ to = \"db\", timeout = \"1s\", breaker = \"b\" }]",
+        "calls = [{ to = \"db\", timeout = \"1s\", outlier = \"o\" }]",
+    ) + "\n[policy.outlier.o]\nconsecutive_5xx = 5\ninterval = \"1s\"\nmax_ejection_percent = 50\nstate = \"instance\"\n";
+    let (r, events) = run_text("pods.toml", &text, &[]);
+    let ejections: BTreeMap<String, f64> = events
+        .iter()
+        .filter(|e| e.kind() == "outlier" && e.detail().starts_with("ejected"))
+        .fold(BTreeMap::new(), |mut m, e| {
+            m.entry(e.subject.clone()).or_insert(e.t_s);
+            m
+        });
+    assert_eq!(ejections.len(), 5, "{ejections:?}");
+    assert!(
+        ejections.keys().all(|k| k.ends_with("->db/0")),
+        "{ejections:?}"
+    );
+    let (first, last) = (
+        ejections.values().cloned().fold(f64::MAX, f64::min),
+        ejections.values().cloned().fold(0.0, f64::max),
+    );
+    assert!(last > first, "all pods ejected at once: {ejections:?}");
+    assert!(r.edges[0].stats.ejections >= 5, "{:?}", r.edges[0].stats);
+    // Summed over the pods: each still has db 0 out at the end (ejections grow longer each
+    // time), and none ejected more than it (max_ejection_percent 50 of 3 hosts).
+    assert_eq!(r.edges[0].ejected_at_end, Some(5));
+}
+
+/// Twenty api pods spread 700 requests a second over ten single-worker db instances (10 ms
+/// each: 70 % busy) with power-of-two-choices least request.
+fn herd(state: &str) -> String {
+    format!(
+        r#"
+[sim]
+name = "herd"
+duration = "60s"
+warmup = "5s"
+seed = 9
+
+[policy.balancer.p2c]
+kind = "least_request"
+choices = 2
+{state}
+
+[[service]]
+name = "api"
+replicas = 20
+workers = 64
+calls = [{{ to = "db", timeout = "5s", balancer = "p2c" }}]
+
+[[service]]
+name = "db"
+replicas = 10
+workers = 1
+queue = {{ capacity = 100000 }}
+work = {{ dist = "exp", mean = "10ms" }}
+
+[[workload]]
+name = "w"
+target = "api"
+arrivals = {{ kind = "poisson", rate = 700 }}
+"#
+    )
+}
+
+#[test]
+fn independent_least_request_pickers_balance_worse_than_a_shared_one() {
+    // One shared picker sees every request in flight: it is join-the-shortest-of-two over
+    // the ten queues, and waits stay short. Twenty pickers each see only their own
+    // requests (a twentieth of the load), so their choices are nearly random: each db
+    // instance is close to an M/M/1 queue at 70 %, whose mean time in system is
+    // 10 ms / (1 - 0.7) = 33 ms. Expected direction: per-instance pickers herd and wait
+    // longer; by how much is the measured difference.
+    let mean = |state: &str| {
+        let (r, _) = run_text("herd.toml", &herd(state), &[]);
+        r.workloads[0].latency.mean
+    };
+    let (shared, own) = (mean("state = \"service\""), mean("state = \"instance\""));
+    eprintln!("least request, mean latency: shared {shared:.2} ms, per instance {own:.2} ms");
+    // Shared: the mean-field limit of power-of-two choices at 70 % (Mitzenmacher) is
+    // 10 ms x sum over i >= 1 of 0.7^(2^i - 2) = 16.1 ms, plus about 1 ms of network.
+    assert!((15.0..20.0).contains(&shared), "shared {shared} ms");
+    assert!(
+        own > 1.3 * shared,
+        "shared {shared} ms, per instance {own} ms"
+    );
+    // The independent pickers do no worse than random choice would (M/M/1: 33 ms, plus
+    // the network; 60 s of 700/s keeps the sampling error near 2 ms).
+    assert!(own < 40.0, "per instance {own} ms");
+}
