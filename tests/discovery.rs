@@ -39,7 +39,7 @@ fn stale_cache_calls_to_dead_fall_with_the_ttl() {
 }
 
 /// The crashed instance goes unhealthy after its second failed check, comes back after its
-/// restart plus boot time, and front's view follows at its cache refreshes.
+/// restart plus boot time, and each front pod's view follows at its own cache refreshes.
 #[test]
 fn registry_and_caches_follow_a_crash_and_a_restart() {
     let (r, events) = run_file("scenarios/stale-discovery.toml", &[]);
@@ -56,11 +56,25 @@ fn registry_and_caches_follow_a_crash_and_a_restart() {
     // Restarted at 90 s, boots for 5 s, registers, passes its next check.
     assert_eq!(reg[1].0, 95.0);
     assert!(reg[2].1.starts_with("starting -> healthy") && reg[2].0 < 100.0);
-    let disc = of("discovery");
-    assert_eq!(disc.len(), 2, "{disc:?}");
-    assert_eq!(disc[0].1, "sees [0 1 3] of 4");
-    assert!(disc[0].0 > reg[0].0 && disc[0].0 <= reg[0].0 + 30.0);
-    assert_eq!(disc[1].1, "sees [0 1 2 3] of 4");
+    for pod in ["front/0->catalog", "front/1->catalog"] {
+        let disc: Vec<(f64, String)> = events
+            .iter()
+            .filter(|e| e.kind() == "discovery" && e.subject == pod)
+            .map(|e| (e.t_s, e.detail()))
+            .collect();
+        assert_eq!(disc.len(), 2, "{pod}: {disc:?}");
+        assert_eq!(disc[0].1, "sees [0 1 3] of 4");
+        assert!(disc[0].0 > reg[0].0 && disc[0].0 <= reg[0].0 + 30.0);
+        assert_eq!(disc[1].1, "sees [0 1 2 3] of 4");
+    }
+    // The two pods refresh at phases of their own: they learn at different times.
+    let first: Vec<f64> = events
+        .iter()
+        .filter(|e| e.kind() == "discovery")
+        .map(|e| e.t_s)
+        .take(2)
+        .collect();
+    assert_ne!(first[0], first[1]);
     // After the cache lists it again, nobody calls a dead instance.
     assert!(dead_calls(&r) > 0);
     assert_eq!(r.services[1].registry_changes, Some(3));
@@ -484,8 +498,8 @@ routes = [{ header = "beta", to = "stable" }]"#,
 fn registry_outage_keeps_stale_caches_until_it_returns() {
     let (r, events) = run_file("scenarios/registry-outage.toml", &[]);
     let e = &r.edges[0].stats;
-    // 60 s of outage with a 10 s cache TTL: 6 refreshes fail.
-    assert_eq!(e.failed_refreshes, 6);
+    // 60 s of outage with a 10 s cache TTL: 6 refreshes fail, for each of front's 2 pods.
+    assert_eq!(e.failed_refreshes, 12);
     let expired = events
         .iter()
         .find(|e| e.kind() == "registry" && e.detail().contains("heartbeat expired"))

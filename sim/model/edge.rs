@@ -72,7 +72,7 @@ pub(super) struct Edge {
 /// caller's process: every Envoy sidecar keeps its own load balancer, outlier detector and
 /// circuit-breaking counters per upstream cluster, a gRPC channel its own picker and retry
 /// throttle, a Resilience4j registry its own breakers and bulkheads per JVM.
-pub(super) const DEFAULT_STATE: StateScope = StateScope::Service;
+pub(super) const DEFAULT_STATE: StateScope = StateScope::Instance;
 
 /// A caller → callee pair: its call sites share one `Edge` state per calling service, or
 /// one per calling instance, made the first time that instance calls.
@@ -338,6 +338,17 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
     (sites, index, edges)
 }
 
+/// The first time after `now` of the form `phase + k * period` (k >= 0; k >= 1 when
+/// `phase` is zero): when a timer armed at t = 0 would next fire.
+fn next_on_grid(now: SimTime, phase: SimDuration, period: SimDuration) -> SimTime {
+    let (phase, period) = (phase.0, period.0.max(1));
+    let first = if phase == 0 { period } else { phase };
+    if now.0 < first {
+        return SimTime(first);
+    }
+    SimTime(first + ((now.0 - first) / period + 1) * period)
+}
+
 impl World<'_> {
     /// The caller-side state a call from instance `caller` (global index) over `pair` uses:
     /// the pair's own, or the caller instance's, made on its first call.
@@ -352,32 +363,36 @@ impl World<'_> {
         }
         let spec = self.spec;
         let mut e = self.edges[pair as usize].clone();
-        let name = format!(
-            "edge:{}/{local}->{}",
-            spec.services[e.from as usize].name, spec.services[e.to as usize].name
-        );
-        let stream = |what: &str| SimRng::for_component(spec.seed, &format!("{name}:{what}"));
-        e.caller = Some(local);
-        e.rng = SimRng::for_component(spec.seed, &name);
-        e.lb_rng = stream("lb");
-        e.outlier_rng = stream("outlier");
-        e.limiter_rng = stream("limit");
-        e.throttle_rng = stream("throttle");
+        // A caller with one instance keeps the pair's names (and streams): the same run as a
+        // shared state, but for when its timers were armed.
+        let many = spec.services[e.from as usize].slots() > 1;
+        e.caller = many.then_some(local);
+        if many {
+            let name = format!("edge:{}", e.name(spec));
+            let stream = |what: &str| SimRng::for_component(spec.seed, &format!("{name}:{what}"));
+            e.rng = SimRng::for_component(spec.seed, &name);
+            e.lb_rng = stream("lb");
+            e.outlier_rng = stream("outlier");
+            e.limiter_rng = stream("limit");
+            e.throttle_rng = stream("throttle");
+        }
         let k = self.edges.len() as u32;
         self.pairs[pair as usize].states[local as usize] = Some(k);
+        // Made on its first call, it behaves as if it had run since t = 0: its detector
+        // sweeps on the interval's grid, its cache refreshes at its own phase of the TTL.
         if let Some(d) = &e.outlier {
-            self.engine
-                .schedule_at(now.after(d.interval()), Ev::OutlierSweep { edge: k });
+            let at = next_on_grid(now, SimDuration::ZERO, d.interval());
+            self.engine.schedule_at(at, Ev::OutlierSweep { edge: k });
         }
         if let Some(reg) = &spec.registry {
-            // A sidecar starting up fetches the registry's list, then refreshes at its phase.
             let to = e.to as usize;
             e.cache = (0..e.active.len())
                 .map(|j| self.directory.routable(to, j))
                 .collect();
             let ttl = spec.services[e.from as usize].cache_ttl(reg);
-            let at = now.after(SimDuration((e.lb_rng.unit() * ttl.0 as f64) as u64));
-            self.engine.schedule_at(at, Ev::CacheRefresh { edge: k });
+            let phase = SimDuration((e.lb_rng.unit() * ttl.0 as f64) as u64);
+            self.engine
+                .schedule_at(next_on_grid(now, phase, ttl), Ev::CacheRefresh { edge: k });
         }
         self.edges.push(e);
         k
@@ -704,6 +719,21 @@ mod tests {
         [policy.bulkhead.b]\nkind = \"semaphore\"\nmax_concurrent = 4\n";
     const USE_ALL: &str =
         ", breaker = \"br\", throttle = \"t\", concurrency = \"c\", bulkhead = \"b\"";
+
+    #[test]
+    fn a_late_made_state_arms_its_timers_where_a_t0_timer_would_fire() {
+        let s = |x: u64| SimTime(x * 1_000_000_000);
+        let d = |x: u64| SimDuration(x * 1_000_000_000);
+        // Outlier sweeps every 10 s from t = 0: 10, 20, 30...
+        assert_eq!(next_on_grid(s(0), d(0), d(10)), s(10));
+        assert_eq!(next_on_grid(s(9), d(0), d(10)), s(10));
+        assert_eq!(next_on_grid(s(10), d(0), d(10)), s(20));
+        assert_eq!(next_on_grid(s(25), d(0), d(10)), s(30));
+        // A cache with phase 3 s and TTL 30 s: 3, 33, 63...
+        assert_eq!(next_on_grid(s(0), d(3), d(30)), s(3));
+        assert_eq!(next_on_grid(s(3), d(3), d(30)), s(33));
+        assert_eq!(next_on_grid(s(40), d(3), d(30)), s(63));
+    }
 
     #[test]
     fn s19_layers_go_outermost_first_each_at_its_scope() {
