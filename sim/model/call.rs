@@ -262,8 +262,10 @@ impl World<'_> {
         if !h.next_due(c.attempt, c.hedge_timer.is_some()) {
             return;
         }
-        let seen = &self.edges[c.edge as usize].attempt_latency;
-        let delay = h.delay(seen.count(), |q| SimDuration(seen.percentile_ns(q)));
+        let delay = match &self.edges[c.edge as usize].attempt_latency {
+            Some(seen) => h.delay(seen.count(), |q| SimDuration(seen.percentile_ns(q))),
+            None => h.delay(0, |_| unreachable!("a fixed delay asks no percentile")),
+        };
         let lane = self.lane(Lane::Hedge(c.site));
         let key = self
             .engine
@@ -431,7 +433,9 @@ impl World<'_> {
                 self.breaker_changed(now, edge, t);
             }
             if outcome == AttemptOutcome::Ok {
-                self.edges[edge as usize].attempt_latency.record(attempt_ns);
+                if let Some(l) = self.edges[edge as usize].attempt_latency.as_mut() {
+                    l.record(attempt_ns);
+                }
             }
         }
         if let Some(h) = self.sites[self.calls[id].site as usize].spec.hedge {

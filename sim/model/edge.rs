@@ -38,7 +38,9 @@ pub(super) struct Edge {
     pub(super) layers: [Vec<LayerKind>; 2],
     pub(super) stats: EdgeStats,
     /// Latency of successful attempts (for percentile hedging delays).
-    pub(super) attempt_latency: Latency,
+    /// Latency of successful attempts, kept only when a site on the pair hedges at an
+    /// observed percentile (a histogram is tens of kilobytes: per caller instance it adds up).
+    pub(super) attempt_latency: Option<Latency>,
     pub(super) open_since: Option<SimTime>,
     pub(super) open_ns: u64,
     pub(super) transitions: u64,
@@ -247,7 +249,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 budget: RetryBudget::default(),
                                 layers: [Vec::new(), Vec::new()],
                                 stats: EdgeStats::default(),
-                                attempt_latency: Latency::new(2),
+                                attempt_latency: None,
                                 open_since: None,
                                 open_ns: 0,
                                 transitions: 0,
@@ -256,6 +258,12 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                         }
                     };
                     let e = &mut edges[edge];
+                    let by_percentile = c
+                        .hedge
+                        .is_some_and(|h| spec.hedges[h as usize].percentile.is_some());
+                    if by_percentile && e.attempt_latency.is_none() {
+                        e.attempt_latency = Some(Latency::new(2));
+                    }
                     if let (None, Some(b)) = (&e.breaker, c.breaker) {
                         let policy = &spec.breakers[b as usize];
                         e.breaker = Some(Breaker::new(policy.config.clone()));
