@@ -203,3 +203,57 @@ fn independent_least_request_pickers_balance_worse_than_a_shared_one() {
     // the network; 60 s of 700/s keeps the sampling error near 2 ms).
     assert!(own < 40.0, "per instance {own} ms");
 }
+
+/// Per-instance figures add up to their service's, in scenarios with crashes, retries,
+/// timeouts, rejections and autoscaling.
+#[test]
+fn instance_figures_add_up_to_the_service() {
+    for f in [
+        "scenarios/stale-discovery.toml",
+        "scenarios/thundering-herd.toml",
+        "scenarios/bulkhead.toml",
+        "scenarios/retry-storm.toml",
+    ] {
+        let (r, _) = common::run_file(f, &[]);
+        for s in &r.services {
+            let sum = |of: fn(&faultline::metrics::Counts) -> u64| -> u64 {
+                s.instances.iter().map(|x| of(&x.counts)).sum()
+            };
+            let c = &s.counts;
+            assert_eq!(sum(|c| c.requests), c.requests, "{f} {}", s.name);
+            assert_eq!(sum(|c| c.ok), c.ok, "{f} {}", s.name);
+            assert_eq!(sum(|c| c.errors), c.errors, "{f} {}", s.name);
+            assert_eq!(sum(|c| c.rejected), c.rejected, "{f} {}", s.name);
+            assert_eq!(sum(|c| c.timeouts), c.timeouts, "{f} {}", s.name);
+            // Utilisation: the instances' shares sum to the service's (all ran throughout,
+            // or were restarted; work is counted where it ends).
+            let u: f64 =
+                s.instances.iter().map(|x| x.utilization).sum::<f64>() / s.instances.len() as f64;
+            assert!(
+                (u - s.utilization).abs() < 0.02,
+                "{f} {}: {u} vs {}",
+                s.name,
+                s.utilization
+            );
+        }
+    }
+}
+
+#[test]
+fn round_robin_spreads_requests_evenly_and_least_request_avoids_a_slow_instance() {
+    // Ten db instances, one of them ten times slower: round robin gives it its tenth;
+    // shared least request sends it far less.
+    let slow = |balancer: &str| {
+        let text = herd("state = \"service\"")
+            .replace(", balancer = \"p2c\"", balancer)
+            .replace("rate = 700", "rate = 300")
+            + "\n[[fault]]\nkind = \"slow\"\ntarget = \"db\"\ninstance = 0\nmultiply = 10\np = 1.0\nat = \"0s\"\n";
+        let (r, _) = run_text("herd.toml", &text, &[]);
+        let db = r.services.iter().find(|s| s.name == "db").unwrap().clone();
+        db.instances[0].counts.requests as f64 / db.counts.requests as f64
+    };
+    let rr = slow("");
+    let lr = slow(", balancer = \"p2c\"");
+    assert!((rr - 0.1).abs() < 0.01, "round robin: {rr}");
+    assert!(lr < 0.05, "least request: {lr}");
+}

@@ -659,6 +659,10 @@ impl World<'_> {
         if arrived {
             if measured {
                 self.svcs[s].counts.timeouts += 1;
+                self.insts[self.reqs[id].instance as usize]
+                    .tally
+                    .counts
+                    .timeouts += 1;
             }
             self.svcs[s].bucket.timeouts += 1;
         }

@@ -2,8 +2,21 @@
 
 use super::*;
 
+/// What one instance did after warmup (the service's figures, per instance).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Tally {
+    pub(super) counts: Counts,
+    /// Requests it completed, and the sum of their latencies.
+    pub(super) completed: u64,
+    pub(super) latency_ns: u128,
+    /// Worker time spent on work.
+    pub(super) work_ns: u128,
+}
+
 pub(super) struct Instance {
     pub(super) service: u32,
+    /// Its own counters, for per-instance output.
+    pub(super) tally: Tally,
     pub(super) busy: u32,
     pub(super) in_flight: u32,
     pub(super) queue: VecDeque<ReqId>,
@@ -124,6 +137,7 @@ impl Instance {
     pub(super) fn new(spec: &SystemSpec, i: usize, k: u32) -> Self {
         let s = &spec.services[i];
         Instance {
+            tally: Tally::default(),
             // Canary slots serve from the start; a rollout's surge slots wait for it.
             present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
             v2: k >= s.stable_slots() && s.canary.is_some(),
@@ -289,6 +303,7 @@ impl World<'_> {
         let waited = self.reqs[id].rate_waited;
         if !waited && measured {
             svc.counts.requests += 1;
+            self.insts[i].tally.counts.requests += 1;
         }
         let probe = self.reqs[id].origin == Origin::Probe;
         if !waited && !probe {
@@ -319,6 +334,7 @@ impl World<'_> {
                 if inst.admit.len() >= capacity {
                     if measured {
                         svc.counts.rejected += 1;
+                        inst.tally.counts.rejected += 1;
                     }
                     svc.bucket.rejected += 1;
                     self.release_server_limit(now, id, Outcome::Rejected);
@@ -338,6 +354,7 @@ impl World<'_> {
             // Admission control: a full queue refuses at once.
             if measured {
                 svc.counts.rejected += 1;
+                inst.tally.counts.rejected += 1;
             }
             svc.bucket.rejected += 1;
             self.release_server_limit(now, id, Outcome::Rejected);
@@ -510,6 +527,10 @@ impl World<'_> {
             }
         }
         r.work_ns += now.since(r.work_started).0;
+        if now > self.warmup {
+            let from = r.work_started.max(self.warmup);
+            self.insts[i].tally.work_ns += now.since(from).0 as u128;
+        }
         r.working = false;
         r.step += 1;
         let s = r.service as usize;
@@ -582,6 +603,10 @@ impl World<'_> {
         if measured {
             svc.counts.add(outcome);
             svc.latency.record(latency);
+            let t = &mut self.insts[i].tally;
+            t.counts.add(outcome);
+            t.completed += 1;
+            t.latency_ns += latency as u128;
         }
         if !probe {
             svc.bucket.add(outcome);

@@ -294,6 +294,7 @@ impl World<'_> {
         let svc = &mut self.svcs[s];
         if measured {
             svc.counts.rejected += 1;
+            self.insts[i].tally.counts.rejected += 1;
             match code {
                 Code::Expired => svc.drops.expired += 1,
                 Code::Limited => svc.drops.rate_limited += 1,

@@ -43,8 +43,8 @@ use crate::policy::shed::{Admission, Codel};
 use crate::results;
 use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
-    CanaryResult, Drops, EdgeResult, EdgeStats, RolloutResult, RunResult, ScalingResult,
-    ServiceResult, SiteResult, StopReason, WorkloadResult,
+    CanaryResult, Drops, EdgeResult, EdgeStats, InstanceResult, RolloutResult, RunResult,
+    ScalingResult, ServiceResult, SiteResult, StopReason, WorkloadResult,
 };
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
@@ -727,6 +727,29 @@ impl<'a> World<'a> {
                         failed: c.total_errors,
                     }),
                     events: event_results[i].take(),
+                    instances: {
+                        let first = s.first_instance as usize;
+                        let measured_ns = measured.0 as f64;
+                        self.insts[first..first + s.instances as usize]
+                            .iter()
+                            .map(|x| {
+                                let t = &x.tally;
+                                InstanceResult {
+                                    counts: t.counts.clone(),
+                                    utilization: if measured_ns > 0.0 {
+                                        t.work_ns as f64 / (s.workers as f64 * measured_ns)
+                                    } else {
+                                        0.0
+                                    },
+                                    latency_mean_ms: if t.completed > 0 {
+                                        t.latency_ns as f64 / t.completed as f64 / 1e6
+                                    } else {
+                                        0.0
+                                    },
+                                }
+                            })
+                            .collect()
+                    },
                     rollout: s.rollout.as_ref().map(|r| RolloutResult {
                         started_at_s: r.started.map(secs),
                         finished_at_s: r.finished.map(secs),

@@ -128,6 +128,9 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         if let Some(n) = s.conflicts {
             services[&s.name]["conflicts"] = json!(n);
         }
+        if s.instances.len() > 1 {
+            services[&s.name]["instances"] = instances_json(&s.name, &s.instances);
+        }
         if let Some(c) = s.canary {
             services[&s.name]["canary"] = json!({
                 "final_weight": c.weight_pct,
@@ -465,4 +468,55 @@ fn call_counts(st: &EdgeStats) -> Value {
         "fallbacks": st.fallbacks,
         "calls_to_dead": st.calls_to_dead,
     })
+}
+
+/// Instances listed one by one in `summary.json` at most; beyond, the most and least loaded.
+pub const INSTANCES_LISTED: usize = 20;
+
+/// A service's instances: how evenly requests spread over them (the coefficient of
+/// variation and the busiest against the mean), and each one's figures (up to
+/// `INSTANCES_LISTED`, else the five most and five least loaded by requests).
+fn instances_json(service: &str, xs: &[crate::results::InstanceResult]) -> Value {
+    let one = |k: usize| {
+        let x = &xs[k];
+        let c = &x.counts;
+        (
+            format!("{service}/{k}"),
+            json!({
+                "requests": c.requests,
+                "ok": c.ok,
+                "failed": c.errors + c.rejected + c.timeouts,
+                "utilization": r6(x.utilization),
+                "latency_mean_ms": r6(x.latency_mean_ms),
+            }),
+        )
+    };
+    let n = xs.len() as f64;
+    let reqs: Vec<f64> = xs.iter().map(|x| x.counts.requests as f64).collect();
+    let mean = reqs.iter().sum::<f64>() / n;
+    let sd = (reqs.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+    let max = reqs.iter().cloned().fold(0.0, f64::max);
+    let mut v = json!({
+        "count": xs.len(),
+        "spread": {
+            "requests_cv": if mean > 0.0 { r6(sd / mean) } else { 0.0 },
+            "max_over_mean": if mean > 0.0 { r6(max / mean) } else { 0.0 },
+        },
+    });
+    if xs.len() <= INSTANCES_LISTED {
+        v["each"] = Value::Object((0..xs.len()).map(one).collect());
+    } else {
+        let mut order: Vec<usize> = (0..xs.len()).collect();
+        // Most requests first; ties by index, so the listing is deterministic.
+        order.sort_by(|&a, &b| reqs[b].total_cmp(&reqs[a]).then(a.cmp(&b)));
+        v["most_loaded"] = Value::Object(order[..5].iter().map(|&k| one(k)).collect());
+        v["least_loaded"] = Value::Object(
+            order[xs.len() - 5..]
+                .iter()
+                .rev()
+                .map(|&k| one(k))
+                .collect(),
+        );
+    }
+    v
 }

@@ -152,6 +152,20 @@ pub struct ServiceResult {
     pub events: Option<messaging::EventCounts>,
     /// With a rolling update: its progress.
     pub rollout: Option<RolloutResult>,
+    /// Each instance's share (after warmup), in instance order.
+    pub instances: Vec<InstanceResult>,
+}
+
+/// One instance's figures (requests arriving after warmup).
+#[derive(Clone, Debug, Default)]
+pub struct InstanceResult {
+    /// Outcome counts, as the service's.
+    pub counts: Counts,
+    /// Work done on it over workers x the measured time (its share of the service's
+    /// utilisation when all its instances ran throughout).
+    pub utilization: f64,
+    /// Mean latency of the requests it completed, ms (arrival to answer).
+    pub latency_mean_ms: f64,
 }
 
 /// What a service's autoscaler did.
