@@ -257,3 +257,33 @@ fn round_robin_spreads_requests_evenly_and_least_request_avoids_a_slow_instance(
     assert!((rr - 0.1).abs() < 0.01, "round robin: {rr}");
     assert!(lr < 0.05, "least request: {lr}");
 }
+
+#[test]
+fn an_unknown_state_is_refused_at_its_line() {
+    let bad = pods("state = \"pod\"");
+    let err = refusal(&bad);
+    assert!(
+        err.contains("policy.breaker.b.state: unknown state \"pod\"")
+            && err.contains("\"instance\""),
+        "{err}"
+    );
+    let line = bad.lines().position(|l| l == "state = \"pod\"").unwrap() + 1;
+    assert!(err.contains(&format!("pods.toml:{line}:")), "{err}");
+    let bad = pods("").replace(
+        "name = \"api\"",
+        "name = \"api\"\npolicy_state = \"shared\"",
+    );
+    let err = refusal(&bad);
+    assert!(
+        err.contains("service[0].policy_state: unknown state \"shared\""),
+        "{err}"
+    );
+}
+
+/// The error a scenario text is refused with.
+fn refusal(text: &str) -> String {
+    match faultline::scenario::parse("pods.toml", text, &[]) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("accepted"),
+    }
+}
