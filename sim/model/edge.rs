@@ -89,25 +89,23 @@ pub(super) struct Pair {
 /// nothing said, `DEFAULT_STATE`. A pair keeps all its state at one scope.
 pub(super) fn build_pairs(spec: &SystemSpec, sites: &[Site], edges: &[Edge]) -> Vec<Pair> {
     let st = &spec.states;
+    // What each pair's sites' policies say, gathered in one pass over the sites.
+    let mut said: Vec<Vec<StateScope>> = vec![Vec::new(); edges.len()];
+    for s in sites {
+        let (c, said) = (&s.spec, &mut said[s.edge as usize]);
+        let pick = |v: &[Option<StateScope>], i: Option<u32>| i.and_then(|i| v[i as usize]);
+        said.extend(pick(&st.retry, c.retry));
+        said.extend(pick(&st.breaker, c.breaker));
+        said.extend(pick(&st.balancer, c.balancer));
+        said.extend(pick(&st.outlier, c.outlier));
+        said.extend(pick(&st.bulkhead, c.bulkhead));
+        said.extend(pick(&st.concurrency, c.concurrency));
+        said.extend(pick(&st.throttle, c.throttle));
+    }
     edges
         .iter()
-        .enumerate()
-        .map(|(k, e)| {
-            let mut said = Vec::new();
-            for c in sites
-                .iter()
-                .filter(|s| s.edge as usize == k)
-                .map(|s| &s.spec)
-            {
-                let pick = |v: &[Option<StateScope>], i: Option<u32>| i.and_then(|i| v[i as usize]);
-                said.extend(pick(&st.retry, c.retry));
-                said.extend(pick(&st.breaker, c.breaker));
-                said.extend(pick(&st.balancer, c.balancer));
-                said.extend(pick(&st.outlier, c.outlier));
-                said.extend(pick(&st.bulkhead, c.bulkhead));
-                said.extend(pick(&st.concurrency, c.concurrency));
-                said.extend(pick(&st.throttle, c.throttle));
-            }
+        .zip(said)
+        .map(|(e, said)| {
             let from = &spec.services[e.from as usize];
             let scope = if said.contains(&StateScope::Service) {
                 StateScope::Service

@@ -794,7 +794,14 @@ impl<'a> World<'a> {
                 cdf: w.latency.cdf_ms(),
             })
             .collect();
-        let labels = site_labels(spec);
+        // Each pair's sites, in scenario order, grouped in one pass.
+        let mut by_pair: Vec<Vec<SiteResult>> = vec![Vec::new(); self.pairs.len()];
+        for (s, name) in self.sites.iter().zip(site_labels(spec)) {
+            by_pair[s.edge as usize].push(SiteResult {
+                name,
+                stats: s.stats.clone(),
+            });
+        }
         let edges = self
             .pairs
             .iter()
@@ -811,16 +818,7 @@ impl<'a> World<'a> {
                 } else {
                     vec![&self.edges[k]]
                 };
-                let sites: Vec<SiteResult> = self
-                    .sites
-                    .iter()
-                    .zip(&labels)
-                    .filter(|(s, _)| s.edge as usize == k)
-                    .map(|(s, name)| SiteResult {
-                        name: name.clone(),
-                        stats: s.stats.clone(),
-                    })
-                    .collect();
+                let sites = std::mem::take(&mut by_pair[k]);
                 let mut stats = EdgeStats::default();
                 for e in &states {
                     stats.add(&e.stats);
