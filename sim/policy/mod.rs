@@ -17,6 +17,8 @@ pub mod fallback;
 pub mod hedge;
 pub mod outcome;
 pub mod outlier;
+pub mod pool;
+pub mod proxy;
 pub mod ratelimit;
 pub mod registry;
 pub mod retry;
