@@ -49,6 +49,7 @@ struct NullSink;
 impl Sink for NullSink {
     fn series(&mut self, _: &SeriesRow) {}
     fn event(&mut self, _: &StateEvent) {}
+    fn instance(&mut self, _: &crate::metrics::InstanceRow) {}
 }
 
 /// What a run produced: `summary.json` as a value, and the raw results.
@@ -131,6 +132,9 @@ impl Sink for Observed<'_> {
     }
     fn event(&mut self, event: &StateEvent) {
         self.inner.event(event);
+    }
+    fn instance(&mut self, row: &crate::metrics::InstanceRow) {
+        self.inner.instance(row);
     }
     fn pulse(&mut self, now: crate::time::SimTime) {
         (self.progress)(now.as_secs_f64());

@@ -179,6 +179,21 @@ impl Counts {
     }
 }
 
+/// One row of `instances.csv`: one instance of a service with several, during one bucket.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct InstanceRow {
+    /// Bucket start, seconds.
+    pub t_s: f64,
+    /// Its service.
+    pub service: String,
+    /// Its index within the service.
+    pub instance: u32,
+    /// Requests that arrived at it during the bucket (health checks excluded).
+    pub requests: u64,
+    /// Requests inside it at the bucket's end.
+    pub in_flight: u64,
+}
+
 /// One row of `timeseries.csv`: one component during one bucket. The same struct writes
 /// the file during a run and reads it back for the charts.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -228,6 +243,9 @@ pub trait Sink {
     fn series(&mut self, row: &SeriesRow);
     /// One state change.
     fn event(&mut self, event: &StateEvent);
+    /// One closed bucket of one instance (services with several instances). Required, so
+    /// that a wrapping sink cannot drop the rows by forgetting to pass them on.
+    fn instance(&mut self, row: &InstanceRow);
     /// Every [`PULSE_EVENTS`] events: the simulated time, so that a progress display moves
     /// even while one bucket takes minutes of wall time. It must not change results.
     fn pulse(&mut self, _now: SimTime) {}
@@ -243,6 +261,8 @@ pub struct MemorySink {
     pub rows: Vec<SeriesRow>,
     /// Events received.
     pub events: Vec<StateEvent>,
+    /// Per-instance rows received.
+    pub instances: Vec<InstanceRow>,
 }
 
 impl Sink for MemorySink {
@@ -251,6 +271,9 @@ impl Sink for MemorySink {
     }
     fn event(&mut self, event: &StateEvent) {
         self.events.push(event.clone());
+    }
+    fn instance(&mut self, row: &InstanceRow) {
+        self.instances.push(row.clone());
     }
 }
 
@@ -261,6 +284,7 @@ pub struct NullSink;
 impl Sink for NullSink {
     fn series(&mut self, _: &SeriesRow) {}
     fn event(&mut self, _: &StateEvent) {}
+    fn instance(&mut self, _: &InstanceRow) {}
 }
 
 /// Seconds of a time, for rows.

@@ -123,6 +123,21 @@ impl World<'_> {
             svc.bucket = Counts::default();
             svc.bucket_latency.reset();
             svc.bucket_busy_ns = 0;
+            if n > 1 {
+                // Each instance's arrivals: the spread a balancer achieves, over time.
+                for (k, x) in self.insts[first..first + n].iter_mut().enumerate() {
+                    if x.present || x.bucket_requests > 0 {
+                        sink.instance(&InstanceRow {
+                            t_s,
+                            service: self.spec.services[s].name.clone(),
+                            instance: k as u32,
+                            requests: x.bucket_requests as u64,
+                            in_flight: x.in_flight as u64,
+                        });
+                    }
+                    x.bucket_requests = 0;
+                }
+            }
         }
         for (w, spec) in self.wls.iter_mut().zip(&self.spec.workloads) {
             sink.series(&row(

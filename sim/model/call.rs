@@ -46,16 +46,17 @@ pub(super) struct Call {
 }
 
 impl World<'_> {
-    /// Sends one attempt of `call_id` to instance `instance` over the network, timing it out at `until`.
+    /// Sends one attempt of `call_id` to instance `done.host` over the network (leaving the
+    /// caller's sidecar at `leave`), timing it out at `until`.
     pub(super) fn send_attempt(
         &mut self,
         now: SimTime,
         call_id: CallId,
-        instance: u32,
-        holds: u8,
-        inflight: u32,
+        mut done: Done,
         until: SimTime,
+        leave: SimTime,
     ) {
+        let instance = done.host.expect("picked");
         let c = &self.calls[call_id];
         let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
         let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
@@ -66,11 +67,18 @@ impl World<'_> {
         let (hop, _) = self
             .net
             .transmit(from as usize, to as usize, from_zone, to_zone, true);
-        let done = Done {
-            host: Some(instance),
-            holds,
-            inflight,
-            code: Code::Refused,
+        done.code = Code::Refused;
+        let (holds, inflight) = (done.holds, done.inflight);
+        let callee_proxy = match self.mesh.as_ref() {
+            Some(m) if m.down(instance) => {
+                // The callee's sidecar is gone: its port refuses connections.
+                self.mesh.as_mut().expect("mesh").tally[to as usize].unreachable += 1;
+                let outcome = AttemptOutcome::ConnectFailure;
+                self.attempt_done(now, call_id, None, outcome, 0, 0, done);
+                return;
+            }
+            Some(m) => m.has(instance),
+            None => false,
         };
         let (lost, delay) = match hop {
             Hop::Reset => {
@@ -89,6 +97,14 @@ impl World<'_> {
             Hop::Lost => (true, SimDuration::ZERO),
             Hop::Arrives(d) => (false, d),
         };
+        // Its connection (when the edge pools them): reused, or opened first.
+        let (sent_at, conn, connect_fails) =
+            self.connection(leave, call_id, instance, (!lost).then_some(delay));
+        let (lost, delay) = (
+            lost || connect_fails.is_some(),
+            sent_at.since(now).0 + delay.0,
+        );
+        let delay = SimDuration(delay);
         let mut req = Req::new(
             now,
             to,
@@ -123,6 +139,9 @@ impl World<'_> {
         }
         req.holds = holds;
         req.inflight = inflight;
+        req.conn = conn;
+        req.proxy_in = callee_proxy;
+        req.connect_fail = connect_fails.is_some();
         let parent_span = self.reqs[parent_req].span;
         if let (false, Some(tr)) = (parent_span == tracing::SpanRef::NONE, self.tracer.as_mut()) {
             let k = instance - self.svcs[to as usize].first_instance;
@@ -139,6 +158,14 @@ impl World<'_> {
         {
             *slot = Some(id);
         }
+        let until = match connect_fails {
+            // The connection fails before the attempt would time out: a connect failure.
+            Some(at) if at < until => at,
+            _ => {
+                self.reqs[id].connect_fail = false;
+                until
+            }
+        };
         if until != SimTime::MAX {
             let lane = self.lane(Lane::Site(self.calls[call_id].site));
             self.reqs[id].timeout = Some(self.engine.schedule_timer(
@@ -359,6 +386,14 @@ impl World<'_> {
             parent.headers,
             self.insts[parent.instance as usize].zone,
         );
+        // The caller's own sidecar first: the application hands it the request.
+        let leave = match self.outbound_proxy(now, id) {
+            Ok(t) => t,
+            Err(outcome) => {
+                self.attempt_done(now, id, None, outcome, 0, 0, done);
+                return;
+            }
+        };
         let Some(host) = self.pick_host(now, edge, key, headers, zone) else {
             if measured {
                 self.sites[site as usize].stats.no_healthy_upstream += 1;
@@ -384,7 +419,7 @@ impl World<'_> {
             }
         }
         done.host = Some(host);
-        self.send_attempt(now, id, host, done.holds, done.inflight, until);
+        self.send_attempt(now, id, done, until, leave);
     }
 
     /// An attempt ended: release what it held, record it, then retry or finish the call.
@@ -594,6 +629,7 @@ impl World<'_> {
         self.release(id);
         let attempt = match done.code {
             Code::Refused => AttemptOutcome::ConnectFailure,
+            Code::Forbidden => AttemptOutcome::Forbidden,
             Code::Limited => AttemptOutcome::RateLimited,
             _ => AttemptOutcome::from(outcome),
         };
@@ -672,18 +708,15 @@ impl World<'_> {
             let r = &mut self.reqs[id];
             let sent = r.sent;
             let done = r.take_done(Code::None);
+            let outcome = if std::mem::take(&mut r.connect_fail) {
+                AttemptOutcome::ConnectFailure
+            } else {
+                AttemptOutcome::Timeout
+            };
             if let Some(tr) = self.tracer.as_mut() {
-                tr.close(r.span, now, "timeout");
+                tr.close(r.span, now, outcome.name());
             }
-            self.attempt_done(
-                now,
-                call,
-                Some(id),
-                AttemptOutcome::Timeout,
-                0,
-                now.since(sent).0,
-                done,
-            );
+            self.attempt_done(now, call, Some(id), outcome, 0, now.since(sent).0, done);
         } else {
             // Only clients, calls and health checks set timeouts.
             self.client_result(now, id, Outcome::Timeout);

@@ -68,6 +68,8 @@ pub(super) struct Edge {
     pub(super) zone_aware: Option<u32>,
     /// Slow start: (window, aggression, min weight percent).
     pub(super) slow_start: Option<(SimDuration, f64, f64)>,
+    /// Its connection pool (None: connections are not modelled).
+    pub(super) conns: Option<Box<conn::Conns>>,
 }
 
 /// Whose caller-side state a pair keeps when nothing says. In the references it lives in the
@@ -242,6 +244,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 cache: Vec::new(),
                                 zone_aware: None,
                                 slow_start: None,
+                                conns: None,
                                 timer_at: None,
                                 rng: SimRng::for_component(spec.seed, &name),
                                 budget: RetryBudget::default(),
@@ -300,6 +303,24 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                                 50.0,
                             ));
                         }
+                    }
+                    if e.conns.is_none() {
+                        let meshed = spec
+                            .mesh
+                            .as_ref()
+                            .filter(|m| m.meshed(from as usize, to as usize));
+                        let cfg = match (c.pool, meshed) {
+                            (Some(p), _) => Some(spec.pools[p as usize].config),
+                            (None, Some(m)) => Some(m.pool),
+                            (None, None) => None,
+                        };
+                        e.conns = cfg.map(|cfg| {
+                            Box::new(conn::Conns {
+                                cfg,
+                                pool: Default::default(),
+                                mtls: meshed.is_some_and(|m| m.mtls.is_some()),
+                            })
+                        });
                     }
                     if let (None, Some(b)) = (&e.bulkhead, c.bulkhead) {
                         e.bulkhead = Some(Bulkhead::new(spec.bulkheads[b as usize].config));
@@ -423,6 +444,12 @@ impl World<'_> {
             sample: report && done.host.is_some(),
         };
         self.release_holds(now, edge, done.holds, how);
+        let reset = !report
+            || matches!(
+                outcome,
+                AttemptOutcome::Timeout | AttemptOutcome::ConnectFailure
+            );
+        self.release_conn(now, edge, done.conn, reset);
         let e = &mut self.edges[edge as usize];
         if report && outcome == AttemptOutcome::Ok {
             if let Some(t) = e.throttle.as_mut() {

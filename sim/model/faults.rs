@@ -39,6 +39,7 @@ impl World<'_> {
         }
         self.insts[i].fault.down = down;
         if down && !was {
+            self.insts[i].epoch += 1;
             // A crashed process is no longer paused: what the pause held is resolved below.
             if let Some(since) = self.insts[i].paused_at.take() {
                 self.insts[i].paused_ns += now.since(since).0;
@@ -302,6 +303,13 @@ impl World<'_> {
                     let fault = &mut self.insts[i as usize].fault;
                     match kind {
                         FaultKind::Crash => self.set_down(now, i as usize, on),
+                        FaultKind::ProxyCrash => {
+                            // The sidecar's connections die with it, both ways.
+                            self.insts[i as usize].epoch += 1;
+                            if let Some(m) = self.mesh.as_mut() {
+                                m.set_down(i, on);
+                            }
+                        }
                         FaultKind::Pause => self.set_paused(now, i as usize, on),
                         FaultKind::RandomCrash { .. } => self.set_random(now, idx, i as usize, on),
                         FaultKind::Abort(code) => {
@@ -336,6 +344,9 @@ impl World<'_> {
                 None => format!("work x{multiply}"),
             },
             FaultKind::Crash => "crash: in-flight work lost, connections refused".into(),
+            FaultKind::ProxyCrash => {
+                "sidecar crash: the instance is unreachable and cannot call out".into()
+            }
             FaultKind::Pause => "pause: the instance freezes".into(),
             FaultKind::ZoneOutage(_) => "zone outage: every instance in it down".into(),
             FaultKind::ZonePartition(..) => "zone partition: messages between them dropped".into(),

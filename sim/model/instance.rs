@@ -53,6 +53,11 @@ pub(super) struct Instance {
     pub(super) v2: bool,
     /// When it last booted (`None`: running since before t = 0): cold start and slow start.
     pub(super) booted_at: Option<SimTime>,
+    /// Its incarnation: bumped when it crashes, its sidecar crashes or it leaves, so that
+    /// connections made to (or by) an earlier one are known dead.
+    pub(super) epoch: u32,
+    /// Requests that arrived during the current bucket.
+    pub(super) bucket_requests: u32,
 }
 
 /// The effect of the faults in force on one instance.
@@ -142,6 +147,8 @@ impl Instance {
             present: k < s.replicas || (k >= s.stable_slots() && s.canary.is_some()),
             v2: k >= s.stable_slots() && s.canary.is_some(),
             booted_at: None,
+            epoch: 0,
+            bucket_requests: 0,
             provisioning: false,
             draining: false,
             service: i as u32,
@@ -264,6 +271,9 @@ impl World<'_> {
             return;
         }
         self.trace_mark(id, tracing::Mark::Arrived, now);
+        if !self.inbound_proxy(now, id) {
+            return;
+        }
         let r = &mut self.reqs[id];
         r.state = State::Running;
         r.arrived = true;
@@ -308,6 +318,7 @@ impl World<'_> {
         let probe = self.reqs[id].origin == Origin::Probe;
         if !waited && !probe {
             svc.bucket.requests += 1;
+            self.insts[i].bucket_requests += 1;
         }
         if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
             let (outcome, code) = match fault.abort_code {

@@ -14,12 +14,14 @@
 mod accounting;
 mod call;
 mod client;
+mod conn;
 mod deploy;
 mod discovery;
 mod edge;
 mod faults;
 mod instance;
 mod layers;
+mod mesh;
 pub mod messaging;
 mod network;
 pub mod sagas;
@@ -29,7 +31,9 @@ pub mod tracing;
 
 use crate::engine::{Engine, EventKey, Stop};
 use crate::ids::{CallId, IdVec, ReqId};
-use crate::metrics::{secs, Counts, Latency, Outcome, SeriesRow, Sink, StateEvent, PULSE_EVENTS};
+use crate::metrics::{
+    secs, Counts, InstanceRow, Latency, Outcome, SeriesRow, Sink, StateEvent, PULSE_EVENTS,
+};
 use crate::policy::balancer::{slow_start_factor, Balancer, HostView};
 use crate::policy::breaker::{self, Breaker};
 use crate::policy::budget::RetryBudget;
@@ -43,8 +47,8 @@ use crate::policy::shed::{Admission, Codel};
 use crate::results;
 use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
-    CanaryResult, Drops, EdgeResult, EdgeStats, InstanceResult, RolloutResult, RunResult,
-    ScalingResult, ServiceResult, SiteResult, StopReason, WorkloadResult,
+    CanaryResult, ConnResult, Drops, EdgeResult, EdgeStats, InstanceResult, RolloutResult,
+    RunResult, ScalingResult, ServiceResult, SiteResult, StopReason, WorkloadResult,
 };
 use crate::rng::SimRng;
 use crate::time::{SimDuration, SimTime, NS_PER_S};
@@ -202,7 +206,12 @@ enum Code {
     Shed,
     /// Its deadline had passed (server-side drop of expired work).
     Expired,
+    /// 403 from the callee's sidecar (an authorization policy).
+    Forbidden,
 }
+
+/// No pooled connection.
+const NO_CONN: u32 = u32::MAX;
 
 /// Resources an attempt holds at the caller, released when it ends.
 const HOLD_BULKHEAD: u8 = 1;
@@ -219,6 +228,8 @@ struct Done {
     /// In flight at the client limiter when it started.
     inflight: u32,
     code: Code,
+    /// The pooled connection it rode (`NO_CONN`: none).
+    conn: u32,
 }
 
 impl Done {
@@ -227,6 +238,7 @@ impl Done {
         holds: 0,
         inflight: 0,
         code: Code::None,
+        conn: NO_CONN,
     };
 }
 
@@ -357,6 +369,14 @@ struct Req {
     occ_seen: Option<u32>,
     /// Its span, when its trace is recorded.
     span: tracing::SpanRef,
+    /// The pooled connection its attempt rides (`NO_CONN`: none).
+    conn: u32,
+    /// Its callee's inbound sidecar has yet to pass it.
+    proxy_in: bool,
+    /// Denied by the callee's sidecar: answered 403 once the check is done.
+    denied: bool,
+    /// Its connection cannot be made: its timeout fires as a connect failure.
+    connect_fail: bool,
 }
 
 impl Req {
@@ -368,6 +388,7 @@ impl Req {
             holds: std::mem::take(&mut self.holds),
             inflight: self.inflight,
             code,
+            conn: std::mem::replace(&mut self.conn, NO_CONN),
         }
     }
 
@@ -419,6 +440,10 @@ impl Req {
             rate_waited: false,
             occ_seen: None,
             span: tracing::SpanRef::NONE,
+            conn: NO_CONN,
+            proxy_in: false,
+            denied: false,
+            connect_fail: false,
         }
     }
 }
@@ -486,6 +511,8 @@ pub struct World<'a> {
     chosen: Vec<u32>,
     /// The event-stream digest so far (with `RunOptions::digest_events`).
     digest: Option<u64>,
+    /// The sidecars (None without a mesh).
+    mesh: Option<mesh::Mesh>,
 }
 
 /// The engine's timer lanes (see `engine`): timers of one lane are mostly scheduled in
@@ -561,7 +588,12 @@ impl<'a> World<'a> {
         }
         engine.schedule_at(SimTime::ZERO.after(spec.bucket), Ev::Bucket);
         let insts_len = insts.len();
+        let mesh = spec.mesh.as_ref().map(|m| {
+            let slot_service: Vec<u32> = insts.iter().map(|i| i.service).collect();
+            mesh::Mesh::new(spec, m, &slot_service)
+        });
         let mut world = World {
+            mesh,
             spec,
             engine,
             svcs,
@@ -727,6 +759,10 @@ impl<'a> World<'a> {
                         failed: c.total_errors,
                     }),
                     events: event_results[i].take(),
+                    proxy: self.mesh.as_ref().and_then(|m| {
+                        let first = s.first_instance as usize;
+                        m.result(spec, i, first..first + s.instances as usize, end)
+                    }),
                     instances: {
                         let first = s.first_instance as usize;
                         let measured_ns = measured.0 as f64;
@@ -840,6 +876,7 @@ impl<'a> World<'a> {
                     to: spec.services[template.to as usize].name.clone(),
                     stats,
                     sites,
+                    connections: conn::result(&states),
                     callers: p.per_instance.then_some(states.len() as u32),
                     breaker_states: states
                         .iter()

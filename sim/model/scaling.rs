@@ -221,6 +221,7 @@ impl World<'_> {
     /// itself), and whatever it still holds is dropped.
     pub(super) fn take_out(&mut self, now: SimTime, i: usize) {
         self.insts[i].present = false;
+        self.insts[i].epoch += 1;
         if self.tells_registry(i) {
             let (s, k) = self.local(i);
             let c = self.directory.registry(s).deregister(now, k);

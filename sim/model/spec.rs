@@ -58,6 +58,8 @@ pub struct PolicyStates {
     pub concurrency: Vec<Option<StateScope>>,
     /// Client-side throttles.
     pub throttle: Vec<Option<StateScope>>,
+    /// Connection pools.
+    pub pool: Vec<Option<StateScope>>,
 }
 
 /// Everything a run needs: limits, network, services and workloads.
@@ -103,6 +105,10 @@ pub struct SystemSpec {
     pub concurrency: Vec<ConcurrencyPolicy>,
     /// Named client-side throttles.
     pub throttles: Vec<ThrottlePolicy>,
+    /// Named connection pools.
+    pub pools: Vec<PoolPolicy>,
+    /// Sidecar proxies (`None`: no mesh, or `enabled = false`).
+    pub mesh: Option<MeshSpec>,
     /// Each policy's own `state`, if it sets one.
     pub states: PolicyStates,
     /// Scheduled faults.
@@ -270,6 +276,9 @@ pub enum FaultKind {
     /// The target service is cut off from the registry: its instances' heartbeats and checks
     /// do not arrive, and its own cache refreshes fail.
     RegistryPartition,
+    /// Instances' sidecar proxies crash: the instance is unreachable (its inbound
+    /// connections are refused) and cannot call out; the application keeps running.
+    ProxyCrash,
     /// Each instance fails and recovers at random: exponential times to failure and to repair.
     RandomCrash {
         /// Mean time to failure.
@@ -710,6 +719,9 @@ pub struct CallSpec {
     pub concurrency: Option<u32>,
     /// Client-side adaptive throttling (index into [`SystemSpec::throttles`]).
     pub throttle: Option<u32>,
+    /// Connection pool (index into [`SystemSpec::pools`]); a meshed call without one uses
+    /// the mesh's.
+    pub pool: Option<u32>,
     /// A publish: the callee is the broker, which stores the message before it answers.
     pub publish: Option<PublishSpec>,
     /// A database write that commits an event: (where the event goes, through an outbox).
@@ -915,4 +927,54 @@ impl Default for TraceSpec {
             max_spans: 200,
         }
     }
+}
+
+/// `[policy.pool.NAME]`: a connection pool.
+#[derive(Clone, Debug)]
+pub struct PoolPolicy {
+    /// Its name.
+    pub name: String,
+    /// The pool's parameters.
+    pub config: crate::policy::pool::Config,
+}
+
+/// `[mesh]`: sidecar proxies beside the instances of the meshed services.
+#[derive(Clone, Debug)]
+pub struct MeshSpec {
+    /// Each service's proxy (`None`: not meshed).
+    pub proxies: Vec<Option<ProxySpec>>,
+    /// mTLS between two meshed services: each new connection pays one more round trip and
+    /// this much handshake work.
+    pub mtls: Option<Dist>,
+    /// The inbound proxies' authorization check.
+    pub authz: Option<AuthzSpec>,
+    /// The outbound proxies' connection pool, for meshed calls without their own.
+    pub pool: crate::policy::pool::Config,
+}
+
+impl MeshSpec {
+    /// Whether calls from `from` to `to` run between two sidecars.
+    pub fn meshed(&self, from: usize, to: usize) -> bool {
+        self.proxies[from].is_some() && self.proxies[to].is_some()
+    }
+}
+
+/// One service's sidecar.
+#[derive(Clone, Debug)]
+pub struct ProxySpec {
+    /// Proxy CPU per request (both directions).
+    pub latency: Dist,
+    /// Proxy workers per instance.
+    pub workers: u32,
+    /// Requests that may wait for a worker before the proxy answers 503.
+    pub queue: u32,
+}
+
+/// An authorization policy checked by inbound proxies.
+#[derive(Clone, Debug)]
+pub struct AuthzSpec {
+    /// Cost of a check.
+    pub latency: Dist,
+    /// (caller, callee) pairs denied with a 403.
+    pub deny: Vec<(ServiceId, ServiceId)>,
 }

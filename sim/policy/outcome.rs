@@ -54,11 +54,13 @@ pub enum AttemptOutcome {
     /// A layer of the caller's own refused it (throttle, concurrency limit, bulkhead, no
     /// usable instance): nothing was sent.
     Refused,
+    /// The callee's sidecar denied it (403, an authorization policy).
+    Forbidden,
 }
 
 impl AttemptOutcome {
     /// Every attempt outcome, in declaration order.
-    pub const ALL: [AttemptOutcome; 8] = [
+    pub const ALL: [AttemptOutcome; 9] = [
         AttemptOutcome::Ok,
         AttemptOutcome::Error,
         AttemptOutcome::Rejected,
@@ -67,6 +69,7 @@ impl AttemptOutcome {
         AttemptOutcome::ConnectFailure,
         AttemptOutcome::RateLimited,
         AttemptOutcome::Refused,
+        AttemptOutcome::Forbidden,
     ];
 
     /// Its name in scenario files (`retry_on`, `record`, `non_fatal`) and in traces.
@@ -80,6 +83,7 @@ impl AttemptOutcome {
             AttemptOutcome::ConnectFailure => "connect_failure",
             AttemptOutcome::RateLimited => "rate_limited",
             AttemptOutcome::Refused => "refused",
+            AttemptOutcome::Forbidden => "forbidden",
         }
     }
 
@@ -97,9 +101,10 @@ impl AttemptOutcome {
             AttemptOutcome::Error
             | AttemptOutcome::CircuitOpen
             | AttemptOutcome::ConnectFailure => Outcome::Error,
-            AttemptOutcome::Rejected | AttemptOutcome::RateLimited | AttemptOutcome::Refused => {
-                Outcome::Rejected
-            }
+            AttemptOutcome::Rejected
+            | AttemptOutcome::RateLimited
+            | AttemptOutcome::Refused
+            | AttemptOutcome::Forbidden => Outcome::Rejected,
             AttemptOutcome::Timeout => Outcome::Timeout,
         }
     }
@@ -109,14 +114,17 @@ impl AttemptOutcome {
     /// success.
     pub fn outlier_status(self) -> Status {
         match self {
-            AttemptOutcome::Ok | AttemptOutcome::RateLimited => Status::Ok,
+            // A 4xx is not a server failure: Envoy's detector counts it as a success.
+            AttemptOutcome::Ok | AttemptOutcome::RateLimited | AttemptOutcome::Forbidden => {
+                Status::Ok
+            }
             AttemptOutcome::Error => Status::Error5xx,
             _ => Status::Gateway,
         }
     }
 
-    fn bit(self) -> u8 {
-        1 << self as u8
+    fn bit(self) -> u16 {
+        1 << self as u16
     }
 }
 
@@ -134,7 +142,7 @@ impl From<Outcome> for AttemptOutcome {
 /// A set of attempt outcomes: what a retry policy retries, what a breaker records as a
 /// failure, what a hedging policy treats as non-fatal.
 #[derive(Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutcomeSet(u8);
+pub struct OutcomeSet(u16);
 
 impl OutcomeSet {
     /// No outcome.
@@ -151,6 +159,7 @@ impl OutcomeSet {
         AttemptOutcome::ConnectFailure,
         AttemptOutcome::RateLimited,
         AttemptOutcome::Refused,
+        AttemptOutcome::Forbidden,
     ]);
 
     /// What a retry policy retries by default: errors, timeouts, full queues and failed
@@ -165,10 +174,10 @@ impl OutcomeSet {
 
     /// The set of `outcomes`.
     pub const fn of(outcomes: &[AttemptOutcome]) -> OutcomeSet {
-        let mut bits = 0u8;
+        let mut bits = 0u16;
         let mut i = 0;
         while i < outcomes.len() {
-            bits |= 1 << outcomes[i] as u8;
+            bits |= 1 << outcomes[i] as u16;
             i += 1;
         }
         OutcomeSet(bits)

@@ -112,9 +112,10 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// Connections currently open (established or connecting).
+    /// Connections currently open (established, connecting, or closing once their last
+    /// request ends).
     pub fn open(&self) -> usize {
-        self.by_host.iter().map(Vec::len).sum()
+        self.conns.len() - self.free.len()
     }
 
     /// The owner's incarnation is `epoch`: if it changed, every connection is gone.

@@ -3,6 +3,8 @@
 //! Text is measured with DejaVu Sans compiled into the binary (never the system's fonts),
 //! so a chart's bytes depend only on the data.
 
+mod share;
+
 use super::data::{RunData, SeriesRow, StateEvent};
 use super::plot::*;
 use super::traces::outcome_colour;
@@ -742,6 +744,10 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
                 if services.len() > 8 { " (the 8 services with the most in flight)" } else { "" }
             ),
         );
+    }
+    // Each instance's share of its service's load.
+    for c in share::draw(d, dir, png, &bands, x_range)? {
+        put(c.file, c.caption);
     }
     // State timeline.
     if let Some(t) = timeline(d, x_range) {

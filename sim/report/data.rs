@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 
-pub use crate::metrics::SeriesRow;
+pub use crate::metrics::{InstanceRow, SeriesRow};
 pub use crate::results::events::StateEvent;
 use crate::results::manifest::Manifest;
 
@@ -37,6 +37,8 @@ pub struct RunData {
     pub series: Vec<SeriesRow>,
     /// `events.csv`.
     pub events: Vec<StateEvent>,
+    /// `instances.csv`, for the services the load-share charts show (see [`instances`]).
+    pub instances: Vec<InstanceRow>,
     /// `latency_cdf.csv`.
     pub cdf: Vec<CdfRec>,
     /// `traces.json`, read back.
@@ -131,6 +133,77 @@ fn merge(m: &mut SeriesRow, b: &SeriesRow, n: usize) {
     m.oldest_age_s = m.oldest_age_s.max(b.oldest_age_s);
 }
 
+/// Services whose instances get a load-share chart, at most (the first in the file).
+pub const SHARE_SERVICES: usize = 6;
+/// Instances a load-share chart draws, at most (a service with more gets none: its spread
+/// is in `summary.json`).
+pub const SHARE_INSTANCES: u32 = 20;
+
+/// `instances.csv` for the first [`SHARE_SERVICES`] services with at most
+/// [`SHARE_INSTANCES`] instances, merged `stride` buckets at a time as `timeseries.csv` is
+/// (requests summed, in flight at its maximum). A directory from before the file existed
+/// has none.
+fn instances(dir: &Path) -> Result<Vec<InstanceRow>, String> {
+    let path = dir.join("instances.csv");
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let open = || {
+        csv::Reader::from_path(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    // First pass: which services qualify, and how many buckets each instance has.
+    let mut widest: Vec<(String, u32)> = Vec::new();
+    let mut buckets: std::collections::BTreeMap<(String, u32), usize> = Default::default();
+    for row in open()?.deserialize::<InstanceRow>() {
+        let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        match widest.iter_mut().find(|(s, _)| *s == row.service) {
+            Some((_, n)) => *n = (*n).max(row.instance + 1),
+            None => widest.push((row.service.clone(), row.instance + 1)),
+        }
+        *buckets.entry((row.service, row.instance)).or_default() += 1;
+    }
+    let chosen: Vec<String> = widest
+        .into_iter()
+        .filter(|(_, n)| *n <= SHARE_INSTANCES)
+        .map(|(s, _)| s)
+        .take(SHARE_SERVICES)
+        .collect();
+    let longest = buckets.values().copied().max().unwrap_or(0);
+    let stride = longest.div_ceil(MAX_POINTS).max(1);
+    let mut out = Vec::new();
+    let mut open_rows: std::collections::BTreeMap<(String, u32), (InstanceRow, usize)> =
+        Default::default();
+    for row in open()?.deserialize::<InstanceRow>() {
+        let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        if !chosen.contains(&row.service) {
+            continue;
+        }
+        if stride == 1 {
+            out.push(row);
+            continue;
+        }
+        let key = (row.service.clone(), row.instance);
+        let done = match open_rows.get_mut(&key) {
+            None => {
+                open_rows.insert(key.clone(), (row, 1));
+                false
+            }
+            Some((m, n)) => {
+                m.requests += row.requests;
+                m.in_flight = m.in_flight.max(row.in_flight);
+                *n += 1;
+                *n == stride
+            }
+        };
+        if done {
+            out.push(open_rows.remove(&key).expect("just merged").0);
+        }
+    }
+    out.extend(open_rows.into_values().map(|(m, _)| m));
+    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    Ok(out)
+}
+
 fn events(dir: &Path) -> Result<Vec<StateEvent>, String> {
     let path = dir.join("events.csv");
     let mut r = csv::Reader::from_path(&path)
@@ -163,6 +236,7 @@ impl RunData {
             manifest: Manifest::read(dir)?,
             series: series(dir)?,
             events: events(dir)?,
+            instances: instances(dir)?,
             cdf: csv_rows(dir, "latency_cdf.csv")?,
             traces: from_chrome(&json_file(dir, "traces.json")?)
                 .map_err(|e| format!("{}: {e}", dir.join("traces.json").display()))?,

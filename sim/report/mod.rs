@@ -6,7 +6,7 @@ pub mod html;
 pub mod plot;
 pub mod traces;
 
-use crate::metrics::{LatencyMs, SeriesRow, Sink, StateEvent};
+use crate::metrics::{InstanceRow, LatencyMs, SeriesRow, Sink, StateEvent};
 use crate::results::{EdgeStats, RunResult};
 use crate::scenario::{analysis, Scenario};
 use serde_json::{json, Map, Value};
@@ -21,20 +21,27 @@ pub use crate::results::manifest::VERSION;
 pub struct CsvSink {
     series: csv::Writer<BufWriter<File>>,
     events: csv::Writer<BufWriter<File>>,
+    instances: csv::Writer<BufWriter<File>>,
     error: Option<csv::Error>,
 }
 
 impl CsvSink {
-    /// Creates `timeseries.csv` and `events.csv` in `dir`.
+    /// Creates `timeseries.csv`, `events.csv` and `instances.csv` in `dir`.
     pub fn create(dir: &Path) -> io::Result<Self> {
         let open = |name: &str| -> io::Result<csv::Writer<BufWriter<File>>> {
             Ok(csv::Writer::from_writer(BufWriter::new(File::create(
                 dir.join(name),
             )?)))
         };
+        // instances.csv has its header even when no service has several instances.
+        let mut instances = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(BufWriter::new(File::create(dir.join("instances.csv"))?));
+        instances.write_record(["t_s", "service", "instance", "requests", "in_flight"])?;
         Ok(CsvSink {
             series: open("timeseries.csv")?,
             events: open("events.csv")?,
+            instances,
             error: None,
         })
     }
@@ -45,6 +52,7 @@ impl CsvSink {
             return Err(io::Error::other(e));
         }
         self.series.flush()?;
+        self.instances.flush()?;
         self.events.flush()
     }
 }
@@ -60,6 +68,13 @@ impl Sink for CsvSink {
     fn event(&mut self, event: &StateEvent) {
         if self.error.is_none() {
             if let Err(e) = self.events.serialize(event.row()) {
+                self.error = Some(e);
+            }
+        }
+    }
+    fn instance(&mut self, row: &InstanceRow) {
+        if self.error.is_none() {
+            if let Err(e) = self.instances.serialize(row) {
                 self.error = Some(e);
             }
         }
@@ -165,6 +180,22 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         if let Some(n) = s.registry_changes {
             services[&s.name]["registry_changes"] = json!(n);
         }
+        if let Some(p) = &s.proxy {
+            let pass = |p: &crate::results::ProxyPass| {
+                json!({
+                    "requests": p.requests,
+                    "overloaded": p.overloaded,
+                    "utilization": r6(p.utilization),
+                })
+            };
+            services[&s.name]["proxy"] = json!({
+                "outbound": pass(&p.outbound),
+                "inbound": pass(&p.inbound),
+                "denied": p.denied,
+                "unreachable": p.unreachable,
+                "handshakes": p.handshakes,
+            });
+        }
         if !s.concurrency_limit.is_empty() {
             services[&s.name]["concurrency_limit"] = json!(s.concurrency_limit);
         }
@@ -196,6 +227,23 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         }
         if let Some(limit) = e.concurrency_limit {
             v["concurrency_limit"] = json!(limit);
+        }
+        if let Some(c) = &e.connections {
+            let s = &c.stats;
+            let requests = s.opened + s.reused;
+            v["connections"] = json!({
+                "opened": s.opened,
+                "reused": s.reused,
+                "requests_per_connection": if s.opened > 0 { r6(requests as f64 / s.opened as f64) } else { 0.0 },
+                "mtls": c.mtls,
+                "closed": {
+                    "max_requests": s.closed_limit,
+                    "idle": s.closed_idle,
+                    "reset": s.closed_reset,
+                    "churn": s.closed_churn,
+                },
+                "open_at_end": c.open_at_end,
+            });
         }
         if let Some(&first) = e.breaker_states.first() {
             // Per caller instance the breakers may end in different states: "mixed".

@@ -86,6 +86,8 @@ pub struct EdgeResult {
     /// Instances ejected at the end (summed over caller instances), if the edge has outlier
     /// detection.
     pub ejected_at_end: Option<usize>,
+    /// Its connections, when the pair pools them (a `pool`, or a mesh between two sidecars).
+    pub connections: Option<ConnResult>,
     /// Its call sites' own counters, in the order of the scenario (`stats` is their sum,
     /// plus what belongs to the edge alone: ejections, panic picks, cache refreshes).
     pub sites: Vec<SiteResult>,
@@ -154,6 +156,8 @@ pub struct ServiceResult {
     pub rollout: Option<RolloutResult>,
     /// Each instance's share (after warmup), in instance order.
     pub instances: Vec<InstanceResult>,
+    /// Its sidecars, when it is meshed.
+    pub proxy: Option<ProxyResult>,
 }
 
 /// One instance's figures (requests arriving after warmup).
@@ -302,4 +306,41 @@ pub struct Drops {
     pub shed: u64,
     /// Failed without work because their deadline had passed.
     pub expired: u64,
+}
+
+/// A pair's connections over the whole run (summed over its caller-side states).
+#[derive(Clone, Debug, Default)]
+pub struct ConnResult {
+    /// Opened, reused, and why they closed.
+    pub stats: crate::policy::pool::Stats,
+    /// Open when the run ended.
+    pub open_at_end: u64,
+    /// New connections paid an mTLS handshake.
+    pub mtls: bool,
+}
+
+/// One direction of a service's sidecars (whole run, every instance).
+#[derive(Clone, Debug, Default)]
+pub struct ProxyPass {
+    /// Requests through.
+    pub requests: u64,
+    /// Refused with a local 503 (the proxy's queue was full).
+    pub overloaded: u64,
+    /// Share of the proxies' worker time busy.
+    pub utilization: f64,
+}
+
+/// What a service's sidecars did, over the whole run (warmup included, as their CPU).
+#[derive(Clone, Debug, Default)]
+pub struct ProxyResult {
+    /// Outbound proxies (its calls).
+    pub outbound: ProxyPass,
+    /// Inbound proxies (calls to it).
+    pub inbound: ProxyPass,
+    /// Calls to it denied by the authorization policy (403).
+    pub denied: u64,
+    /// Attempts refused because one of its sidecars was down (its own calls, and calls to it).
+    pub unreachable: u64,
+    /// mTLS handshakes its outbound proxies made.
+    pub handshakes: u64,
 }

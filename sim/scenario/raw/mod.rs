@@ -5,8 +5,10 @@
 //! serialise back to JSON with defaults filled in: that is the "effective
 //! parameters" section of `manifest.json`.
 
+mod mesh;
 mod policies;
 
+pub use mesh::*;
 pub use policies::*;
 
 use crate::time::SimDuration;
@@ -45,6 +47,9 @@ pub struct RawScenario {
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
+    /// `[mesh]`: sidecar proxies beside the instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<RawMesh>,
     /// `[trace]`: which requests are recorded as traces.
     #[serde(default)]
     pub trace: RawTrace,
@@ -704,6 +709,9 @@ pub struct RawService {
     /// its instances keeps its own balancer, breakers, budgets...; the default) or "service".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_state: Option<String>,
+    /// Its sidecar under `[mesh]`: `false` leaves it out, a table overrides the proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<RawSidecar>,
     /// Calls inherit the remaining time of this service's request (gRPC deadline propagation).
     #[serde(default)]
     pub propagate_deadline: bool,
@@ -921,6 +929,9 @@ pub struct RawStep {
     /// Bulkhead name (`[policy.bulkhead.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bulkhead: Option<String>,
+    /// Connection pool name (`[policy.pool.NAME]`): connections are modelled, opened and reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
     /// Client-side adaptive concurrency limit (`[policy.concurrency.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<String>,

@@ -33,6 +33,9 @@ pub struct RawPolicies {
     /// Client-side adaptive throttles by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub throttle: std::collections::BTreeMap<String, RawThrottle>,
+    /// Connection pools by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub pool: std::collections::BTreeMap<String, RawPool>,
 }
 
 /// `[policy.balancer.NAME]`.

@@ -11,6 +11,7 @@ const FAULTS: KindTable = KindTable {
         ("error", &["code"]),
         ("slow", &["multiply", "workers"]),
         ("crash", &[]),
+        ("proxy_crash", &[]),
         ("pause", &[]),
         ("random_crash", &["mttf", "mttr"]),
         ("zone_outage", &[]),
@@ -173,6 +174,22 @@ pub(super) fn build_faults(
                 }),
             },
             "crash" => Some(FaultKind::Crash),
+            "proxy_crash" => {
+                let sidecar = raw.mesh.is_some()
+                    && target.is_some_and(|t| match &raw.service[t.0 as usize].sidecar {
+                        Some(RawSidecar::On(false)) => false,
+                        Some(_) => true,
+                        None => raw.mesh.as_ref().is_some_and(|m| {
+                            m.services
+                                .as_ref()
+                                .map_or(true, |s| s.contains(&raw.service[t.0 as usize].name))
+                        }),
+                    });
+                if !sidecar && target.is_some() {
+                    cx.err(p.key("kind"), "a proxy_crash needs a target with a sidecar: add [mesh] (and mesh the target)");
+                }
+                Some(FaultKind::ProxyCrash)
+            }
             "registry_outage" => Some(FaultKind::RegistryOutage),
             "registry_partition" => Some(FaultKind::RegistryPartition),
             "zone_outage" => zone_of(cx, f.zone.as_deref(), "zone").map(FaultKind::ZoneOutage),

@@ -5,6 +5,7 @@ mod dist;
 mod faults;
 mod kinds;
 mod layers;
+mod mesh;
 mod policies;
 mod registry;
 mod sagas;
@@ -865,6 +866,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         .as_ref()
         .and_then(|d| build_dist(&mut cx, d, root().key("network").key("cross_zone")));
 
+    let mesh = mesh::build_mesh(&mut cx, raw, &resolve, &pols.pools);
+    mesh::apply_mesh_policies(&mut cx, raw, &pols, mesh.as_ref(), &mut services);
     let faults = faults::build_faults(&mut cx, raw, &resolve, &zone_names);
     faults::check_timeouts_when_lossy(&mut cx, raw, &links, &faults, &services);
     let sagas = sagas::build_sagas(
@@ -1017,6 +1020,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         rate_limits: pols.rate_limits,
         concurrency: pols.concurrency,
         throttles: pols.throttles,
+        pools: pols.pools,
+        mesh,
         states: pols.states,
         faults,
     };

@@ -26,6 +26,7 @@ pub(super) struct Policies {
     pub(super) rate_limits: Vec<RateLimitPolicy>,
     pub(super) concurrency: Vec<ConcurrencyPolicy>,
     pub(super) throttles: Vec<ThrottlePolicy>,
+    pub(super) pools: Vec<PoolPolicy>,
     pub(super) states: PolicyStates,
 }
 
@@ -57,6 +58,7 @@ impl Policies {
             "rate_limit" => self.rate_limits.iter().map(|h| h.name.as_str()).collect(),
             "concurrency" => self.concurrency.iter().map(|h| h.name.as_str()).collect(),
             "throttle" => self.throttles.iter().map(|h| h.name.as_str()).collect(),
+            "pool" => self.pools.iter().map(|h| h.name.as_str()).collect(),
             _ => self.breakers.iter().map(|b| b.name.as_str()).collect(),
         };
         match names.iter().position(|n| *n == name) {
@@ -451,6 +453,7 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         rate_limits: more.3,
         concurrency: more.4,
         throttles: more.5,
+        pools: super::mesh::build_pools(cx, raw),
         states: policy_states(cx, raw),
     }
 }
@@ -533,6 +536,10 @@ fn policy_states(cx: &mut Ctx, raw: &RawScenario) -> PolicyStates {
                 .iter()
                 .map(|(n, p)| (n, p.state.as_ref()))
                 .collect(),
+        ),
+        pool: read(
+            "pool",
+            rp.pool.iter().map(|(n, p)| (n, p.state.as_ref())).collect(),
         ),
     }
 }

@@ -271,6 +271,7 @@ pub(super) fn build_call(
     let bulkhead = named(cx, "bulkhead", st.bulkhead.as_deref(), defaults.bulkhead);
     let concurrency = named(cx, "concurrency", st.concurrency.as_deref(), None);
     let throttle = named(cx, "throttle", st.throttle.as_deref(), None);
+    let pool = named(cx, "pool", st.pool.as_deref(), None);
     // The state these keep lives on the (caller, callee) pair: one of each per pair.
     // Two retry policies' budgets are the same budget when configured alike.
     let budget = retry.and_then(|r| {
@@ -311,6 +312,7 @@ pub(super) fn build_call(
             "throttle",
             pick(throttle, &|i| pols.throttles[i].name.clone()),
         ),
+        ("pool", "pool", pick(pool, &|i| pols.pools[i].name.clone())),
         ("retry budget", "retry", budget),
     ] {
         let Some(named) = named else { continue };
@@ -349,6 +351,7 @@ pub(super) fn build_call(
         bulkhead,
         concurrency,
         throttle,
+        pool,
         publish,
         write: None,
         after_write: false,
