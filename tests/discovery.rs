@@ -29,12 +29,14 @@ fn stale_cache_calls_to_dead_fall_with_the_ttl() {
         fast > 0 && fast * 3 < slow * 2,
         "ttl 5 s: {fast}, ttl 30 s: {slow}"
     );
-    // Each call to the dead instance is refused: a failed request, nothing else fails.
+    // Each call to the dead instance is refused: a failed request. Besides them only the
+    // requests catalog/2 held when it crashed fail (reset): at most its 4 workers' worth
+    // and what waited for them, a handful at this load.
     let (r, _) = run_file(f, &[]);
-    assert_eq!(
-        r.workloads[0].counts.errors,
-        dead_calls(&r),
-        "every dead call fails"
+    let (errors, dead) = (r.workloads[0].counts.errors, dead_calls(&r));
+    assert!(
+        errors >= dead && errors <= dead + 4,
+        "every dead call fails, and little else: {errors} errors, {dead} dead calls"
     );
 }
 

@@ -402,6 +402,16 @@ impl World<'_> {
             e.outlier_rng = stream("outlier");
             e.limiter_rng = stream("limit");
             e.throttle_rng = stream("throttle");
+            // Each pod's round robin starts where its own seed says (Envoy's `seed_`):
+            // pickers that all started at host 0 would move in lockstep, each request of a
+            // round-robined client landing on the same host as its predecessors.
+            // The seed comes from the state's name, not a draw, so that no stream moves.
+            let seed = crate::rng::mix64(spec.seed ^ crate::rng::stable_hash(name.as_bytes()));
+            let start = (seed % e.active.len() as u64) as u32;
+            e.rr = start;
+            if let Some(b) = e.balancer.as_mut() {
+                b.start_round_robin_at(start);
+            }
         }
         let k = self.edges.len() as u32;
         self.pairs[pair as usize].states[local as usize] = Some(k);

@@ -237,6 +237,13 @@ impl Balancer {
         }
     }
 
+    /// Starts round robin at `index`: Envoy seeds every load balancer's index at random
+    /// (`seed_` in `EdfLoadBalancerBase`), so that independent pickers do not move in
+    /// lockstep through the same hosts.
+    pub fn start_round_robin_at(&mut self, index: u32) {
+        self.rr = index;
+    }
+
     fn next_rr(&mut self, usable: &[bool]) -> usize {
         let n = usable.len();
         loop {
