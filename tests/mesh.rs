@@ -348,3 +348,37 @@ fn mesh_and_pool_mistakes_are_refused_at_their_line() {
         "unknown pool policy \"nope\"",
     );
 }
+
+/// `scenarios/mesh-cost.toml`: what its header promises, by direction and band.
+#[test]
+fn mesh_cost_scenario_buys_no_failures_for_its_price() {
+    let f = "scenarios/mesh-cost.toml";
+    let run = |sets: &[&str]| common::run_file(f, sets).0;
+    let on = run(&[]);
+    assert_eq!(
+        on.workloads[0].counts.failed(),
+        0,
+        "ejection and retries hide catalog/2"
+    );
+    let c = edge_named(&on).connections.clone().unwrap();
+    assert!(
+        c.stats.opened <= 4 * 6 + 4,
+        "keep-alive: about one per pod and host"
+    );
+    let off = run(&["mesh.enabled=false"]);
+    let failed = off.workloads[0].counts.failed() as f64 / off.workloads[0].counts.requests as f64;
+    assert!((0.13..0.17).contains(&failed), "{failed}");
+    // Without the fault: the mesh's latency is the two proxies and the check (0.65 ms).
+    let calm_on = run(&["fault[0].at=2m"]);
+    let calm_off = run(&["fault[0].at=2m", "mesh.enabled=false"]);
+    let added = calm_on.workloads[0].latency.p50 - calm_off.workloads[0].latency.p50;
+    assert!((0.5..0.8).contains(&added), "{added} ms");
+    // Without keep-alive every call pays two round trips and the handshake (~3.6 ms).
+    let each = run(&["mesh.pool=no-keepalive"]);
+    let more = each.workloads[0].latency.p50 - on.workloads[0].latency.p50;
+    assert!((3.0..4.5).contains(&more), "{more} ms");
+}
+
+fn edge_named(r: &RunResult) -> &faultline::model::EdgeResult {
+    &r.edges[0]
+}

@@ -334,3 +334,74 @@ arrivals = {{ kind = "poisson", rate = 400 }}
         "round robin p50 {p50_rr} ms, random {p50_random} ms"
     );
 }
+
+/// `scenarios/lb-slow-instance.toml`: what its header promises, by direction and band.
+#[test]
+fn lb_slow_instance_least_request_routes_round_the_slow_instance() {
+    let f = "scenarios/lb-slow-instance.toml";
+    let run = |sets: &[&str]| common::run_file(f, sets).0;
+    let slow_share = |r: &faultline::model::RunResult| {
+        let c = r.services.iter().find(|s| s.name == "catalog").unwrap();
+        c.instances[2].counts.requests as f64 / c.counts.requests as f64
+    };
+    let error_rate = |r: &faultline::model::RunResult| {
+        let c = &r.workloads[0].counts;
+        c.failed() as f64 / (c.ok + c.failed()) as f64
+    };
+    let rr = run(&[]);
+    // Round robin gives the slow instance its fifth: a sixth of its calls for a minute of
+    // the 110 s measured fail, about 10 %.
+    assert!((0.19..0.21).contains(&slow_share(&rr)));
+    assert!(
+        (0.08..0.13).contains(&error_rate(&rr)),
+        "{}",
+        error_rate(&rr)
+    );
+    let ring = run(&["service.front.calls[0].balancer=ring"]);
+    assert!(error_rate(&ring) > 0.05, "hashing cannot move keys off it");
+    let p2c = run(&["service.front.calls[0].balancer=p2c"]);
+    assert_eq!(p2c.workloads[0].counts.failed(), 0);
+    assert!(slow_share(&p2c) < 0.17, "{}", slow_share(&p2c));
+    let shared = run(&[
+        "service.front.calls[0].balancer=p2c",
+        "policy.balancer.p2c.state=service",
+    ]);
+    assert_eq!(shared.workloads[0].counts.failed(), 0);
+    assert!(
+        shared.workloads[0].latency.p99 < p2c.workloads[0].latency.p99,
+        "one picker sees every pod's requests in flight: shared p99 {} ms, per pod {} ms",
+        shared.workloads[0].latency.p99,
+        p2c.workloads[0].latency.p99
+    );
+}
+
+/// `scenarios/one-pod-bad-day.toml`: only the zone-a pods' breakers move; a shared breaker
+/// never opens; per-pod outlier detection ejects the bad instance in those pods only.
+#[test]
+fn one_pod_bad_day_opens_some_breakers_not_others() {
+    let f = "scenarios/one-pod-bad-day.toml";
+    let subjects = |events: &[StateEvent], kind: &str| -> Vec<String> {
+        let mut s: Vec<String> = events
+            .iter()
+            .filter(|e| e.kind() == kind)
+            .map(|e| e.subject.clone())
+            .collect();
+        s.sort();
+        s.dedup();
+        s
+    };
+    let (own, events) = common::run_file(f, &[]);
+    assert_eq!(subjects(&events, "breaker"), ["api/0->recs", "api/3->recs"]);
+    assert!(own.workloads[0].counts.failed() < 300);
+    assert!(own.edges[0].stats.fallbacks > 4000);
+    let (shared, events) = common::run_file(f, &["policy.breaker.pod.state=service"]);
+    assert!(
+        subjects(&events, "breaker").is_empty(),
+        "a twelfth of failures: it never opens"
+    );
+    assert!(shared.workloads[0].counts.failed() > 2000);
+    let (ejecting, events) = common::run_file(f, &["service.api.calls[0].outlier=envoy"]);
+    let ejected = subjects(&events, "outlier");
+    assert_eq!(ejected, ["api/0->recs/0", "api/3->recs/0"]);
+    assert!(ejecting.workloads[0].counts.failed() < 100);
+}
