@@ -382,3 +382,23 @@ fn mesh_cost_scenario_buys_no_failures_for_its_price() {
 fn edge_named(r: &RunResult) -> &faultline::model::EdgeResult {
     &r.edges[0]
 }
+
+#[test]
+fn validate_counts_the_sidecars_in_latency_without_queueing() {
+    let text = system(10.0, "");
+    let on = faultline::scenario::parse("m.toml", &text, &[]).unwrap();
+    let off =
+        faultline::scenario::parse("m.toml", &text, &["mesh.enabled=false".to_string()]).unwrap();
+    let mean = |s: &faultline::scenario::Scenario| {
+        let report = faultline::scenario::analysis::report(&s.spec, None);
+        let line = report
+            .lines()
+            .find(|l| l.contains("latency without queueing"))
+            .expect("a latency line")
+            .to_string();
+        line
+    };
+    // web's call to catalog: 2 x 1 ms network + 10 ms work, and 2 x 0.5 ms of proxies.
+    assert!(mean(&off).contains("mean >= 12ms"), "{}", mean(&off));
+    assert!(mean(&on).contains("mean >= 13ms"), "{}", mean(&on));
+}

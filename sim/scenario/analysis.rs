@@ -52,6 +52,26 @@ fn net(spec: &SystemSpec, a: ServiceId, b: ServiceId, worst: bool) -> f64 {
     }
 }
 
+/// What the sidecars on a call from `a` to `b` add without queueing: the caller's outbound
+/// proxy, the callee's inbound proxy and its authorization check (mean or worst case).
+fn proxies(spec: &SystemSpec, a: ServiceId, b: ServiceId, worst: bool) -> f64 {
+    let Some(m) = &spec.mesh else { return 0.0 };
+    let stat = |d: &crate::dist::Dist| {
+        if worst {
+            d.max_ns().unwrap_or(f64::INFINITY)
+        } else {
+            d.mean_ns().unwrap_or(f64::INFINITY)
+        }
+    };
+    let out = m.proxies[a.0 as usize]
+        .as_ref()
+        .map_or(0.0, |p| stat(&p.latency));
+    let inb = m.proxies[b.0 as usize].as_ref().map_or(0.0, |p| {
+        stat(&p.latency) + m.authz.as_ref().map_or(0.0, |z| stat(&z.latency))
+    });
+    out + inb
+}
+
 /// Latency of handling a request at `service`, without queueing: the mean
 /// (parallel groups counted as their slowest member's mean, a lower bound) or the
 /// worst case (each call capped by its timeout; unbounded distributions without a
@@ -82,6 +102,7 @@ fn latency_memo(
         for st in &e.steps {
             let mut call = |c: &CallSpec| {
                 let inner = 2.0 * net(spec, service, c.to, worst)
+                    + proxies(spec, service, c.to, worst)
                     + latency_memo(spec, c.to, c.endpoint, worst, depth + 1, memo);
                 let per_try = match c.timeout {
                     Some(t) => inner.min(t.0 as f64),
