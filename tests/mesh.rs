@@ -402,3 +402,40 @@ fn validate_counts_the_sidecars_in_latency_without_queueing() {
     assert!(mean(&off).contains("mean >= 12ms"), "{}", mean(&off));
     assert!(mean(&on).contains("mean >= 13ms"), "{}", mean(&on));
 }
+
+#[test]
+fn a_restarted_instance_loses_its_connections_and_callers_reconnect() {
+    // No mesh: a plain HTTP/2 pool on the call. catalog/0 crashes at 5 s and restarts at
+    // 10 s; each web pod's connection to it dies (churn) and a new one is made.
+    let extra = r#"
+[policy.pool.h2]
+protocol = "http2"
+
+[[fault]]
+kind = "crash"
+target = "catalog"
+instance = 0
+at = "5s"
+for = "5s"
+"#;
+    let text =
+        system(100.0, extra).replace("timeout = \"1s\" }", "timeout = \"1s\", pool = \"h2\" }");
+    let (r, _) = run_text("m.toml", &text, &["mesh.enabled=false"]);
+    let c = edge(&r).connections.clone().expect("pooled without a mesh");
+    assert!(!c.mtls);
+    // 2 pods x 2 hosts at first, then each pod's connection to catalog/0 again.
+    assert_eq!(c.stats.closed_churn, 2, "{c:?}");
+    assert_eq!(c.stats.opened, 6, "{c:?}");
+    // Over HTTP/1.1 a failed request would reset its connection: but while catalog/0 is
+    // down no connection to it is made at all (the connect is refused), so none is reset.
+    let h1 = text.replace("protocol = \"http2\"", "protocol = \"http1\"");
+    let (r, _) = run_text("m.toml", &h1, &["mesh.enabled=false"]);
+    let c = edge(&r).connections.clone().unwrap();
+    assert_eq!(c.stats.closed_reset, 0, "{c:?}");
+    assert!(r.workloads[0].counts.errors > 200, "its calls still fail");
+    // No crash: the four first connections carry everything.
+    let calm = text.replace("at = \"5s\"", "at = \"50s\"");
+    let (r, _) = run_text("m.toml", &calm, &["mesh.enabled=false"]);
+    let c = edge(&r).connections.clone().unwrap();
+    assert_eq!((c.stats.opened, c.stats.closed_churn), (4, 0));
+}
