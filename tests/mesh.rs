@@ -344,6 +344,13 @@ fn mesh_and_pool_mistakes_are_refused_at_their_line() {
         "a proxy_crash needs a target with a sidecar",
     );
     bad(
+        &base.replace(
+            "name = \"catalog\"",
+            "name = \"catalog\"\nsidecar = \"yes\"",
+        ),
+        "sidecar is false (no sidecar), true (the mesh's proxy) or a table",
+    );
+    bad(
         &base.replace("workers = 4 }", "workers = 4 }\npool = \"nope\""),
         "unknown pool policy \"nope\"",
     );

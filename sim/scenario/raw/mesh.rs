@@ -88,7 +88,10 @@ pub struct RawDeny {
 
 /// A service's `sidecar`: `false` keeps it out of the mesh; a table overrides the proxy.
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "sidecar is false (no sidecar), true (the mesh's proxy) or a table overriding the proxy: { latency = { dist = ... }, workers = 2, queue = 1024 }"
+)]
 pub enum RawSidecar {
     /// `sidecar = false` (or `true`: the mesh's proxy).
     On(bool),
