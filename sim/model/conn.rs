@@ -47,13 +47,13 @@ impl World<'_> {
         instance: u32,
         delay: Option<SimDuration>,
     ) -> (SimTime, u32, Option<SimTime>) {
+        let edge = self.calls[id].edge as usize;
         let target = &self.insts[instance as usize];
-        if target.fault.down || !target.present {
-            // Nothing listens: the connect is refused (the request, sent as before, is
-            // refused on arrival) and no connection is made.
+        if self.edges[edge].conns.is_none() || target.fault.down || !target.present {
+            // No pool; or nothing listens: the connect is refused (the request, sent as
+            // before, is refused on arrival) and no connection is made.
             return (leave, NO_CONN, None);
         }
-        let edge = self.calls[id].edge as usize;
         let e = &mut self.edges[edge];
         let (from, first_host, own) = (e.from, e.first_host, e.caller.is_some());
         let Some(cs) = e.conns.as_mut() else {

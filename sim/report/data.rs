@@ -74,31 +74,53 @@ pub const MAX_EVENTS: usize = 200_000;
 /// buckets merged into one (counts summed, latencies and levels at their maximum,
 /// utilisation averaged), which keeps a spike's height in the chart.
 fn series(dir: &Path) -> Result<Vec<SeriesRow>, String> {
-    let path = dir.join("timeseries.csv");
-    let open = || {
-        csv::Reader::from_path(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
-    let mut buckets: std::collections::BTreeMap<(String, String), usize> = Default::default();
-    for row in open()?.deserialize::<SeriesRow>() {
+    merged_rows(
+        &dir.join("timeseries.csv"),
+        |r: &SeriesRow| (r.kind.to_string(), r.name.clone()),
+        |_| true,
+        merge,
+        |r| r.t_s,
+    )
+}
+
+/// The rows of a per-bucket CSV file that `keep` keeps, streamed twice: once to count each
+/// component's buckets (components told apart by `key`), once to keep every row when the
+/// longest component has at most `MAX_POINTS` buckets, else `stride` buckets of each merged
+/// into one by `merge` (given how many the first already holds). Sorted by time (`t_s`).
+fn merged_rows<T: for<'de> Deserialize<'de>, K: Ord + Clone>(
+    path: &Path,
+    key: impl Fn(&T) -> K,
+    keep: impl Fn(&T) -> bool,
+    merge: impl Fn(&mut T, &T, usize),
+    t_s: impl Fn(&T) -> f64,
+) -> Result<Vec<T>, String> {
+    let open =
+        || csv::Reader::from_path(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let mut buckets: std::collections::BTreeMap<K, usize> = Default::default();
+    for row in open()?.deserialize::<T>() {
         let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
-        *buckets.entry((row.kind.to_string(), row.name)).or_default() += 1;
+        if keep(&row) {
+            *buckets.entry(key(&row)).or_default() += 1;
+        }
     }
     let longest = buckets.values().copied().max().unwrap_or(0);
     let stride = longest.div_ceil(MAX_POINTS).max(1);
     let mut out = Vec::new();
     // Per component: the merged row being built and how many buckets it holds.
-    let mut open_rows: std::collections::BTreeMap<(String, String), (SeriesRow, usize)> =
-        Default::default();
-    for row in open()?.deserialize::<SeriesRow>() {
+    let mut open_rows: std::collections::BTreeMap<K, (T, usize)> = Default::default();
+    for row in open()?.deserialize::<T>() {
         let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
+        if !keep(&row) {
+            continue;
+        }
         if stride == 1 {
             out.push(row);
             continue;
         }
-        let key = (row.kind.to_string(), row.name.clone());
-        let done = match open_rows.get_mut(&key) {
+        let k = key(&row);
+        let done = match open_rows.get_mut(&k) {
             None => {
-                open_rows.insert(key.clone(), (row, 1));
+                open_rows.insert(k.clone(), (row, 1));
                 false
             }
             Some((m, n)) => {
@@ -108,11 +130,11 @@ fn series(dir: &Path) -> Result<Vec<SeriesRow>, String> {
             }
         };
         if done {
-            out.push(open_rows.remove(&key).expect("just merged").0);
+            out.push(open_rows.remove(&k).expect("just merged").0);
         }
     }
     out.extend(open_rows.into_values().map(|(m, _)| m));
-    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
+    out.sort_by(|a, b| t_s(a).total_cmp(&t_s(b)));
     Ok(out)
 }
 
@@ -140,27 +162,23 @@ pub const SHARE_SERVICES: usize = 6;
 pub const SHARE_INSTANCES: u32 = 20;
 
 /// `instances.csv` for the first [`SHARE_SERVICES`] services with at most
-/// [`SHARE_INSTANCES`] instances, merged `stride` buckets at a time as `timeseries.csv` is
-/// (requests summed, in flight at its maximum). A directory from before the file existed
-/// has none.
+/// [`SHARE_INSTANCES`] instances, merged as `timeseries.csv` is (requests summed, in flight
+/// at its maximum). A directory from before the file existed has none.
 fn instances(dir: &Path) -> Result<Vec<InstanceRow>, String> {
     let path = dir.join("instances.csv");
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let open = || {
-        csv::Reader::from_path(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-    };
-    // First pass: which services qualify, and how many buckets each instance has.
+    // Which services qualify: one pass for their widths.
     let mut widest: Vec<(String, u32)> = Vec::new();
-    let mut buckets: std::collections::BTreeMap<(String, u32), usize> = Default::default();
-    for row in open()?.deserialize::<InstanceRow>() {
+    let mut r = csv::Reader::from_path(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    for row in r.deserialize::<InstanceRow>() {
         let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
         match widest.iter_mut().find(|(s, _)| *s == row.service) {
             Some((_, n)) => *n = (*n).max(row.instance + 1),
-            None => widest.push((row.service.clone(), row.instance + 1)),
+            None => widest.push((row.service, row.instance + 1)),
         }
-        *buckets.entry((row.service, row.instance)).or_default() += 1;
     }
     let chosen: Vec<String> = widest
         .into_iter()
@@ -168,40 +186,16 @@ fn instances(dir: &Path) -> Result<Vec<InstanceRow>, String> {
         .map(|(s, _)| s)
         .take(SHARE_SERVICES)
         .collect();
-    let longest = buckets.values().copied().max().unwrap_or(0);
-    let stride = longest.div_ceil(MAX_POINTS).max(1);
-    let mut out = Vec::new();
-    let mut open_rows: std::collections::BTreeMap<(String, u32), (InstanceRow, usize)> =
-        Default::default();
-    for row in open()?.deserialize::<InstanceRow>() {
-        let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
-        if !chosen.contains(&row.service) {
-            continue;
-        }
-        if stride == 1 {
-            out.push(row);
-            continue;
-        }
-        let key = (row.service.clone(), row.instance);
-        let done = match open_rows.get_mut(&key) {
-            None => {
-                open_rows.insert(key.clone(), (row, 1));
-                false
-            }
-            Some((m, n)) => {
-                m.requests += row.requests;
-                m.in_flight = m.in_flight.max(row.in_flight);
-                *n += 1;
-                *n == stride
-            }
-        };
-        if done {
-            out.push(open_rows.remove(&key).expect("just merged").0);
-        }
-    }
-    out.extend(open_rows.into_values().map(|(m, _)| m));
-    out.sort_by(|a, b| a.t_s.total_cmp(&b.t_s));
-    Ok(out)
+    merged_rows(
+        &path,
+        |r: &InstanceRow| (r.service.clone(), r.instance),
+        |r| chosen.contains(&r.service),
+        |m, b, _| {
+            m.requests += b.requests;
+            m.in_flight = m.in_flight.max(b.in_flight);
+        },
+        |r| r.t_s,
+    )
 }
 
 fn events(dir: &Path) -> Result<Vec<StateEvent>, String> {

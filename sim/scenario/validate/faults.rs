@@ -175,16 +175,7 @@ pub(super) fn build_faults(
             },
             "crash" => Some(FaultKind::Crash),
             "proxy_crash" => {
-                let sidecar = raw.mesh.is_some()
-                    && target.is_some_and(|t| match &raw.service[t.0 as usize].sidecar {
-                        Some(RawSidecar::On(false)) => false,
-                        Some(_) => true,
-                        None => raw.mesh.as_ref().is_some_and(|m| {
-                            m.services
-                                .as_ref()
-                                .map_or(true, |s| s.contains(&raw.service[t.0 as usize].name))
-                        }),
-                    });
+                let sidecar = target.is_some_and(|t| super::mesh::has_sidecar(raw, t.0 as usize));
                 if !sidecar && target.is_some() {
                     cx.err(p.key("kind"), "a proxy_crash needs a target with a sidecar: add [mesh] (and mesh the target)");
                 }

@@ -92,6 +92,22 @@ fn constant(ns: u64) -> Dist {
     Dist::Constant(SimDuration(ns))
 }
 
+/// Whether service `i` has a sidecar under `[mesh]` (enabled or not): the mesh's
+/// `services` (default all) unless its own `sidecar` says otherwise.
+pub(super) fn has_sidecar(raw: &RawScenario, i: usize) -> bool {
+    let Some(m) = raw.mesh.as_ref() else {
+        return false;
+    };
+    match &raw.service[i].sidecar {
+        Some(RawSidecar::On(on)) => *on,
+        Some(RawSidecar::Proxy(_)) => true,
+        None => m
+            .services
+            .as_ref()
+            .map_or(true, |s| s.contains(&raw.service[i].name)),
+    }
+}
+
 /// The mesh, or `None` without one (or with `enabled = false`).
 pub(super) fn build_mesh(
     cx: &mut Ctx,
@@ -112,20 +128,16 @@ pub(super) fn build_mesh(
         return None;
     };
     let base = proxy(cx, &m.proxy, None, mp.key("proxy"));
-    let mut meshed = vec![m.services.is_none(); raw.service.len()];
     for (k, name) in m.services.iter().flatten().enumerate() {
-        if let Some(id) = resolve(cx, name, mp.key("services").index(k)) {
-            meshed[id.0 as usize] = true;
-        }
+        resolve(cx, name, mp.key("services").index(k));
     }
     let mut proxies = Vec::new();
     for (i, s) in raw.service.iter().enumerate() {
         let sp = root().key("service").index(i).key("sidecar");
         proxies.push(match &s.sidecar {
-            Some(RawSidecar::On(false)) => None,
-            Some(RawSidecar::On(true)) => Some(base.clone()),
+            _ if !has_sidecar(raw, i) => None,
             Some(RawSidecar::Proxy(p)) => Some(proxy(cx, p, Some(&base), sp)),
-            None => meshed[i].then(|| base.clone()),
+            _ => Some(base.clone()),
         });
     }
     let mtls = m.mtls.as_ref().map(|t| {
