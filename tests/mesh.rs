@@ -446,3 +446,18 @@ for = "5s"
     let c = edge(&r).connections.clone().unwrap();
     assert_eq!((c.stats.opened, c.stats.closed_churn), (4, 0));
 }
+
+#[test]
+fn a_pool_with_state_service_is_shared_by_the_calling_pods() {
+    // HTTP/2: one connection per (pool, host). Each of web's 2 pods keeps its own pool by
+    // default (4 connections to 2 hosts); `state = "service"` shares one (2).
+    let pool = |state: &str| {
+        let extra = format!("[policy.pool.h2]\nprotocol = \"http2\"\n{state}\n");
+        let text = system(100.0, &extra)
+            .replace("timeout = \"1s\" }", "timeout = \"1s\", pool = \"h2\" }");
+        let (r, _) = run_text("m.toml", &text, &["mesh.enabled=false"]);
+        edge(&r).connections.clone().unwrap().stats.opened
+    };
+    assert_eq!(pool(""), 4);
+    assert_eq!(pool("state = \"service\""), 2);
+}

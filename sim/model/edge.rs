@@ -103,6 +103,7 @@ pub(super) fn build_pairs(spec: &SystemSpec, sites: &[Site], edges: &[Edge]) -> 
         said.extend(pick(&st.bulkhead, c.bulkhead));
         said.extend(pick(&st.concurrency, c.concurrency));
         said.extend(pick(&st.throttle, c.throttle));
+        said.extend(pick(&st.pool, c.pool));
     }
     edges
         .iter()
