@@ -3,6 +3,7 @@
 use super::traces::{from_chrome, TraceView};
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use crate::metrics::{InstanceRow, SeriesRow};
@@ -45,6 +46,11 @@ pub struct RunData {
     pub traces: Vec<TraceView>,
     /// `scenario.toml`: the scenario's text as given.
     pub scenario_text: String,
+    /// The rows of each `(kind, name)` in `series`, in time order, and the components in
+    /// first-seen order: a report of 2,000 services looks each one up once, not by
+    /// scanning every row for its name.
+    index: BTreeMap<(String, String), Vec<usize>>,
+    seen: Vec<(String, String)>,
 }
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
@@ -170,21 +176,27 @@ fn instances(dir: &Path) -> Result<Vec<InstanceRow>, String> {
         return Ok(Vec::new());
     }
     // Which services qualify: one pass for their widths.
-    let mut widest: Vec<(String, u32)> = Vec::new();
+    // (A map, not a scan of the services seen so far: a system of thousands of services
+    // writes a row per instance per bucket.)
+    let mut widest: BTreeMap<String, (usize, u32)> = BTreeMap::new();
     let mut r = csv::Reader::from_path(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     for row in r.deserialize::<InstanceRow>() {
         let row = row.map_err(|e| format!("{}: {e}", path.display()))?;
-        match widest.iter_mut().find(|(s, _)| *s == row.service) {
-            Some((_, n)) => *n = (*n).max(row.instance + 1),
-            None => widest.push((row.service, row.instance + 1)),
-        }
+        let order = widest.len();
+        let w = widest.entry(row.service).or_insert((order, 0));
+        w.1 = w.1.max(row.instance + 1);
     }
-    let chosen: Vec<String> = widest
+    let mut chosen: Vec<(usize, String)> = widest
         .into_iter()
-        .filter(|(_, n)| *n <= SHARE_INSTANCES)
-        .map(|(s, _)| s)
+        .filter(|(_, (_, n))| *n <= SHARE_INSTANCES)
+        .map(|(s, (order, _))| (order, s))
+        .collect();
+    chosen.sort();
+    let chosen: std::collections::BTreeSet<String> = chosen
+        .into_iter()
         .take(SHARE_SERVICES)
+        .map(|(_, s)| s)
         .collect();
     merged_rows(
         &path,
@@ -225,10 +237,25 @@ impl RunData {
                 dir.display()
             ));
         }
+        let series = series(dir)?;
+        let mut index: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+        let mut seen = Vec::new();
+        for (i, r) in series.iter().enumerate() {
+            let key = (r.kind.to_string(), r.name.clone());
+            match index.get_mut(&key) {
+                Some(rows) => rows.push(i),
+                None => {
+                    seen.push(key.clone());
+                    index.insert(key, vec![i]);
+                }
+            }
+        }
         Ok(RunData {
             summary: json_file(dir, "summary.json")?,
             manifest: Manifest::read(dir)?,
-            series: series(dir)?,
+            series,
+            index,
+            seen,
             events: events(dir)?,
             instances: instances(dir)?,
             cdf: csv_rows(dir, "latency_cdf.csv")?,
@@ -247,20 +274,20 @@ impl RunData {
 
     /// Names of a kind's components in first-seen order.
     pub fn names(&self, kind: &str) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for r in self.series.iter().filter(|r| r.kind == kind) {
-            if !out.contains(&r.name) {
-                out.push(r.name.clone());
-            }
-        }
-        out
+        self.seen
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, n)| n.clone())
+            .collect()
     }
 
     /// The rows of one component, in time order.
-    pub fn rows<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a SeriesRow> {
-        self.series
+    pub fn rows<'a>(&'a self, kind: &str, name: &str) -> impl Iterator<Item = &'a SeriesRow> {
+        self.index
+            .get(&(kind.to_string(), name.to_string()))
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .filter(move |r| r.kind == kind && r.name == name)
+            .map(|&i| &self.series[i])
     }
 
     /// The time-series bucket width, seconds.

@@ -456,7 +456,19 @@ pub fn render(dir: &Path, png: bool) -> io::Result<Vec<String>> {
             dir.display()
         ))
     })?;
-    let charts = charts::draw_all(&d, dir, png)?;
+    render_loaded(&d, &scn, dir, png)
+}
+
+/// [`render`] of a directory already read, with its scenario (a run that just wrote the
+/// directory has it parsed already: a system of thousands of services need not be parsed
+/// twice).
+fn render_loaded(
+    d: &data::RunData,
+    scn: &Scenario,
+    dir: &Path,
+    png: bool,
+) -> io::Result<Vec<String>> {
+    let charts = charts::draw_all(d, dir, png)?;
     let mut files: Vec<String> = charts.iter().map(|c| c.file.clone()).collect();
     std::fs::write(dir.join("graph.svg"), analysis::graph_svg(&scn.spec))?;
     files.push("graph.svg".into());
@@ -471,7 +483,7 @@ pub fn render(dir: &Path, png: bool) -> io::Result<Vec<String>> {
         }
     }
     let analysis = analysis::report(&scn.spec, scn.raw.sim.latency_budget);
-    let page = html::page(&d, dir, &charts, &analysis, true, waterfall.is_some())?;
+    let page = html::page(d, dir, &charts, &analysis, true, waterfall.is_some())?;
     std::fs::write(dir.join("report.html"), page)?;
     files.push("report.html".into());
     Ok(files)
@@ -491,7 +503,8 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
         &traces::chrome_json(&scn.spec.name, scn.spec.seed, &views),
     )?;
     write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
-    render(dir, png)?;
+    let d = data::RunData::load(dir).map_err(io::Error::other)?;
+    render_loaded(&d, scn, dir, png)?;
     Ok(())
 }
 
