@@ -10,56 +10,15 @@
 //! breakers on every call, and 10 workloads of 200/s on the first layer: the same
 //! requests and nearly the same events, spread over 5 or 500 services per layer.
 
-use faultline::api::{run_to_dir, Scenario};
-use std::fmt::Write as _;
+use faultline::model::{RunOptions, World};
+use faultline::report::{write_outputs, CsvSink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const LAYERS: usize = 4;
-const WORKLOADS: usize = 10;
+mod layered;
 
-/// The scenario text of a layered system with `services` services (a multiple of LAYERS).
-pub fn layered(services: usize, duration_s: u32) -> String {
-    let width = services / LAYERS;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "[sim]\nname = \"layered-{services}\"\nduration = \"{duration_s}s\"\nseed = 1\nbucket = \"10s\"\n"
-    );
-    s.push_str("[network]\nlatency = { dist = \"uniform\", min = \"0.2ms\", max = \"0.6ms\" }\n\n");
-    s.push_str(
-        "[policy.retry.r]\nmax_attempts = 2\nbackoff = { kind = \"exponential\", base = \"10ms\", cap = \"100ms\", jitter = \"full\" }\n\n",
-    );
-    s.push_str("[policy.breaker.b]\nkind = \"consecutive\"\nfailures = 5\nopen_for = \"5s\"\n\n");
-    for layer in 0..LAYERS {
-        for i in 0..width {
-            let _ = writeln!(
-                s,
-                "[[service]]\nname = \"s{layer}-{i}\"\nreplicas = 3\nworkers = 4"
-            );
-            s.push_str("work = { dist = \"exp\", mean = \"2ms\" }\nerror_rate = 0.001\n");
-            if layer + 1 < LAYERS {
-                let (a, b) = ((2 * i) % width, (2 * i + 1) % width);
-                let _ = writeln!(
-                    s,
-                    "calls = [{{ to = \"s{n}-{a}\", p = 0.5, timeout = \"200ms\", retry = \"r\", breaker = \"b\" }}, \
-                     {{ to = \"s{n}-{b}\", p = 0.5, timeout = \"200ms\", retry = \"r\", breaker = \"b\" }}]",
-                    n = layer + 1
-                );
-            }
-            s.push('\n');
-        }
-    }
-    for w in 0..WORKLOADS {
-        let _ = writeln!(
-            s,
-            "[[workload]]\nname = \"w{w}\"\ntarget = \"s0-{}\"\ntimeout = \"2s\"\narrivals = {{ kind = \"poisson\", rate = 200 }}\n",
-            w % width
-        );
-    }
-    s
-}
+use layered::layered;
 
 /// Peak resident memory of this process in MB, from /proc (Linux); None elsewhere.
 fn peak_mb() -> Option<f64> {
@@ -69,16 +28,25 @@ fn peak_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// Runs one scenario file into `out` and prints "events wall_s peak_mb" on stdout.
+/// Runs one scenario file into `out` (as `faultline run` does) and prints
+/// "events parse_s simulate_s report_s peak_mb" on stdout.
 #[allow(clippy::disallowed_methods)] // wall time is what a benchmark measures
 fn child(file: &Path, out: &Path) {
-    let scn = Scenario::from_path(file).expect("valid generated scenario");
     let t = Instant::now();
-    let r = run_to_dir(&scn, out).expect("report written");
-    let wall = t.elapsed().as_secs_f64();
+    let scn = faultline::scenario::load(file, &[]).expect("valid generated scenario");
+    let parse = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    std::fs::create_dir_all(out).expect("output directory");
+    let mut sink = CsvSink::create(out).expect("csv files");
+    let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
+    sink.finish().expect("csv written");
+    let simulate = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    write_outputs(&scn, out, &result, false).expect("report written");
+    let report = t.elapsed().as_secs_f64();
     println!(
-        "{} {wall:.3} {:.1}",
-        r.result.events,
+        "{} {parse:.3} {simulate:.3} {report:.3} {:.1}",
+        result.events,
         peak_mb().unwrap_or(f64::NAN)
     );
 }
@@ -113,8 +81,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("faultline-scale-{}", std::process::id()));
     let files = write(&dir);
     let me = std::env::current_exe().expect("own path");
-    println!("| services | events | wall | peak memory |");
-    println!("|---|---|---|---|");
+    println!("| services | events | parse | simulate | report | wall | peak memory |");
+    println!("|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
     for (n, file) in files {
         let out = dir.join(format!("out-{n}"));
@@ -128,8 +96,12 @@ fn main() {
             .split_whitespace()
             .filter_map(|x| x.parse().ok())
             .collect();
-        println!("| {n} | {} | {:.2} s | {:.0} MB |", f[0], f[1], f[2]);
-        rows.push((f[1], f[2]));
+        let wall = f[1] + f[2] + f[3];
+        println!(
+            "| {n} | {} | {:.2} s | {:.2} s | {:.2} s | {wall:.2} s | {:.0} MB |",
+            f[0], f[1], f[2], f[3], f[4]
+        );
+        rows.push((wall, f[4]));
     }
     println!(
         "\n2,000 / 20 services: wall ×{:.2}, peak memory ×{:.1}",

@@ -512,3 +512,33 @@ fn late_answers_reach_the_kept_traces() {
         "no span answered after its caller stopped waiting"
     );
 }
+
+#[path = "../benches/layered.rs"]
+mod layered;
+
+/// `cargo bench --bench scale` compares a 20-service and a 2,000-service system that must
+/// carry the same work: both valid, with events within 2 % of each other (the same arrivals;
+/// only which replicas and services they meet differs), and a report of the large one that
+/// lists every service and draws the busiest.
+#[test]
+fn the_scale_benchmarks_two_systems_carry_the_same_work() {
+    let mut events = Vec::new();
+    for n in [20, 2000] {
+        let dir = tmp(&format!("layered-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("scenario.toml");
+        std::fs::write(&file, layered::layered(n, 5)).unwrap();
+        let out = dir.join("out");
+        run_into(&out, file.to_str().unwrap(), &[]);
+        let summary: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["services"].as_object().unwrap().len(), n);
+        assert!(out.join("services.svg").exists());
+        events.push(summary["events"].as_f64().unwrap());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let ratio = events[1] / events[0];
+    assert!(events[0] > 50_000.0, "{events:?}");
+    assert!((0.98..1.02).contains(&ratio), "events {events:?}");
+}
