@@ -68,6 +68,21 @@ impl Latency {
     #[inline]
     pub fn record(&mut self, ns: u64) {
         let v = ns.min(LATENCY_MAX_NS);
+        match self.hist.as_mut() {
+            Some(h) if v <= h.high() => h.saturating_record(v),
+            _ => self.record_growing(v),
+        }
+        self.sum_ns += ns as u128;
+        self.count += 1;
+        self.min_ns = self.min_ns.min(ns);
+        self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// Records a value the histogram cannot hold yet: the first (it is made now) or one past
+    /// its top (it grows). Apart, so that the path every other value takes stays small.
+    #[cold]
+    #[inline(never)]
+    fn record_growing(&mut self, v: u64) {
         let sigfig = self.sigfig;
         let h = self.hist.get_or_insert_with(|| {
             let mut h = Histogram::new_with_bounds(LATENCY_LOW_NS, 2 * LATENCY_LOW_NS, sigfig)
@@ -75,17 +90,10 @@ impl Latency {
             h.auto(true);
             h
         });
-        if v <= h.high() {
-            h.saturating_record(v);
-        } else if h.record(v).is_err() {
-            // Grows to hold `v` (at most to the hour, as `v` is clamped); it fails only if
-            // the counts array would not fit a usize, and then the value is clamped instead.
+        if h.record(v).is_err() {
+            // Growing fails only if the counts array would not fit a usize; clamp instead.
             h.saturating_record(v);
         }
-        self.sum_ns += ns as u128;
-        self.count += 1;
-        self.min_ns = self.min_ns.min(ns);
-        self.max_ns = self.max_ns.max(ns);
     }
 
     /// Values recorded.
