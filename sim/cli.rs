@@ -96,7 +96,7 @@ pub enum Command {
     /// Run a grid of variants × replications in parallel: sweep.csv, sweep_summary.csv and
     /// charts. Resumable; shardable across machines; --emit prints cluster job files.
     #[command(
-        after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.unbudgeted.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 > job.yaml\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
+        after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.unbudgeted.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit slurm --shards 8 --out bundle   (then: bundle/submit.sh)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 --out bundle     (then: kubectl apply -f bundle)\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
     )]
     Sweep {
         /// The scenario file (TOML).
@@ -111,9 +111,10 @@ pub enum Command {
         #[arg(long)]
         replications: Option<u32>,
         /// Threads (default: every core).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "emit")]
         jobs: Option<usize>,
-        /// Output directory (default: reports/<scenario>-sweep/).
+        /// Output directory (default: reports/<scenario>-sweep/). With --emit, the bundle's
+        /// directory (default: reports/<scenario>-<kind>/), or `-` to print the job alone.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Override the scenario's seed (the base of every replication's seed).
@@ -123,16 +124,17 @@ pub enum Command {
         #[arg(long = "set", value_name = "PATH=VALUE")]
         set: Vec<String>,
         /// Run only points K, K+N, ...: `K/N`.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "emit")]
         shard: Option<String>,
-        /// Print a cluster job instead of running: `k8s` (Indexed Job) or `slurm` (job array).
+        /// Write a cluster bundle instead of running: `slurm` (job array, merge job, submit
+        /// script) or `k8s` (ConfigMap, PVC, Indexed Job, merge Job, Containerfile).
         #[arg(long, value_parser = ["k8s", "slurm"])]
         emit: Option<String>,
-        /// Shards in the emitted job.
-        #[arg(long, default_value_t = 4)]
+        /// Shards (array tasks, or pods) in the emitted bundle.
+        #[arg(long, default_value_t = 4, requires = "emit")]
         shards: usize,
-        /// Container image for --emit k8s.
-        #[arg(long, default_value = "faultline:latest")]
+        /// Container image for --emit k8s (the bundle's Containerfile builds it).
+        #[arg(long, requires = "emit", default_value = concat!("faultline:", env!("CARGO_PKG_VERSION")))]
         image: String,
     },
     /// Run two variants on the same seeds and compare every key metric: paired
@@ -166,7 +168,9 @@ pub enum Command {
         out: Option<PathBuf>,
     },
     /// Join shard directories of one sweep into the files a single sweep writes.
-    #[command(after_help = "Example:\n  faultline merge results/shard-* --out sweep")]
+    #[command(
+        after_help = "Examples:\n  faultline merge results/shard-* --out sweep\n  faultline merge /results/shard-0 /results/shard-1 --out /results/sweep --wait 24h\n\nThe shards' sweep.json carries the scenario's text: no scenario file is needed."
+    )]
     Merge {
         /// Shard directories.
         #[arg(required = true)]
@@ -174,6 +178,10 @@ pub enum Command {
         /// Where the merged sweep goes.
         #[arg(long)]
         out: PathBuf,
+        /// Wait up to this long (wall time, e.g. `30m`, `24h`) for shards that have not
+        /// started or finished yet, looking again every 5 s; exit 1 if they are still missing.
+        #[arg(long, value_name = "DURATION")]
+        wait: Option<String>,
     },
     /// Run the [[expect]] blocks of scenarios (files, or directories searched recursively)
     /// and print a table; exit 1 if one fails, 2 on invalid input.
@@ -407,25 +415,7 @@ pub fn execute(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Merge { dirs, out } => match faultline::sweep::merge(&dirs, &out) {
-            Ok(o) => {
-                eprintln!(
-                    "faultline: merged {} runs from {} directories into {}",
-                    o.total,
-                    dirs.len(),
-                    out.display()
-                );
-                EXIT_OK
-            }
-            Err(faultline::sweep::SweepError::Invalid(m)) => {
-                eprintln!("error: {m}");
-                EXIT_INVALID
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                EXIT_FAILED
-            }
-        },
+        Command::Merge { dirs, out, wait } => merge(&dirs, &out, wait.as_deref()),
         Command::Check {
             paths,
             seeds,
@@ -617,18 +607,7 @@ fn sweep(a: SweepArgs) -> i32 {
         Err(e) => return invalid(e.to_string()),
     };
     if let Some(kind) = a.emit {
-        if a.shards == 0 {
-            return invalid("--shards must be at least 1".into());
-        }
-        print!(
-            "{}",
-            if kind == "k8s" {
-                faultline::sweep::emit_k8s(&plan, a.shards, &a.image)
-            } else {
-                faultline::sweep::emit_slurm(&plan, a.shards)
-            }
-        );
-        return EXIT_OK;
+        return emit(&plan, &kind, a.shards, &a.image, &a.scenario, a.out);
     }
     let shard = match a.shard.as_deref().map(Shard::parse) {
         None => Shard::ALL,
@@ -689,6 +668,123 @@ fn sweep(a: SweepArgs) -> i32 {
         Err(e) => {
             eprintln!("error: {e}");
             EXIT_FAILED
+        }
+    }
+}
+
+/// `sweep --emit`: writes a cluster bundle (or prints the job with `--out -`).
+fn emit(
+    plan: &faultline::sweep::Plan,
+    kind: &str,
+    shards: usize,
+    image: &str,
+    scenario: &std::path::Path,
+    out: Option<PathBuf>,
+) -> i32 {
+    use faultline::sweep::emit;
+    if shards == 0 {
+        eprintln!("error: --shards must be at least 1");
+        return EXIT_INVALID;
+    }
+    let stdout = out.as_deref() == Some(std::path::Path::new("-"));
+    let made = match (kind, stdout) {
+        ("k8s", true) => {
+            emit::k8s_manifests(plan, shards, image).map(|d| Err(emit::yaml_stream(&d)))
+        }
+        ("k8s", false) => emit::k8s(plan, shards, image).map(Ok),
+        (_, true) => {
+            let path = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
+            emit::slurm_script(plan, shards, &path.display().to_string()).map(Err)
+        }
+        (_, false) => emit::slurm(plan, shards).map(Ok),
+    };
+    let bundle = match made {
+        Ok(Ok(b)) => b,
+        Ok(Err(text)) => {
+            print!("{text}");
+            return EXIT_OK;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    let dir = out.unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!("{}-{kind}", plan.scenario.spec.name))
+    });
+    if let Err(e) = bundle.write(&dir) {
+        eprintln!("error: cannot write the bundle into {}: {e}", dir.display());
+        return EXIT_FAILED;
+    }
+    let files: Vec<&str> = bundle.files.iter().map(|f| f.path.as_str()).collect();
+    eprintln!(
+        "faultline: wrote a {kind} bundle of {shards} shards into {}: {}",
+        dir.display(),
+        files.join(", ")
+    );
+    let shown = |p: PathBuf| {
+        let p = p.display().to_string();
+        shlex::try_quote(&p).map_or(p.clone(), |q| q.into_owned())
+    };
+    eprintln!(
+        "  {}; see its README.md",
+        if kind == "k8s" {
+            format!(
+                "build the image from its Containerfile, then: kubectl apply -f {}",
+                shown(dir)
+            )
+        } else {
+            format!("submit it with: {}", shown(dir.join("submit.sh")))
+        }
+    );
+    EXIT_OK
+}
+
+/// `merge`: joins shard directories, waiting for them with `--wait`.
+fn merge(dirs: &[PathBuf], out: &std::path::Path, wait: Option<&str>) -> i32 {
+    use faultline::sweep::SweepError;
+    let wait = match wait.map(faultline::time::parse_duration) {
+        None => None,
+        Some(Ok(d)) => Some(std::time::Duration::from_nanos(d.as_nanos())),
+        Some(Err(e)) => {
+            eprintln!("error: --wait: {e}");
+            return EXIT_INVALID;
+        }
+    };
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    loop {
+        match faultline::sweep::merge(dirs, out) {
+            Ok(o) => {
+                eprintln!(
+                    "faultline: merged {} runs from {} directories into {}",
+                    o.total,
+                    dirs.len(),
+                    out.display()
+                );
+                return EXIT_OK;
+            }
+            Err(SweepError::Incomplete(m)) => match wait {
+                Some(w) if started.elapsed() < w => {
+                    std::thread::sleep(std::time::Duration::from_secs(5).min(w));
+                }
+                Some(w) => {
+                    eprintln!("error: still incomplete after waiting {w:?}: {m}");
+                    return EXIT_FAILED;
+                }
+                None => {
+                    eprintln!("error: {m}");
+                    return EXIT_INVALID;
+                }
+            },
+            Err(SweepError::Invalid(m)) => {
+                eprintln!("error: {m}");
+                return EXIT_INVALID;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_FAILED;
+            }
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Sweeps: same bytes whatever the thread count, shards merged equal one sweep, an
 //! interrupted sweep resumes without redoing finished runs, and changed inputs are refused.
 
+mod common;
+
+use common::tree;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,25 +18,6 @@ fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("faultline-sweep-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-/// Every file under `dir`, relative, with its bytes.
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(base: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                let rel = p.strip_prefix(base).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 const AXES: [&str; 8] = [
@@ -177,55 +161,6 @@ fn an_interrupted_sweep_resumes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to mix"));
     std::fs::remove_dir_all(full).ok();
     std::fs::remove_dir_all(cut).ok();
-}
-
-/// `--emit` prints a Kubernetes Indexed Job and a Slurm array whose shard commands are the
-/// ones this binary accepts.
-#[test]
-fn emit_cluster_jobs() {
-    let mut args = vec!["sweep", "scenarios/quickstart.toml"];
-    args.extend_from_slice(&AXES);
-    let k8s = cli(&[&args[..], &["--emit", "k8s", "--shards", "5"]].concat());
-    let y = String::from_utf8_lossy(&k8s.stdout);
-    assert!(k8s.status.success());
-    for want in [
-        "kind: Job",
-        "completionMode: Indexed",
-        "completions: 5",
-        "--shard ${JOB_COMPLETION_INDEX}/5",
-    ] {
-        assert!(y.contains(want), "{want}\n{y}");
-    }
-    let slurm = cli(&[&args[..], &["--emit", "slurm", "--shards", "3"]].concat());
-    let s = String::from_utf8_lossy(&slurm.stdout);
-    for want in [
-        "#SBATCH --array=0-2",
-        "--shard ${SLURM_ARRAY_TASK_ID}/3",
-        "faultline merge",
-    ] {
-        assert!(s.contains(want), "{want}\n{s}");
-    }
-    // The emitted command runs here with the index filled in.
-    let line = s
-        .lines()
-        .find(|l| l.starts_with("faultline sweep"))
-        .unwrap();
-    let dir = tmp("emit");
-    let line = line
-        .replace("${SLURM_ARRAY_TASK_ID}", "1")
-        .replace("results/", &format!("{}/", dir.display()));
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(line.replacen("faultline", env!("CARGO_BIN_EXE_faultline"), 1))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(dir.join("shard-1/runs").exists());
-    std::fs::remove_dir_all(dir).ok();
 }
 
 /// A `[sweep]` table in the file is used when the command line gives no axes; bad axes

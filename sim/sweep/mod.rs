@@ -6,6 +6,7 @@
 pub mod axes;
 pub mod charts;
 pub mod compare;
+pub mod emit;
 pub mod stats;
 
 use crate::api::{replication_seed, run, Scenario};
@@ -33,6 +34,9 @@ pub struct Plan {
 pub enum SweepError {
     /// The input is wrong.
     Invalid(String),
+    /// Shards to merge are not all there yet (a directory without `sweep.json`, or runs
+    /// missing): `merge --wait` waits for them.
+    Incomplete(String),
     /// Writing failed.
     Io(io::Error),
 }
@@ -46,7 +50,7 @@ impl From<io::Error> for SweepError {
 impl std::fmt::Display for SweepError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SweepError::Invalid(m) => write!(f, "{m}"),
+            SweepError::Invalid(m) | SweepError::Incomplete(m) => write!(f, "{m}"),
             SweepError::Io(e) => write!(f, "{e}"),
         }
     }
@@ -118,7 +122,6 @@ impl Plan {
         Ok(json!({
             "faultline_version": crate::results::manifest::VERSION,
             "scenario": self.scenario.spec.name,
-            "scenario_file": self.scenario.file,
             "scenario_hash": self.scenario.hash(),
             "overrides": self.scenario.overrides,
             "base_seed": self.scenario.spec.seed,
@@ -126,6 +129,8 @@ impl Plan {
             "zip": self.zip,
             "replications": self.replications,
             "points": self.points()?.len(),
+            // The text itself, so `merge` needs nothing but the shard directories.
+            "scenario_text": self.scenario.text,
         }))
     }
 }
@@ -410,8 +415,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| {
-                SweepError::Invalid(format!(
-                    "{} has no sweep.json: not a sweep directory",
+                SweepError::Incomplete(format!(
+                    "{} has no sweep.json: not a sweep directory (or its shard has not started)",
                     d.display()
                 ))
             })?;
@@ -431,7 +436,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
     let plan = plan_from_manifest(&manifest)?;
     if plan.manifest()? != manifest {
         return Err(SweepError::Invalid(
-            "the scenario file changed since the shards ran: refusing to merge".into(),
+            "sweep.json does not describe itself (edited by hand, or written by another faultline version): refusing to merge".into(),
         ));
     }
     open_dir(&plan, out)?;
@@ -459,7 +464,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
         .map(|(p, r)| format!("p{p:04}-r{r:03}"))
         .collect();
     if !missing.is_empty() {
-        return Err(SweepError::Invalid(format!(
+        return Err(SweepError::Incomplete(format!(
             "{} run(s) missing after the merge (a shard did not finish?): {}",
             missing.len(),
             missing
@@ -479,9 +484,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Outcome, SweepError> {
     })
 }
 
-/// The plan a manifest describes (its scenario file read again).
+/// The plan a manifest describes, from the scenario text it carries.
 fn plan_from_manifest(m: &Value) -> Result<Plan, SweepError> {
-    let file = m["scenario_file"].as_str().unwrap_or("");
+    let text = m["scenario_text"].as_str().ok_or_else(|| {
+        SweepError::Invalid(
+            "sweep.json carries no scenario text: it was written by an older faultline; run the shards again with this one".into(),
+        )
+    })?;
     let overrides: Vec<String> = m["overrides"]
         .as_array()
         .map(|a| {
@@ -490,7 +499,11 @@ fn plan_from_manifest(m: &Value) -> Result<Plan, SweepError> {
                 .collect()
         })
         .unwrap_or_default();
-    let scenario = crate::scenario::load(Path::new(file), &overrides)
+    let label = format!(
+        "sweep.json's scenario {:?}",
+        m["scenario"].as_str().unwrap_or("")
+    );
+    let scenario = crate::scenario::parse(&label, text, &overrides)
         .map_err(|e| SweepError::Invalid(e.to_string()))?;
     let axes = |k: &str| -> Vec<Axis> { serde_json::from_value(m[k].clone()).unwrap_or_default() };
     Ok(Plan {
@@ -499,63 +512,4 @@ fn plan_from_manifest(m: &Value) -> Result<Plan, SweepError> {
         zip: axes("zip"),
         replications: m["replications"].as_u64().unwrap_or(1) as u32,
     })
-}
-
-/// The command a shard runs (for `--emit`), with `{K}` where the shard index goes.
-pub fn shard_command(plan: &Plan, n: usize, index_var: &str, out: &str) -> String {
-    let mut c = format!("faultline sweep {}", plan.scenario.file);
-    for o in plan
-        .scenario
-        .overrides
-        .iter()
-        .filter(|o| !o.starts_with("sim.seed="))
-    {
-        c.push_str(&format!(" --set '{o}'"));
-    }
-    if plan
-        .scenario
-        .overrides
-        .iter()
-        .any(|o| o.starts_with("sim.seed="))
-    {
-        c.push_str(&format!(" --seed {}", plan.scenario.spec.seed));
-    }
-    for a in &plan.grid {
-        c.push_str(&format!(" --param '{}={}'", a.path, a.values.join(",")));
-    }
-    for a in &plan.zip {
-        c.push_str(&format!(" --zip '{}={}'", a.path, a.values.join(",")));
-    }
-    c.push_str(&format!(
-        " --replications {} --shard {index_var}/{n} --out {out}/shard-{index_var}",
-        plan.replications
-    ));
-    c
-}
-
-/// A Kubernetes Indexed Job running `n` shards, one per pod.
-pub fn emit_k8s(plan: &Plan, n: usize, image: &str) -> String {
-    let cmd = shard_command(plan, n, "${JOB_COMPLETION_INDEX}", "/results");
-    format!(
-        "# faultline sweep of {file} as a Kubernetes Indexed Job: {n} pods, one shard each.\n\
-# Each pod writes /results/shard-K; mount a shared volume there, then join the shards:\n\
-#   faultline merge /results/shard-* --out sweep\n\
-apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: faultline-sweep-{name}\nspec:\n  completions: {n}\n  parallelism: {n}\n  completionMode: Indexed\n  backoffLimit: 3\n  template:\n    spec:\n      restartPolicy: OnFailure\n      containers:\n        - name: faultline\n          image: {image}\n          command: [\"sh\", \"-c\"]\n          args:\n            - >-\n              {cmd}\n          volumeMounts:\n            - name: results\n              mountPath: /results\n      volumes:\n        - name: results\n          persistentVolumeClaim:\n            claimName: faultline-results\n",
-        file = plan.scenario.file,
-        name = plan.scenario.spec.name,
-    )
-}
-
-/// A Slurm job array script running `n` shards, one per array task.
-pub fn emit_slurm(plan: &Plan, n: usize) -> String {
-    let cmd = shard_command(plan, n, "${SLURM_ARRAY_TASK_ID}", "results");
-    format!(
-        "#!/bin/bash\n# faultline sweep of {file} as a Slurm job array: {n} tasks, one shard each.\n\
-# Submit from the directory holding the scenario: sbatch sweep.sbatch\n\
-# When every task is done, join the shards:  faultline merge results/shard-* --out sweep\n\
-#SBATCH --job-name=faultline-{name}\n#SBATCH --array=0-{last}\n#SBATCH --cpus-per-task=1\n#SBATCH --output=results/slurm-%A_%a.out\nset -euo pipefail\nmkdir -p results\n{cmd} --jobs 1\n",
-        file = plan.scenario.file,
-        name = plan.scenario.spec.name,
-        last = n - 1,
-    )
 }

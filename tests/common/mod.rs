@@ -1,5 +1,5 @@
-//! Helpers shared by the model-level test files: run a scenario (a file, or text) with
-//! overrides and keep its results and its state-change log.
+//! Helpers shared by the test files: run a scenario (a file, or text) with overrides and
+//! keep its results and its state-change log; read a directory's files.
 
 // Each test file uses its own subset of these.
 #![allow(dead_code)]
@@ -30,4 +30,24 @@ pub fn run_file(file: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
 pub fn run_text(name: &str, text: &str, sets: &[&str]) -> (RunResult, Vec<StateEvent>) {
     let scn = scenario::parse(name, text, &owned(sets)).unwrap_or_else(|e| panic!("{e}"));
     run(&scn)
+}
+
+/// Every file under `dir`, relative, with its bytes, sorted: two directories hold the same
+/// bytes when their trees are equal.
+pub fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &std::path::Path, d: &std::path::Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
 }
