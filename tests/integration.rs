@@ -1335,7 +1335,7 @@ mod policy_props {
             "kind = \"reset\"\ntarget = \"a\"\npeer = \"b\"",
             "kind = \"loss\"\ntarget = \"a\"\npeer = \"b\"\np = 0.3",
         ][fault];
-        let backoff = ["", "backoff = { kind = \"fixed\", value = \"5ms\" }", "backoff = { kind = \"exponential\", base = \"2ms\", cap = \"50ms\", jitter = \"equal\" }", "backoff = { kind = \"decorrelated\", base = \"2ms\", cap = \"50ms\" }", "backoff = { kind = \"envoy\" }"][backoff];
+        let backoff = ["", "backoff = { kind = \"fixed\", value = \"5ms\" }", "backoff = { kind = \"exponential\", base = \"2ms\", cap = \"50ms\", jitter = \"equal\" }", "backoff = { kind = \"decorrelated\", base = \"2ms\", cap = \"50ms\" }", "backoff = { kind = \"envoy\" }", "backoff = { kind = \"randomized\", base = \"2ms\", cap = \"50ms\" }", "backoff = { kind = \"google\", base = \"2ms\", cap = \"20ms\", randomization = 0.2 }"][backoff];
         let threads = if threads { "threads = 6" } else { "" };
         let hedge = if hedge { ", hedge = \"hg\"" } else { "" };
         format!(
@@ -1405,7 +1405,7 @@ for = "3s"
         #[test]
         fn policies_and_faults_conserve_requests(
             budget in 0usize..6, breaker in 0usize..3, fault in 0usize..7, threads in proptest::bool::ANY,
-            attempts in 1u32..5, backoff in 0usize..5, seed in 0u64..1000, hedge in proptest::bool::ANY,
+            attempts in 1u32..5, backoff in 0usize..7, seed in 0u64..1000, hedge in proptest::bool::ANY,
         ) {
             let text = random_scenario(budget, breaker, fault, threads, attempts, backoff, seed, hedge);
             let scn = scenario::parse("prop.toml", &text, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"));

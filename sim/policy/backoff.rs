@@ -1,4 +1,5 @@
-//! Back-off between retries: the AWS, Envoy, gRPC and Resilience4j formulas (POLICIES.md §2–§3).
+//! Back-off between retries: the AWS, Envoy, gRPC, Resilience4j and Google formulas
+//! (POLICIES.md §2–§3), and the articles' `delay × (0.5 + U)`.
 
 use crate::time::{SimDuration, NS_PER_MS};
 use rand::{Rng, RngCore};
@@ -54,6 +55,33 @@ pub enum Backoff {
         multiplier: f64,
         /// Cap of the interval the jitter draws from.
         max: SimDuration,
+    },
+    /// An exponential interval randomised around itself, the articles' Python decorator
+    /// (`delay = min(base · m^(n−1), cap); delay *= 0.5 + random()`): the wait is
+    /// interval · (1 − r + 2r · U), so with r = 0.5 it is interval × (0.5 + U).
+    Randomized {
+        /// The first interval.
+        base: SimDuration,
+        /// Growth per retry (the articles': 2).
+        multiplier: f64,
+        /// Cap of the interval (the wait may exceed it by the factor 1 + r).
+        cap: SimDuration,
+        /// r in [0, 1): how far either side of the interval the wait may fall.
+        randomization: f64,
+    },
+    /// Google HTTP client's `ExponentialBackOff`, in its whole milliseconds: the interval
+    /// starts at `initial` and is multiplied (truncated to ms) after each retry until it
+    /// would pass `max`, then held at `max`; the wait is
+    /// `(int)(i − r·i + U · (2r·i + 1))` ms.
+    Google {
+        /// Initial interval (default 500 ms).
+        initial: SimDuration,
+        /// Growth (default 1.5).
+        multiplier: f64,
+        /// Largest interval (default 60 s).
+        max: SimDuration,
+        /// Randomization factor r in [0, 1) (default 0.5).
+        randomization: f64,
     },
     /// Resilience4j IntervalFunction.ofExponentialBackoff: initial · multiplier^(n−1), floored in ms at each step, capped.
     R4jExponential {
@@ -127,6 +155,33 @@ impl Backoff {
                 let v = (initial.0 as f64 * multiplier.powi(n as i32 - 1)).min(max.0 as f64);
                 ns(v * rng.random::<f64>())
             }
+            Backoff::Randomized {
+                base,
+                multiplier,
+                cap,
+                randomization: r,
+            } => {
+                let v = (base.0 as f64 * multiplier.powi(n.min(1000) as i32 - 1)).min(cap.0 as f64);
+                ns(v * (1.0 - r + 2.0 * r * rng.random::<f64>()))
+            }
+            Backoff::Google {
+                initial,
+                multiplier,
+                max,
+                randomization,
+            } => {
+                let max_ms = (max.0 / NS_PER_MS) as i64;
+                let mut interval_ms = (initial.0 / NS_PER_MS) as i64;
+                for _ in 1..n {
+                    interval_ms = if interval_ms as f64 >= max_ms as f64 / multiplier {
+                        max_ms
+                    } else {
+                        (interval_ms as f64 * multiplier) as i64
+                    };
+                }
+                let ms = google_randomized_ms(randomization, rng.random::<f64>(), interval_ms);
+                SimDuration(ms.max(0) as u64 * NS_PER_MS)
+            }
             Backoff::R4jExponential {
                 initial,
                 multiplier,
@@ -141,10 +196,86 @@ impl Backoff {
     }
 }
 
+/// `ExponentialBackOff.getRandomValueFromInterval`: a whole number of ms in
+/// [i − r·i, i + r·i], each equally likely (hence the + 1).
+fn google_randomized_ms(r: f64, random: f64, interval_ms: i64) -> i64 {
+    let delta = r * interval_ms as f64;
+    let (lo, hi) = (interval_ms as f64 - delta, interval_ms as f64 + delta);
+    (lo + random * (hi - lo + 1.0)) as i64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::SimRng;
+
+    /// google-http-java-client `ExponentialBackOffTest.testGetRandomizedInterval`.
+    #[test]
+    fn google_randomized_interval_reference_vectors() {
+        for (random, want) in [
+            (0.0, 1),
+            (0.33, 1),
+            (0.34, 2),
+            (0.66, 2),
+            (0.67, 3),
+            (0.99, 3),
+        ] {
+            assert_eq!(
+                google_randomized_ms(0.5, random, 2),
+                want,
+                "random {random}"
+            );
+        }
+    }
+
+    /// `ExponentialBackOffTest.testBackOff`: intervals 500, 1000, 2000, 4000, then 5000
+    /// held, each wait within ±10 % of its interval; and the articles' rule (r = 0.5,
+    /// doubling) spans interval × [0.5, 1.5) with mean interval.
+    #[test]
+    fn google_and_randomized_intervals() {
+        let g = Backoff::Google {
+            initial: ms(500),
+            multiplier: 2.0,
+            max: ms(5000),
+            randomization: 0.1,
+        };
+        let mut rng = SimRng::for_component(9, "google");
+        let mut st = BackoffState::default();
+        let want = [500u64, 1000, 2000, 4000, 5000, 5000, 5000, 5000, 5000, 5000];
+        for (i, &interval) in want.iter().enumerate() {
+            for _ in 0..200 {
+                let d = g.delay(&mut st, i as u32 + 1, &mut rng).0 / NS_PER_MS;
+                let (lo, hi) = (interval - interval / 10, interval + interval / 10);
+                assert!((lo..=hi).contains(&d), "retry {}: {d} ms", i + 1);
+            }
+        }
+        // Pinned draws: the lowest a wait can be, and the highest. The top draw, 1 − 2⁻⁵³,
+        // gives 900 + 201 − 2⁻⁴⁵·… which rounds to 1101 in doubles, in Java as here: the
+        // reference's own range test would fail on it, once in 2⁵³ draws.
+        assert_eq!(g.delay(&mut st, 2, &mut Pinned(0)), ms(900));
+        assert_eq!(g.delay(&mut st, 2, &mut Pinned(u64::MAX)), ms(1101));
+        assert_eq!(g.delay(&mut st, 2, &mut Pinned(1 << 63)), ms(1000));
+        let a = Backoff::Randomized {
+            base: ms(1000),
+            multiplier: 2.0,
+            cap: ms(60_000),
+            randomization: 0.5,
+        };
+        for (n, interval) in [(1u32, 1000.0), (2, 2000.0), (3, 4000.0), (8, 60_000.0)] {
+            let xs: Vec<f64> = (0..20_000)
+                .map(|_| a.delay(&mut st, n, &mut rng).0 as f64 / NS_PER_MS as f64)
+                .collect();
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            assert!(xs
+                .iter()
+                .all(|&x| x >= 0.5 * interval && x < 1.5 * interval));
+            // U(0.5, 1.5)·i has sd i/√12: the mean of 20,000 is within 4 sd/√n = 0.8 % of i.
+            assert!(
+                (mean / interval - 1.0).abs() < 0.008,
+                "retry {n}: mean {mean}"
+            );
+        }
+    }
 
     /// An RNG pinned to one value, for the reference test vectors.
     struct Pinned(u64);

@@ -375,7 +375,7 @@ pub struct RawRetry {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawBackoff {
-    /// none, fixed, exponential, decorrelated, envoy, grpc, resilience4j.
+    /// none, fixed, exponential, decorrelated, envoy, grpc, resilience4j, randomized, google.
     pub kind: String,
     /// fixed: the wait.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -389,9 +389,13 @@ pub struct RawBackoff {
     /// exponential: "none", "full" or "equal".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<String>,
-    /// grpc: growth per retry (default 2); resilience4j (default 1.5).
+    /// grpc, randomized: growth per retry (default 2); resilience4j, google (default 1.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multiplier: Option<f64>,
+    /// randomized, google: the wait falls within this fraction either side of the
+    /// interval (default 0.5: interval × (0.5 + U)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub randomization: Option<f64>,
 }
 
 /// `budget = { kind = "envoy", percent = 20, min_concurrency = 3 }` and the others.

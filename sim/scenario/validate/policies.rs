@@ -176,6 +176,35 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                         multiplier: b.multiplier.unwrap_or(2.0),
                         max: need(cx, b.cap, "cap"),
                     },
+                    "randomized" | "google" => {
+                        let google = b.kind == "google";
+                        let multiplier = b.multiplier.unwrap_or(if google { 1.5 } else { 2.0 });
+                        let randomization = b.randomization.unwrap_or(0.5);
+                        if !(multiplier >= 1.0 && multiplier.is_finite()) {
+                            cx.err(
+                                bp.key("multiplier"),
+                                format!("multiplier {multiplier} must be at least 1"),
+                            );
+                        }
+                        if !(0.0..1.0).contains(&randomization) {
+                            cx.err(bp.key("randomization"), format!("randomization {randomization} must be in [0, 1): the wait falls within that fraction either side of the interval"));
+                        }
+                        if google {
+                            Backoff::Google {
+                                initial: b.base.unwrap_or(SimDuration::from_millis(500)),
+                                multiplier,
+                                max: b.cap.unwrap_or(SimDuration::from_secs(60)),
+                                randomization,
+                            }
+                        } else {
+                            Backoff::Randomized {
+                                base: need(cx, b.base, "base"),
+                                multiplier,
+                                cap: need(cx, b.cap, "cap"),
+                                randomization,
+                            }
+                        }
+                    }
                     "resilience4j" => Backoff::R4jExponential {
                         initial: need(cx, b.base, "base"),
                         multiplier: b.multiplier.unwrap_or(1.5),
@@ -190,6 +219,8 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                             "envoy",
                             "grpc",
                             "resilience4j",
+                            "randomized",
+                            "google",
                         ];
                         unknown_kind(cx, bp.key("kind"), "backoff", other, &kinds);
                         Backoff::None
