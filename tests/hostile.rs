@@ -383,3 +383,38 @@ fn unknown_keys_and_bad_values_are_reported_together() {
         );
     }
 }
+
+/// Cache settings and Zipf keys that cannot work are refused at their line.
+#[test]
+fn bad_caches_and_key_popularity_are_refused() {
+    let rest = "[[service]]\nname = \"a\"\ncalls = [{ to = \"b\", cache = \"c\" }]\n[[service]]\nname = \"b\"\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
+    for (name, cache, line, needle) in [
+        ("ttl0", "ttl = \"0s\"", 5, "ttl must be longer than 0s"),
+        (
+            "cap0",
+            "ttl = \"1s\"\ncapacity = 0",
+            6,
+            "capacity must be at least 1",
+        ),
+        (
+            "scope",
+            "ttl = \"1s\"\nscope = \"pod\"",
+            6,
+            "unknown scope \"pod\"",
+        ),
+    ] {
+        let text =
+            format!("[sim]\nname = \"h\"\nduration = \"1h\"\n[policy.cache.c]\n{cache}\n{rest}");
+        refused(&format!("cache-{name}.toml"), text.as_bytes(), line, needle);
+    }
+    let text = format!("{BASE}zipf = 0.8\narrivals = {{ kind = \"poisson\", rate = 1 }}\n");
+    refused("zipf-no-keys.toml", text.as_bytes(), 11, "set keys too");
+    let text =
+        format!("{BASE}keys = 10\nzipf = -1\narrivals = {{ kind = \"poisson\", rate = 1 }}\n");
+    refused(
+        "zipf-negative.toml",
+        text.as_bytes(),
+        12,
+        "zipf is the exponent s > 0",
+    );
+}

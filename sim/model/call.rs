@@ -43,6 +43,8 @@ pub(super) struct Call {
     pub(super) work_ns: u64,
     /// A publish call's message id (retries send the same message again).
     pub(super) msg: u64,
+    /// A cache's fetch: the version of the data it reads (`cache::NO_FETCH`: not one).
+    pub(super) fetch_version: u64,
 }
 
 impl World<'_> {
@@ -182,6 +184,24 @@ impl World<'_> {
 
     /// A request starts a logical call at `site`.
     pub(super) fn start_call(&mut self, now: SimTime, parent: ReqId, site: u32) {
+        let fetch = match self.sites[site as usize].spec.cache {
+            Some(policy) => match self.cache_lookup(now, parent, site, policy) {
+                Some(version) => version,
+                None => return, // answered by the cache, or waiting for another's fetch
+            },
+            None => cache::NO_FETCH,
+        };
+        self.start_call_fetching(now, parent, site, fetch);
+    }
+
+    /// Starts a call (a cache's fetch of data version `fetch`, or `cache::NO_FETCH`).
+    pub(super) fn start_call_fetching(
+        &mut self,
+        now: SimTime,
+        parent: ReqId,
+        site: u32,
+        fetch: u64,
+    ) {
         let spec = self.spec;
         let caller = self.reqs[parent].instance;
         let pair = self.sites[site as usize].edge;
@@ -222,6 +242,7 @@ impl World<'_> {
             measured,
             work_ns: 0,
             msg: 0,
+            fetch_version: fetch,
         };
         let publish = self.sites[site as usize].spec.publish;
         let call = match publish {
@@ -548,6 +569,10 @@ impl World<'_> {
 
     /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
     pub(super) fn finish_call(&mut self, now: SimTime, id: CallId, outcome: Outcome) {
+        let s = &self.sites[self.calls[id].site as usize].spec;
+        if (s.cache.is_some() || s.updates.is_some()) && !self.calls[id].fell_back {
+            self.cache_call_ended(now, id, outcome);
+        }
         let edge = self.calls[id].edge;
         if self.calls[id].bulkhead_wait.take().is_some() {
             // A hedged attempt still waiting for a permit stops waiting.
@@ -648,10 +673,18 @@ impl World<'_> {
         required: bool,
         work_ns: u64,
     ) {
-        if let Origin::SagaCarrier { .. } = self.reqs[parent].origin {
-            // A saga's carrier: the orchestrator decides.
-            self.saga_reply(now, parent, outcome);
-            return;
+        match self.reqs[parent].origin {
+            Origin::SagaCarrier { .. } => {
+                // A saga's carrier: the orchestrator decides.
+                self.saga_reply(now, parent, outcome);
+                return;
+            }
+            Origin::CacheFill => {
+                // A refresh's carrier: the cache has what it needed.
+                self.release(parent);
+                return;
+            }
+            _ => {}
         }
         let p = &mut self.reqs[parent];
         p.work_ns += work_ns;

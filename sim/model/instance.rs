@@ -695,7 +695,7 @@ impl World<'_> {
                 self.delivery_done(now, id, outcome, false);
                 return;
             }
-            Origin::OneWay | Origin::SagaCarrier { .. } => {
+            Origin::OneWay | Origin::SagaCarrier { .. } | Origin::CacheFill => {
                 // A one-way message (a fire-and-forget publish): nobody hears the answer.
                 self.release(id);
                 return;

@@ -12,6 +12,7 @@
 //! wait while the callee keeps working: that work is counted as wasted.
 
 mod accounting;
+mod cache;
 mod call;
 mod client;
 mod conn;
@@ -142,6 +143,8 @@ enum Ev {
     OutboxRelay { svc: u32 },
     /// A new-version instance a rollout started has booted.
     Started { inst: u32 },
+    /// A cache hit answers its call (a slot of the caches actor's pending answers).
+    CacheHit { slot: u32 },
 }
 
 impl Ev {
@@ -187,6 +190,7 @@ impl Ev {
             Ev::SagaSettled { saga } => (34, saga as u64),
             Ev::OutboxRelay { svc } => (35, svc as u64),
             Ev::Started { inst } => (36, inst as u64),
+            Ev::CacheHit { slot } => (37, slot as u64),
         }
     }
 }
@@ -273,6 +277,8 @@ enum Origin {
     /// hears its calls' answers itself; like a one-way message, nobody waits for the
     /// carrier's own answer.
     SagaCarrier { saga: u32 },
+    /// The carrier of a cache's refresh of a stale entry: nobody waits for it.
+    CacheFill,
 }
 
 /// What a request carries besides its own work: a message for a broker, a delivered
@@ -513,6 +519,8 @@ pub struct World<'a> {
     digest: Option<u64>,
     /// The sidecars (None without a mesh).
     mesh: Option<mesh::Mesh>,
+    /// The caches in front of calls.
+    caches: cache::Caches,
 }
 
 /// The engine's timer lanes (see `engine`): timers of one lane are mostly scheduled in
@@ -622,6 +630,7 @@ impl<'a> World<'a> {
             live_probes: 0,
             msg: messaging::Messaging::new(spec, insts_len, spec.services.len()),
             sagas: sagas::Sagas::new(spec),
+            caches: cache::Caches::new(spec),
             randoms: std::collections::BTreeMap::new(),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
@@ -909,6 +918,7 @@ impl<'a> World<'a> {
             in_flight_at_end: (self.live - self.live_probes) as u64,
             queues: self.msg.queue_results(self.spec),
             sagas: saga_results,
+            caches: self.caches.results(self.spec),
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -953,6 +963,7 @@ impl<'a> World<'a> {
             Ev::SagaSettled { saga } => self.on_saga_settled(saga),
             Ev::OutboxRelay { svc } => self.on_outbox_relay(now, svc),
             Ev::Started { inst } => self.on_started(now, inst),
+            Ev::CacheHit { slot } => self.on_cache_hit(now, slot),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

@@ -93,6 +93,8 @@ pub struct SystemSpec {
     pub breakers: Vec<BreakerPolicy>,
     /// Named hedging policies.
     pub hedges: Vec<HedgePolicy>,
+    /// Named caches.
+    pub caches: Vec<CachePolicy>,
     /// Named load balancers.
     pub balancers: Vec<BalancerPolicy>,
     /// Named outlier detectors.
@@ -709,6 +711,10 @@ pub struct CallSpec {
     pub breaker: Option<u32>,
     /// Hedging policy (index into [`SystemSpec::hedges`]); never together with `retry`.
     pub hedge: Option<u32>,
+    /// The cache in front of the call (index into [`SystemSpec::caches`]).
+    pub cache: Option<u32>,
+    /// The cache whose data the call updates (index into [`SystemSpec::caches`]).
+    pub updates: Option<u32>,
     /// Load balancer (index into [`SystemSpec::balancers`]); round robin when `None`.
     pub balancer: Option<u32>,
     /// Outlier detector (index into [`SystemSpec::outliers`]).
@@ -732,6 +738,7 @@ pub struct CallSpec {
     pub wait: bool,
 }
 
+pub use crate::policy::cache::CachePolicy;
 pub use crate::policy::hedge::HedgePolicy;
 pub use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
 
@@ -766,8 +773,10 @@ pub struct WorkloadSpec {
     pub endpoint: Option<u32>,
     /// The client gives up after this long.
     pub timeout: Option<SimDuration>,
-    /// Requests carry a key drawn uniformly from `0..keys` (0: every key is 0).
+    /// Requests carry a key drawn from `0..keys` (0: every key is 0).
     pub keys: u64,
+    /// Zipf exponent of the key draw; `None`: uniform.
+    pub zipf: Option<f64>,
     /// (header bit, share of requests that carry it).
     pub headers: Vec<(u8, f64)>,
     /// Open or closed loop.

@@ -10,6 +10,7 @@ pub mod breaker;
 pub mod broker;
 pub mod budget;
 pub mod bulkhead;
+pub mod cache;
 pub mod command;
 pub mod concurrency;
 pub mod deadline;

@@ -207,6 +207,24 @@ pub fn page(
             );
         }
     }
+    if s.get("caches").is_some() {
+        o.push_str("<h3>Caches</h3>\n");
+        table(
+            &mut o,
+            &s["caches"],
+            "cache",
+            &[
+                ("lookups", "/lookups"),
+                ("hit ratio", "/hit_ratio"),
+                ("stale hits", "/stale_hits"),
+                ("misses", "/misses"),
+                ("coalesced", "/coalesced"),
+                ("refreshes", "/refreshes"),
+                ("stale reads", "/stale_reads"),
+                ("evictions", "/evictions"),
+            ],
+        );
+    }
     if s.get("sagas").is_some() {
         o.push_str("<h3>Sagas</h3>\n");
         table(

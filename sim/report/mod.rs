@@ -382,6 +382,31 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     if !sagas.is_empty() {
         doc["sagas"] = Value::Object(sagas);
     }
+    let mut caches = Map::new();
+    for c in &result.caches {
+        let lookups = c.hits + c.misses + c.coalesced;
+        caches.insert(
+            c.name.clone(),
+            json!({
+                "lookups": lookups,
+                "hits": c.hits,
+                "hit_ratio": r6(if lookups > 0 { c.hits as f64 / lookups as f64 } else { 0.0 }),
+                "stale_hits": c.stale_hits,
+                "misses": c.misses,
+                "coalesced": c.coalesced,
+                "refreshes": c.refreshes,
+                "fetch_failures": c.fetch_failures,
+                "stale_reads": c.stale_reads,
+                "fills": c.fills,
+                "evictions": c.evictions,
+                "invalidations": c.invalidations,
+                "entries_at_end": c.entries_at_end,
+            }),
+        );
+    }
+    if !caches.is_empty() {
+        doc["caches"] = Value::Object(caches);
+    }
     let t = &result.trace_stats;
     doc["traces"] = json!({
         "traced": t.traced,

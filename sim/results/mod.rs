@@ -52,6 +52,8 @@ pub struct RunResult {
     pub queues: Vec<messaging::QueueResult>,
     /// Per saga definition, in scenario order.
     pub sagas: Vec<saga::SagaResult>,
+    /// Per named cache.
+    pub caches: Vec<CacheResult>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.
@@ -343,4 +345,34 @@ pub struct ProxyResult {
     pub unreachable: u64,
     /// mTLS handshakes its outbound proxies made.
     pub handshakes: u64,
+}
+
+/// One named cache's counters over the measured part of the run (hits, misses and the rest
+/// are lookups; fills, evictions and invalidations are its entries' changes).
+#[derive(Clone, Debug, Default)]
+pub struct CacheResult {
+    /// Its name.
+    pub name: String,
+    /// Lookups answered from the cache (stale ones included).
+    pub hits: u64,
+    /// Of those, answered from an expired entry inside its stale window.
+    pub stale_hits: u64,
+    /// Lookups that made the call.
+    pub misses: u64,
+    /// Lookups that waited for another's fetch of the key (single flight).
+    pub coalesced: u64,
+    /// Refreshes of stale entries started.
+    pub refreshes: u64,
+    /// Hits on an entry older than its data (updated since it was filled).
+    pub stale_reads: u64,
+    /// Fetches that failed (nothing filled; their waiters failed too).
+    pub fetch_failures: u64,
+    /// Entries filled.
+    pub fills: u64,
+    /// Entries evicted for room.
+    pub evictions: u64,
+    /// Entries removed by updates.
+    pub invalidations: u64,
+    /// Entries held at the end.
+    pub entries_at_end: u64,
 }

@@ -909,6 +909,8 @@ pub fn unused_policies(spec: &SystemSpec) -> Vec<(&'static str, String)> {
         mark("retry", c.retry);
         mark("breaker", c.breaker);
         mark("hedge", c.hedge);
+        mark("cache", c.cache);
+        mark("cache", c.updates);
         mark("balancer", c.balancer);
         mark("outlier", c.outlier);
         mark("bulkhead", c.bulkhead);
@@ -929,7 +931,11 @@ pub fn unused_policies(spec: &SystemSpec) -> Vec<(&'static str, String)> {
         mark("rate_limit", s.rate_limit);
         mark("concurrency", s.concurrency);
     }
-    let names: [(&'static str, Vec<&str>); 9] = [
+    let names: [(&'static str, Vec<&str>); 10] = [
+        (
+            "cache",
+            spec.caches.iter().map(|p| p.name.as_str()).collect(),
+        ),
         (
             "retry",
             spec.retries.iter().map(|p| p.name.as_str()).collect(),

@@ -920,6 +920,12 @@ pub struct RawStep {
     /// Hedging policy name (`[policy.hedge.NAME]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hedge: Option<String>,
+    /// A cache in front of the call (`[policy.cache.NAME]`), keyed by the request's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// The call updates the request's key in this cache's data: it is invalidated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<String>,
     /// Balancer name (`[policy.balancer.NAME]`); "none" turns off the service default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balancer: Option<String>,
@@ -985,6 +991,9 @@ pub struct RawWorkload {
     /// per-client rate limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Keys by popularity, Zipf with this exponent s (key k has weight 1/(k+1)^s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipf: Option<f64>,
     /// Headers its requests carry, each with the share of requests that carry it
     /// (`{ beta = 0.05 }`); calls pass them on. Routes can match them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]

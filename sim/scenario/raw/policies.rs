@@ -36,6 +36,35 @@ pub struct RawPolicies {
     /// Connection pools by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub pool: std::collections::BTreeMap<String, RawPool>,
+    /// Caches by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub cache: std::collections::BTreeMap<String, RawCache>,
+}
+
+/// `[policy.cache.NAME]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    /// How long a filled entry is fresh.
+    pub ttl: SimDuration,
+    /// Most entries (LRU eviction beyond); absent: unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    /// Serve an expired entry this much longer while one refresh runs (RFC 5861).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_while_revalidate: Option<SimDuration>,
+    /// Concurrent misses of a key wait for one fetch (single flight; default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coalesce: Option<bool>,
+    /// Time to answer a hit (default 0.5 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit_latency: Option<SimDuration>,
+    /// "shared" (one for all callers, the default) or "instance" (one per caller instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// An update of a key removes it (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalidate_on_update: Option<bool>,
 }
 
 /// `[policy.balancer.NAME]`.

@@ -1,6 +1,7 @@
 //! Validation: turns a parsed [`RawScenario`] into a [`SystemSpec`], collecting every error with its TOML path.
 
 mod arrivals;
+mod caches;
 mod dist;
 mod faults;
 mod kinds;
@@ -812,6 +813,16 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 "keys must be at least 1 (or absent: every request has key 0)",
             );
         }
+        match (w.zipf, w.keys) {
+            (Some(s), _) if !(s > 0.0 && s.is_finite()) => {
+                cx.err(p.key("zipf"), format!("zipf is the exponent s > 0 of the key popularity (0.8 is typical of web caches), got {s}"));
+            }
+            (Some(_), None) => cx.err(
+                p.key("zipf"),
+                "zipf draws keys from `keys` of them: set keys too",
+            ),
+            _ => {}
+        }
         let arrivals = build_arrivals(&mut cx, &w.arrivals, p.key("arrivals"));
         if let (Some(target), Some(arrivals)) = (target, arrivals) {
             workloads.push(WorkloadSpec {
@@ -820,6 +831,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 endpoint: endpoint.flatten(),
                 timeout: w.timeout,
                 keys: w.keys.unwrap_or(0),
+                zipf: w.zipf,
                 headers: w
                     .headers
                     .iter()
@@ -1013,6 +1025,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         retries: pols.retries,
         breakers: pols.breakers,
         hedges: pols.hedges,
+        caches: pols.caches,
         registry,
         balancers: pols.balancers,
         outliers: pols.outliers,

@@ -20,6 +20,7 @@ pub(super) struct Policies {
     pub(super) retries: Vec<RetryPolicy>,
     pub(super) breakers: Vec<BreakerPolicy>,
     pub(super) hedges: Vec<HedgePolicy>,
+    pub(super) caches: Vec<crate::model::spec::CachePolicy>,
     pub(super) balancers: Vec<BalancerPolicy>,
     pub(super) outliers: Vec<OutlierPolicy>,
     pub(super) bulkheads: Vec<BulkheadPolicy>,
@@ -52,6 +53,7 @@ impl Policies {
         let names: Vec<&str> = match kind {
             "retry" => self.retries.iter().map(|r| r.name.as_str()).collect(),
             "hedge" => self.hedges.iter().map(|h| h.name.as_str()).collect(),
+            "cache" => self.caches.iter().map(|h| h.name.as_str()).collect(),
             "balancer" => self.balancers.iter().map(|h| h.name.as_str()).collect(),
             "outlier" => self.outliers.iter().map(|h| h.name.as_str()).collect(),
             "bulkhead" => self.bulkheads.iter().map(|h| h.name.as_str()).collect(),
@@ -100,7 +102,8 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
     use crate::policy::budget::EnvoyBudget;
     let pp = root().key("policy");
     let rp = &raw.policy;
-    let names: [(&str, Vec<&String>); 9] = [
+    let names: [(&str, Vec<&String>); 10] = [
+        ("cache", rp.cache.keys().collect()),
         ("retry", rp.retry.keys().collect()),
         ("breaker", rp.breaker.keys().collect()),
         ("hedge", rp.hedge.keys().collect()),
@@ -478,6 +481,7 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
         retries,
         breakers,
         hedges,
+        caches: super::caches::build_caches(cx, raw),
         balancers: more.0,
         outliers: more.1,
         bulkheads: more.2,

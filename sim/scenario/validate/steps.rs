@@ -255,6 +255,8 @@ pub(super) fn build_call(
     let retry = named(cx, "retry", st.retry.as_deref(), defaults.retry);
     let breaker = named(cx, "breaker", st.breaker.as_deref(), defaults.breaker);
     let hedge = named(cx, "hedge", st.hedge.as_deref(), None);
+    let cache = named(cx, "cache", st.cache.as_deref(), None);
+    let updates = named(cx, "cache", st.updates.as_deref(), None);
     let retry = if hedge.is_some() && retry.is_some() {
         if st.retry.is_some() {
             cx.err(
@@ -346,6 +348,8 @@ pub(super) fn build_call(
         retry,
         breaker,
         hedge,
+        cache,
+        updates,
         balancer,
         outlier,
         bulkhead,
