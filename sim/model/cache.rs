@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 
 /// Not a cache fetch (the value of `Call::fetch_version` for other calls).
 pub(super) const NO_FETCH: u64 = u64::MAX;
+/// An update of a cache's data (`Call::fetch_version` of a call with `updates`).
+pub(super) const UPDATE: u64 = u64::MAX - 1;
 
 /// Counters of one named cache, over the measured part of the run.
 #[derive(Clone, Copy, Debug, Default)]
@@ -198,11 +200,19 @@ impl World<'_> {
         let (parent, site) = self.caches.answers[slot as usize];
         self.caches.free_answers.push(slot);
         let required = self.sites[site as usize].spec.required;
-        self.call_result(now, parent, Outcome::Ok, required, 0);
+        self.cache_answer(now, parent, Outcome::Ok, required);
     }
 
-    /// Call `id` ends with `outcome`: a fetch fills its cache on success and hands its
-    /// outcome to the calls that waited for it; an update changes its key's data.
+    /// A call the cache answered (a hit, or a fetch it waited for) ends. Out of line, so
+    /// that the calls' own path keeps `call_result` inlined.
+    #[inline(never)]
+    fn cache_answer(&mut self, now: SimTime, parent: ReqId, outcome: Outcome, required: bool) {
+        self.call_result(now, parent, outcome, required, 0);
+    }
+
+    /// Call `id` ends with `outcome` (the first time: a fallback's answer later is not the
+    /// callee's): a fetch fills its cache on success and hands its outcome to the calls
+    /// that waited for it; an update changes its key's data.
     pub(super) fn cache_call_ended(&mut self, now: SimTime, id: CallId, outcome: Outcome) {
         let spec = self.spec;
         let c = &mut self.calls[id];
@@ -210,7 +220,7 @@ impl World<'_> {
         let fetched = std::mem::replace(&mut c.fetch_version, NO_FETCH);
         let (key, instance) = (self.reqs[parent].key, self.reqs[parent].instance);
         let measured = now >= self.warmup;
-        if let (Some(policy), true) = (self.sites[site].spec.cache, fetched != NO_FETCH) {
+        if let (Some(policy), true) = (self.sites[site].spec.cache, fetched != UPDATE) {
             let cache = self.caches.cache(spec, policy, instance);
             if outcome == Outcome::Ok {
                 cache.fill(now, key, fetched);
@@ -220,7 +230,7 @@ impl World<'_> {
             let waiters = self.caches.cache(spec, policy, instance).end_fetch(key);
             for (w, wsite) in waiters {
                 let required = self.sites[wsite as usize].spec.required;
-                self.call_result(now, w, outcome, required, 0);
+                self.cache_answer(now, w, outcome, required);
             }
         }
         if let (Some(policy), Outcome::Ok) = (self.sites[site].spec.updates, outcome) {

@@ -43,7 +43,8 @@ pub(super) struct Call {
     pub(super) work_ns: u64,
     /// A publish call's message id (retries send the same message again).
     pub(super) msg: u64,
-    /// A cache's fetch: the version of the data it reads (`cache::NO_FETCH`: not one).
+    /// A cache's fetch: the version of the data it reads (`cache::UPDATE`: an update of a
+    /// cache's data; `cache::NO_FETCH`: neither). Cleared when the call first ends.
     pub(super) fetch_version: u64,
 }
 
@@ -184,12 +185,14 @@ impl World<'_> {
 
     /// A request starts a logical call at `site`.
     pub(super) fn start_call(&mut self, now: SimTime, parent: ReqId, site: u32) {
-        let fetch = match self.sites[site as usize].spec.cache {
-            Some(policy) => match self.cache_lookup(now, parent, site, policy) {
+        let s = &self.sites[site as usize].spec;
+        let fetch = match (s.cache, s.updates) {
+            (None, None) => cache::NO_FETCH,
+            (Some(policy), _) => match self.cache_lookup(now, parent, site, policy) {
                 Some(version) => version,
                 None => return, // answered by the cache, or waiting for another's fetch
             },
-            None => cache::NO_FETCH,
+            (None, Some(_)) => cache::UPDATE,
         };
         self.start_call_fetching(now, parent, site, fetch);
     }
@@ -569,8 +572,7 @@ impl World<'_> {
 
     /// A logical call ended: tell the calling request (or answer with the breaker's fallback).
     pub(super) fn finish_call(&mut self, now: SimTime, id: CallId, outcome: Outcome) {
-        let s = &self.sites[self.calls[id].site as usize].spec;
-        if (s.cache.is_some() || s.updates.is_some()) && !self.calls[id].fell_back {
+        if self.calls[id].fetch_version != cache::NO_FETCH {
             self.cache_call_ended(now, id, outcome);
         }
         let edge = self.calls[id].edge;
@@ -664,7 +666,8 @@ impl World<'_> {
         self.attempt_done(now, call, Some(id), attempt, work, now.since(sent).0, done);
     }
 
-    /// A call of `parent` ended with `outcome`.
+    /// A call of `parent` ended with `outcome`. Inlined: it sits on every call's path.
+    #[inline(always)]
     pub(super) fn call_result(
         &mut self,
         now: SimTime,
@@ -673,18 +676,12 @@ impl World<'_> {
         required: bool,
         work_ns: u64,
     ) {
-        match self.reqs[parent].origin {
-            Origin::SagaCarrier { .. } => {
-                // A saga's carrier: the orchestrator decides.
-                self.saga_reply(now, parent, outcome);
-                return;
-            }
-            Origin::CacheFill => {
-                // A refresh's carrier: the cache has what it needed.
-                self.release(parent);
-                return;
-            }
-            _ => {}
+        if matches!(
+            self.reqs[parent].origin,
+            Origin::SagaCarrier { .. } | Origin::CacheFill
+        ) {
+            self.carrier_result(now, parent, outcome);
+            return;
         }
         let p = &mut self.reqs[parent];
         p.work_ns += work_ns;
@@ -706,6 +703,18 @@ impl World<'_> {
             return;
         }
         self.resume_after_calls(now, parent);
+    }
+
+    /// A carrier's call ended: a saga's orchestrator decides; a cache refresh's carrier has
+    /// done its work (the cache filled itself as the call ended).
+    #[cold]
+    #[inline(never)]
+    fn carrier_result(&mut self, now: SimTime, carrier: ReqId, outcome: Outcome) {
+        if let Origin::SagaCarrier { .. } = self.reqs[carrier].origin {
+            self.saga_reply(now, carrier, outcome);
+        } else {
+            self.release(carrier);
+        }
     }
 
     /// All calls of a step answered: fail the request or go on with its handler.

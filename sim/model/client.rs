@@ -250,12 +250,15 @@ impl World<'_> {
         let w = &mut self.wls[wl as usize];
         let key = if let Some(k) = w.key_override {
             k
-        } else if let (Some(s), true) = (spec.zipf, spec.keys > 0) {
-            // Zipf over ranks 1..=keys; key k is rank k + 1 (key 0 the most popular).
-            let zipf = rand_distr::Zipf::new(spec.keys as f64, s).expect("validated");
-            (rand::Rng::sample(&mut w.key_rng, zipf) as u64).clamp(1, spec.keys) - 1
         } else if spec.keys > 0 {
-            w.key_rng.index(spec.keys as usize) as u64
+            match spec.zipf {
+                // Zipf over ranks 1..=keys; key k is rank k + 1 (key 0 the most popular).
+                Some(s) => {
+                    let zipf = rand_distr::Zipf::new(spec.keys as f64, s).expect("validated");
+                    (rand::Rng::sample(&mut w.key_rng, zipf) as u64).clamp(1, spec.keys) - 1
+                }
+                None => w.key_rng.index(spec.keys as usize) as u64,
+            }
         } else {
             0
         };

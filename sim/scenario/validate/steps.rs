@@ -257,6 +257,9 @@ pub(super) fn build_call(
     let hedge = named(cx, "hedge", st.hedge.as_deref(), None);
     let cache = named(cx, "cache", st.cache.as_deref(), None);
     let updates = named(cx, "cache", st.updates.as_deref(), None);
+    if cache.is_some() && updates.is_some() {
+        cx.err(path.key("updates"), "a call reads through a cache or updates its data, not both: make the update its own call");
+    }
     let retry = if hedge.is_some() && retry.is_some() {
         if st.retry.is_some() {
             cx.err(
