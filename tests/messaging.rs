@@ -256,6 +256,43 @@ fn dual_writes_lose_events_and_the_outbox_does_not() {
     }
 }
 
+/// The outbox relay publishes a batch, then marks its rows sent 5 ms later: a crash of the
+/// relay's instance in between leaves them unsent, and the relay publishes them again, so
+/// the consumer sees them twice. A crash outside that window loses and repeats nothing.
+#[test]
+fn an_outbox_relay_that_crashes_before_marking_publishes_again() {
+    let text = std::fs::read_to_string("scenarios/dual-write.toml").unwrap();
+    let head = &text[..text.find("[[fault]]").unwrap()];
+    // Relay ticks come every 500 ms from t = 0.5 s; instance 0 runs the relay.
+    let with_crash = |at: &str| {
+        let t = format!("{head}[[fault]]\nkind = \"crash\"\ntarget = \"orders\"\ninstance = 0\nat = \"{at}\"\nfor = \"3s\"\n");
+        run_text(
+            &t,
+            &["service.orders.calls[0].outbox=true", "sim.duration=30s"],
+        )
+        .0
+    };
+    let inside = with_crash("10002ms");
+    let outside = with_crash("10200ms");
+    let (i, o) = (
+        inside.services[0].events.unwrap(),
+        outside.services[0].events.unwrap(),
+    );
+    assert!(i.republished > 0, "{i:?}");
+    assert_eq!(o.republished, 0, "{o:?}");
+    assert_eq!(i.lost + o.lost, 0);
+    // Every committed event is published once (the repeats are counted apart).
+    assert!(i.committed - i.published <= i.outbox_max, "{i:?}");
+    let dup = |r: &faultline::model::RunResult| r.queues[0].counters.duplicates;
+    assert!(
+        dup(&inside) >= i.republished,
+        "{} {}",
+        dup(&inside),
+        i.republished
+    );
+    assert_eq!(dup(&outside), 0);
+}
+
 /// Fire and forget: the producer never hears of a broker outage; the messages sent during
 /// it are simply gone. Waiting for the acknowledgement turns the same outage into errors
 /// the producer sees.

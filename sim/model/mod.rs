@@ -145,6 +145,8 @@ enum Ev {
     Started { inst: u32 },
     /// A cache hit answers its call (a slot of the caches actor's pending answers).
     CacheHit { slot: u32 },
+    /// A service's outbox relay marks the rows it published sent.
+    OutboxMark { svc: u32 },
 }
 
 impl Ev {
@@ -191,6 +193,7 @@ impl Ev {
             Ev::OutboxRelay { svc } => (35, svc as u64),
             Ev::Started { inst } => (36, inst as u64),
             Ev::CacheHit { slot } => (37, slot as u64),
+            Ev::OutboxMark { svc } => (38, svc as u64),
         }
     }
 }
@@ -964,6 +967,7 @@ impl<'a> World<'a> {
             Ev::OutboxRelay { svc } => self.on_outbox_relay(now, svc),
             Ev::Started { inst } => self.on_started(now, inst),
             Ev::CacheHit { slot } => self.on_cache_hit(now, slot),
+            Ev::OutboxMark { svc } => self.on_outbox_mark(svc),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

@@ -160,6 +160,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                 "published": e.published,
                 "lost": e.lost,
                 "outbox_max_backlog": e.outbox_max,
+                "republished": e.republished,
             });
         }
         if let Some(r) = s.rollout {

@@ -55,4 +55,7 @@ pub struct EventCounts {
     pub lost: u64,
     /// Most events waiting in the outbox at a relay.
     pub outbox_max: u64,
+    /// Events the outbox relay published again: it crashed after publishing them and
+    /// before marking their rows sent (consumers see them twice).
+    pub republished: u64,
 }

@@ -82,6 +82,12 @@ pub(super) struct DeliveryRec {
 pub(super) struct Outbox {
     /// (message id, key, destination) written, not yet relayed.
     pub(super) entries: VecDeque<(u64, u64, Dest)>,
+    /// Rows the relay published and has not marked sent yet, with the instance that runs
+    /// it and that instance's crash epoch: a crash before the mark leaves them unmarked.
+    pub(super) marking: Vec<(u64, u64, Dest)>,
+    pub(super) relay: (u32, u32),
+    /// Ids published before: a second publish of one is a re-publish, not a new event.
+    pub(super) sent_once: std::collections::BTreeSet<u64>,
     pub(super) counts: EventCounts,
 }
 

@@ -331,6 +331,9 @@ impl World<'_> {
 
 /// How often an outbox relay publishes what its service's transactions wrote.
 const RELAY: SimDuration = SimDuration::from_millis(500);
+/// How long after publishing a batch the relay's `UPDATE ... SET sent` commits: a crash of
+/// the relay's instance in between leaves the rows unsent, to be published again.
+const MARK: SimDuration = SimDuration::from_millis(5);
 
 impl World<'_> {
     /// A database write that carries an event committed (its handler at the database answered
@@ -395,13 +398,56 @@ impl World<'_> {
             // The relay runs in the service.
             return;
         }
+        if !self.msg.outboxes[s].marking.is_empty() {
+            return; // the last batch is not marked yet
+        }
+        // The relay runs on the service's first running instance.
+        let first = self.svcs[s].first_instance as usize;
+        let relay = (first..first + self.svcs[s].instances as usize)
+            .find(|&i| {
+                let x = &self.insts[i];
+                x.present && !x.fault.down && x.paused_at.is_none()
+            })
+            .expect("the service runs");
         while let Some(&(id, key, dest)) = self.msg.outboxes[s].entries.front() {
             let broker = self.dest_broker(dest);
             if !self.service_runs(broker) || !self.store_message(now, dest, id, key) {
                 break;
             }
-            self.msg.outboxes[s].entries.pop_front();
-            self.msg.outboxes[s].counts.published += 1;
+            let ob = &mut self.msg.outboxes[s];
+            ob.entries.pop_front();
+            if ob.sent_once.insert(id) {
+                ob.counts.published += 1;
+            } else {
+                ob.counts.republished += 1;
+            }
+            ob.marking.push((id, key, dest));
+        }
+        if !self.msg.outboxes[s].marking.is_empty() {
+            self.msg.outboxes[s].relay = (relay as u32, self.insts[relay].epoch);
+            self.engine
+                .schedule_at(now.after(MARK), Ev::OutboxMark { svc });
+        }
+    }
+
+    /// The relay's mark of the batch it published commits, if its instance is still the
+    /// process that published it; otherwise the rows are still unsent and go again.
+    pub(super) fn on_outbox_mark(&mut self, svc: u32) {
+        let s = svc as usize;
+        let (inst, epoch) = self.msg.outboxes[s].relay;
+        let x = &self.insts[inst as usize];
+        let same = !x.fault.down && x.epoch == epoch;
+        let ob = &mut self.msg.outboxes[s];
+        let batch = std::mem::take(&mut ob.marking);
+        if !same {
+            for e in batch.into_iter().rev() {
+                ob.entries.push_front(e);
+            }
+        } else {
+            // Marked sent: a published id is never written again.
+            for (id, _, _) in batch {
+                ob.sent_once.remove(&id);
+            }
         }
     }
 
