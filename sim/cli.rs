@@ -686,28 +686,34 @@ fn emit(
         eprintln!("error: --shards must be at least 1");
         return EXIT_INVALID;
     }
-    let stdout = out.as_deref() == Some(std::path::Path::new("-"));
-    let made = match (kind, stdout) {
-        ("k8s", true) => {
-            emit::k8s_manifests(plan, shards, image).map(|d| Err(emit::yaml_stream(&d)))
-        }
-        ("k8s", false) => emit::k8s(plan, shards, image).map(Ok),
-        (_, true) => {
+    let fail = |e: faultline::sweep::SweepError| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    };
+    if out.as_deref() == Some(std::path::Path::new("-")) {
+        // The job alone, on stdout.
+        let text = if kind == "k8s" {
+            emit::k8s_manifests(plan, shards, image).map(|d| emit::yaml_stream(&d))
+        } else {
             let path = std::fs::canonicalize(scenario).unwrap_or_else(|_| scenario.to_path_buf());
-            emit::slurm_script(plan, shards, &path.display().to_string()).map(Err)
-        }
-        (_, false) => emit::slurm(plan, shards).map(Ok),
+            emit::slurm_script(plan, shards, &path.display().to_string())
+        };
+        return match text {
+            Ok(t) => {
+                print!("{t}");
+                EXIT_OK
+            }
+            Err(e) => fail(e),
+        };
+    }
+    let made = if kind == "k8s" {
+        emit::k8s(plan, shards, image)
+    } else {
+        emit::slurm(plan, shards)
     };
     let bundle = match made {
-        Ok(Ok(b)) => b,
-        Ok(Err(text)) => {
-            print!("{text}");
-            return EXIT_OK;
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
+        Ok(b) => b,
+        Err(e) => return fail(e),
     };
     let dir = out.unwrap_or_else(|| {
         PathBuf::from("reports").join(format!("{}-{kind}", plan.scenario.spec.name))

@@ -254,3 +254,41 @@ fn the_validation_bounds_hold_che_s_approximation() {
         );
     }
 }
+
+/// A sweep over a cache's TTL reports its hit ratio per point, and a longer TTL hits more.
+#[test]
+fn a_sweep_over_the_ttl_reports_the_hit_ratio() {
+    let dir = std::env::temp_dir().join(format!("faultline-cache-sweep-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("c.toml");
+    std::fs::write(&file, &scenario("ttl = \"1s\"", 200, 100, "1ms", "").text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "sweep",
+            file.to_str().unwrap(),
+            "--param",
+            "policy.cache.c.ttl=250ms,4s",
+        ])
+        .args(["--out", dir.join("s").to_str().unwrap(), "--jobs", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = std::fs::read_to_string(dir.join("s/sweep.csv")).unwrap();
+    let mut lines = csv.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = head
+        .iter()
+        .position(|h| *h == "caches.c.hit_ratio")
+        .expect("a column");
+    let ratios: Vec<f64> = lines
+        .map(|l| l.split(',').nth(col).unwrap().parse().unwrap())
+        .collect();
+    // λ = 2/s a key: λT/(1+λT) = 1/3 at 250 ms, 8/9 at 4 s.
+    assert!(ratios[0] < 0.4 && ratios[1] > 0.8, "{ratios:?}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -118,51 +118,46 @@ impl World<'_> {
         let version = self.caches.version(policy, key);
         let cache = self.caches.cache(spec, policy, instance);
         let found = cache.lookup(now, key);
-        let coalesce = cache.config().coalesce;
-        let c = &mut self.caches.counters[policy as usize];
-        match found {
-            Lookup::Fresh { version: v } | Lookup::Stale { version: v } => {
-                let stale = matches!(found, Lookup::Stale { .. });
-                if measured {
-                    c.hits += 1;
-                    c.stale_hits += stale as u64;
-                    c.stale_reads += (v < version) as u64;
-                }
-                let slot = match self.caches.free_answers.pop() {
-                    Some(s) => {
-                        self.caches.answers[s as usize] = (parent, site);
-                        s
-                    }
-                    None => {
-                        self.caches.answers.push((parent, site));
-                        (self.caches.answers.len() - 1) as u32
-                    }
-                };
-                let at = now.after(spec.caches[policy as usize].hit_latency);
-                self.engine.schedule_at(at, Ev::CacheHit { slot });
-                if stale && !self.caches.cache(spec, policy, instance).in_flight(key) {
-                    self.cache_refresh(now, parent, site, policy, version);
-                }
-                None
-            }
+        let fetching = cache.in_flight(key);
+        let (stale_version, stale) = match found {
+            Lookup::Fresh { version: v } => (v, false),
+            Lookup::Stale { version: v } => (v, true),
             Lookup::Miss => {
-                let cache = self.caches.cache(spec, policy, instance);
-                if coalesce && cache.in_flight(key) {
+                let coalesce = cache.config().coalesce;
+                if coalesce && fetching {
                     cache.join(key, (parent, site));
-                    if measured {
-                        self.caches.counters[policy as usize].coalesced += 1;
-                    }
+                    self.caches.counters[policy as usize].coalesced += measured as u64;
                     return None;
                 }
                 if coalesce {
                     cache.begin_fetch(key);
                 }
-                if measured {
-                    self.caches.counters[policy as usize].misses += 1;
-                }
-                Some(version)
+                self.caches.counters[policy as usize].misses += measured as u64;
+                return Some(version);
             }
+        };
+        if measured {
+            let c = &mut self.caches.counters[policy as usize];
+            c.hits += 1;
+            c.stale_hits += stale as u64;
+            c.stale_reads += (stale_version < version) as u64;
         }
+        let slot = match self.caches.free_answers.pop() {
+            Some(s) => {
+                self.caches.answers[s as usize] = (parent, site);
+                s
+            }
+            None => {
+                self.caches.answers.push((parent, site));
+                (self.caches.answers.len() - 1) as u32
+            }
+        };
+        let at = now.after(spec.caches[policy as usize].hit_latency);
+        self.engine.schedule_at(at, Ev::CacheHit { slot });
+        if stale && !fetching {
+            self.cache_refresh(now, parent, site, policy, version);
+        }
+        None
     }
 
     /// Starts the one refresh of a stale entry: a carrier request on the caller's instance
@@ -224,10 +219,11 @@ impl World<'_> {
             let cache = self.caches.cache(spec, policy, instance);
             if outcome == Outcome::Ok {
                 cache.fill(now, key, fetched);
-            } else if measured {
+            }
+            let waiters = cache.end_fetch(key);
+            if outcome != Outcome::Ok && measured {
                 self.caches.counters[policy as usize].fetch_failures += 1;
             }
-            let waiters = self.caches.cache(spec, policy, instance).end_fetch(key);
             for (w, wsite) in waiters {
                 let required = self.sites[wsite as usize].spec.required;
                 self.cache_answer(now, w, outcome, required);

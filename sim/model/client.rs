@@ -9,6 +9,8 @@ pub(super) struct Wl {
     pub(super) endpoint_rng: SimRng,
     /// Request keys (user ids).
     pub(super) key_rng: SimRng,
+    /// Zipf popularity over ranks 1..=keys (key k is rank k + 1), made once.
+    pub(super) zipf: Option<rand_distr::Zipf<f64>>,
     pub(super) rr: u32,
     /// Exponential gaps at the profile's maximum rate, per ns (thinning).
     pub(super) gap: Option<Exp<f64>>,
@@ -44,6 +46,10 @@ impl Wl {
             think_rng: stream("think"),
             endpoint_rng: stream("endpoint"),
             key_rng: stream("keys"),
+            zipf: w
+                .zipf
+                .filter(|_| w.keys > 0)
+                .map(|s| rand_distr::Zipf::new(w.keys as f64, s).expect("validated")),
             rr: 0,
             gap,
             pending: 0,
@@ -251,10 +257,9 @@ impl World<'_> {
         let key = if let Some(k) = w.key_override {
             k
         } else if spec.keys > 0 {
-            match spec.zipf {
-                // Zipf over ranks 1..=keys; key k is rank k + 1 (key 0 the most popular).
-                Some(s) => {
-                    let zipf = rand_distr::Zipf::new(spec.keys as f64, s).expect("validated");
+            match w.zipf {
+                // Key 0 is the most popular.
+                Some(zipf) => {
                     (rand::Rng::sample(&mut w.key_rng, zipf) as u64).clamp(1, spec.keys) - 1
                 }
                 None => w.key_rng.index(spec.keys as usize) as u64,

@@ -72,7 +72,7 @@ pub fn sweep_args(plan: &Plan, scenario_path: &str) -> Result<Vec<String>, Sweep
         a.push("--set".into());
         a.push(o.clone());
     }
-    let (table_grid, table_zip) = table_axes(plan)?;
+    let (table_grid, table_zip) = super::table_axes(&plan.scenario)?;
     if plan.grid != table_grid || plan.zip != table_zip {
         for (flag, list) in [("--param", &plan.grid), ("--zip", &plan.zip)] {
             for axis in list {
@@ -92,17 +92,6 @@ pub fn sweep_args(plan: &Plan, scenario_path: &str) -> Result<Vec<String>, Sweep
     a.push("--replications".into());
     a.push(plan.replications.to_string());
     Ok(a)
-}
-
-/// The axes the scenario's own `[sweep]` table gives.
-fn table_axes(plan: &Plan) -> Result<(Vec<axes::Axis>, Vec<axes::Axis>), SweepError> {
-    let table = plan.scenario.raw.sweep.clone().unwrap_or_default();
-    let conv = |m: &toml::Table| {
-        m.iter()
-            .map(|(p, v)| axes::toml_values(p, v).map_err(SweepError::Invalid))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    Ok((conv(&table.grid)?, conv(&table.zip)?))
 }
 
 /// A short stable tag of the sweep (its manifest), so two sweeps' jobs and volumes differ.

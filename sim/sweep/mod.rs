@@ -65,17 +65,13 @@ impl Plan {
         zip: Vec<Axis>,
         replications: Option<u32>,
     ) -> Result<Plan, SweepError> {
-        let table = scenario.raw.sweep.clone().unwrap_or_default();
-        let (mut g, mut z) = (grid, zip);
-        if g.is_empty() && z.is_empty() {
-            for (p, v) in &table.grid {
-                g.push(axes::toml_values(p, v).map_err(SweepError::Invalid)?);
-            }
-            for (p, v) in &table.zip {
-                z.push(axes::toml_values(p, v).map_err(SweepError::Invalid)?);
-            }
-        }
-        let replications = replications.or(table.replications).unwrap_or(1);
+        let (g, z) = if grid.is_empty() && zip.is_empty() {
+            table_axes(&scenario)?
+        } else {
+            (grid, zip)
+        };
+        let table_replications = scenario.raw.sweep.as_ref().and_then(|t| t.replications);
+        let replications = replications.or(table_replications).unwrap_or(1);
         if replications == 0 {
             return Err(SweepError::Invalid(
                 "replications must be at least 1".into(),
@@ -135,6 +131,19 @@ impl Plan {
     }
 }
 
+/// The axes (grid, zip) of the scenario's own `[sweep]` table.
+pub(crate) fn table_axes(scenario: &Scenario) -> Result<(Vec<Axis>, Vec<Axis>), SweepError> {
+    let Some(table) = scenario.raw.sweep.as_ref() else {
+        return Ok((Vec::new(), Vec::new()));
+    };
+    let conv = |m: &toml::Table| {
+        m.iter()
+            .map(|(p, v)| axes::toml_values(p, v).map_err(SweepError::Invalid))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    Ok((conv(&table.grid)?, conv(&table.zip)?))
+}
+
 /// Is this summary path a key metric (a column of sweep.csv)?
 pub fn key_metric(path: &str) -> bool {
     let parts: Vec<&str> = path.split('.').collect();
@@ -163,6 +172,9 @@ pub fn key_metric(path: &str) -> bool {
                 && parts.len() == 3
         }
         Some("brokers") => ["dead_lettered", "double_effects", "max_ready"].contains(&last),
+        Some("caches") => {
+            ["hit_ratio", "misses", "coalesced", "stale_reads"].contains(&last) && parts.len() == 3
+        }
         _ => false,
     }
 }

@@ -86,8 +86,9 @@ pub(super) struct Outbox {
     /// it and that instance's crash epoch: a crash before the mark leaves them unmarked.
     pub(super) marking: Vec<(u64, u64, Dest)>,
     pub(super) relay: (u32, u32),
-    /// Ids published before: a second publish of one is a re-publish, not a new event.
-    pub(super) sent_once: std::collections::BTreeSet<u64>,
+    /// Ids whose rows a crash left unmarked after they were published: their next publish
+    /// is a re-publish, not a new event.
+    pub(super) again: std::collections::BTreeSet<u64>,
     pub(super) counts: EventCounts,
 }
 

@@ -416,10 +416,10 @@ impl World<'_> {
             }
             let ob = &mut self.msg.outboxes[s];
             ob.entries.pop_front();
-            if ob.sent_once.insert(id) {
-                ob.counts.published += 1;
-            } else {
+            if ob.again.remove(&id) {
                 ob.counts.republished += 1;
+            } else {
+                ob.counts.published += 1;
             }
             ob.marking.push((id, key, dest));
         }
@@ -441,12 +441,8 @@ impl World<'_> {
         let batch = std::mem::take(&mut ob.marking);
         if !same {
             for e in batch.into_iter().rev() {
+                ob.again.insert(e.0);
                 ob.entries.push_front(e);
-            }
-        } else {
-            // Marked sent: a published id is never written again.
-            for (id, _, _) in batch {
-                ob.sent_once.remove(&id);
             }
         }
     }
