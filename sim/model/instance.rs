@@ -29,8 +29,8 @@ pub(super) struct Instance {
     /// When the work queue was last empty (adaptive LIFO).
     pub(super) last_empty: SimTime,
     pub(super) codel: Option<Codel>,
-    /// Rate limiters by key.
-    pub(super) limits: std::collections::BTreeMap<u64, layers::RateLimiter>,
+    /// Rate limiters by key (looked up, never iterated).
+    pub(super) limits: crate::ids::LookupMap<u64, layers::RateLimiter>,
     /// Adaptive concurrency limit on arrivals.
     pub(super) limiter: Option<Limiter>,
     /// Paused since (a pause fault).
@@ -163,7 +163,7 @@ impl Instance {
                 .shedding
                 .codel
                 .map(|(target, interval)| Codel::new(target, interval, SimTime::ZERO)),
-            limits: std::collections::BTreeMap::new(),
+            limits: Default::default(),
             limiter: s.concurrency.map(|c| {
                 let p = &spec.concurrency[c as usize];
                 Limiter::new(p.algorithm.clone(), p.initial, p.min, p.max)
