@@ -418,3 +418,56 @@ fn bad_caches_and_key_popularity_are_refused() {
         "zipf is the exponent s > 0",
     );
 }
+
+/// Statuses and retry conditions that do not exist are refused at their line, naming what would do.
+#[test]
+fn bad_statuses_and_retry_conditions_are_refused() {
+    let calls = "[[service]]\nname = \"a\"\ncalls = [{ to = \"b\", retry = \"r\" }]\n[[service]]\nname = \"b\"\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
+    for (name, retry, line, needle) in [
+        (
+            "cond",
+            "retry_on = [\"5xx\", \"6xx\"]",
+            5,
+            "unknown retry condition \"6xx\"",
+        ),
+        (
+            "codes-alone",
+            "retriable_status_codes = [429]",
+            5,
+            "needs retry_on to name \"retriable-status-codes\"",
+        ),
+        (
+            "cond-alone",
+            "retry_on = [\"retriable-status-codes\"]",
+            5,
+            "needs retriable_status_codes",
+        ),
+        (
+            "code-range",
+            "retry_on = [\"retriable-status-codes\"]\nretriable_status_codes = [429, 700]",
+            6,
+            "700 is not an HTTP status",
+        ),
+    ] {
+        let text =
+            format!("[sim]\nname = \"h\"\nduration = \"1h\"\n[policy.retry.r]\n{retry}\n{calls}");
+        refused(&format!("retry-{name}.toml"), text.as_bytes(), line, needle);
+    }
+    for (name, code, needle) in [
+        ("ok", "200", "code 200 is not an error status"),
+        ("grpc-ok", "\"OK\"", "code \"OK\" is not an error status"),
+        (
+            "name",
+            "\"SLOW\"",
+            "or a gRPC status other than OK (CANCELLED",
+        ),
+        (
+            "float",
+            "5.5",
+            "code is an HTTP status (500, 503, 429, ...) or a gRPC",
+        ),
+    ] {
+        let text = format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n[[fault]]\nkind = \"error\"\ntarget = \"a\"\nat = \"1s\"\ncode = {code}\n");
+        refused(&format!("code-{name}.toml"), text.as_bytes(), 16, needle);
+    }
+}

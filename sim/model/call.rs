@@ -524,6 +524,7 @@ impl World<'_> {
                 now,
                 c.attempt,
                 outcome,
+                done.status(),
                 deadline,
                 &mut c.retry,
                 &mut e.budget,
@@ -658,6 +659,10 @@ impl World<'_> {
             Code::Refused => AttemptOutcome::ConnectFailure,
             Code::Forbidden => AttemptOutcome::Forbidden,
             Code::Limited => AttemptOutcome::RateLimited,
+            Code::Status(s) => match s.attempt_outcome() {
+                a @ (AttemptOutcome::RateLimited | AttemptOutcome::Forbidden) => a,
+                _ => AttemptOutcome::from(outcome),
+            },
             _ => AttemptOutcome::from(outcome),
         };
         if let Some(tr) = self.tracer.as_mut() {

@@ -480,7 +480,22 @@ impl World<'_> {
             }
         }
         if let Some(d) = e.outlier.as_mut() {
-            let changes = d.on_result(now, k, outcome.outlier_status(), &mut e.outlier_rng);
+            let status = match done.status() {
+                // An answer whose status a fault chose; a timeout or reset is a gateway failure.
+                Some(s)
+                    if matches!(
+                        outcome,
+                        AttemptOutcome::Error
+                            | AttemptOutcome::Rejected
+                            | AttemptOutcome::RateLimited
+                            | AttemptOutcome::Forbidden
+                    ) =>
+                {
+                    s.outlier_status()
+                }
+                _ => outcome.outlier_status(),
+            };
+            let changes = d.on_result(now, k, status, &mut e.outlier_rng);
             for change in changes.into_iter().flatten() {
                 self.outlier_changed(now, edge, change);
             }

@@ -67,7 +67,7 @@ pub(super) struct InstanceFault {
     pub(super) delay: Option<(SimDuration, f64)>,
     /// Share of requests aborted, and with which status.
     pub(super) abort: f64,
-    pub(super) abort_code: u16,
+    pub(super) abort_code: Status,
     /// Work multiplier, for a share of requests.
     pub(super) slow: f64,
     pub(super) slow_p: f64,
@@ -80,7 +80,7 @@ impl InstanceFault {
         down: false,
         delay: None,
         abort: 0.0,
-        abort_code: 500,
+        abort_code: Status::INTERNAL,
         slow: 1.0,
         slow_p: 1.0,
         workers: None,
@@ -321,11 +321,13 @@ impl World<'_> {
             self.insts[i].bucket_requests += 1;
         }
         if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
-            let (outcome, code) = match fault.abort_code {
-                500 => (Outcome::Error, Code::None),
-                429 => (Outcome::Rejected, Code::Limited),
-                _ => (Outcome::Rejected, Code::None),
+            let status = fault.abort_code;
+            // A 5xx other than a gateway error is an error; every other status a refusal.
+            let outcome = match status.attempt_outcome() {
+                AttemptOutcome::Error => Outcome::Error,
+                _ => Outcome::Rejected,
             };
+            let code = Code::Status(status);
             if measured {
                 svc.counts.add(outcome);
             }

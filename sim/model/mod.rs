@@ -45,6 +45,7 @@ use crate::policy::deadline::Deadlines;
 use crate::policy::outlier::Detector;
 use crate::policy::retry::{self, RetryDecision, RetryState};
 use crate::policy::shed::{Admission, Codel};
+use crate::policy::status::Status;
 use crate::results;
 use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
@@ -215,6 +216,9 @@ enum Code {
     Expired,
     /// 403 from the callee's sidecar (an authorization policy).
     Forbidden,
+    /// A status a fault chose (an HTTP code or a gRPC status), which `retry_on`'s Envoy
+    /// conditions and the outlier detector read.
+    Status(Status),
 }
 
 /// No pooled connection.
@@ -247,6 +251,15 @@ impl Done {
         code: Code::None,
         conn: NO_CONN,
     };
+
+    /// The status a fault chose for the answer, if one did.
+    #[inline]
+    fn status(&self) -> Option<Status> {
+        match self.code {
+            Code::Status(s) => Some(s),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

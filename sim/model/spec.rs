@@ -246,9 +246,9 @@ pub struct FaultSpec {
 pub enum FaultKind {
     /// Requests wait this long on arrival before being handled (Istio fixed delay).
     Delay(SimDuration),
-    /// Requests fail at once with this HTTP status (Istio abort): 500 an error, 502/503/504
-    /// a rejection (overloaded), 429 a rate limit.
-    Abort(u16),
+    /// Requests fail at once with this status (Istio abort): an HTTP code or a gRPC status;
+    /// a 5xx other than 502–504 is an error, any other a rejection (`Status::attempt_outcome`).
+    Abort(Status),
     /// Work takes `multiply` times longer (for a share `p` of requests), and/or the instance
     /// runs with `workers` workers.
     Slow {
@@ -741,6 +741,7 @@ pub struct CallSpec {
 pub use crate::policy::cache::CachePolicy;
 pub use crate::policy::hedge::HedgePolicy;
 pub use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
+pub use crate::policy::status::{RetryOn, Status};
 
 pub use crate::policy::budget::BudgetSpec;
 pub use crate::policy::retry::RetryPolicy;

@@ -25,3 +25,4 @@ pub mod registry;
 pub mod retry;
 pub mod saga;
 pub mod shed;
+pub mod status;

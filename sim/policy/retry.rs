@@ -6,7 +6,8 @@
 
 use crate::policy::backoff::{Backoff, BackoffState};
 use crate::policy::budget::{BudgetSpec, BudgetTicket, RetryBudget};
-use crate::policy::outcome::{AttemptOutcome, Outcome, OutcomeSet};
+use crate::policy::outcome::{AttemptOutcome, Outcome};
+use crate::policy::status::{RetryOn, Status};
 use crate::time::{SimDuration, SimTime};
 use rand::RngCore;
 
@@ -20,7 +21,7 @@ pub struct RetryPolicy {
     /// Wait before each retry.
     pub backoff: Backoff,
     /// What is retried.
-    pub retry_on: OutcomeSet,
+    pub retry_on: RetryOn,
     /// What limits retries across calls.
     pub budget: Option<BudgetSpec>,
     /// Deadline for all attempts together (each try keeps its own `timeout`).
@@ -52,7 +53,7 @@ pub enum RetryDecision {
 
 impl RetryPolicy {
     /// The decision after attempt number `attempt` (1 = the first) ended with `outcome`
-    /// at `now`. Retries stop at `deadline` (the call's overall timeout, or the request's
+    /// (with `status`, when a fault chose the answer's status) at `now`. Retries stop at `deadline` (the call's overall timeout, or the request's
     /// propagated deadline): a back-off that outlasts it ends the call *at* the deadline
     /// with a timeout (Envoy's 504 on the route timeout, gRPC's DEADLINE_EXCEEDED); no
     /// attempt starts after it. `max_retries` is Envoy's cluster limit on concurrently
@@ -63,6 +64,7 @@ impl RetryPolicy {
         now: SimTime,
         attempt: u32,
         outcome: AttemptOutcome,
+        status: Option<Status>,
         deadline: SimTime,
         state: &mut RetryState,
         budget: &mut RetryBudget,
@@ -74,7 +76,7 @@ impl RetryPolicy {
             budget_denied,
         };
         if outcome == AttemptOutcome::Ok
-            || !self.retry_on.contains(outcome)
+            || !self.retry_on.matches(outcome, status)
             || attempt >= self.max_attempts
             || now >= deadline
         {
@@ -108,7 +110,7 @@ mod tests {
             name: "t".into(),
             max_attempts,
             backoff,
-            retry_on: OutcomeSet::RETRY_DEFAULT,
+            retry_on: RetryOn::outcomes(crate::policy::outcome::OutcomeSet::RETRY_DEFAULT),
             budget: None,
             overall_timeout: None,
         }
@@ -138,6 +140,7 @@ mod tests {
                 end,
                 attempt,
                 seen,
+                None,
                 deadline,
                 &mut state,
                 &mut budget,
@@ -244,6 +247,7 @@ mod tests {
             deadline,
             1,
             AttemptOutcome::Error,
+            None,
             deadline,
             &mut state,
             &mut budget,
@@ -274,6 +278,7 @@ mod tests {
             SimTime::ZERO,
             1,
             AttemptOutcome::Error,
+            None,
             SimTime::MAX,
             &mut state,
             &mut budget,
@@ -287,6 +292,7 @@ mod tests {
             SimTime::ZERO,
             2,
             AttemptOutcome::Timeout,
+            None,
             SimTime::MAX,
             &mut state,
             &mut budget,

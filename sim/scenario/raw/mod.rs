@@ -403,9 +403,10 @@ pub struct RawFault {
     /// slow: workers per instance during the fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workers: Option<u32>,
-    /// error: the status returned: 500 (default), 502, 503, 504 or 429.
+    /// error: the status returned: an HTTP code (500, the default; 502, 503, 504, 429, any
+    /// 4xx or 5xx) or a gRPC status name ("UNAVAILABLE", "DEADLINE_EXCEEDED", ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<u16>,
+    pub code: Option<RawStatus>,
     /// latency, error, slow: share of requests hit (default 1); loss: the loss probability.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p: Option<f64>,
@@ -415,6 +416,19 @@ pub struct RawFault {
     /// random_crash: mean time to repair (exponential).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mttr: Option<SimDuration>,
+}
+
+/// A status as written: an HTTP code or a gRPC status name.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(
+    untagged,
+    expecting = "code is an HTTP status (500, 503, 429, ...) or a gRPC status name (\"UNAVAILABLE\", \"DEADLINE_EXCEEDED\", ...)"
+)]
+pub enum RawStatus {
+    /// An HTTP code.
+    Http(i64),
+    /// A gRPC status name.
+    Name(String),
 }
 
 fn default_seed() -> u64 {

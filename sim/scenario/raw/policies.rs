@@ -385,9 +385,14 @@ pub struct RawRetry {
     /// Wait before each retry; none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<RawBackoff>,
-    /// What to retry: any of "error", "timeout", "rejected", "circuit_open" (default: the first three).
+    /// What to retry: outcomes ("error", "timeout", "rejected", "connect_failure", ...) and
+    /// Envoy/Istio/gRPC conditions ("5xx", "gateway-error", "reset", "connect-failure",
+    /// "retriable-4xx", "retriable-status-codes", "unavailable", ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_on: Option<Vec<String>>,
+    /// HTTP codes retried under "retriable-status-codes" (Envoy `retriable_status_codes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retriable_status_codes: Option<Vec<i64>>,
     /// Retry limiter, per edge.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<RawBudget>,

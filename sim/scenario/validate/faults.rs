@@ -145,13 +145,27 @@ pub(super) fn build_faults(
                     None
                 }
             },
-            "error" => match f.code.unwrap_or(500) {
-                c @ (500 | 502 | 503 | 504 | 429) => Some(FaultKind::Abort(c)),
-                c => {
-                    cx.err(p.key("code"), format!("code {c} is not modelled: use 500 (an error), 502, 503 or 504 (overloaded/unavailable) or 429 (rate limited)"));
-                    None
+            "error" => {
+                let status = match &f.code {
+                    None => Some(Status::INTERNAL),
+                    Some(RawStatus::Http(c)) => u16::try_from(*c)
+                        .ok()
+                        .filter(|c| (400..=599).contains(c))
+                        .and_then(Status::http),
+                    Some(RawStatus::Name(n)) => {
+                        Status::parse(n).filter(|s| s.grpc_code().is_some_and(|c| c != 0))
+                    }
+                };
+                if status.is_none() {
+                    let given = match &f.code {
+                        Some(RawStatus::Http(c)) => c.to_string(),
+                        Some(RawStatus::Name(n)) => format!("{n:?}"),
+                        None => String::new(),
+                    };
+                    cx.err(p.key("code"), format!("code {given} is not an error status: use an HTTP code from 400 to 599 (500 an error, 502/503/504 unavailable, 429 rate limited, 403 denied) or a gRPC status other than OK ({})", crate::policy::status::GRPC_NAMES[1..].join(", ")));
                 }
-            },
+                status.map(FaultKind::Abort)
+            }
             "slow" => match (f.multiply, f.workers) {
                 (None, None) => {
                     cx.err(p.clone(), "a slow fault needs multiply = <factor above 0> (slower work, e.g. 3.0) and/or workers = <n> (fewer workers)");

@@ -96,6 +96,69 @@ pub(super) fn outcome_set(
     set
 }
 
+/// A retry policy's `retry_on` and `retriable_status_codes`: faultline's outcome names and
+/// the conditions of Envoy, Istio and gRPC (`policy::status`).
+fn retry_on(cx: &mut Ctx, r: &crate::scenario::raw::RawRetry, p: &TomlPath) -> RetryOn {
+    const OUTCOMES: [&str; 8] = [
+        "error",
+        "timeout",
+        "rejected",
+        "circuit_open",
+        "connect_failure",
+        "rate_limited",
+        "refused",
+        "forbidden",
+    ];
+    let Some(list) = r.retry_on.as_deref() else {
+        if r.retriable_status_codes.is_some() {
+            cx.err(
+                p.key("retriable_status_codes"),
+                "retriable_status_codes needs retry_on to name \"retriable-status-codes\" (as in Envoy, the codes alone retry nothing)",
+            );
+        }
+        return RetryOn::outcomes(OutcomeSet::RETRY_DEFAULT);
+    };
+    let mut on = RetryOn::outcomes(OutcomeSet::EMPTY);
+    for (i, item) in list.iter().enumerate() {
+        let outcome = AttemptOutcome::from_name(item).is_some();
+        if (outcome && !OUTCOMES.contains(&item.as_str())) || !on.add(item) {
+            let valid: Vec<&str> = OUTCOMES
+                .iter()
+                .copied()
+                .chain(crate::policy::status::condition_names())
+                .collect();
+            cx.err(
+                p.key("retry_on").index(i),
+                unknown("retry condition", item, &valid, "valid", ""),
+            );
+        }
+    }
+    let codes_path = p.key("retriable_status_codes");
+    match (&r.retriable_status_codes, on.wants_codes()) {
+        (Some(codes), true) => {
+            for (i, &c) in codes.iter().enumerate() {
+                match u16::try_from(c).ok().and_then(crate::policy::status::Status::http) {
+                    Some(_) => on.codes.push(c as u16),
+                    None => cx.err(
+                        codes_path.index(i),
+                        format!("{c} is not an HTTP status: use a code from 100 to 599 (gRPC statuses are named in retry_on, such as \"unavailable\")"),
+                    ),
+                }
+            }
+        }
+        (Some(_), false) => cx.err(
+            codes_path,
+            "retriable_status_codes needs retry_on to name \"retriable-status-codes\" (as in Envoy, the codes alone retry nothing)",
+        ),
+        (None, true) => cx.err(
+            p.key("retry_on"),
+            "\"retriable-status-codes\" needs retriable_status_codes = [<HTTP codes>], such as [429, 503]",
+        ),
+        (None, false) => {}
+    }
+    on
+}
+
 pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
     use crate::policy::backoff::{Backoff, Jitter};
     use crate::policy::breaker::{Config, ConsecutiveConfig, RateConfig, WaitInterval, Window};
@@ -231,21 +294,7 @@ pub(super) fn build_policies(cx: &mut Ctx, raw: &RawScenario) -> Policies {
                 }
             }
         };
-        let retry_on = outcome_set(
-            cx,
-            r.retry_on.as_deref(),
-            OutcomeSet::RETRY_DEFAULT,
-            &[
-                "error",
-                "timeout",
-                "rejected",
-                "circuit_open",
-                "connect_failure",
-                "rate_limited",
-                "refused",
-            ],
-            p.key("retry_on"),
-        );
+        let retry_on = retry_on(cx, r, &p);
         let budget = r.budget.as_ref().and_then(|b| {
             let bp = p.key("budget");
             match b.kind.as_str() {
