@@ -659,7 +659,7 @@ impl World<'_> {
             Code::Refused => AttemptOutcome::ConnectFailure,
             Code::Forbidden => AttemptOutcome::Forbidden,
             Code::Limited => AttemptOutcome::RateLimited,
-            Code::Status(s) => match s.attempt_outcome() {
+            Code::Status(s) => match s.status().attempt_outcome() {
                 a @ (AttemptOutcome::RateLimited | AttemptOutcome::Forbidden) => a,
                 _ => AttemptOutcome::from(outcome),
             },

@@ -327,7 +327,8 @@ impl World<'_> {
                 AttemptOutcome::Error => Outcome::Error,
                 _ => Outcome::Rejected,
             };
-            let code = Code::Status(status);
+            // Faults are validated to error statuses, which all have a one-byte form.
+            let code = ErrorStatus::new(status).map_or(Code::None, Code::Status);
             if measured {
                 svc.counts.add(outcome);
             }

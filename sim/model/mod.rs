@@ -45,7 +45,7 @@ use crate::policy::deadline::Deadlines;
 use crate::policy::outlier::Detector;
 use crate::policy::retry::{self, RetryDecision, RetryState};
 use crate::policy::shed::{Admission, Codel};
-use crate::policy::status::Status;
+use crate::policy::status::{ErrorStatus, Status};
 use crate::results;
 use crate::results::events::{Change, InstanceState, OutlierChange};
 pub use crate::results::{
@@ -217,8 +217,8 @@ enum Code {
     /// 403 from the callee's sidecar (an authorization policy).
     Forbidden,
     /// A status a fault chose (an HTTP code or a gRPC status), which `retry_on`'s Envoy
-    /// conditions and the outlier detector read.
-    Status(Status),
+    /// conditions and the outlier detector read. (One byte, so a request stays its size.)
+    Status(ErrorStatus),
 }
 
 /// No pooled connection.
@@ -256,7 +256,7 @@ impl Done {
     #[inline]
     fn status(&self) -> Option<Status> {
         match self.code {
-            Code::Status(s) => Some(s),
+            Code::Status(s) => Some(s.status()),
             _ => None,
         }
     }

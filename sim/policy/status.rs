@@ -145,6 +145,34 @@ impl Status {
     }
 }
 
+/// An error status in one byte: an HTTP code from 400 to 599, or a gRPC status other than
+/// OK. A request carries the status a fault chose in this form, so that it does not grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ErrorStatus(u8);
+
+impl ErrorStatus {
+    /// The status, for an error status (what a fault may inject); None otherwise.
+    pub fn new(s: Status) -> Option<ErrorStatus> {
+        match s.grpc_code() {
+            Some(0) => None,
+            Some(c) => Some(ErrorStatus(199 + c)),
+            None => (400..=599)
+                .contains(&s.0)
+                .then(|| ErrorStatus((s.0 - 400) as u8)),
+        }
+    }
+
+    /// The status.
+    #[inline]
+    pub fn status(self) -> Status {
+        if self.0 < 200 {
+            Status(400 + u16::from(self.0))
+        } else {
+            Status(GRPC + u16::from(self.0 - 199))
+        }
+    }
+}
+
 /// One `retry_on` condition named as Envoy, Istio or gRPC names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u16)]
@@ -329,6 +357,31 @@ mod tests {
         }
         assert!(Status::parse("UNAVAILABLE").unwrap().is_gateway_error());
         assert!(!Status::parse("INTERNAL").unwrap().is_gateway_error());
+    }
+
+    #[test]
+    fn error_statuses_fit_a_byte_and_come_back_whole() {
+        let mut n = 0;
+        for code in 100..=599 {
+            let st = Status::http(code).unwrap();
+            match ErrorStatus::new(st) {
+                Some(e) => {
+                    assert!(code >= 400);
+                    assert_eq!(e.status(), st);
+                    n += 1;
+                }
+                None => assert!(code < 400),
+            }
+        }
+        for c in 0..17 {
+            let st = Status::grpc(c).unwrap();
+            assert_eq!(
+                ErrorStatus::new(st).map(ErrorStatus::status),
+                (c > 0).then_some(st)
+            );
+            n += usize::from(c > 0);
+        }
+        assert_eq!(n, 216);
     }
 
     #[test]
