@@ -152,3 +152,23 @@ fn outlier_gateway_failures_follow_the_status() {
     // A 4xx is not a server failure.
     assert_eq!(ejections("\"RESOURCE_EXHAUSTED\"", five_xx), 0.0);
 }
+
+/// Istio's default `retryOn` loads as written: bare codes are retriable status codes, and
+/// `refused-stream`, which nothing here can produce, is accepted with a warning at its line.
+#[test]
+fn istios_default_retry_on_loads_with_a_warning_for_refused_stream() {
+    let scn = scenario(
+        "503",
+        0.5,
+        "retry_on = [\"connect-failure\", \"refused-stream\", \"unavailable\", \"cancelled\", \"503\"]",
+        "",
+    );
+    let w = scn.warning_lines().join("\n");
+    assert!(
+        w.contains("status-test:12:1: warning: policy.retry.r.retry_on:")
+            && w.contains("\"refused-stream\" matches nothing here"),
+        "{w}"
+    );
+    // The bare 503 is retried.
+    assert!(get(&run(&scn, 5), "edges.front->back.retries") > 1000.0);
+}

@@ -14,10 +14,14 @@
 //! - `cancelled`, `deadline-exceeded`, `internal`, `resource-exhausted` and `unavailable`
 //!   retry that gRPC status. A gRPC status travels in a response whose HTTP `:status` is
 //!   200, so `5xx` never retries it. An attempt with no answer carries no gRPC status.
-//! - Never retried, whatever the conditions: the caller's own overflow (an open breaker, a
-//!   full bulkhead or pool: Envoy's `x-envoy-overloaded`), and a 429 from the callee's rate
-//!   limiter (`x-envoy-ratelimited`). A 429 injected by a fault carries neither header, so
-//!   `retriable-status-codes` with 429 retries it.
+//! - Never retried by a condition: the caller's own overflow (an open breaker, a full
+//!   bulkhead or pool: Envoy's `x-envoy-overloaded`; the outcome names `circuit_open` and
+//!   `refused` retry it on purpose). A 429 from the callee's rate limiter carries
+//!   `x-envoy-ratelimited` and is retried only under `envoy-ratelimited`; a 429 injected by
+//!   a fault carries no such header, so `retriable-status-codes` with 429 retries it.
+//! - A bare HTTP code ("503", as Istio's `retryOn` takes it) is a retriable status code.
+//! - `refused-stream` is accepted (Istio's default list names it) and matches nothing: there
+//!   is no HTTP/2 REFUSED_STREAM here; loading warns about it.
 
 use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
 
@@ -188,11 +192,13 @@ enum Condition {
     GrpcInternal = 1 << 8,
     GrpcResourceExhausted = 1 << 9,
     GrpcUnavailable = 1 << 10,
+    EnvoyRateLimited = 1 << 11,
+    RefusedStream = 1 << 12,
 }
 
 /// The names, Envoy's spelling first; gRPC names also in gRPC's own spelling (as a gRPC
 /// service config's `retryableStatusCodes` writes them).
-const CONDITIONS: [(&str, Condition); 11] = [
+const CONDITIONS: [(&str, Condition); 13] = [
     ("5xx", Condition::FiveXx),
     ("gateway-error", Condition::GatewayError),
     ("reset", Condition::Reset),
@@ -204,6 +210,8 @@ const CONDITIONS: [(&str, Condition); 11] = [
     ("internal", Condition::GrpcInternal),
     ("resource-exhausted", Condition::GrpcResourceExhausted),
     ("unavailable", Condition::GrpcUnavailable),
+    ("envoy-ratelimited", Condition::EnvoyRateLimited),
+    ("refused-stream", Condition::RefusedStream),
 ];
 
 /// The condition names accepted in `retry_on`, besides faultline's outcome names.
@@ -232,9 +240,18 @@ impl RetryOn {
         }
     }
 
-    /// Adds the condition or outcome named `name` (`UNAVAILABLE` and `unavailable` alike);
-    /// false when no condition or outcome has that name.
+    /// Adds the condition or outcome named `name` (`UNAVAILABLE` and `unavailable` alike;
+    /// a bare HTTP code, as Istio's `retryOn` takes "503", adds that code under
+    /// `retriable-status-codes`); false when no condition or outcome has that name.
     pub fn add(&mut self, name: &str) -> bool {
+        if let Ok(code) = name.parse::<u16>() {
+            if Status::http(code).is_none() {
+                return false;
+            }
+            self.conditions |= Condition::RetriableStatusCodes as u16;
+            self.codes.push(code);
+            return true;
+        }
         if let Some(o) = AttemptOutcome::from_name(name) {
             self.outcomes = self.outcomes.with(o);
             return true;
@@ -252,6 +269,12 @@ impl RetryOn {
     /// Whether `retriable-status-codes` is among the conditions.
     pub fn wants_codes(&self) -> bool {
         self.has(Condition::RetriableStatusCodes)
+    }
+
+    /// Whether `refused-stream` is among the conditions: it matches nothing here, since
+    /// faultline has no HTTP/2 REFUSED_STREAM (a pool at its stream limit queues instead).
+    pub fn names_refused_stream(&self) -> bool {
+        self.has(Condition::RefusedStream)
     }
 
     fn has(&self, c: Condition) -> bool {
@@ -272,8 +295,9 @@ impl RetryOn {
         use AttemptOutcome as A;
         let answered = match (outcome, status) {
             (A::Ok | A::CircuitOpen | A::Refused, _) => return false,
-            // The callee's rate limiter marks its 429 x-envoy-ratelimited: never retried.
-            (A::RateLimited, None) => return false,
+            // The callee's rate limiter marks its 429 x-envoy-ratelimited: retried only
+            // under `envoy-ratelimited`.
+            (A::RateLimited, None) => return self.has(Condition::EnvoyRateLimited),
             (A::Timeout, _) => None,
             (A::ConnectFailure, _) => {
                 return self.has(Condition::ConnectFailure)
@@ -466,6 +490,23 @@ mod tests {
         assert!(on(&["internal"]).matches(A::Error, s("INTERNAL")));
         assert!(on(&["resource-exhausted"]).matches(A::RateLimited, s("RESOURCE_EXHAUSTED")));
         assert!(on(&["cancelled"]).matches(A::Rejected, s("CANCELLED")));
+    }
+
+    #[test]
+    fn envoy_ratelimited_bare_codes_and_refused_stream() {
+        assert!(on(&["envoy-ratelimited"]).matches(A::RateLimited, None));
+        assert!(!on(&["envoy-ratelimited"]).matches(A::Error, None));
+        let bare = on(&["503", "409"]);
+        assert!(bare.wants_codes() && bare.codes == [503, 409]);
+        assert!(bare.matches(A::Rejected, None) && bare.matches(A::Rejected, s("409")));
+        assert!(!bare.matches(A::Error, None));
+        assert!(!RetryOn::default().add("700"));
+        let rs = on(&["refused-stream"]);
+        assert!(rs.names_refused_stream());
+        assert!(A::ALL.iter().all(|&o| !rs.matches(o, None)));
+        // B4: retriable-4xx retries a 409, not a 429.
+        let r4 = on(&["retriable-4xx"]);
+        assert!(r4.matches(A::Rejected, s("409")) && !r4.matches(A::RateLimited, s("429")));
     }
 
     #[test]

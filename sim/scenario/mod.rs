@@ -229,6 +229,20 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
                 ),
             }
         })
+        .chain(spec.retries.iter().filter(|r| r.retry_on.names_refused_stream()).map(|r| {
+            let path = TomlPath::default()
+                .key("policy")
+                .key("retry")
+                .key(&r.name)
+                .key("retry_on");
+            let (line, column) = place(text, &path);
+            Diagnostic {
+                path: path.to_string(),
+                line,
+                column,
+                message: "\"refused-stream\" matches nothing here: faultline has no HTTP/2 REFUSED_STREAM (a connection pool at max_concurrent_streams queues the request); the other conditions apply".into(),
+            }
+        }))
         .collect();
     Ok(Scenario {
         file: file.to_string(),

@@ -150,11 +150,11 @@ fn retry_on(cx: &mut Ctx, r: &crate::scenario::raw::RawRetry, p: &TomlPath) -> R
             codes_path,
             "retriable_status_codes needs retry_on to name \"retriable-status-codes\" (as in Envoy, the codes alone retry nothing)",
         ),
-        (None, true) => cx.err(
+        (None, true) if on.codes.is_empty() => cx.err(
             p.key("retry_on"),
-            "\"retriable-status-codes\" needs retriable_status_codes = [<HTTP codes>], such as [429, 503]",
+            "\"retriable-status-codes\" needs retriable_status_codes = [<HTTP codes>], such as [429, 503] (or name the codes in retry_on, as Istio does: \"503\")",
         ),
-        (None, false) => {}
+        (None, _) => {}
     }
     on
 }
