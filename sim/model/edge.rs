@@ -480,21 +480,7 @@ impl World<'_> {
             }
         }
         if let Some(d) = e.outlier.as_mut() {
-            let status = match done.status() {
-                // An answer whose status a fault chose; a timeout or reset is a gateway failure.
-                Some(s)
-                    if matches!(
-                        outcome,
-                        AttemptOutcome::Error
-                            | AttemptOutcome::Rejected
-                            | AttemptOutcome::RateLimited
-                            | AttemptOutcome::Forbidden
-                    ) =>
-                {
-                    s.outlier_status()
-                }
-                _ => outcome.outlier_status(),
-            };
+            let status = crate::policy::status::outlier_status(outcome, done.status());
             let changes = d.on_result(now, k, status, &mut e.outlier_rng);
             for change in changes.into_iter().flatten() {
                 self.outlier_changed(now, edge, change);

@@ -338,7 +338,9 @@ impl World<'_> {
         }
         let detail = match f.kind {
             FaultKind::Delay(d) => format!("latency +{d} for {}% of requests", f.p * 100.0),
-            FaultKind::Abort(code) => format!("{} for {}% of requests", code.name(), f.p * 100.0),
+            FaultKind::Abort(code) => {
+                format!("{} for {}% of requests", code.status().name(), f.p * 100.0)
+            }
             FaultKind::Slow { multiply, workers } => match workers {
                 Some(w) => format!("work x{multiply}, {w} workers"),
                 None => format!("work x{multiply}"),

@@ -67,7 +67,7 @@ pub(super) struct InstanceFault {
     pub(super) delay: Option<(SimDuration, f64)>,
     /// Share of requests aborted, and with which status.
     pub(super) abort: f64,
-    pub(super) abort_code: Status,
+    pub(super) abort_code: ErrorStatus,
     /// Work multiplier, for a share of requests.
     pub(super) slow: f64,
     pub(super) slow_p: f64,
@@ -80,7 +80,7 @@ impl InstanceFault {
         down: false,
         delay: None,
         abort: 0.0,
-        abort_code: Status::INTERNAL,
+        abort_code: ErrorStatus::INTERNAL,
         slow: 1.0,
         slow_p: 1.0,
         workers: None,
@@ -323,12 +323,11 @@ impl World<'_> {
         if !waited && fault.abort > 0.0 && svc.fault_rng.chance(fault.abort) {
             let status = fault.abort_code;
             // A 5xx other than a gateway error is an error; every other status a refusal.
-            let outcome = match status.attempt_outcome() {
+            let outcome = match status.status().attempt_outcome() {
                 AttemptOutcome::Error => Outcome::Error,
                 _ => Outcome::Rejected,
             };
-            // Faults are validated to error statuses, which all have a one-byte form.
-            let code = ErrorStatus::new(status).map_or(Code::None, Code::Status);
+            let code = Code::Status(status);
             if measured {
                 svc.counts.add(outcome);
             }

@@ -248,7 +248,7 @@ pub enum FaultKind {
     Delay(SimDuration),
     /// Requests fail at once with this status (Istio abort): an HTTP code or a gRPC status;
     /// a 5xx other than 502–504 is an error, any other a rejection (`Status::attempt_outcome`).
-    Abort(Status),
+    Abort(ErrorStatus),
     /// Work takes `multiply` times longer (for a share `p` of requests), and/or the instance
     /// runs with `workers` workers.
     Slow {
@@ -741,7 +741,7 @@ pub struct CallSpec {
 pub use crate::policy::cache::CachePolicy;
 pub use crate::policy::hedge::HedgePolicy;
 pub use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
-pub use crate::policy::status::{RetryOn, Status};
+pub use crate::policy::status::{ErrorStatus, RetryOn, Status};
 
 pub use crate::policy::budget::BudgetSpec;
 pub use crate::policy::retry::RetryPolicy;

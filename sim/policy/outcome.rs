@@ -4,7 +4,6 @@
 //! breakers (`record`), outlier detection (5xx or gateway failure) and the call's final
 //! outcome. Before this module the same mapping was written out five times.
 
-use crate::policy::outlier::Status;
 use serde::Serialize;
 
 /// How a request (or a whole call) ended, as its caller saw it.
@@ -106,20 +105,6 @@ impl AttemptOutcome {
             | AttemptOutcome::Refused
             | AttemptOutcome::Forbidden => Outcome::Rejected,
             AttemptOutcome::Timeout => Outcome::Timeout,
-        }
-    }
-
-    /// What passive outlier detection sees (Envoy): a 5xx, a gateway failure (reset,
-    /// timeout, refusal: no response), or a success. A 429 is not a 5xx: it counts as a
-    /// success.
-    pub fn outlier_status(self) -> Status {
-        match self {
-            // A 4xx is not a server failure: Envoy's detector counts it as a success.
-            AttemptOutcome::Ok | AttemptOutcome::RateLimited | AttemptOutcome::Forbidden => {
-                Status::Ok
-            }
-            AttemptOutcome::Error => Status::Error5xx,
-            _ => Status::Gateway,
         }
     }
 
@@ -287,20 +272,6 @@ mod tests {
             assert_eq!(a.call_outcome(), o, "{a:?}");
             // An outcome seen at the callee maps back to itself.
             assert_eq!(AttemptOutcome::from(o).call_outcome(), o);
-        }
-    }
-
-    #[test]
-    fn s12_outlier_detection_counts_5xx_and_gateway_failures() {
-        // POLICIES.md §12: consecutive_5xx counts 5xx and gateway failures; a 429 is neither.
-        assert_eq!(AttemptOutcome::Error.outlier_status(), Status::Error5xx);
-        assert_eq!(AttemptOutcome::RateLimited.outlier_status(), Status::Ok);
-        for a in [
-            AttemptOutcome::Timeout,
-            AttemptOutcome::ConnectFailure,
-            AttemptOutcome::Rejected,
-        ] {
-            assert_eq!(a.outlier_status(), Status::Gateway);
         }
     }
 }

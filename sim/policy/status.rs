@@ -123,14 +123,17 @@ impl Status {
         matches!(self.http_equivalent(), 502..=504)
     }
 
-    /// What Envoy's outlier detector makes of it: a gateway failure (502–504), another
-    /// 5xx, or a success (every 2xx, 3xx and 4xx), by the HTTP equivalent.
-    pub fn outlier_status(self) -> crate::policy::outlier::Status {
+    /// What Envoy's outlier detector makes of an answer with this status: a gateway
+    /// failure (502–504), another 5xx, or a success (every 2xx, 3xx and 4xx), by the HTTP
+    /// equivalent.
+    fn outlier_class(self) -> crate::policy::outlier::Status {
         use crate::policy::outlier::Status as O;
-        match self.http_equivalent() {
-            502..=504 => O::Gateway,
-            500..=599 => O::Error5xx,
-            _ => O::Ok,
+        if self.is_gateway_error() {
+            O::Gateway
+        } else if (500..=599).contains(&self.http_equivalent()) {
+            O::Error5xx
+        } else {
+            O::Ok
         }
     }
 
@@ -149,12 +152,47 @@ impl Status {
     }
 }
 
+/// The status of the answer an attempt got: the one a fault chose (`injected`), else the
+/// one its outcome stands for (ok 200, error 500, a full queue 503, a rate limit 429, a
+/// denial 403). None when no answer came: a timeout or reset, a failed connection, or a
+/// refusal of the caller's own.
+#[inline]
+pub fn answer(outcome: AttemptOutcome, injected: Option<Status>) -> Option<Status> {
+    use AttemptOutcome as A;
+    match (outcome, injected) {
+        (A::Timeout | A::ConnectFailure | A::CircuitOpen | A::Refused, _) => None,
+        (A::Ok, _) => Some(Status::OK),
+        (_, Some(s)) => Some(s),
+        (A::Error, None) => Some(Status::INTERNAL),
+        (A::Rejected, None) => Some(Status::UNAVAILABLE),
+        (A::RateLimited, None) => Some(Status(429)),
+        (A::Forbidden, None) => Some(Status(403)),
+    }
+}
+
+/// What passive outlier detection (Envoy) sees of an attempt: its answer's status by the
+/// HTTP equivalent (a 4xx, a 429 included, is a success), or a gateway failure when no
+/// answer came (a timeout, a reset, a failed connection).
+#[inline]
+pub fn outlier_status(
+    outcome: AttemptOutcome,
+    injected: Option<Status>,
+) -> crate::policy::outlier::Status {
+    answer(outcome, injected).map_or(
+        crate::policy::outlier::Status::Gateway,
+        Status::outlier_class,
+    )
+}
+
 /// An error status in one byte: an HTTP code from 400 to 599, or a gRPC status other than
 /// OK. A request carries the status a fault chose in this form, so that it does not grow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ErrorStatus(u8);
 
 impl ErrorStatus {
+    /// 500.
+    pub const INTERNAL: ErrorStatus = ErrorStatus(100);
+
     /// The status, for an error status (what a fault may inject); None otherwise.
     pub fn new(s: Status) -> Option<ErrorStatus> {
         match s.grpc_code() {
@@ -195,6 +233,11 @@ enum Condition {
     EnvoyRateLimited = 1 << 11,
     RefusedStream = 1 << 12,
 }
+
+/// The conditions that retry an attempt with no answer (a reset, a per-try timeout, a
+/// failed connection): Envoy counts an upstream reset as a 5xx.
+const NO_ANSWER: u16 =
+    Condition::Reset as u16 | Condition::FiveXx as u16 | Condition::GatewayError as u16;
 
 /// The names, Envoy's spelling first; gRPC names also in gRPC's own spelling (as a gRPC
 /// service config's `retryableStatusCodes` writes them).
@@ -293,28 +336,18 @@ impl RetryOn {
 
     fn matches_conditions(&self, outcome: AttemptOutcome, status: Option<Status>) -> bool {
         use AttemptOutcome as A;
-        let answered = match (outcome, status) {
+        match (outcome, status) {
+            // Nothing to retry; or the caller's own overflow (x-envoy-overloaded), which no
+            // condition retries.
             (A::Ok | A::CircuitOpen | A::Refused, _) => return false,
             // The callee's rate limiter marks its 429 x-envoy-ratelimited: retried only
             // under `envoy-ratelimited`.
             (A::RateLimited, None) => return self.has(Condition::EnvoyRateLimited),
-            (A::Timeout, _) => None,
-            (A::ConnectFailure, _) => {
-                return self.has(Condition::ConnectFailure)
-                    || self.has(Condition::Reset)
-                    || self.has(Condition::FiveXx)
-                    || self.has(Condition::GatewayError)
-            }
-            (_, Some(s)) => Some(s),
-            (A::Error, None) => Some(Status::INTERNAL),
-            (A::Rejected, None) => Some(Status::UNAVAILABLE),
-            (A::Forbidden, None) => Some(Status(403)),
-        };
-        let Some(s) = answered else {
-            // No answer (a per-try timeout, a reset): Envoy retries it as a 5xx.
-            return self.has(Condition::Reset)
-                || self.has(Condition::FiveXx)
-                || self.has(Condition::GatewayError);
+            (A::ConnectFailure, _) if self.has(Condition::ConnectFailure) => return true,
+            _ => {}
+        }
+        let Some(s) = answer(outcome, status) else {
+            return self.conditions & NO_ANSWER != 0;
         };
         let code = s.response_code();
         if self.has(Condition::FiveXx) && (500..=599).contains(&code) {
@@ -419,6 +452,25 @@ mod tests {
         assert_eq!(Status::http(501).unwrap().attempt_outcome(), A::Error);
         assert_eq!(s("INTERNAL").unwrap().attempt_outcome(), A::Error);
         assert_eq!(s("UNAVAILABLE").unwrap().attempt_outcome(), A::Rejected);
+    }
+
+    #[test]
+    fn s12_outlier_detection_counts_5xx_and_gateway_failures() {
+        // POLICIES.md §12: consecutive_5xx counts 5xx and gateway failures; a 429 is neither.
+        use crate::policy::outlier::Status as O;
+        assert_eq!(outlier_status(A::Error, None), O::Error5xx);
+        assert_eq!(outlier_status(A::RateLimited, None), O::Ok);
+        assert_eq!(outlier_status(A::Forbidden, None), O::Ok);
+        assert_eq!(outlier_status(A::Ok, None), O::Ok);
+        for a in [A::Timeout, A::ConnectFailure, A::Rejected] {
+            assert_eq!(outlier_status(a, None), O::Gateway, "{a:?}");
+        }
+        // A fault's status, by its HTTP equivalent; no answer stays a gateway failure.
+        assert_eq!(outlier_status(A::Rejected, s("UNAVAILABLE")), O::Gateway);
+        assert_eq!(outlier_status(A::Error, s("INTERNAL")), O::Error5xx);
+        assert_eq!(outlier_status(A::Error, s("501")), O::Error5xx);
+        assert_eq!(outlier_status(A::Rejected, s("404")), O::Ok);
+        assert_eq!(outlier_status(A::Timeout, s("500")), O::Gateway);
     }
 
     #[test]

@@ -146,16 +146,13 @@ pub(super) fn build_faults(
                 }
             },
             "error" => {
+                // An error status: HTTP 400–599 or a gRPC status other than OK.
                 let status = match &f.code {
                     None => Some(Status::INTERNAL),
-                    Some(RawStatus::Http(c)) => u16::try_from(*c)
-                        .ok()
-                        .filter(|c| (400..=599).contains(c))
-                        .and_then(Status::http),
-                    Some(RawStatus::Name(n)) => {
-                        Status::parse(n).filter(|s| s.grpc_code().is_some_and(|c| c != 0))
-                    }
-                };
+                    Some(RawStatus::Http(c)) => u16::try_from(*c).ok().and_then(Status::http),
+                    Some(RawStatus::Name(n)) => Status::parse(n),
+                }
+                .and_then(ErrorStatus::new);
                 if status.is_none() {
                     let given = match &f.code {
                         Some(RawStatus::Http(c)) => c.to_string(),

@@ -109,35 +109,30 @@ fn retry_on(cx: &mut Ctx, r: &crate::scenario::raw::RawRetry, p: &TomlPath) -> R
         "refused",
         "forbidden",
     ];
-    let Some(list) = r.retry_on.as_deref() else {
-        if r.retriable_status_codes.is_some() {
-            cx.err(
-                p.key("retriable_status_codes"),
-                "retriable_status_codes needs retry_on to name \"retriable-status-codes\" (as in Envoy, the codes alone retry nothing)",
-            );
-        }
-        return RetryOn::outcomes(OutcomeSet::RETRY_DEFAULT);
-    };
-    let mut on = RetryOn::outcomes(OutcomeSet::EMPTY);
-    for (i, item) in list.iter().enumerate() {
-        let outcome = AttemptOutcome::from_name(item).is_some();
-        if (outcome && !OUTCOMES.contains(&item.as_str())) || !on.add(item) {
-            let valid: Vec<&str> = OUTCOMES
-                .iter()
-                .copied()
-                .chain(crate::policy::status::condition_names())
-                .collect();
-            cx.err(
-                p.key("retry_on").index(i),
-                unknown("retry condition", item, &valid, "valid", ""),
-            );
+    let mut on = RetryOn::outcomes(OutcomeSet::RETRY_DEFAULT);
+    if let Some(list) = r.retry_on.as_deref() {
+        on = RetryOn::outcomes(OutcomeSet::EMPTY);
+        for (i, item) in list.iter().enumerate() {
+            let outcome = AttemptOutcome::from_name(item).is_some();
+            if (outcome && !OUTCOMES.contains(&item.as_str())) || !on.add(item) {
+                let valid: Vec<&str> = OUTCOMES
+                    .iter()
+                    .copied()
+                    .chain(crate::policy::status::condition_names())
+                    .collect();
+                cx.err(
+                    p.key("retry_on").index(i),
+                    unknown("retry condition", item, &valid, "valid", ""),
+                );
+            }
         }
     }
+    // As in Envoy, the codes alone retry nothing: they need "retriable-status-codes".
     let codes_path = p.key("retriable_status_codes");
     match (&r.retriable_status_codes, on.wants_codes()) {
         (Some(codes), true) => {
             for (i, &c) in codes.iter().enumerate() {
-                match u16::try_from(c).ok().and_then(crate::policy::status::Status::http) {
+                match u16::try_from(c).ok().and_then(Status::http) {
                     Some(_) => on.codes.push(c as u16),
                     None => cx.err(
                         codes_path.index(i),
