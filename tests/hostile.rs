@@ -471,3 +471,75 @@ fn bad_statuses_and_retry_conditions_are_refused() {
         refused(&format!("code-{name}.toml"), text.as_bytes(), 16, needle);
     }
 }
+
+#[test]
+fn bad_criticalities_and_shed_shares_are_refused() {
+    let text = |queue: &str, call: &str, workload: &str| {
+        format!("[sim]\nname = \"h\"\nduration = \"1h\"\n[[service]]\nname = \"a\"\ncalls = [{{ to = \"b\"{call} }}]\n[[service]]\nname = \"b\"\nqueue = {{ capacity = 10{queue} }}\n[[workload]]\nname = \"w\"\ntarget = \"a\"\n{workload}arrivals = {{ kind = \"poisson\", rate = 1 }}\n")
+    };
+    for (name, queue, call, workload, line, needle) in [
+        (
+            "level",
+            "",
+            "",
+            "criticality = \"urgent\"\n",
+            13,
+            "unknown criticality \"urgent\": use \"critical_plus\"",
+        ),
+        (
+            "call-level",
+            "",
+            ", criticality = \"low\"",
+            "",
+            6,
+            "unknown criticality \"low\"",
+        ),
+        (
+            "share",
+            ", shed = { sheddable = 1.5 }",
+            "",
+            "",
+            9,
+            "share 1.5 of the queue's capacity must be above 0 and at most 1",
+        ),
+        (
+            "inverted",
+            ", shed = { sheddable = 0.9, critical = 0.5 }",
+            "",
+            "",
+            9,
+            "critical would be refused before sheddable",
+        ),
+        (
+            "shed-level",
+            ", shed = { bulk = 0.5 }",
+            "",
+            "",
+            9,
+            "unknown criticality \"bulk\"",
+        ),
+        (
+            "discipline",
+            ", discipline = \"prio\"",
+            "",
+            "",
+            9,
+            "\"adaptive_lifo\" or \"priority\"",
+        ),
+    ] {
+        refused(
+            &format!("crit-{name}.toml"),
+            text(queue, call, workload).as_bytes(),
+            line,
+            needle,
+        );
+    }
+    // Criticality belongs to calls: on a work step it would be silently ignored.
+    let work = "[sim]\nname = \"h\"\nduration = \"1h\"\n[[service]]\nname = \"a\"\ncalls = [{ work = { dist = \"exp\", mean = \"1ms\" }, criticality = \"sheddable\" }]\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n";
+    refused(
+        "crit-work.toml",
+        work.as_bytes(),
+        6,
+        "required and criticality belong to calls",
+    );
+}

@@ -175,6 +175,7 @@ impl World<'_> {
         );
         carrier.key = p.key;
         carrier.headers = p.headers;
+        carrier.crit = p.crit;
         carrier.deadline = SimTime::MAX;
         carrier.pending = 1;
         let Some(id) = self.alloc(carrier) else {

@@ -64,6 +64,7 @@ impl World<'_> {
         let (parent_req, site) = (c.parent, &self.sites[c.site as usize]);
         let (from, to, fixed_endpoint) = (site.from, site.spec.to.0, site.spec.endpoint);
         let (key, headers) = (self.reqs[parent_req].key, self.reqs[parent_req].headers);
+        let crit = site.spec.criticality.unwrap_or(self.reqs[parent_req].crit);
         let from_zone = self.insts[self.reqs[parent_req].instance as usize].zone;
         let to_zone = self.insts[instance as usize].zone;
         let endpoint = self.pick_endpoint(to, fixed_endpoint, Chooser::Service(from));
@@ -119,6 +120,7 @@ impl World<'_> {
         );
         req.key = key;
         req.headers = headers;
+        req.crit = crit;
         req.deadline = until;
         if let Some((dest, outbox)) = self.sites[self.calls[call_id].site as usize].spec.write {
             // A database write carrying an event: the database learns where it goes.

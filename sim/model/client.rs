@@ -331,6 +331,7 @@ impl World<'_> {
         );
         req.key = key;
         req.headers = headers;
+        req.crit = self.spec.workloads[wl as usize].criticality;
         if let Some(t) = timeout {
             req.deadline = now.after(t);
         }

@@ -53,8 +53,8 @@ impl World<'_> {
     /// soon as no event refers to it any more (its work's end, its calls' answers).
     pub(super) fn kill_in_flight(&mut self, now: SimTime, i: usize) {
         let frozen = std::mem::take(&mut self.insts[i].frozen);
-        let mut free_now: Vec<ReqId> = self.insts[i].queue.drain(..).collect();
-        free_now.extend(self.insts[i].admit.drain(..));
+        let mut free_now: Vec<ReqId> = self.insts[i].queue.drain().collect();
+        free_now.extend(self.insts[i].admit.drain());
         for f in &frozen {
             if let Frozen::Work(id, _) | Frozen::Advance(id) = *f {
                 free_now.push(id);

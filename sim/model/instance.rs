@@ -19,11 +19,13 @@ pub(super) struct Instance {
     pub(super) tally: Tally,
     pub(super) busy: u32,
     pub(super) in_flight: u32,
-    pub(super) queue: VecDeque<ReqId>,
+    /// Work waiting for a worker, in the service's discipline's order (one level unless the
+    /// discipline is `priority`).
+    pub(super) queue: LeveledQueue<ReqId>,
     /// Threads held (thread-per-request services only).
     pub(super) threads_busy: u32,
     /// Requests waiting for a thread.
-    pub(super) admit: VecDeque<ReqId>,
+    pub(super) admit: LeveledQueue<ReqId>,
     /// Faults in force on this instance.
     pub(super) fault: InstanceFault,
     /// When the work queue was last empty (adaptive LIFO).
@@ -135,6 +137,8 @@ pub(super) struct Svc {
     pub(super) occ_rows: std::collections::BTreeMap<u64, (u32, u32)>,
     /// Commits refused because the key changed since the read, after warmup.
     pub(super) conflicts: u64,
+    /// Outcomes by the requests' criticality (when the system uses it), after warmup.
+    pub(super) by_crit: Option<Box<[Counts; LEVELS]>>,
 }
 
 impl Instance {
@@ -154,9 +158,9 @@ impl Instance {
             service: i as u32,
             busy: 0,
             in_flight: 0,
-            queue: VecDeque::new(),
+            queue: LeveledQueue::new(),
             threads_busy: 0,
-            admit: VecDeque::new(),
+            admit: LeveledQueue::new(),
             fault: InstanceFault::NONE,
             last_empty: SimTime::ZERO,
             codel: s
@@ -178,8 +182,9 @@ impl Instance {
 }
 
 impl Svc {
-    /// Service `s`'s runtime state, its instances starting at `first`.
-    pub(super) fn new(seed: u64, s: &ServiceSpec, first: u32) -> Self {
+    /// Service `s`'s runtime state, its instances starting at `first`; `by_crit`: it counts
+    /// outcomes by criticality.
+    pub(super) fn new(seed: u64, s: &ServiceSpec, first: u32, by_crit: bool) -> Self {
         let total: f64 = s.endpoints.iter().map(|e| e.weight).sum();
         let mut acc = 0.0;
         // Endpoints of weight 0 (a saga's calls, held by its orchestrator, come last) are
@@ -228,17 +233,60 @@ impl Svc {
             present_since: SimTime::ZERO,
             occ_rows: std::collections::BTreeMap::new(),
             conflicts: 0,
+            by_crit: by_crit.then(Box::default),
         }
     }
+}
+
+/// Whether an arrival finds room in a queue of `capacity` where its level is refused from
+/// `limit` waiting on.
+enum Room {
+    Free,
+    /// The queue was full; this request of a lower level made way.
+    PushedOut(ReqId),
+    Refused,
+}
+
+fn room(
+    queue: &mut LeveledQueue<ReqId>,
+    discipline: Discipline,
+    crit: Criticality,
+    limit: usize,
+    capacity: usize,
+) -> Room {
+    let len = queue.len();
+    if len < limit {
+        return Room::Free;
+    }
+    // Only a full queue pushes out, and only for a level not shed before it is full.
+    if discipline == Discipline::Priority && len >= capacity && limit >= capacity {
+        if let Some(v) = queue.push_out(crit) {
+            return Room::PushedOut(v);
+        }
+    }
+    Room::Refused
 }
 
 impl Discipline {
     /// The next request waiting for a thread under this discipline (adaptive LIFO and
     /// shedding act on the work queue; the thread queue is served FIFO under it).
-    pub(super) fn pop(self, queue: &mut VecDeque<ReqId>) -> Option<ReqId> {
+    pub(super) fn pop(self, queue: &mut LeveledQueue<ReqId>) -> Option<ReqId> {
         match self {
-            Discipline::Fifo | Discipline::AdaptiveLifo { .. } => queue.pop_front(),
+            Discipline::Fifo | Discipline::AdaptiveLifo { .. } | Discipline::Priority => {
+                queue.pop_front()
+            }
             Discipline::Lifo => queue.pop_back(),
+        }
+    }
+
+    /// The level a request of criticality `c` waits at: its own in a priority queue, one
+    /// level for all in the others (which keeps them in arrival order).
+    #[inline]
+    pub(super) fn level(self, c: Criticality) -> Criticality {
+        if self == Discipline::Priority {
+            c
+        } else {
+            Criticality::Critical
         }
     }
 }
@@ -314,6 +362,9 @@ impl World<'_> {
         if !waited && measured {
             svc.counts.requests += 1;
             self.insts[i].tally.counts.requests += 1;
+            if let Some(b) = svc.by_crit.as_mut() {
+                b[self.reqs[id].crit.index()].requests += 1;
+            }
         }
         let probe = self.reqs[id].origin == Origin::Probe;
         if !waited && !probe {
@@ -339,42 +390,54 @@ impl World<'_> {
         if !self.admit(now, id) {
             return;
         }
-        let svc = &mut self.svcs[s];
-        let capacity = self.spec.services[s].queue_capacity as usize;
+        let spec = self.spec;
+        let sspec = &spec.services[s];
+        let (discipline, capacity) = (sspec.discipline, sspec.queue_capacity as usize);
+        let crit = self.reqs[id].crit;
+        let limit = sspec
+            .criticality_shed
+            .map_or(capacity, |t| t.limit(crit) as usize);
         let inst = &mut self.insts[i];
-        if let Some(threads) = self.spec.services[s].threads {
+        if let Some(threads) = sspec.threads {
             if inst.threads_busy >= threads {
-                if inst.admit.len() >= capacity {
-                    if measured {
-                        svc.counts.rejected += 1;
-                        inst.tally.counts.rejected += 1;
+                match room(&mut inst.admit, discipline, crit, limit, capacity) {
+                    Room::Refused => self.refuse_full(now, id),
+                    room => {
+                        if let Room::PushedOut(v) = room {
+                            // Waiting for a thread, it was not admitted yet: refused as
+                            // an arrival would be.
+                            self.reqs[v].code = Code::Shed;
+                            self.refuse_full(now, v);
+                        }
+                        self.insts[i].admit.push(discipline.level(crit), id);
+                        self.reqs[id].enqueued = now;
                     }
-                    svc.bucket.rejected += 1;
-                    self.release_server_limit(now, id, Outcome::Rejected);
-                    self.respond(now, id, Outcome::Rejected);
-                } else {
-                    inst.admit.push_back(id);
-                    self.reqs[id].enqueued = now;
                 }
                 return;
             }
             inst.threads_busy += 1;
         }
-        if inst.queue.len() >= capacity && inst.busy >= svc.workers {
-            if self.spec.services[s].threads.is_some() {
-                inst.threads_busy -= 1;
+        let workers = self.svcs[s].workers;
+        let inst = &mut self.insts[i];
+        if inst.busy >= workers {
+            match room(&mut inst.queue, discipline, crit, limit, capacity) {
+                Room::Free => {}
+                Room::PushedOut(v) => {
+                    // A more critical arrival takes its place: shed as CoDel would.
+                    self.shed_buf.push((v, false));
+                    self.answer_shed(now);
+                }
+                Room::Refused => {
+                    if sspec.threads.is_some() {
+                        self.insts[i].threads_busy -= 1;
+                    }
+                    // Admission control: a full queue refuses at once.
+                    self.refuse_full(now, id);
+                    return;
+                }
             }
-            // Admission control: a full queue refuses at once.
-            if measured {
-                svc.counts.rejected += 1;
-                inst.tally.counts.rejected += 1;
-            }
-            svc.bucket.rejected += 1;
-            self.release_server_limit(now, id, Outcome::Rejected);
-            self.respond(now, id, Outcome::Rejected);
-            return;
         }
-        inst.in_flight += 1;
+        self.insts[i].in_flight += 1;
         self.reqs[id].admitted = true;
         self.held_change(s, now, 1);
         self.advance(now, id);
@@ -408,7 +471,8 @@ impl World<'_> {
                         if inst.queue.is_empty() {
                             inst.last_empty = now;
                         }
-                        inst.queue.push_back(id);
+                        let level = spec.services[service].discipline.level(r.crit);
+                        inst.queue.push(level, id);
                     }
                     self.reqs[id].enqueued = now;
                     if free {
@@ -669,11 +733,30 @@ impl World<'_> {
         verdict
     }
 
+    /// Refuses `id` at its instance's door (a full queue, or its level's share of it).
+    fn refuse_full(&mut self, now: SimTime, id: ReqId) {
+        let r = &self.reqs[id];
+        let (s, i, measured) = (r.service as usize, r.instance as usize, r.measured);
+        let svc = &mut self.svcs[s];
+        if measured {
+            svc.counts.rejected += 1;
+            self.insts[i].tally.counts.rejected += 1;
+        }
+        svc.bucket.rejected += 1;
+        self.release_server_limit(now, id, Outcome::Rejected);
+        self.respond(now, id, Outcome::Rejected);
+    }
+
     /// Sends the answer of `id` back to whoever waits for it.
     pub(super) fn respond(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
         self.trace_mark(id, tracing::Mark::Answered, now);
         let r = &mut self.reqs[id];
         r.outcome = outcome;
+        if r.measured {
+            if let Some(b) = self.svcs[r.service as usize].by_crit.as_mut() {
+                b[r.crit.index()].add(outcome);
+            }
+        }
         if r.abandoned {
             // Nobody waits: all the work done for it was wasted.
             let (s, work) = (r.service as usize, r.work_ns);

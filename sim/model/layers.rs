@@ -333,7 +333,7 @@ impl World<'_> {
         let reqs = &self.reqs;
         let next = loop {
             let (id, queue_timeout) = match sspec.discipline {
-                Discipline::Fifo => (inst.queue.pop_front(), None),
+                Discipline::Fifo | Discipline::Priority => (inst.queue.pop_front(), None),
                 Discipline::Lifo => (inst.queue.pop_back(), None),
                 Discipline::AdaptiveLifo {
                     short_timeout,

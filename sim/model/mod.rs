@@ -41,6 +41,7 @@ use crate::policy::budget::RetryBudget;
 use crate::policy::bulkhead::{Acquire, Bulkhead};
 use crate::policy::command::{CallCommand, Commands};
 use crate::policy::concurrency::Limiter;
+use crate::policy::criticality::{LeveledQueue, LEVELS};
 use crate::policy::deadline::Deadlines;
 use crate::policy::outlier::Detector;
 use crate::policy::retry::{self, RetryDecision, RetryState};
@@ -361,6 +362,8 @@ struct Req {
     key: u64,
     /// The headers it carries (bit k: `SystemSpec::headers[k]`), inherited by its calls.
     headers: u8,
+    /// How much it matters under overload, inherited by its calls unless a call sets its own.
+    crit: Criticality,
     /// A message or an event it carries to a broker or a database.
     cargo: Cargo,
     /// A participant's request for a saga step (the carrier is an `Origin` instead).
@@ -447,6 +450,7 @@ impl Req {
             work_ns: 0,
             key: 0,
             headers: 0,
+            crit: Criticality::Critical,
             cargo: Cargo::None,
             saga_step: None,
             event_due: false,
@@ -575,12 +579,13 @@ impl<'a> World<'a> {
         let mut engine = Engine::new(spec.horizon(), spec.max_events);
         let mut insts = Vec::new();
         let mut svcs = Vec::new();
+        let by_crit = spec.uses_criticality();
         for (i, s) in spec.services.iter().enumerate() {
             let first = insts.len() as u32;
             for k in 0..s.slots() {
                 insts.push(Instance::new(spec, i, k));
             }
-            svcs.push(Svc::new(seed, s, first));
+            svcs.push(Svc::new(seed, s, first, by_crit));
         }
         let mut wls = Vec::new();
         let mut users = Vec::new();
@@ -784,6 +789,7 @@ impl<'a> World<'a> {
                         failed: c.total_errors,
                     }),
                     events: event_results[i].take(),
+                    criticality: s.by_crit.as_deref().cloned(),
                     proxy: self.mesh.as_ref().and_then(|m| {
                         let first = s.first_instance as usize;
                         m.result(spec, i, first..first + s.instances as usize, end)

@@ -19,6 +19,9 @@ pub enum Discipline {
         /// Queue timeout otherwise, and the standing-queue horizon (N, 100 ms).
         long_timeout: SimDuration,
     },
+    /// The most critical work first, first come first served within a level; a full queue
+    /// pushes out the newest of a lower level (`sim/policy/criticality.rs`).
+    Priority,
 }
 
 /// Load shedding when work leaves the queue.
@@ -438,6 +441,28 @@ impl SystemSpec {
     pub fn horizon(&self) -> SimTime {
         SimTime::ZERO.after(self.duration)
     }
+
+    /// Whether anything in the system looks at criticality: a workload or a call that sets
+    /// one, or a queue that orders or sheds by it. Then every service counts its outcomes
+    /// by criticality (so a variant without priorities reports the same figures).
+    pub fn uses_criticality(&self) -> bool {
+        let call_sets = |c: &CallSpec| c.criticality.is_some();
+        self.workloads
+            .iter()
+            .any(|w| w.criticality != Criticality::Critical)
+            || self.services.iter().any(|s| {
+                s.discipline == Discipline::Priority
+                    || s.criticality_shed.is_some()
+                    || s.endpoints
+                        .iter()
+                        .flat_map(|e| &e.steps)
+                        .any(|st| match st {
+                            Step::Call(c) => call_sets(c),
+                            Step::Parallel(cs) => cs.iter().any(call_sets),
+                            Step::Work(_) | Step::Saga(_) => false,
+                        })
+            })
+    }
 }
 
 /// Latency and loss between services.
@@ -484,6 +509,8 @@ pub struct ServiceSpec {
     pub discipline: Discipline,
     /// Dropping work that waited too long.
     pub shedding: Shedding,
+    /// Queue lengths at which each criticality is refused (`None`: all at the capacity).
+    pub criticality_shed: Option<Thresholds>,
     /// Rate limiter on arrivals (index into [`SystemSpec::rate_limits`]).
     pub rate_limit: Option<u32>,
     /// Adaptive concurrency limit on arrivals (index into [`SystemSpec::concurrency`]).
@@ -736,9 +763,12 @@ pub struct CallSpec {
     pub after_write: bool,
     /// A publish waits for the broker's acknowledgement (else fire and forget).
     pub wait: bool,
+    /// The criticality the call's requests carry; `None`: the caller's request's.
+    pub criticality: Option<Criticality>,
 }
 
 pub use crate::policy::cache::CachePolicy;
+pub use crate::policy::criticality::{Criticality, Thresholds};
 pub use crate::policy::hedge::HedgePolicy;
 pub use crate::policy::outcome::{AttemptOutcome, OutcomeSet};
 pub use crate::policy::status::{ErrorStatus, RetryOn, Status};
@@ -780,6 +810,8 @@ pub struct WorkloadSpec {
     pub zipf: Option<f64>,
     /// (header bit, share of requests that carry it).
     pub headers: Vec<(u8, f64)>,
+    /// The criticality its requests carry (and their calls, unless a call sets its own).
+    pub criticality: Criticality,
     /// Open or closed loop.
     pub arrivals: Arrivals,
 }

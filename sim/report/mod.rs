@@ -200,6 +200,24 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
         if !s.concurrency_limit.is_empty() {
             services[&s.name]["concurrency_limit"] = json!(s.concurrency_limit);
         }
+        if let Some(levels) = &s.criticality {
+            let by_level: Map<String, Value> = crate::policy::criticality::Criticality::ALL
+                .iter()
+                .zip(levels)
+                .map(|(l, c)| {
+                    (
+                        l.name().to_string(),
+                        json!({
+                            "requests": c.requests,
+                            "ok": c.ok,
+                            "errors": c.errors,
+                            "rejected": c.rejected,
+                        }),
+                    )
+                })
+                .collect();
+            services[&s.name]["criticality"] = Value::Object(by_level);
+        }
     }
     let mut edges = Map::new();
     for e in &result.edges {

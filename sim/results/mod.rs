@@ -160,6 +160,8 @@ pub struct ServiceResult {
     pub instances: Vec<InstanceResult>,
     /// Its sidecars, when it is meshed.
     pub proxy: Option<ProxyResult>,
+    /// Outcomes by criticality (low to high), when the system uses criticality.
+    pub criticality: Option<[Counts; crate::policy::criticality::LEVELS]>,
 }
 
 /// One instance's figures (requests arriving after warmup).

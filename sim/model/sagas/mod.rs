@@ -59,6 +59,7 @@ impl World<'_> {
                 false,
             );
             carrier.key = self.reqs[id].key;
+            carrier.crit = self.reqs[id].crit;
             let Some(cid) = self.alloc(carrier) else {
                 self.sagas.unclaim(slot, def);
                 return;

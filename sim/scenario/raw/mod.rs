@@ -13,6 +13,7 @@ pub use policies::*;
 
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A whole scenario file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -602,6 +603,10 @@ pub struct RawQueue {
     /// CoDel (folly) on dequeue: `{ target = "5ms", interval = "100ms" }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codel: Option<RawCodel>,
+    /// Shares of the capacity at which each criticality is refused on arrival
+    /// (`{ sheddable = 0.5, sheddable_plus = 0.8 }`; unnamed levels take the next higher's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shed: BTreeMap<String, f64>,
     /// adaptive_lifo: queue timeout under a standing queue (default 5ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub short_timeout: Option<SimDuration>,
@@ -644,6 +649,7 @@ impl Default for RawQueue {
             discipline: default_discipline(),
             max_wait: None,
             codel: None,
+            shed: BTreeMap::new(),
             short_timeout: None,
             long_timeout: None,
         }
@@ -979,6 +985,10 @@ pub struct RawStep {
     /// publish: share of messages that are poison (every consumer fails on them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poison: Option<f64>,
+    /// The criticality of the call's requests, instead of the caller's request's
+    /// (`sheddable`, `sheddable_plus`, `critical`, `critical_plus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,
@@ -1012,6 +1022,9 @@ pub struct RawWorkload {
     /// (`{ beta = 0.05 }`); calls pass them on. Routes can match them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub headers: std::collections::BTreeMap<String, f64>,
+    /// The criticality its requests carry downstream (default `critical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
     /// The arrival process.
     pub arrivals: RawArrivals,
 }

@@ -8,6 +8,7 @@ mod kinds;
 mod layers;
 mod mesh;
 mod policies;
+mod priority;
 mod registry;
 mod sagas;
 mod steps;
@@ -362,11 +363,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 short_timeout: q.short_timeout.unwrap_or(SimDuration::from_millis(5)),
                 long_timeout: q.long_timeout.unwrap_or(SimDuration::from_millis(100)),
             },
+            "priority" => Discipline::Priority,
             other => {
                 cx.err(
                     p.key("queue").key("discipline"),
                     format!(
-                        "unknown discipline {other:?}: use \"fifo\", \"lifo\" or \"adaptive_lifo\""
+                        "unknown discipline {other:?}: use \"fifo\", \"lifo\", \"adaptive_lifo\" or \"priority\" (the most critical first)"
                     ),
                 );
                 Discipline::Fifo
@@ -550,6 +552,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             threads: s.threads,
             discipline,
             shedding,
+            criticality_shed: priority::shed_thresholds(
+                &mut cx,
+                p.key("queue").key("shed"),
+                &s.queue.shed,
+                s.queue.capacity,
+            ),
             rate_limit,
             concurrency,
             policy_state: state_scope(&mut cx, s.policy_state.as_deref(), p.key("policy_state")),
@@ -824,6 +832,9 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             _ => {}
         }
         let arrivals = build_arrivals(&mut cx, &w.arrivals, p.key("arrivals"));
+        let criticality =
+            priority::criticality(&mut cx, p.key("criticality"), w.criticality.as_deref())
+                .unwrap_or_default();
         if let (Some(target), Some(arrivals)) = (target, arrivals) {
             workloads.push(WorkloadSpec {
                 name: w.name.clone(),
@@ -840,6 +851,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                         Some((bit as u8, share))
                     })
                     .collect(),
+                criticality,
                 arrivals,
             });
         }

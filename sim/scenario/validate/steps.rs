@@ -87,6 +87,12 @@ pub(super) fn build_step(
     defaults: &Defaults,
 ) -> Option<Step> {
     if let Some(name) = &st.saga {
+        if st.criticality.is_some() {
+            cx.err(
+                path.key("criticality"),
+                "a saga step takes no criticality: its steps' requests carry the criticality of the request that starts it",
+            );
+        }
         if st.to.is_some() || st.parallel.is_some() || st.work.is_some() || st.publish.is_some() {
             cx.err(
                 path,
@@ -129,19 +135,27 @@ pub(super) fn build_step(
         return None;
     }
     if let Some(w) = &st.work {
-        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        if st.endpoint.is_some()
+            || st.timeout.is_some()
+            || st.p.is_some()
+            || st.required.is_some()
+            || st.criticality.is_some()
         {
             cx.err(
                 path.clone(),
-                "a work step takes only `work`; endpoint, timeout, p and required belong to calls",
+                "a work step takes only `work`; endpoint, timeout, p, required and criticality belong to calls",
             );
         }
         return build_dist(cx, w, path.key("work")).map(Step::Work);
     }
     if let Some(members) = &st.parallel {
-        if st.endpoint.is_some() || st.timeout.is_some() || st.p.is_some() || st.required.is_some()
+        if st.endpoint.is_some()
+            || st.timeout.is_some()
+            || st.p.is_some()
+            || st.required.is_some()
+            || st.criticality.is_some()
         {
-            cx.err(path.clone(), "a parallel group takes only `parallel`; put timeout, p and required on each call inside it");
+            cx.err(path.clone(), "a parallel group takes only `parallel`; put timeout, p, required and criticality on each call inside it");
         }
         if members.is_empty() {
             cx.err(
@@ -363,5 +377,10 @@ pub(super) fn build_call(
         write: None,
         after_write: false,
         wait: st.wait.unwrap_or(true),
+        criticality: super::priority::criticality(
+            cx,
+            path.key("criticality"),
+            st.criticality.as_deref(),
+        ),
     })
 }
