@@ -319,7 +319,7 @@ impl World<'_> {
         if self.arrivals.len() < self.opts.record_arrivals {
             self.arrivals.push(now);
         }
-        let timeout = spec.timeout;
+        let (timeout, crit) = (spec.timeout, spec.criticality);
         let mut req = Req::new(
             now,
             target,
@@ -331,7 +331,7 @@ impl World<'_> {
         );
         req.key = key;
         req.headers = headers;
-        req.crit = self.spec.workloads[wl as usize].criticality;
+        req.crit = crit;
         if let Some(t) = timeout {
             req.deadline = now.after(t);
         }

@@ -238,8 +238,8 @@ impl Svc {
     }
 }
 
-/// Whether an arrival finds room in a queue of `capacity` where its level is refused from
-/// `limit` waiting on.
+/// Whether an arrival of level `crit` finds room in a queue of service `sspec`'s (every
+/// worker busy): below its level's threshold, or by pushing out a lower level.
 enum Room {
     Free,
     /// The queue was full; this request of a lower level made way.
@@ -247,19 +247,17 @@ enum Room {
     Refused,
 }
 
-fn room(
-    queue: &mut LeveledQueue<ReqId>,
-    discipline: Discipline,
-    crit: Criticality,
-    limit: usize,
-    capacity: usize,
-) -> Room {
-    let len = queue.len();
+#[inline]
+fn room(queue: &mut LeveledQueue<ReqId>, sspec: &ServiceSpec, crit: Criticality) -> Room {
+    let (len, capacity) = (queue.len(), sspec.queue_capacity as usize);
+    let limit = sspec
+        .criticality_shed
+        .map_or(capacity, |t| t.limit(crit) as usize);
     if len < limit {
         return Room::Free;
     }
     // Only a full queue pushes out, and only for a level not shed before it is full.
-    if discipline == Discipline::Priority && len >= capacity && limit >= capacity {
+    if sspec.discipline == Discipline::Priority && len >= capacity && limit >= capacity {
         if let Some(v) = queue.push_out(crit) {
             return Room::PushedOut(v);
         }
@@ -362,8 +360,10 @@ impl World<'_> {
         if !waited && measured {
             svc.counts.requests += 1;
             self.insts[i].tally.counts.requests += 1;
-            if let Some(b) = svc.by_crit.as_mut() {
-                b[self.reqs[id].crit.index()].requests += 1;
+            if self.by_crit {
+                if let Some(b) = svc.by_crit.as_mut() {
+                    b[self.reqs[id].crit.index()].requests += 1;
+                }
             }
         }
         let probe = self.reqs[id].origin == Origin::Probe;
@@ -392,15 +392,11 @@ impl World<'_> {
         }
         let spec = self.spec;
         let sspec = &spec.services[s];
-        let (discipline, capacity) = (sspec.discipline, sspec.queue_capacity as usize);
         let crit = self.reqs[id].crit;
-        let limit = sspec
-            .criticality_shed
-            .map_or(capacity, |t| t.limit(crit) as usize);
         let inst = &mut self.insts[i];
         if let Some(threads) = sspec.threads {
             if inst.threads_busy >= threads {
-                match room(&mut inst.admit, discipline, crit, limit, capacity) {
+                match room(&mut inst.admit, sspec, crit) {
                     Room::Refused => self.refuse_full(now, id),
                     room => {
                         if let Room::PushedOut(v) = room {
@@ -409,7 +405,7 @@ impl World<'_> {
                             self.reqs[v].code = Code::Shed;
                             self.refuse_full(now, v);
                         }
-                        self.insts[i].admit.push(discipline.level(crit), id);
+                        self.insts[i].admit.push(sspec.discipline.level(crit), id);
                         self.reqs[id].enqueued = now;
                     }
                 }
@@ -420,7 +416,7 @@ impl World<'_> {
         let workers = self.svcs[s].workers;
         let inst = &mut self.insts[i];
         if inst.busy >= workers {
-            match room(&mut inst.queue, discipline, crit, limit, capacity) {
+            match room(&mut inst.queue, sspec, crit) {
                 Room::Free => {}
                 Room::PushedOut(v) => {
                     // A more critical arrival takes its place: shed as CoDel would.
@@ -752,7 +748,7 @@ impl World<'_> {
         self.trace_mark(id, tracing::Mark::Answered, now);
         let r = &mut self.reqs[id];
         r.outcome = outcome;
-        if r.measured {
+        if self.by_crit && r.measured {
             if let Some(b) = self.svcs[r.service as usize].by_crit.as_mut() {
                 b[r.crit.index()].add(outcome);
             }

@@ -372,11 +372,16 @@ impl World<'_> {
         next
     }
 
-    /// Answers the requests `next_work` dropped.
+    /// Answers the requests `next_work` dropped (usually none: the check stays inline).
+    #[inline]
     pub(super) fn answer_shed(&mut self, now: SimTime) {
-        if self.shed_buf.is_empty() {
-            return;
+        if !self.shed_buf.is_empty() {
+            self.answer_shed_now(now);
         }
+    }
+
+    #[inline(never)]
+    fn answer_shed_now(&mut self, now: SimTime) {
         for (id, expired) in std::mem::take(&mut self.shed_buf) {
             let r = &mut self.reqs[id];
             r.code = if expired { Code::Expired } else { Code::Shed };

@@ -520,6 +520,9 @@ pub struct World<'a> {
     woken: Vec<CallId>,
     /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
     shed_buf: Vec<(ReqId, bool)>,
+    /// Services count outcomes by criticality (`SystemSpec::uses_criticality`): one flag
+    /// read on the answer path instead of each service's.
+    by_crit: bool,
     /// The discovery actor: registries, and what keeps services from them.
     directory: discovery::Directory,
     /// Health checks alive (counted in `live`, not in the traffic left at the end).
@@ -647,6 +650,7 @@ impl<'a> World<'a> {
             opts,
             woken: Vec::new(),
             shed_buf: Vec::new(),
+            by_crit,
             directory: discovery::Directory::new(spec.services.len()),
             live_probes: 0,
             msg: messaging::Messaging::new(spec, insts_len, spec.services.len()),

@@ -175,40 +175,54 @@ impl<T> LeveledQueue<T> {
     }
 
     /// Items waiting.
+    #[inline]
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Nothing waiting.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// Adds `item` behind every item of its level or a higher one.
+    #[inline(always)]
     pub fn push(&mut self, level: Criticality, item: T) {
         let l = level.index();
-        let ahead: u32 = self.count[l..].iter().sum();
         self.count[l] += 1;
-        if ahead as usize == self.items.len() {
+        // At the back unless a less critical item waits (always, at one level).
+        if self.count[..l].iter().all(|&c| c == 0) {
             self.items.push_back(item);
         } else {
-            self.items.insert(ahead as usize, item);
+            self.insert(l, item);
         }
     }
 
+    #[inline(never)]
+    fn insert(&mut self, l: usize, item: T) {
+        let ahead: u32 = self.count[l..].iter().sum::<u32>() - 1;
+        self.items.insert(ahead as usize, item);
+    }
+
     /// Takes the head: the oldest item of the highest level.
+    #[inline]
     pub fn pop_front(&mut self) -> Option<T> {
         let item = self.items.pop_front()?;
-        let l = self.highest().expect("an item was there");
-        self.count[l.index()] -= 1;
+        // The head belongs to the highest level with an item.
+        if let Some(c) = self.count.iter_mut().rev().find(|c| **c > 0) {
+            *c -= 1;
+        }
         Some(item)
     }
 
     /// Takes the tail: the newest item of the lowest level.
+    #[inline]
     pub fn pop_back(&mut self) -> Option<T> {
         let item = self.items.pop_back()?;
-        let l = self.lowest().expect("an item was there");
-        self.count[l.index()] -= 1;
+        if let Some(c) = self.count.iter_mut().find(|c| **c > 0) {
+            *c -= 1;
+        }
         Some(item)
     }
 
@@ -222,6 +236,7 @@ impl<T> LeveledQueue<T> {
     }
 
     /// The highest level with an item waiting.
+    #[inline]
     pub fn highest(&self) -> Option<Criticality> {
         (0..LEVELS)
             .rev()
@@ -230,6 +245,7 @@ impl<T> LeveledQueue<T> {
     }
 
     /// The lowest level with an item waiting.
+    #[inline]
     pub fn lowest(&self) -> Option<Criticality> {
         (0..LEVELS)
             .find(|&i| self.count[i] > 0)
