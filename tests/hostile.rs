@@ -543,3 +543,55 @@ fn bad_criticalities_and_shed_shares_are_refused() {
         "required and criticality belong to calls",
     );
 }
+
+#[test]
+fn bad_migrations_are_refused() {
+    let text = |migration: &str, call: &str| {
+        format!("[sim]\nname = \"h\"\nduration = \"1h\"\n[[migration]]\nname = \"m\"\nfrom = \"old\"\nto = \"new\"\n{migration}\n[[service]]\nname = \"front\"\ncalls = [{call}]\n[[service]]\nname = \"old\"\n[[service]]\nname = \"new\"\n[[workload]]\nname = \"w\"\ntarget = \"front\"\narrivals = {{ kind = \"poisson\", rate = 1 }}\n")
+    };
+    let weights = "weights = [{ at = \"0s\", weight = 10 }]";
+    for (name, migration, call, line, needle) in [
+        (
+            "unknown",
+            weights,
+            "{ to = \"old\", migrate = \"n\" }",
+            11,
+            "unknown migration \"n\"",
+        ),
+        (
+            "wrong-callee",
+            weights,
+            "{ to = \"new\", migrate = \"m\" }",
+            11,
+            "migration \"m\" moves calls to \"old\": this call goes to \"new\"",
+        ),
+        (
+            "parallel",
+            weights,
+            "{ parallel = [{ to = \"old\", migrate = \"m\" }] }",
+            11,
+            "a migrated call stands alone as a step",
+        ),
+        (
+            "no-weights",
+            "",
+            "{ to = \"old\", migrate = \"m\" }",
+            4,
+            "a migration needs at least one weight step",
+        ),
+        (
+            "route",
+            "weights = [{ at = \"0s\", weight = 10 }]\nroutes = [{ keys = [0, 9], to = \"canary\" }]",
+            "{ to = \"old\", migrate = \"m\" }",
+            9,
+            "a route goes to \"new\" or \"old\", got \"canary\"",
+        ),
+    ] {
+        refused(
+            &format!("migration-{name}.toml"),
+            text(migration, call).as_bytes(),
+            line,
+            needle,
+        );
+    }
+}

@@ -633,6 +633,10 @@ impl World<'_> {
                 st.failed += 1;
             }
         }
+        if let Some(m) = self.sites[site].migration {
+            let took = now.since(self.calls[id].started).0;
+            self.migrations[m as usize].record(outcome, took);
+        }
         self.free_calls.push(id);
         self.call_result(now, parent, outcome, required, work);
     }

@@ -24,54 +24,138 @@ pub(super) struct Canary {
     pub(super) total_errors: u64,
 }
 
+/// Whose traffic shift: a service's canary, or a migration.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Shifter {
+    Canary(u32),
+    Migration(u32),
+}
+
+impl Canary {
+    fn new(seed: u64, stream: &str) -> Self {
+        Canary {
+            weight: 0.0,
+            next_step: 0,
+            rolled_back: None,
+            rng: SimRng::for_component(seed, stream),
+            requests: 0,
+            errors: 0,
+            latency: Latency::new(2),
+            total_requests: 0,
+            total_errors: 0,
+        }
+    }
+
+    /// Where the split ended.
+    pub(super) fn result(&self) -> CanaryResult {
+        CanaryResult {
+            weight_pct: self.weight,
+            rolled_back_at_s: self.rolled_back.map(secs),
+            requests: self.total_requests,
+            failed: self.total_errors,
+        }
+    }
+
+    /// Records a request the new side answered.
+    pub(super) fn record(&mut self, outcome: Outcome, latency_ns: u64) {
+        self.requests += 1;
+        self.total_requests += 1;
+        if outcome != Outcome::Ok {
+            self.errors += 1;
+            self.total_errors += 1;
+        }
+        self.latency.record(latency_ns);
+    }
+
+    /// Whether a request with `key` and `headers` goes to the new side: the first route
+    /// that matches decides; otherwise the weight does.
+    fn pick(&mut self, spec: &ShiftSpec, key: u64, headers: u8) -> bool {
+        for r in &spec.routes {
+            let hit = match r.matches {
+                RouteMatch::Header(bit) => headers & (1 << bit) != 0,
+                RouteMatch::Keys(lo, hi) => (lo..=hi).contains(&key),
+            };
+            // A rolled-back shift sends nothing to the new side, routed or not.
+            if hit {
+                return r.canary && self.rolled_back.is_none();
+            }
+        }
+        self.rng.chance(self.weight / 100.0)
+    }
+}
+
 impl World<'_> {
-    /// Sets up every canary: its first weight and its timers.
+    /// Sets up every canary and migration: its first weight and its timers.
     pub(super) fn start_canaries(&mut self) {
+        let seed = self.spec.seed;
         for (s, spec) in self.spec.services.iter().enumerate() {
-            let Some(c) = &spec.canary else { continue };
-            self.svcs[s].canary = Some(Canary {
-                weight: 0.0,
-                next_step: 0,
-                rolled_back: None,
-                rng: SimRng::for_component(
-                    self.spec.seed,
-                    &format!("service:{}:canary", spec.name),
-                ),
-                requests: 0,
-                errors: 0,
-                latency: Latency::new(2),
-                total_requests: 0,
-                total_errors: 0,
-            });
+            if spec.canary.is_some() {
+                let stream = format!("service:{}:canary", spec.name);
+                self.svcs[s].canary = Some(Canary::new(seed, &stream));
+                self.start_shift(Shifter::Canary(s as u32));
+            }
+        }
+        for (m, spec) in self.spec.migrations.iter().enumerate() {
+            let stream = format!("migration:{}", spec.name);
+            self.migrations.push(Canary::new(seed, &stream));
+            self.start_shift(Shifter::Migration(m as u32));
+        }
+    }
+
+    fn start_shift(&mut self, who: Shifter) {
+        let (spec, _, _) = self.shift(who);
+        let (first, window) = (spec.weights[0].0, spec.rollback.map(|r| r.window));
+        self.engine.schedule_at(first, who.weight_event());
+        if let Some(w) = window {
             self.engine
-                .schedule_at(c.weights[0].0, Ev::CanaryWeight { svc: s as u32 });
-            if let Some(r) = &c.rollback {
-                self.engine.schedule_at(
-                    SimTime::ZERO.after(r.window),
-                    Ev::CanaryCheck { svc: s as u32 },
-                );
+                .schedule_at(SimTime::ZERO.after(w), who.check_event());
+        }
+    }
+
+    /// A shift's spec, state and name (the service's, or the migration's).
+    fn shift(&mut self, who: Shifter) -> (&ShiftSpec, &mut Canary, &str) {
+        let spec = self.spec;
+        match who {
+            Shifter::Canary(s) => {
+                let s = s as usize;
+                (
+                    &spec.services[s].canary.as_ref().expect("canary").shift,
+                    self.svcs[s].canary.as_mut().expect("canary"),
+                    &spec.services[s].name,
+                )
+            }
+            Shifter::Migration(m) => {
+                let m = m as usize;
+                (
+                    &spec.migrations[m].shift,
+                    &mut self.migrations[m],
+                    &spec.migrations[m].label,
+                )
             }
         }
     }
 
-    /// The canary's weight schedule moves on.
-    pub(super) fn on_canary_weight(&mut self, now: SimTime, svc: u32) {
-        let s = svc as usize;
-        let spec = self.spec.services[s].canary.as_ref().expect("canary");
-        let c = self.svcs[s].canary.as_mut().expect("canary");
+    /// A canary's or migration's weight schedule moves on.
+    pub(super) fn on_shift_weight(&mut self, now: SimTime, who: Shifter) {
+        let (spec, c, name) = self.shift(who);
         let (_, w) = spec.weights[c.next_step];
         c.next_step += 1;
-        if let Some(&(at, _)) = spec.weights.get(c.next_step) {
-            self.engine.schedule_at(at, Ev::CanaryWeight { svc });
-        }
+        let next = spec.weights.get(c.next_step).map(|&(at, _)| at);
         if c.rolled_back.is_some() || c.weight == w {
+            if let Some(at) = next {
+                self.engine.schedule_at(at, who.weight_event());
+            }
             return;
         }
         let from = c.weight;
         c.weight = w;
+        let subject = name.to_string();
+        if let Some(at) = next {
+            self.engine.schedule_at(at, who.weight_event());
+        }
         self.log.push(StateEvent {
             t_s: secs(now),
-            subject: self.spec.services[s].name.clone(),
+            subject,
             change: Change::CanaryWeight {
                 from_pct: from,
                 to_pct: w,
@@ -80,11 +164,9 @@ impl World<'_> {
     }
 
     /// The rollback check at the end of a window.
-    pub(super) fn on_canary_check(&mut self, now: SimTime, svc: u32) {
-        let s = svc as usize;
-        let spec = self.spec.services[s].canary.as_ref().expect("canary");
+    pub(super) fn on_shift_check(&mut self, now: SimTime, who: Shifter) {
+        let (spec, c, name) = self.shift(who);
         let r = spec.rollback.expect("rollback");
-        let c = self.svcs[s].canary.as_mut().expect("canary");
         let (requests, errors) = (
             std::mem::take(&mut c.requests),
             std::mem::take(&mut c.errors),
@@ -94,41 +176,40 @@ impl World<'_> {
         if c.rolled_back.is_some() {
             return;
         }
-        self.engine
-            .schedule_at(now.after(r.window), Ev::CanaryCheck { svc });
-        if requests < r.min_requests {
-            return;
-        }
-        let rate = errors as f64 / requests as f64;
+        let rate = errors as f64 / requests.max(1) as f64;
         let why = match (r.error_rate, r.p99) {
-            (Some(t), _) if rate > t => format!("error rate {rate:.3} > {t} over {}", r.window),
-            (_, Some(t)) if p99_ms > t.0 as f64 / 1e6 => {
-                format!("p99 {p99_ms:.1} ms > {t} over {}", r.window)
+            _ if requests < r.min_requests => None,
+            (Some(t), _) if rate > t => {
+                Some(format!("error rate {rate:.3} > {t} over {}", r.window))
             }
-            _ => return,
+            (_, Some(t)) if p99_ms > t.0 as f64 / 1e6 => {
+                Some(format!("p99 {p99_ms:.1} ms > {t} over {}", r.window))
+            }
+            _ => None,
         };
-        c.rolled_back = Some(now);
-        c.weight = 0.0;
-        self.log.push(StateEvent {
-            t_s: secs(now),
-            subject: self.spec.services[s].name.clone(),
-            change: Change::CanaryRollback {
-                why: why.into(),
-                requests,
-            },
-        });
+        if why.is_some() {
+            c.rolled_back = Some(now);
+            c.weight = 0.0;
+        }
+        let subject = name.to_string();
+        self.engine
+            .schedule_at(now.after(r.window), who.check_event());
+        if let Some(why) = why {
+            self.log.push(StateEvent {
+                t_s: secs(now),
+                subject,
+                change: Change::CanaryRollback {
+                    why: why.into(),
+                    requests,
+                },
+            });
+        }
     }
 
     /// Records a request the canary answered.
     pub(super) fn canary_request(&mut self, s: usize, outcome: Outcome, latency_ns: u64) {
         if let Some(c) = self.svcs[s].canary.as_mut() {
-            c.requests += 1;
-            c.total_requests += 1;
-            if outcome != Outcome::Ok {
-                c.errors += 1;
-                c.total_errors += 1;
-            }
-            c.latency.record(latency_ns);
+            c.record(outcome, latency_ns);
         }
     }
 
@@ -136,18 +217,30 @@ impl World<'_> {
     /// route that matches the request's key or headers decides; otherwise the weight does.
     pub(super) fn pick_version(&mut self, s: usize, key: u64, headers: u8) -> Option<bool> {
         let c = self.svcs[s].canary.as_mut()?;
-        let spec = self.spec.services[s].canary.as_ref().expect("canary");
-        for r in &spec.routes {
-            let hit = match r.matches {
-                RouteMatch::Header(bit) => headers & (1 << bit) != 0,
-                RouteMatch::Keys(lo, hi) => (lo..=hi).contains(&key),
-            };
-            // A rolled-back canary takes nothing, routed or not.
-            if hit {
-                return Some(r.canary && c.rolled_back.is_none());
-            }
+        let spec = &self.spec.services[s].canary.as_ref().expect("canary").shift;
+        Some(c.pick(spec, key, headers))
+    }
+
+    /// Whether migration `m` sends this call to the replacement.
+    pub(super) fn pick_side(&mut self, m: usize, key: u64, headers: u8) -> bool {
+        let spec = &self.spec.migrations[m].shift;
+        self.migrations[m].pick(spec, key, headers)
+    }
+}
+
+impl Shifter {
+    fn weight_event(self) -> Ev {
+        match self {
+            Shifter::Canary(svc) => Ev::CanaryWeight { svc },
+            Shifter::Migration(m) => Ev::MigrationWeight { m },
         }
-        Some(c.rng.chance(c.weight / 100.0))
+    }
+
+    fn check_event(self) -> Ev {
+        match self {
+            Shifter::Canary(svc) => Ev::CanaryCheck { svc },
+            Shifter::Migration(m) => Ev::MigrationCheck { m },
+        }
     }
 }
 

@@ -10,6 +10,8 @@ pub(super) struct Site {
     pub(super) edge: u32,
     /// Its calls' counters (the edge's figures are the sum of its sites' and its own).
     pub(super) stats: EdgeStats,
+    /// The new side of this migration: its calls' outcomes judge the rollback.
+    pub(super) migration: Option<u32>,
 }
 
 /// The caller-side state of a caller → callee pair, kept once per caller service or once per
@@ -143,11 +145,7 @@ pub(super) fn site_labels(spec: &SystemSpec) -> Vec<String> {
                     && g.choreography.is_none()
             });
             for (k, step) in e.steps.iter().enumerate() {
-                let calls = match step {
-                    Step::Call(_) => 1,
-                    Step::Parallel(cs) => cs.len(),
-                    Step::Work(_) | Step::Saga(_) => 0,
-                };
+                let calls = step.calls().len();
                 for m in 0..calls {
                     let label = match (saga, step) {
                         (Some(g), _) => {
@@ -163,6 +161,10 @@ pub(super) fn site_labels(spec: &SystemSpec) -> Vec<String> {
                             format!("saga {}: {}{undo}", g.name, g.step_names[j])
                         }
                         (None, Step::Parallel(_)) => format!("{} step {}.{}", e.name, k + 1, m + 1),
+                        (None, Step::Migrate(..)) => {
+                            let side = if m == 0 { "old" } else { "new" };
+                            format!("{} step {} ({side})", e.name, k + 1)
+                        }
                         (None, _) => format!("{} step {}", e.name, k + 1),
                     };
                     out.push(label);
@@ -200,12 +202,11 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
             let mut per_step = Vec::new();
             for step in &e.steps {
                 per_step.push(sites.len() as u32);
-                let calls: &[CallSpec] = match step {
-                    Step::Call(c) => std::slice::from_ref(c),
-                    Step::Parallel(cs) => cs,
-                    Step::Work(_) | Step::Saga(_) => &[],
+                let migration = match step {
+                    Step::Migrate(m, _) => Some(*m),
+                    _ => None,
                 };
-                for c in calls {
+                for (k, c) in step.calls().iter().enumerate() {
                     let (from, to) = (i as u32, c.to.0);
                     let edge = match edges.iter().position(|e| e.from == from && e.to == to) {
                         Some(k) => k,
@@ -353,6 +354,7 @@ pub(super) fn build_sites(spec: &SystemSpec) -> (Vec<Site>, Vec<Vec<Vec<u32>>>, 
                         from,
                         edge: edge as u32,
                         stats: EdgeStats::default(),
+                        migration: migration.filter(|_| k == 1),
                     });
                 }
             }

@@ -489,6 +489,16 @@ impl World<'_> {
                         return;
                     }
                 }
+                Step::Migrate(m, cs) => {
+                    if self.svcs[service].branch_rng.chance(cs[0].probability) {
+                        let (key, headers) = (r.key, r.headers);
+                        let first = self.site_index[service][r.endpoint as usize][r.step as usize];
+                        let new = self.pick_side(*m as usize, key, headers);
+                        self.reqs[id].pending = 1;
+                        self.start_call(now, id, first + new as u32);
+                        return;
+                    }
+                }
                 Step::Saga(def) => self.start_saga(now, id, *def),
                 Step::Parallel(cs) => {
                     let first = self.site_index[service][r.endpoint as usize][r.step as usize];

@@ -129,6 +129,10 @@ enum Ev {
     CanaryWeight { svc: u32 },
     /// A canary's rollback check.
     CanaryCheck { svc: u32 },
+    /// Migration `m`'s weight schedule moves on.
+    MigrationWeight { m: u32 },
+    /// Migration `m`'s rollback check at the end of a window.
+    MigrationCheck { m: u32 },
     /// A rolling update starts.
     RolloutStart { svc: u32 },
     /// A delivered message's visibility timeout ends.
@@ -186,6 +190,8 @@ impl Ev {
             Ev::Drained { inst } => (26, inst as u64),
             Ev::CanaryWeight { svc } => (27, svc as u64),
             Ev::CanaryCheck { svc } => (28, svc as u64),
+            Ev::MigrationWeight { m } => (39, m as u64),
+            Ev::MigrationCheck { m } => (40, m as u64),
             Ev::RolloutStart { svc } => (29, svc as u64),
             Ev::Visibility { delivery } => (30, delivery as u64),
             Ev::Redeliver { queue, slot } => (31, (queue as u64) << 32 | slot as u64),
@@ -520,6 +526,8 @@ pub struct World<'a> {
     woken: Vec<CallId>,
     /// Requests dropped at dequeue (and whether for an expired deadline), answered after it.
     shed_buf: Vec<(ReqId, bool)>,
+    /// Each migration's traffic shift (`SystemSpec::migrations`).
+    migrations: Vec<deploy::Canary>,
     /// Services count outcomes by criticality (`SystemSpec::uses_criticality`): one flag
     /// read on the answer path instead of each service's.
     by_crit: bool,
@@ -650,6 +658,7 @@ impl<'a> World<'a> {
             opts,
             woken: Vec::new(),
             shed_buf: Vec::new(),
+            migrations: Vec::new(),
             by_crit,
             directory: discovery::Directory::new(spec.services.len()),
             live_probes: 0,
@@ -786,12 +795,7 @@ impl<'a> World<'a> {
                     conflicts: spec.services[i].occ.then_some(s.conflicts),
                     drops: s.drops.clone(),
                     registry_changes: spec.registry.as_ref().map(|_| s.registry_changes),
-                    canary: s.canary.as_ref().map(|c| CanaryResult {
-                        weight_pct: c.weight,
-                        rolled_back_at_s: c.rolled_back.map(secs),
-                        requests: c.total_requests,
-                        failed: c.total_errors,
-                    }),
+                    canary: s.canary.as_ref().map(deploy::Canary::result),
                     events: event_results[i].take(),
                     criticality: s.by_crit.as_deref().cloned(),
                     proxy: self.mesh.as_ref().and_then(|m| {
@@ -945,6 +949,13 @@ impl<'a> World<'a> {
             queues: self.msg.queue_results(self.spec),
             sagas: saga_results,
             caches: self.caches.results(self.spec),
+            migrations: self
+                .spec
+                .migrations
+                .iter()
+                .zip(&self.migrations)
+                .map(|(m, c)| (m.name.clone(), c.result()))
+                .collect(),
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -979,8 +990,10 @@ impl<'a> World<'a> {
             Ev::Autoscale { svc } => self.on_autoscale(now, svc),
             Ev::Provisioned { inst } => self.on_provisioned(now, inst),
             Ev::Drained { inst } => self.on_drained(now, inst),
-            Ev::CanaryWeight { svc } => self.on_canary_weight(now, svc),
-            Ev::CanaryCheck { svc } => self.on_canary_check(now, svc),
+            Ev::CanaryWeight { svc } => self.on_shift_weight(now, deploy::Shifter::Canary(svc)),
+            Ev::CanaryCheck { svc } => self.on_shift_check(now, deploy::Shifter::Canary(svc)),
+            Ev::MigrationWeight { m } => self.on_shift_weight(now, deploy::Shifter::Migration(m)),
+            Ev::MigrationCheck { m } => self.on_shift_check(now, deploy::Shifter::Migration(m)),
             Ev::RolloutStart { svc } => self.on_rollout_start(now, svc),
             Ev::Visibility { delivery } => self.on_visibility(now, delivery),
             Ev::Redeliver { queue, slot } => self.on_redeliver(now, queue, slot),

@@ -5,7 +5,7 @@
 //! a partition, a cut between zones), otherwise delayed by the link's latency or the
 //! cross-zone latency. Broker deliveries use [`Network::broker_delay`] (no loss yet).
 
-use super::spec::{CallSpec, Step, SystemSpec};
+use super::spec::SystemSpec;
 use crate::dist::Dist;
 use crate::rng::SimRng;
 use crate::time::SimDuration;
@@ -79,12 +79,7 @@ impl Network {
         for (i, s) in spec.services.iter().enumerate() {
             for e in &s.endpoints {
                 for step in &e.steps {
-                    let calls: &[CallSpec] = match step {
-                        Step::Call(c) => std::slice::from_ref(c),
-                        Step::Parallel(cs) => cs,
-                        Step::Work(_) | Step::Saga(_) => &[],
-                    };
-                    for c in calls {
+                    for c in step.calls() {
                         let j = c.to.0 as usize;
                         for (from, to) in [(i, j), (j, i)] {
                             if index[from * n + to] != NONE {

@@ -128,6 +128,8 @@ pub struct SystemSpec {
     pub topics: Vec<TopicSpec>,
     /// Orchestrated sagas.
     pub sagas: Vec<SagaSpec>,
+    /// Strangler-fig migrations.
+    pub migrations: Vec<MigrationSpec>,
     /// Header names requests may carry (at most 8; bit k of a request's header set is
     /// `headers[k]`).
     pub headers: Vec<String>,
@@ -456,11 +458,7 @@ impl SystemSpec {
                     || s.endpoints
                         .iter()
                         .flat_map(|e| &e.steps)
-                        .any(|st| match st {
-                            Step::Call(c) => call_sets(c),
-                            Step::Parallel(cs) => cs.iter().any(call_sets),
-                            Step::Work(_) | Step::Saga(_) => false,
-                        })
+                        .any(|st| st.calls().iter().any(call_sets))
             })
     }
 }
@@ -580,11 +578,19 @@ pub struct CanarySpec {
     pub work: Option<Dist>,
     /// Its error rate.
     pub error_rate: f64,
-    /// (from, percent of traffic), sorted.
+    /// How traffic moves to it, and when it moves back.
+    pub shift: ShiftSpec,
+}
+
+/// Traffic moving to a new version or service: a weight schedule, routes that override it,
+/// and an automatic rollback (a canary's, a migration's).
+#[derive(Clone, Debug)]
+pub struct ShiftSpec {
+    /// (from, percent of traffic to the new side), sorted.
     pub weights: Vec<(SimTime, f64)>,
     /// Automatic rollback.
     pub rollback: Option<RollbackSpec>,
-    /// Requests matched by a route go to its version whatever the weight (first match wins).
+    /// Requests matched by a route go to its side whatever the weight (first match wins).
     pub routes: Vec<RouteSpec>,
 }
 
@@ -593,7 +599,7 @@ pub struct CanarySpec {
 pub struct RouteSpec {
     /// What a request must carry.
     pub matches: RouteMatch,
-    /// To the canary (true) or the stable version.
+    /// To the new side (the canary, the replacement: true) or the old one.
     pub canary: bool,
 }
 
@@ -694,6 +700,47 @@ pub enum Step {
     Parallel(Vec<CallSpec>),
     /// Starts a saga (index into [`SystemSpec::sagas`]); the handler goes on at once.
     Saga(u32),
+    /// A call that a strangler-fig migration (index into [`SystemSpec::migrations`]) sends
+    /// to the old service (`[0]`) or to its replacement (`[1]`).
+    Migrate(u32, Box<[CallSpec; 2]>),
+}
+
+impl Step {
+    /// The calls this step may make (none for work and sagas).
+    pub fn calls(&self) -> &[CallSpec] {
+        match self {
+            Step::Call(c) => std::slice::from_ref(c),
+            Step::Parallel(cs) => cs,
+            Step::Migrate(_, cs) => &cs[..],
+            Step::Work(_) | Step::Saga(_) => &[],
+        }
+    }
+
+    /// The same, to change them (validation).
+    pub fn calls_mut(&mut self) -> &mut [CallSpec] {
+        match self {
+            Step::Call(c) => std::slice::from_mut(c),
+            Step::Parallel(cs) => cs,
+            Step::Migrate(_, cs) => &mut cs[..],
+            Step::Work(_) | Step::Saga(_) => &mut [],
+        }
+    }
+}
+
+/// A strangler-fig migration: a facade's calls to an old service move to its replacement
+/// by a weight schedule and routes, and move back if the replacement fails them.
+#[derive(Clone, Debug)]
+pub struct MigrationSpec {
+    /// Its name.
+    pub name: String,
+    /// Its subject in `events.csv`: "migration:NAME" (apart from a service's name).
+    pub label: String,
+    /// The service being replaced.
+    pub from: ServiceId,
+    /// Its replacement.
+    pub to: ServiceId,
+    /// How traffic moves, and when it moves back.
+    pub shift: ShiftSpec,
 }
 
 /// An orchestrated saga.

@@ -426,6 +426,24 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
     if !caches.is_empty() {
         doc["caches"] = Value::Object(caches);
     }
+    if !result.migrations.is_empty() {
+        let migrations: Map<String, Value> = result
+            .migrations
+            .iter()
+            .map(|(name, c)| {
+                (
+                    name.clone(),
+                    json!({
+                        "final_weight": c.weight_pct,
+                        "rolled_back_at_s": c.rolled_back_at_s.map(r6),
+                        "to_new": c.requests,
+                        "failed_at_new": c.failed,
+                    }),
+                )
+            })
+            .collect();
+        doc["migrations"] = Value::Object(migrations);
+    }
     let t = &result.trace_stats;
     doc["traces"] = json!({
         "traced": t.traced,

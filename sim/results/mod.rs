@@ -54,6 +54,8 @@ pub struct RunResult {
     pub sagas: Vec<saga::SagaResult>,
     /// Per named cache.
     pub caches: Vec<CacheResult>,
+    /// Each strangler-fig migration's split at the end (name, figures of the replacement).
+    pub migrations: Vec<(String, CanaryResult)>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.

@@ -9,11 +9,7 @@ use std::fmt::Write;
 const MAX_PATHS: usize = 64;
 
 fn calls_of(e: &EndpointSpec) -> impl Iterator<Item = &CallSpec> {
-    e.steps.iter().flat_map(|st| match st {
-        Step::Call(c) => std::slice::from_ref(c).iter(),
-        Step::Parallel(cs) => cs.iter(),
-        Step::Work(_) | Step::Saga(_) => [].iter(),
-    })
+    e.steps.iter().flat_map(|st| st.calls().iter())
 }
 
 fn endpoints_called(
@@ -136,6 +132,8 @@ fn latency_memo(
                 }
                 Step::Call(c) => call(c),
                 Step::Parallel(cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
+                // Either side of a migration: the slower bounds it.
+                Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
                 // The handler goes on at once: the saga runs on its own.
                 Step::Saga(_) => 0.0,
             };
@@ -886,6 +884,8 @@ fn peak(
             let width = match st {
                 Step::Call(c) => call(c),
                 Step::Parallel(cs) => cs.iter().map(&mut call).sum(),
+                // One side or the other: the wider.
+                Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
                 Step::Work(_) | Step::Saga(_) => 0.0,
             };
             widest = widest.max(width);

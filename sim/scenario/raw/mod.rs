@@ -45,6 +45,9 @@ pub struct RawScenario {
     /// `[[saga]]`: orchestrated sagas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub saga: Vec<RawSaga>,
+    /// `[[migration]]`: strangler-fig migrations from one service to another.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migration: Vec<RawMigration>,
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
@@ -748,6 +751,38 @@ pub struct RawService {
     pub endpoint: Vec<RawEndpoint>,
 }
 
+/// `[[migration]]`: a strangler fig. The facade's calls that name it (`{ to = "monolith",
+/// migrate = "orders" }`) go to `from` or to its replacement `to` by a weight schedule and
+/// routes, and go back to `from` for good if the replacement fails its rollback test. The
+/// shift's fields repeat `RawCanary`'s: serde cannot flatten a shared struct into a table
+/// that denies unknown fields, and a misspelt key must stay an error.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMigration {
+    /// Unique among migrations.
+    pub name: String,
+    /// The service being replaced (the calls' `to`).
+    pub from: String,
+    /// Its replacement.
+    pub to: String,
+    /// The replacement's endpoint (default: by weight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Share of calls (percent) sent to the replacement from each time on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub weights: Vec<RawWeightStep>,
+    /// All calls to the replacement from this time on (instead of `weights`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switch_at: Option<SimDuration>,
+    /// Automatic rollback: the replacement's error rate or p99 over a window, as the facade
+    /// sees its calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RawRollback>,
+    /// Header- or key-matched routes (`to = "new"` or `"old"`), tried before the weights.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RawRoute>,
+}
+
 /// `[service.canary]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -989,6 +1024,10 @@ pub struct RawStep {
     /// (`sheddable`, `sheddable_plus`, `critical`, `critical_plus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub criticality: Option<String>,
+    /// A call to a service being replaced: `[[migration]]` NAME sends it to the old service
+    /// or to the new one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<String>,
     /// Calls made together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parallel: Option<Vec<RawStep>>,

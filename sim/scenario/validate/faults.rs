@@ -292,11 +292,7 @@ pub(super) fn check_timeouts_when_lossy(
         }
         for (i, s) in services.iter().enumerate() {
             for (j, e) in s.endpoints.iter().enumerate() {
-                let calls = e.steps.iter().flat_map(|st| match st {
-                    Step::Call(c) => std::slice::from_ref(c).iter(),
-                    Step::Parallel(cs) => cs.iter(),
-                    Step::Work(_) | Step::Saga(_) => [].iter(),
-                });
+                let calls = e.steps.iter().flat_map(|st| st.calls().iter());
                 if calls.clone().any(|c| c.timeout.is_none()) {
                     let p = if raw.service[i].endpoint.is_empty() {
                         root().key("service").index(i).key("calls")

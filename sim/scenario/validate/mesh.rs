@@ -224,12 +224,7 @@ pub(super) fn apply_mesh_policies(
     for (from, s) in services.iter_mut().enumerate() {
         for e in &mut s.endpoints {
             for step in &mut e.steps {
-                let calls: &mut [CallSpec] = match step {
-                    Step::Call(c) => std::slice::from_mut(c),
-                    Step::Parallel(cs) => cs,
-                    Step::Work(_) | Step::Saga(_) => &mut [],
-                };
-                for c in calls {
+                for c in step.calls_mut() {
                     if !m.meshed(from, c.to.0 as usize) || c.publish.is_some() {
                         continue;
                     }

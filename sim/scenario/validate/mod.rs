@@ -11,6 +11,7 @@ mod policies;
 mod priority;
 mod registry;
 mod sagas;
+mod shift;
 mod steps;
 
 use super::diag::{did_you_mean, unknown, TomlPath};
@@ -574,82 +575,23 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 let work = c.work.as_ref().and_then(|d| build_dist(&mut cx, d, cp.key("work")));
                 let error_rate = c.error_rate.unwrap_or(s.error_rate);
                 check_probability(&mut cx, error_rate, cp.key("error_rate"), false);
-                let mut weights = Vec::new();
-                if let Some(at) = c.switch_at {
-                    if !c.weights.is_empty() {
-                        cx.err(cp.key("switch_at"), "give either switch_at (blue-green) or weights, not both");
-                    }
-                    weights.push((SimTime::ZERO, 0.0));
-                    weights.push((SimTime::ZERO.after(at), 100.0));
-                }
-                for (k, w) in c.weights.iter().enumerate() {
-                    if !(0.0..=100.0).contains(&w.weight) {
-                        cx.err(cp.key("weights").index(k).key("weight"), format!("a weight is a percent in [0, 100], got {}", w.weight));
-                    }
-                    if k > 0 && w.at <= c.weights[k - 1].at {
-                        cx.err(cp.key("weights").index(k).key("at"), "weight steps must be in increasing time");
-                    }
-                    weights.push((SimTime::ZERO.after(w.at), w.weight));
-                }
-                if weights.is_empty() {
-                    cx.err(cp.key("weights"), "a canary needs at least one weight step, e.g. [{ at = \"0s\", weight = 5 }], or switch_at");
-                } else if weights[0].0 != SimTime::ZERO {
-                    // Before the first step the new version takes no traffic.
-                    weights.insert(0, (SimTime::ZERO, 0.0));
-                }
-                let mut routes = Vec::new();
-                for (k, r) in c.routes.iter().enumerate() {
-                    let rp = cp.key("routes").index(k);
-                    let canary = match r.to.as_str() {
-                        "canary" => true,
-                        "stable" => false,
-                        other => {
-                            cx.err(rp.key("to"), format!("a route goes to \"canary\" or \"stable\", got {other:?}"));
-                            continue;
-                        }
-                    };
-                    let matches = match (&r.header, r.keys) {
-                        (Some(h), None) => match header_names.iter().position(|n| n == h) {
-                            Some(bit) => RouteMatch::Header(bit as u8),
-                            None => {
-                                let known = if header_names.is_empty() { "none: set headers = { NAME = share } on a workload".to_string() } else { header_names.join(", ") };
-                                cx.err(rp.key("header"), format!("no workload sends header {h:?}; headers sent: {known}"));
-                                continue;
-                            }
-                        },
-                        (None, Some([lo, hi])) if lo <= hi => RouteMatch::Keys(lo, hi),
-                        (None, Some([lo, hi])) => {
-                            cx.err(rp.key("keys"), format!("keys = [lo, hi] needs lo <= hi, got [{lo}, {hi}]"));
-                            continue;
-                        }
-                        _ => {
-                            cx.err(rp.clone(), "a route matches exactly one of header = \"NAME\" or keys = [lo, hi]");
-                            continue;
-                        }
-                    };
-                    routes.push(RouteSpec { matches, canary });
-                }
-                let rollback = c.rollback.as_ref().map(|r| {
-                    if r.error_rate.is_none() && r.p99.is_none() {
-                        cx.err(cp.key("rollback"), "a rollback needs error_rate and/or p99");
-                    }
-                    if r.window.0 == 0 {
-                        cx.err(cp.key("rollback").key("window"), "window must be longer than 0s");
-                    }
-                    RollbackSpec {
-                        error_rate: r.error_rate,
-                        p99: r.p99,
-                        window: r.window,
-                        min_requests: r.min_requests,
-                    }
-                });
+                let shift = shift::build_shift(
+                    &mut cx,
+                    &cp,
+                    shift::RawShift {
+                        weights: &c.weights,
+                        switch_at: c.switch_at,
+                        routes: &c.routes,
+                        rollback: c.rollback.as_ref(),
+                    },
+                    &header_names,
+                    shift::Sides::CANARY,
+                );
                 CanarySpec {
                     replicas: c.replicas.max(1),
                     work,
                     error_rate,
-                    weights,
-                    rollback,
-                    routes,
+                    shift,
                 }
             }),
             cache_ttl: s.cache_ttl.inspect(|t| {
@@ -1003,10 +945,12 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             );
         }
     }
+    let migrations = shift::build_migrations(&mut cx, raw, &resolve, &header_names);
     if !cx.problems.is_empty() {
         return Err(cx.problems);
     }
     let spec = SystemSpec {
+        migrations,
         trace: crate::model::spec::TraceSpec {
             sample: t.sample,
             max_sampled: t.max_sampled,

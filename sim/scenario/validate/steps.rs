@@ -191,13 +191,24 @@ pub(super) fn build_step(
                 );
                 continue;
             }
+            if c.migrate.is_some() {
+                cx.err(
+                    mp.key("migrate"),
+                    "a migrated call stands alone as a step, not inside a parallel group",
+                );
+                continue;
+            }
             if let Some(call) = build_call(cx, c, mp, resolve, raw, pols, defaults) {
                 calls.push(call);
             }
         }
         return Some(Step::Parallel(calls));
     }
-    build_call(cx, st, path, resolve, raw, pols, defaults).map(Step::Call)
+    let call = build_call(cx, st, path.clone(), resolve, raw, pols, defaults)?;
+    match &st.migrate {
+        Some(name) => super::shift::migrated_call(cx, raw, name, call, path, resolve),
+        None => Some(Step::Call(call)),
+    }
 }
 
 pub(super) fn build_call(
