@@ -92,11 +92,16 @@ fn bands(d: &RunData) -> Vec<Band> {
                     Change::CanaryRollback { .. } => "rolled back".to_string(),
                     weight => weight.to_string(),
                 };
+                // A migration's subject says so ("migration:NAME"); a canary's is its service.
+                let label = match e.subject.strip_prefix("migration:") {
+                    Some(name) => format!("migration {name} {what}"),
+                    None => format!("canary {what}"),
+                };
                 out.push(Band {
                     from: e.t_s,
                     to: e.t_s,
                     kind: BandKind::Deploy,
-                    label: format!("canary {what}"),
+                    label,
                 });
                 continue;
             }
@@ -991,7 +996,11 @@ fn timeline(d: &RunData, x_range: (f64, f64)) -> Option<Timeline> {
                 close(&mut open, &mut rows, r, e.t_s);
             }
             Change::CanaryWeight { .. } | Change::CanaryRollback { .. } => {
-                let r = row(&mut rows, format!("canary {subject}"));
+                let lane = match subject.strip_prefix("migration:") {
+                    Some(name) => format!("migration {name}"),
+                    None => format!("canary {subject}"),
+                };
+                let r = row(&mut rows, lane);
                 close(&mut open, &mut rows, r, e.t_s);
                 let text = match &e.change {
                     Change::CanaryWeight { to_pct, .. } => format!("{to_pct}%"),
