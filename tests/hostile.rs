@@ -595,3 +595,23 @@ fn bad_migrations_are_refused() {
         );
     }
 }
+
+#[test]
+fn bad_gc_pauses_are_refused() {
+    for (name, fields) in [
+        ("missing", "every = \"1s\""),
+        ("zero", "every = \"1s\"\npause = \"0s\""),
+        (
+            "longer",
+            "every = \"100ms\"\npause = \"200ms\"\nperiodic = true",
+        ),
+    ] {
+        let text = format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n[[fault]]\nkind = \"gc\"\ntarget = \"a\"\nat = \"1s\"\n{fields}\n");
+        refused(
+            &format!("gc-{name}.toml"),
+            text.as_bytes(),
+            12,
+            "a gc fault needs every and pause, both longer than 0s",
+        );
+    }
+}

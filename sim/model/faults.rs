@@ -164,6 +164,79 @@ impl World<'_> {
         }
     }
 
+    /// Starts or stops the pauses of a `gc` fault (`idx`) on instance `i`.
+    pub(super) fn set_gc(&mut self, now: SimTime, idx: u32, i: usize, on: bool) {
+        let FaultKind::Gc {
+            every, periodic, ..
+        } = self.spec.faults[idx as usize].kind
+        else {
+            return;
+        };
+        if on {
+            let s = self.insts[i].service as usize;
+            let name = format!(
+                "fault:{idx}:{}/{}:gc",
+                self.spec.services[s].name,
+                i as u32 - self.svcs[s].first_instance
+            );
+            let mut rng = SimRng::for_component(self.spec.seed, &name);
+            // Instances do not collect in step: a periodic one starts at a random phase.
+            let first = if periodic {
+                (rng.unit() * every.0 as f64) as u64
+            } else {
+                exp_gap(every, &mut rng)
+            };
+            self.gcs.insert(
+                i,
+                Gc {
+                    fault: idx,
+                    rng,
+                    started: now,
+                    pausing: false,
+                },
+            );
+            let inst = i as u32;
+            self.engine
+                .schedule_at(now.after(SimDuration(first)), Ev::GcPause { inst });
+        } else if let Some(g) = self.gcs.remove(&i) {
+            if g.pausing {
+                self.set_paused(now, i, false);
+            }
+        }
+    }
+
+    /// A `gc` pause starts (`pause`) or ends on instance `inst`.
+    pub(super) fn on_gc(&mut self, now: SimTime, inst: u32, pause: bool) {
+        let i = inst as usize;
+        let Some(g) = self.gcs.get_mut(&i) else {
+            return;
+        };
+        let FaultKind::Gc {
+            every,
+            pause: length,
+            periodic,
+        } = self.spec.faults[g.fault as usize].kind
+        else {
+            return;
+        };
+        if pause {
+            g.pausing = true;
+            g.started = now;
+            self.engine
+                .schedule_at(now.after(length), Ev::GcResume { inst });
+            self.set_paused(now, i, true);
+        } else {
+            g.pausing = false;
+            let next = if periodic {
+                g.started.after(every)
+            } else {
+                now.after(SimDuration(exp_gap(every, &mut g.rng)))
+            };
+            self.engine.schedule_at(next, Ev::GcPause { inst });
+            self.set_paused(now, i, false);
+        }
+    }
+
     /// Starts or stops a random failure process (fault `idx`) on instance `i`.
     pub(super) fn set_random(&mut self, now: SimTime, idx: u32, i: usize, on: bool) {
         if on {
@@ -312,6 +385,7 @@ impl World<'_> {
                         }
                         FaultKind::Pause => self.set_paused(now, i as usize, on),
                         FaultKind::RandomCrash { .. } => self.set_random(now, idx, i as usize, on),
+                        FaultKind::Gc { .. } => self.set_gc(now, idx, i as usize, on),
                         FaultKind::Abort(code) => {
                             fault.abort = if on { f.p } else { 0.0 };
                             fault.abort_code = code;
@@ -361,6 +435,14 @@ impl World<'_> {
             FaultKind::RandomCrash { mttf, mttr } => {
                 format!("random failures: mean {mttf} up, {mttr} down")
             }
+            FaultKind::Gc {
+                every,
+                pause,
+                periodic,
+            } => {
+                let how = if periodic { "every" } else { "mean gap" };
+                format!("stop-the-world pauses of {pause}, {how} {every}")
+            }
             FaultKind::Partition => "partition: messages dropped".into(),
             FaultKind::Reset => "reset: connections fail fast".into(),
             FaultKind::Loss(p) => format!("loss {p}"),
@@ -374,4 +456,23 @@ impl World<'_> {
             },
         });
     }
+}
+
+/// One instance's `gc` pause process.
+pub(super) struct Gc {
+    /// The fault.
+    fault: u32,
+    rng: SimRng,
+    /// When the current or last pause started.
+    started: SimTime,
+    /// Paused by it now.
+    pausing: bool,
+}
+
+/// An exponential gap of mean `mean`, in ns.
+fn exp_gap(mean: SimDuration, rng: &mut SimRng) -> u64 {
+    Exp::new(1.0 / mean.0 as f64)
+        .expect("validated mean > 0")
+        .sample(rng)
+        .round() as u64
 }

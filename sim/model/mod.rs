@@ -107,6 +107,10 @@ enum Ev {
     Fail { inst: u32 },
     /// An instance under a random failure process is repaired.
     Repair { inst: u32 },
+    /// A stop-the-world pause (a `gc` fault) starts on instance `inst`.
+    GcPause { inst: u32 },
+    /// It ends.
+    GcResume { inst: u32 },
     /// An instance's heartbeat to its registry is due.
     Heartbeat { inst: u32 },
     /// A service registry's health loop.
@@ -179,6 +183,8 @@ impl Ev {
             Ev::Fallback { call } => (15, call.0 as u64),
             Ev::Fail { inst } => (16, inst as u64),
             Ev::Repair { inst } => (17, inst as u64),
+            Ev::GcPause { inst } => (41, inst as u64),
+            Ev::GcResume { inst } => (42, inst as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -542,6 +548,8 @@ pub struct World<'a> {
     /// Instances under a random failure process: (its fault, its stream). Kept out of
     /// `Instance`, which the hot path touches, because a ChaCha state is large.
     randoms: std::collections::BTreeMap<usize, (u32, SimRng)>,
+    /// Instances under a `gc` fault: their pause process.
+    gcs: std::collections::BTreeMap<usize, faults::Gc>,
     /// Records traces (None when `[trace]` keeps nothing).
     tracer: Option<tracing::Tracer>,
     /// Scratch: the call sites of a parallel group chosen to run.
@@ -666,6 +674,7 @@ impl<'a> World<'a> {
             sagas: sagas::Sagas::new(spec),
             caches: cache::Caches::new(spec),
             randoms: std::collections::BTreeMap::new(),
+            gcs: std::collections::BTreeMap::new(),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
             digest: opts_digest.then_some(0),
@@ -981,6 +990,8 @@ impl<'a> World<'a> {
             Ev::Fallback { call } => self.finish_call(now, call, Outcome::Ok),
             Ev::Fail { inst } => self.on_random_fail(now, inst, true),
             Ev::Repair { inst } => self.on_random_fail(now, inst, false),
+            Ev::GcPause { inst } => self.on_gc(now, inst, true),
+            Ev::GcResume { inst } => self.on_gc(now, inst, false),
             Ev::Heartbeat { inst } => self.on_heartbeat(now, inst),
             Ev::RegistryTick { svc } => self.on_registry_tick(now, svc),
             Ev::CacheRefresh { edge } => self.on_cache_refresh(now, edge),

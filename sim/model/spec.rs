@@ -293,6 +293,17 @@ pub enum FaultKind {
         /// Mean time to repair.
         mttr: SimDuration,
     },
+    /// Stop-the-world pauses on each instance, as a garbage collector makes them: `pause`
+    /// long, every `every` (start to start, from a random phase) when `periodic`, else after
+    /// exponential gaps of mean `every` (end to start).
+    Gc {
+        /// The period, or the mean gap.
+        every: SimDuration,
+        /// Each pause's length.
+        pause: SimDuration,
+        /// Fixed period (true) or exponential gaps.
+        periodic: bool,
+    },
 }
 
 /// Where a breaker or bulkhead sits relative to the retry loop.

@@ -376,7 +376,7 @@ fn one_ms_work() -> RawDist {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    /// latency, error, slow, crash, pause, random_crash, partition, reset, loss.
+    /// latency, error, slow, crash, pause, random_crash, gc, partition, reset, loss.
     pub kind: String,
     /// The service hit (one end, for link faults); zone faults name `zone` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -420,6 +420,15 @@ pub struct RawFault {
     /// random_crash: mean time to repair (exponential).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mttr: Option<SimDuration>,
+    /// gc: the period of its pauses (periodic) or the mean gap between them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<SimDuration>,
+    /// gc: each pause's length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<SimDuration>,
+    /// gc: a fixed period (true) or exponential gaps (false, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub periodic: Option<bool>,
 }
 
 /// A status as written: an HTTP code or a gRPC status name.

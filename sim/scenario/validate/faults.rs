@@ -14,6 +14,7 @@ const FAULTS: KindTable = KindTable {
         ("proxy_crash", &[]),
         ("pause", &[]),
         ("random_crash", &["mttf", "mttr"]),
+        ("gc", &["every", "pause", "periodic"]),
         ("zone_outage", &[]),
         ("zone_partition", &[]),
         ("registry_outage", &[]),
@@ -217,6 +218,23 @@ pub(super) fn build_faults(
                 }
                 _ => {
                     cx.err(p.clone(), "a random_crash fault needs mttf and mttr, both longer than 0s (mean times to failure and to repair, exponential)");
+                    None
+                }
+            },
+            "gc" => match (f.every, f.pause) {
+                (Some(every), Some(pause))
+                    if pause.0 > 0
+                        && every.0 > 0
+                        && (!f.periodic.unwrap_or(false) || pause < every) =>
+                {
+                    Some(FaultKind::Gc {
+                        every,
+                        pause,
+                        periodic: f.periodic.unwrap_or(false),
+                    })
+                }
+                _ => {
+                    cx.err(p.clone(), "a gc fault needs every and pause, both longer than 0s (and pause shorter than every when periodic = true): pauses of `pause` at a fixed period or after exponential gaps of mean `every`");
                     None
                 }
             },
