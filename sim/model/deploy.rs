@@ -141,29 +141,25 @@ impl World<'_> {
         let (_, w) = spec.weights[c.next_step];
         c.next_step += 1;
         let next = spec.weights.get(c.next_step).map(|&(at, _)| at);
-        if c.rolled_back.is_some() || c.weight == w {
-            if let Some(at) = next {
-                self.engine.schedule_at(at, who.weight_event());
+        let moved = (c.rolled_back.is_none() && c.weight != w).then(|| {
+            let from = std::mem::replace(&mut c.weight, w);
+            StateEvent {
+                t_s: secs(now),
+                subject: name.to_string(),
+                change: Change::CanaryWeight {
+                    from_pct: from,
+                    to_pct: w,
+                },
             }
-            return;
-        }
-        let from = c.weight;
-        c.weight = w;
-        let subject = name.to_string();
+        });
         if let Some(at) = next {
             self.engine.schedule_at(at, who.weight_event());
         }
-        self.log.push(StateEvent {
-            t_s: secs(now),
-            subject,
-            change: Change::CanaryWeight {
-                from_pct: from,
-                to_pct: w,
-            },
-        });
+        self.log.extend(moved);
     }
 
-    /// The rollback check at the end of a window.
+    /// The rollback check at the end of a window: judges the window, then starts the next
+    /// (none once rolled back).
     pub(super) fn on_shift_check(&mut self, now: SimTime, who: Shifter) {
         let (spec, c, name) = self.shift(who);
         let r = spec.rollback.expect("rollback");
@@ -187,23 +183,21 @@ impl World<'_> {
             }
             _ => None,
         };
-        if why.is_some() {
+        let rolled_back = why.map(|why| {
             c.rolled_back = Some(now);
             c.weight = 0.0;
-        }
-        let subject = name.to_string();
-        self.engine
-            .schedule_at(now.after(r.window), who.check_event());
-        if let Some(why) = why {
-            self.log.push(StateEvent {
+            StateEvent {
                 t_s: secs(now),
-                subject,
+                subject: name.to_string(),
                 change: Change::CanaryRollback {
                     why: why.into(),
                     requests,
                 },
-            });
-        }
+            }
+        });
+        self.engine
+            .schedule_at(now.after(r.window), who.check_event());
+        self.log.extend(rolled_back);
     }
 
     /// Records a request the canary answered.

@@ -164,6 +164,13 @@ impl World<'_> {
         }
     }
 
+    /// The random stream name of fault `idx` on instance `i`: "fault:IDX:SERVICE/K".
+    fn fault_stream(&self, idx: u32, i: usize) -> String {
+        let s = self.insts[i].service as usize;
+        let k = i as u32 - self.svcs[s].first_instance;
+        format!("fault:{idx}:{}/{k}", self.spec.services[s].name)
+    }
+
     /// Starts or stops the pauses of a `gc` fault (`idx`) on instance `i`.
     pub(super) fn set_gc(&mut self, now: SimTime, idx: u32, i: usize, on: bool) {
         let FaultKind::Gc {
@@ -173,12 +180,7 @@ impl World<'_> {
             return;
         };
         if on {
-            let s = self.insts[i].service as usize;
-            let name = format!(
-                "fault:{idx}:{}/{}:gc",
-                self.spec.services[s].name,
-                i as u32 - self.svcs[s].first_instance
-            );
+            let name = format!("{}:gc", self.fault_stream(idx, i));
             let mut rng = SimRng::for_component(self.spec.seed, &name);
             // Instances do not collect in step: a periodic one starts at a random phase.
             let first = if periodic {
@@ -240,13 +242,7 @@ impl World<'_> {
     /// Starts or stops a random failure process (fault `idx`) on instance `i`.
     pub(super) fn set_random(&mut self, now: SimTime, idx: u32, i: usize, on: bool) {
         if on {
-            let f = &self.spec.faults[idx as usize];
-            let svc = &self.svcs[f.target.0 as usize];
-            let name = format!(
-                "fault:{idx}:{}/{}",
-                self.spec.services[f.target.0 as usize].name,
-                i as u32 - svc.first_instance
-            );
+            let name = self.fault_stream(idx, i);
             self.randoms
                 .insert(i, (idx, SimRng::for_component(self.spec.seed, &name)));
             self.schedule_random(now, i, true);
