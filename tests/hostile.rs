@@ -615,3 +615,85 @@ fn bad_gc_pauses_are_refused() {
         );
     }
 }
+
+#[test]
+fn bad_hosts_and_placements_are_refused() {
+    let host = "[[host]]\nname = \"n\"\ncores = 2\n";
+    let with = |tail: &str| format!("{BASE}arrivals = {{ kind = \"poisson\", rate = 1 }}\n{tail}");
+    for (name, text, line, needle) in [
+        (
+            "cores",
+            with("[[host]]\nname = \"n\"\ncores = 0\n"),
+            14,
+            "cores is from 1 to 4096, got 0",
+        ),
+        (
+            "count",
+            with(&format!("{host}count = 0\n")),
+            15,
+            "count is from 1 to 100000, got 0",
+        ),
+        (
+            "zone",
+            with(&format!("{host}zone = \"mars\"\n")),
+            15,
+            "unknown zone \"mars\"",
+        ),
+        (
+            "duplicate",
+            with(&format!("{host}{host}")),
+            16,
+            "a second host named \"n\"",
+        ),
+        (
+            "fault-host",
+            with(&format!(
+                "{host}[[fault]]\nkind = \"host_outage\"\nhost = \"m\"\nat = \"1s\"\n"
+            )),
+            17,
+            "unknown host \"m\" (did you mean \"n\"?)",
+        ),
+        (
+            "hog-threads",
+            with(&format!(
+                "{host}[[fault]]\nkind = \"cpu_hog\"\nhost = \"n\"\nat = \"1s\"\n"
+            )),
+            15,
+            "a cpu_hog fault needs threads",
+        ),
+        (
+            "host-target",
+            with(&format!(
+                "{host}[[fault]]\nkind = \"host_outage\"\ntarget = \"a\"\nhost = \"n\"\nat = \"1s\"\n"
+            )),
+            17,
+            "a host fault names `host`, not a target service",
+        ),
+        (
+            "crash-host",
+            with("[[fault]]\nkind = \"crash\"\ntarget = \"a\"\nhost = \"n\"\nat = \"1s\"\n"),
+            15,
+            "`host` is not used by kind = \"crash\"",
+        ),
+        (
+            "no-hosts",
+            "[sim]\nname = \"h\"\nduration = \"1h\"\n[[service]]\nname = \"a\"\nplacement = { strategy = \"pack\" }\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n".to_string(),
+            6,
+            "placement needs machines to place on",
+        ),
+        (
+            "strategy",
+            format!("[sim]\nname = \"h\"\nduration = \"1h\"\n{host}[[service]]\nname = \"a\"\nplacement = {{ strategy = \"tight\" }}\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = {{ kind = \"poisson\", rate = 1 }}\n"),
+            9,
+            "unknown placement strategy \"tight\"; strategies: spread, pack",
+        ),
+        (
+            "no-zone",
+            "[sim]\nname = \"h\"\nduration = \"1h\"\n[[host]]\nname = \"n\"\ncores = 2\nzone = \"z1\"\n[[service]]\nname = \"a\"\nzones = [\"z1\"]\n[[service]]\nname = \"b\"\nzones = [\"z2\"]\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n".to_string(),
+            11,
+            "no host can take \"b\"'s instance 0 in zone \"z2\"",
+        ),
+    ] {
+        refused(&format!("host-{name}.toml"), text.as_bytes(), line, needle);
+    }
+}

@@ -85,6 +85,7 @@ impl World<'_> {
             self.account_held(i, now);
             self.svcs[i].held_ns = 0;
         }
+        self.hosts_warmup_end(now);
         sink.event(&StateEvent {
             t_s: secs(now),
             subject: self.spec.name.clone(),
@@ -154,6 +155,7 @@ impl World<'_> {
             w.bucket_latency.reset();
         }
         self.msg.queue_rows(self.spec, now, t_s, sink);
+        self.hosts_bucket(now, t_s, sink);
         self.msg.sweep_awaiting(now, false);
         self.bucket_start = now;
     }

@@ -122,6 +122,10 @@ impl World<'_> {
                 self.account_busy(s, now);
                 self.svcs[s].busy -= 1;
                 self.insts[i].busy -= 1;
+                if self.host_drop(now, i, id) {
+                    // Off its host's CPU: no end of work will come for it.
+                    free_now.push(id);
+                }
             }
             self.svcs[s].wasted_ns += work as u128;
             self.release_server_limit(now, id, Outcome::Error);
@@ -335,6 +339,18 @@ impl World<'_> {
                 }
                 subject = format!("zone {}", self.spec.zones[z as usize]);
             }
+            FaultKind::HostOutage(h) => {
+                for i in 0..self.insts.len() {
+                    if self.insts[i].host == h {
+                        self.set_down(now, i, on);
+                    }
+                }
+                subject = format!("host {}", self.spec.hosts[h as usize].name);
+            }
+            FaultKind::CpuHog { host, threads } => {
+                self.host_hog(now, host, threads, on);
+                subject = format!("host {}", self.spec.hosts[host as usize].name);
+            }
             FaultKind::RegistryOutage => {
                 self.directory.outage(now, on);
                 subject = "registry".into();
@@ -421,6 +437,10 @@ impl World<'_> {
             }
             FaultKind::Pause => "pause: the instance freezes".into(),
             FaultKind::ZoneOutage(_) => "zone outage: every instance in it down".into(),
+            FaultKind::HostOutage(_) => "host outage: every instance on it down".into(),
+            FaultKind::CpuHog { threads, .. } => {
+                format!("cpu hog: {threads} more runnable threads share its cores")
+            }
             FaultKind::ZonePartition(..) => "zone partition: messages between them dropped".into(),
             FaultKind::RegistryOutage => {
                 "registry outage: no heartbeats, checks or cache refreshes".into()

@@ -45,6 +45,8 @@ pub(super) struct Instance {
     pub(super) booting: Option<SimTime>,
     /// Its zone (NONE without zones).
     pub(super) zone: u32,
+    /// Its host (NONE without hosts).
+    pub(super) host: u32,
     /// In service (autoscaled services keep absent slots up to their maximum).
     pub(super) present: bool,
     /// Asked for by the autoscaler, not yet serving.
@@ -177,6 +179,7 @@ impl Instance {
             frozen: Vec::new(),
             booting: None,
             zone: s.zones.get(k as usize).copied().unwrap_or(NONE),
+            host: s.hosts.get(k as usize).copied().unwrap_or(NONE),
         }
     }
 }
@@ -580,8 +583,13 @@ impl World<'_> {
         if fault.slow != 1.0 && svc.fault_rng.chance(fault.slow_p) {
             d = SimDuration((d.0 as f64 * fault.slow) as u64);
         }
-        self.engine
-            .schedule_at(now.after(d), Ev::WorkDone { req: id });
+        match self.insts[i].host {
+            NONE => {
+                self.engine
+                    .schedule_at(now.after(d), Ev::WorkDone { req: id });
+            }
+            h => self.host_start(now, h, id, d),
+        }
     }
 
     pub(super) fn on_work_done(&mut self, now: SimTime, id: ReqId) {

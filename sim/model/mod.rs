@@ -20,6 +20,7 @@ mod deploy;
 mod discovery;
 mod edge;
 mod faults;
+mod hosts;
 mod instance;
 mod layers;
 mod mesh;
@@ -157,6 +158,8 @@ enum Ev {
     CacheHit { slot: u32 },
     /// A service's outbox relay marks the rows it published sent.
     OutboxMark { svc: u32 },
+    /// A host's next work step ends.
+    HostTick { host: u32 },
 }
 
 impl Ev {
@@ -185,6 +188,7 @@ impl Ev {
             Ev::Repair { inst } => (17, inst as u64),
             Ev::GcPause { inst } => (41, inst as u64),
             Ev::GcResume { inst } => (42, inst as u64),
+            Ev::HostTick { host } => (43, host as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -558,6 +562,8 @@ pub struct World<'a> {
     digest: Option<u64>,
     /// The sidecars (None without a mesh).
     mesh: Option<mesh::Mesh>,
+    /// The hosts' shared CPUs (none without `[[host]]`).
+    hosts: hosts::Hosts,
     /// The caches in front of calls.
     caches: cache::Caches,
 }
@@ -675,6 +681,7 @@ impl<'a> World<'a> {
             caches: cache::Caches::new(spec),
             randoms: std::collections::BTreeMap::new(),
             gcs: std::collections::BTreeMap::new(),
+            hosts: hosts::Hosts::new(spec),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
             digest: opts_digest.then_some(0),
@@ -965,6 +972,7 @@ impl<'a> World<'a> {
                 .zip(&self.migrations)
                 .map(|(m, c)| (m.name.clone(), c.result()))
                 .collect(),
+            hosts: self.host_results(end),
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -1015,6 +1023,7 @@ impl<'a> World<'a> {
             Ev::Started { inst } => self.on_started(now, inst),
             Ev::CacheHit { slot } => self.on_cache_hit(now, slot),
             Ev::OutboxMark { svc } => self.on_outbox_mark(svc),
+            Ev::HostTick { host } => self.on_host_tick(now, host),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

@@ -122,6 +122,8 @@ pub struct SystemSpec {
     pub registry: Option<RegistrySpec>,
     /// Zone names.
     pub zones: Vec<String>,
+    /// Machines whose cores co-located instances share (empty: every instance has its own).
+    pub hosts: Vec<HostSpec>,
     /// Broker queues.
     pub queues: Vec<QueueSpec>,
     /// Broker topics.
@@ -293,6 +295,17 @@ pub enum FaultKind {
         /// Mean time to repair.
         mttr: SimDuration,
     },
+    /// Every instance on the host (an index into [`SystemSpec::hosts`]) is down: crash
+    /// semantics. `target` is unused.
+    HostOutage(u32),
+    /// `threads` runnable threads outside the model compete for the host's cores (a noisy
+    /// neighbour). `target` is unused.
+    CpuHog {
+        /// The host.
+        host: u32,
+        /// Runnable threads added.
+        threads: u32,
+    },
     /// Stop-the-world pauses on each instance, as a garbage collector makes them: `pause`
     /// long, every `every` (start to start, from a random phase) when `periodic`, else after
     /// exponential gaps of mean `every` (end to start).
@@ -304,6 +317,17 @@ pub enum FaultKind {
         /// Fixed period (true) or exponential gaps.
         periodic: bool,
     },
+}
+
+/// A machine whose cores its instances share (processor sharing, `policy::cpu`).
+#[derive(Clone, Debug)]
+pub struct HostSpec {
+    /// Its name.
+    pub name: String,
+    /// Cores its runnable threads share.
+    pub cores: u32,
+    /// Its zone (an index into [`SystemSpec::zones`]; `u32::MAX`: none).
+    pub zone: u32,
 }
 
 /// Where a breaker or bulkhead sits relative to the retry loop.
@@ -537,6 +561,10 @@ pub struct ServiceSpec {
     pub occ: bool,
     /// Zone of each instance slot (indices into [`SystemSpec::zones`]); empty without zones.
     pub zones: Vec<u32>,
+    /// Host of each instance slot (indices into [`SystemSpec::hosts`]); empty without hosts.
+    pub hosts: Vec<u32>,
+    /// Cores each instance requests on its host (placement's bookkeeping).
+    pub cpu: f64,
     /// A horizontal autoscaler.
     pub autoscale: Option<AutoscaleSpec>,
     /// A canary version.

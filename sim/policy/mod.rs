@@ -13,6 +13,7 @@ pub mod bulkhead;
 pub mod cache;
 pub mod command;
 pub mod concurrency;
+pub mod cpu;
 pub mod criticality;
 pub mod deadline;
 pub mod fallback;

@@ -3,6 +3,7 @@
 //! Text is measured with DejaVu Sans compiled into the binary (never the system's fonts),
 //! so a chart's bytes depend only on the data.
 
+mod hosts;
 mod share;
 
 use super::data::{RunData, SeriesRow, StateEvent};
@@ -586,6 +587,35 @@ fn percentile_lines(rows: &[&SeriesRow]) -> Vec<Line> {
         .collect()
 }
 
+/// One line per chosen subject of `kind` ((colour index, name)) over time: `f` of its rows.
+fn series_panel(
+    d: &RunData,
+    kind: &str,
+    chosen: &[(usize, String)],
+    (title, y): (&str, &str),
+    f: fn(&SeriesRow) -> f64,
+    bands: &[Band],
+    x_range: (f64, f64),
+) -> LineChart {
+    LineChart {
+        title: title.into(),
+        x_desc: "time (s)".into(),
+        y_desc: y.into(),
+        x_log: false,
+        y_log: false,
+        lines: chosen
+            .iter()
+            .map(|(k, name)| Line {
+                label: name.clone(),
+                colour: palette(*k),
+                points: d.rows(kind, name).map(|r| (r.t_s, f(r))).collect(),
+            })
+            .collect(),
+        bands: bands.to_vec(),
+        x_range,
+    }
+}
+
 /// Draws every chart that applies to the run in `dir`; returns them in report order.
 pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>> {
     let mut out = Vec::new();
@@ -714,22 +744,9 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
         ranked.sort_by_key(|(m, k, _)| (std::cmp::Reverse(*m), *k));
         ranked.truncate(8);
         ranked.sort_by_key(|(_, k, _)| *k);
-        let panel = |title: &str, y: &str, f: fn(&SeriesRow) -> f64| LineChart {
-            title: title.into(),
-            x_desc: "time (s)".into(),
-            y_desc: y.into(),
-            x_log: false,
-            y_log: false,
-            lines: ranked
-                .iter()
-                .map(|(_, k, s)| Line {
-                    label: s.clone(),
-                    colour: palette(*k),
-                    points: d.rows("service", s).map(|r| (r.t_s, f(r))).collect(),
-                })
-                .collect(),
-            bands: bands.clone(),
-            x_range,
+        let chosen: Vec<(usize, String)> = ranked.into_iter().map(|(_, k, s)| (k, s)).collect();
+        let panel = |title: &str, y: &str, f: fn(&SeriesRow) -> f64| {
+            series_panel(d, "service", &chosen, (title, y), f, &bands, x_range)
         };
         let chart = Panels(vec![
             panel("In flight per service (bucket end)", "requests", |r| {
@@ -752,6 +769,9 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
     }
     // Each instance's share of its service's load.
     for c in share::draw(d, dir, png, &bands, x_range)? {
+        put(c.file, c.caption);
+    }
+    if let Some(c) = hosts::draw(d, dir, png, &bands, x_range)? {
         put(c.file, c.caption);
     }
     // State timeline.

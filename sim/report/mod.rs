@@ -444,6 +444,28 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             .collect();
         doc["migrations"] = Value::Object(migrations);
     }
+    if !result.hosts.is_empty() {
+        let hosts: Map<String, Value> = result
+            .hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.name.clone(),
+                    json!({
+                        "cores": h.cores,
+                        "zone": h.zone,
+                        "instances": h.instances,
+                        "requested_cpu": r6(h.requested_cpu),
+                        "utilization": r6(h.utilization),
+                        "load": r6(h.load),
+                        "bursts": h.bursts,
+                        "stretch": h.stretch.map(r6),
+                    }),
+                )
+            })
+            .collect();
+        doc["hosts"] = Value::Object(hosts);
+    }
     let t = &result.trace_stats;
     doc["traces"] = json!({
         "traced": t.traced,

@@ -56,6 +56,8 @@ pub struct RunResult {
     pub caches: Vec<CacheResult>,
     /// Each strangler-fig migration's split at the end (name, figures of the replacement).
     pub migrations: Vec<(String, CanaryResult)>,
+    /// Per host, in declaration order (empty without `[[host]]`).
+    pub hosts: Vec<HostResult>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.
@@ -349,6 +351,29 @@ pub struct ProxyResult {
     pub unreachable: u64,
     /// mTLS handshakes its outbound proxies made.
     pub handshakes: u64,
+}
+
+/// One host's CPU over the measured part of the run.
+#[derive(Clone, Debug, Default)]
+pub struct HostResult {
+    /// Its name.
+    pub name: String,
+    /// Cores its runnable threads share.
+    pub cores: u32,
+    /// Its zone, if it has one.
+    pub zone: Option<String>,
+    /// The instance slots placed on it (`service/k`).
+    pub instances: Vec<String>,
+    /// Cores its instances request (placement's bookkeeping).
+    pub requested_cpu: f64,
+    /// Share of its core time used (by the model's work and outside hogs alike).
+    pub utilization: f64,
+    /// Mean runnable threads (the load average over the run).
+    pub load: f64,
+    /// Work steps that ran on it and ended after warm-up.
+    pub bursts: u64,
+    /// Their wall time over their CPU time: 1 when nothing waited for a core.
+    pub stretch: Option<f64>,
 }
 
 /// One named cache's counters over the measured part of the run (hits, misses and the rest

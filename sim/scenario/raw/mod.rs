@@ -5,9 +5,11 @@
 //! serialise back to JSON with defaults filled in: that is the "effective
 //! parameters" section of `manifest.json`.
 
+mod hosts;
 mod mesh;
 mod policies;
 
+pub use hosts::*;
 pub use mesh::*;
 pub use policies::*;
 
@@ -48,6 +50,9 @@ pub struct RawScenario {
     /// `[[migration]]`: strangler-fig migrations from one service to another.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migration: Vec<RawMigration>,
+    /// `[[host]]`: machines whose cores co-located instances share.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host: Vec<RawHost>,
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
@@ -376,7 +381,8 @@ fn one_ms_work() -> RawDist {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
-    /// latency, error, slow, crash, pause, random_crash, gc, partition, reset, loss.
+    /// latency, error, slow, crash, pause, random_crash, gc, partition, reset, loss,
+    /// host_outage, cpu_hog.
     pub kind: String,
     /// The service hit (one end, for link faults); zone faults name `zone` instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -429,6 +435,12 @@ pub struct RawFault {
     /// gc: a fixed period (true) or exponential gaps (false, the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub periodic: Option<bool>,
+    /// host_outage, cpu_hog: the host hit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// cpu_hog: runnable threads it adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<u32>,
 }
 
 /// A status as written: an HTTP code or a gRPC status name.
@@ -710,6 +722,9 @@ pub struct RawService {
     /// Zones of its instances, assigned in turn (instance k in zones[k % len]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
+    /// Where its instances go when there are `[[host]]`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<RawPlacement>,
     /// Local work done first (shorthand for a leading `{ work = ... }` step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<RawDist>,

@@ -16,6 +16,8 @@ const FAULTS: KindTable = KindTable {
         ("random_crash", &["mttf", "mttr"]),
         ("gc", &["every", "pause", "periodic"]),
         ("zone_outage", &[]),
+        ("host_outage", &["host"]),
+        ("cpu_hog", &["host", "threads"]),
         ("zone_partition", &[]),
         ("registry_outage", &[]),
         ("registry_partition", &[]),
@@ -37,8 +39,9 @@ pub(super) fn build_faults(
         let p = root().key("fault").index(i);
         let zonal = matches!(
             f.kind.as_str(),
-            "zone_outage" | "zone_partition" | "registry_outage"
+            "zone_outage" | "zone_partition" | "registry_outage" | "host_outage" | "cpu_hog"
         );
+        let hostly = matches!(f.kind.as_str(), "host_outage" | "cpu_hog");
         if f.kind.starts_with("registry_") && raw.registry.is_none() {
             cx.err(
                 p.key("kind"),
@@ -58,6 +61,13 @@ pub(super) fn build_faults(
                 cx.err(
                     p.key("target"),
                     "a registry outage has no target (use registry_partition with target = \"<service>\" to cut one service off from the registry)",
+                );
+                None
+            }
+            (Some(_), true) if hostly => {
+                cx.err(
+                    p.key("target"),
+                    "a host fault names `host`, not a target service: it hits every instance on that host",
                 );
                 None
             }
@@ -96,7 +106,22 @@ pub(super) fn build_faults(
                 }
             }
         };
-        if !zonal && (f.zone.is_some() || f.peer_zone.is_some()) {
+        let host_names = super::hosts::host_names(raw);
+        let host = match (&f.host, hostly) {
+            (Some(h), true) => super::hosts::host_index(cx, &host_names, h, p.key("host")),
+            (None, true) => {
+                cx.err(
+                    p.clone(),
+                    format!(
+                        "a {} fault needs host = \"<host>\" (a [[host]] name)",
+                        f.kind
+                    ),
+                );
+                None
+            }
+            (_, false) => None,
+        };
+        if (!zonal || hostly) && (f.zone.is_some() || f.peer_zone.is_some()) {
             cx.err(
                 p.key("zone"),
                 "`zone` and `peer_zone` are for zone_outage and zone_partition faults",
@@ -211,6 +236,16 @@ pub(super) fn build_faults(
                     _ => None,
                 }
             }
+            "host_outage" => host.map(FaultKind::HostOutage),
+            "cpu_hog" => match f.threads {
+                Some(threads) if (1..=100_000).contains(&threads) => {
+                    host.map(|host| FaultKind::CpuHog { host, threads })
+                }
+                _ => {
+                    cx.err(p.key("threads"), "a cpu_hog fault needs threads = <n from 1 to 100000>: runnable threads outside the model competing for the host's cores");
+                    None
+                }
+            },
             "pause" => Some(FaultKind::Pause),
             "random_crash" => match (f.mttf, f.mttr) {
                 (Some(mttf), Some(mttr)) if mttf.0 > 0 && mttr.0 > 0 => {
@@ -254,6 +289,8 @@ pub(super) fn build_faults(
                 ("code", f.code.is_some()),
                 ("mttf", f.mttf.is_some()),
                 ("mttr", f.mttr.is_some()),
+                ("host", f.host.is_some()),
+                ("threads", f.threads.is_some()),
             ];
             for (key, message) in FAULTS.unused(&f.kind, takes, &set) {
                 cx.err(p.key(key), message);

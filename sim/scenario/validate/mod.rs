@@ -4,6 +4,7 @@ mod arrivals;
 mod caches;
 mod dist;
 mod faults;
+mod hosts;
 mod kinds;
 mod layers;
 mod mesh;
@@ -567,6 +568,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             error_rate: s.error_rate,
             occ: s.occ,
             zones: Vec::new(),
+            hosts: Vec::new(),
+            cpu: 1.0,
             canary: s.canary.as_ref().map(|c| {
                 let cp = p.key("canary");
                 if c.replicas == 0 {
@@ -826,6 +829,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                 .collect();
         }
     }
+    let hosts = hosts::build_hosts(&mut cx, raw, &zone_names, &mut services);
     let cross_zone = raw
         .network
         .cross_zone
@@ -975,6 +979,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             cross_zone,
         },
         zones: zone_names,
+        hosts,
         headers: header_names,
         services,
         workloads,
