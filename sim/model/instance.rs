@@ -502,7 +502,17 @@ impl World<'_> {
                         return;
                     }
                 }
-                Step::Saga(def) => self.start_saga(now, id, *def),
+                Step::Saga(def, wait) => {
+                    let started = self.start_saga(now, id, *def, *wait);
+                    if *wait {
+                        if !started {
+                            // No saga to wait for: the request fails (the API's 500).
+                            self.reqs[id].failed = true;
+                            self.complete(now, id);
+                        }
+                        return;
+                    }
+                }
                 Step::Parallel(cs) => {
                     let first = self.site_index[service][r.endpoint as usize][r.step as usize];
                     // Decide every member first and set `pending` to the total before any call

@@ -737,8 +737,9 @@ pub enum Step {
     Call(CallSpec),
     /// Calls issued together; the step ends when all have answered.
     Parallel(Vec<CallSpec>),
-    /// Starts a saga (index into [`SystemSpec::sagas`]); the handler goes on at once.
-    Saga(u32),
+    /// Starts a saga (index into [`SystemSpec::sagas`]); the handler goes on at once, or
+    /// with `wait` (true) waits for its end and fails unless it completed.
+    Saga(u32, bool),
     /// A call that a strangler-fig migration (index into [`SystemSpec::migrations`]) sends
     /// to the old service (`[0]`) or to its replacement (`[1]`).
     Migrate(u32, Box<[CallSpec; 2]>),
@@ -751,7 +752,7 @@ impl Step {
             Step::Call(c) => std::slice::from_ref(c),
             Step::Parallel(cs) => cs,
             Step::Migrate(_, cs) => &cs[..],
-            Step::Work(_) | Step::Saga(_) => &[],
+            Step::Work(_) | Step::Saga(..) => &[],
         }
     }
 
@@ -761,7 +762,7 @@ impl Step {
             Step::Call(c) => std::slice::from_mut(c),
             Step::Parallel(cs) => cs,
             Step::Migrate(_, cs) => &mut cs[..],
-            Step::Work(_) | Step::Saga(_) => &mut [],
+            Step::Work(_) | Step::Saga(..) => &mut [],
         }
     }
 }

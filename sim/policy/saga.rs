@@ -1,7 +1,7 @@
 //! A saga orchestrator (POLICIES.md §17): forward steps in order; on a failure before or at
 //! the pivot, compensations of the completed steps in reverse order (the failed step itself
-//! is not compensated, steps without a compensation are skipped); after the pivot, only
-//! forward retries. Replies carry the sequence number of the command they answer, so a
+//! is not compensated unless `compensate_failed`, steps without a compensation are skipped);
+//! after the pivot, only forward retries. Replies carry the sequence number of the command they answer, so a
 //! duplicate or late reply never advances the saga twice.
 //!
 //! Ends: completed (every step done), compensated (rolled back), failed (a compensation
@@ -35,6 +35,10 @@ pub struct Config {
     pub compensation_attempts: u32,
     /// Temporal's continueWithError: go on compensating past a compensation that gave up.
     pub continue_with_error: bool,
+    /// Compensate the failed step too. Temporal's saga samples register a step's compensation
+    /// before running it, because a step that failed (a timeout above all) may still have
+    /// taken effect: its compensation must be safe to run when it did not.
+    pub compensate_failed: bool,
     /// Back-off before the second attempt (Temporal: 1 s), times `multiplier` per attempt, at
     /// most `max_backoff` (100 s).
     pub backoff: SimDuration,
@@ -54,6 +58,7 @@ impl Config {
             retriable_attempts: 10,
             compensation_attempts: 5,
             continue_with_error: false,
+            compensate_failed: false,
             backoff: SimDuration::from_secs(1),
             multiplier: 2.0,
             max_backoff: SimDuration::from_secs(100),
@@ -231,6 +236,10 @@ impl Saga {
             (Status::Running, false) => {
                 if self.attempt < cfg.action_attempts {
                     self.run(step, false, self.attempt + 1, cfg)
+                } else if cfg.compensate_failed && cfg.steps[step].compensation {
+                    // It may have taken effect (its answer was lost): undo it first.
+                    self.status = Status::Compensating;
+                    self.run(step, true, 1, cfg)
                 } else {
                     // The failed step is not compensated: its transaction did not commit.
                     self.status = Status::Compensating;
@@ -332,6 +341,27 @@ mod tests {
             vec![(0, false, 1), (1, false, 1), (2, false, 1), (0, true, 1)]
         );
         assert_eq!(end, Status::Compensated);
+    }
+
+    #[test]
+    fn compensate_failed_undoes_the_failed_step_first_then_the_rest_in_reverse() {
+        let mut cfg = order();
+        cfg.compensate_failed = true;
+        let (log, end) = drive(&cfg, |step, comp, _| comp || step != 2);
+        assert_eq!(
+            log,
+            vec![
+                (0, false, 1),
+                (1, false, 1),
+                (2, false, 1),
+                (2, true, 1),
+                (0, true, 1)
+            ]
+        );
+        assert_eq!(end, Status::Compensated);
+        // A failed step without a compensation (verify) has nothing to undo.
+        let (log, _) = drive(&cfg, |step, comp, _| comp || step != 1);
+        assert_eq!(log, vec![(0, false, 1), (1, false, 1), (0, true, 1)]);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub(super) struct SagaRun {
     pub(super) state: Saga,
     generation: u32,
     pub(super) carrier: Option<ReqId>,
+    /// The handler waiting for its end (`{ saga = ..., wait = true }`), if any.
+    pub(super) waiter: Option<ReqId>,
     /// Its number, for the event log.
     number: u64,
     started: SimTime,
@@ -113,6 +115,7 @@ impl Sagas {
                     state: Saga::new(),
                     generation: 0,
                     carrier: None,
+                    waiter: None,
                     number: 0,
                     started: now,
                     ended: None,
@@ -153,6 +156,7 @@ impl Sagas {
         slot: usize,
         def: u32,
         carrier: Option<ReqId>,
+        waiter: Option<ReqId>,
     ) -> Next {
         let sd = &spec.sagas[def as usize];
         self.next += 1;
@@ -160,6 +164,7 @@ impl Sagas {
         run.def = def;
         run.state = Saga::new();
         run.carrier = carrier;
+        run.waiter = waiter;
         run.number = self.next;
         run.started = now;
         run.ended = None;
@@ -447,7 +452,7 @@ mod tests {
     /// Starts a saga and answers its calls with `replies` until it ends: its reference.
     fn run(s: &mut Sagas, spec: &SystemSpec, replies: &[bool]) -> (usize, u32, Status) {
         let (slot, reference) = s.claim(SimTime(S), 0).expect("room");
-        let mut next = s.begin(spec, SimTime(S), slot, 0, None);
+        let mut next = s.begin(spec, SimTime(S), slot, 0, None, None);
         let mut replies = replies.iter();
         loop {
             match next {
@@ -536,7 +541,7 @@ mod tests {
         s.effect(SimTime(S), reference, CREATE);
         s.effect(SimTime(S), reference, CHARGE);
         let (slot, _) = s.claim(SimTime(S), 0).expect("room");
-        s.begin(&spec, SimTime(S), slot, 0, None);
+        s.begin(&spec, SimTime(S), slot, 0, None, None);
         let r = result(&mut s, &spec);
         assert_eq!((r.started, r.consistent, r.running_at_end), (2, 1, 1));
     }

@@ -38,13 +38,14 @@ const SETTLE: SimDuration = SimDuration::from_secs(60);
 pub(super) const CHOREO: u64 = 1 << 62;
 
 impl World<'_> {
-    /// Request `id` reached a `{ saga = ... }` step: start saga `def` on its instance.
-    pub(super) fn start_saga(&mut self, now: SimTime, id: ReqId, def: u32) {
+    /// Request `id` reached a `{ saga = ... }` step: start saga `def` on its instance; with
+    /// `wait`, `id` waits for the saga's end (as for a call's answer). Whether it started.
+    pub(super) fn start_saga(&mut self, now: SimTime, id: ReqId, def: u32, wait: bool) -> bool {
         let spec = self.spec;
         let sd = &spec.sagas[def as usize];
         let instance = self.reqs[id].instance;
         let Some((slot, reference)) = self.sagas.claim(now, def) else {
-            return;
+            return false;
         };
         let carrier = if sd.choreography.is_some() {
             None
@@ -62,12 +63,17 @@ impl World<'_> {
             carrier.crit = self.reqs[id].crit;
             let Some(cid) = self.alloc(carrier) else {
                 self.sagas.unclaim(slot, def);
-                return;
+                return false;
             };
             Some(cid)
         };
-        let next = self.sagas.begin(spec, now, slot, def, carrier);
+        let waiter = wait.then(|| {
+            self.reqs[id].pending = 1;
+            id
+        });
+        let next = self.sagas.begin(spec, now, slot, def, carrier, waiter);
         self.saga_next(now, slot, next);
+        true
     }
 
     /// Carries out the orchestrator's next command.
@@ -170,8 +176,19 @@ impl World<'_> {
     }
 
     fn saga_end(&mut self, now: SimTime, slot: usize, status: Status) {
+        let waiter = self.sagas.run(slot).waiter.take();
         if let Some(carrier) = self.sagas.end(self.spec, now, slot, status, &mut self.log) {
             self.release(carrier);
+        }
+        if let Some(w) = waiter {
+            // The handler that waits hears the end as a call's answer: it goes on if the saga
+            // completed, else it fails (compensated, failed or stuck alike: the order is off).
+            let outcome = if status == Status::Completed {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            };
+            self.call_result(now, w, outcome, true, 0);
         }
         self.engine
             .schedule_at(now.after(SETTLE), Ev::SagaSettled { saga: slot as u32 });

@@ -235,6 +235,9 @@ pub struct RawSaga {
     /// Go on compensating past a compensation that gave up (Temporal continueWithError).
     #[serde(default)]
     pub continue_with_error: bool,
+    /// Compensate the failed step too (it may have taken effect): Temporal's samples.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compensate_failed: bool,
     /// Back-off before a second attempt (1s), doubled each time up to 100s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<SimDuration>,

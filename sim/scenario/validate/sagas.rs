@@ -123,6 +123,7 @@ pub(super) fn build_sagas(
             }
         }
         config.continue_with_error = sg.continue_with_error;
+        config.compensate_failed = sg.compensate_failed;
         if let Some(b) = sg.backoff {
             config.backoff = b;
         }

@@ -119,7 +119,7 @@ pub(super) fn build_step(
             cx.err(path.key("saga"), format!("saga {name:?} runs on its orchestrator {:?}: start it from a handler of that service, not {here:?}", raw.saga[k].orchestrator));
             return None;
         }
-        return Some(Step::Saga(k as u32));
+        return Some(Step::Saga(k as u32, st.wait.unwrap_or(false)));
     }
     let kinds = [
         st.to.is_some(),
@@ -256,7 +256,7 @@ pub(super) fn build_call(
                 cx.err(path.key("poison"), "`poison` belongs to a publish step");
             }
             if st.wait.is_some() {
-                cx.err(path.key("wait"), "`wait` belongs to a publish step");
+                cx.err(path.key("wait"), "`wait` belongs to a publish step (wait for the broker) or a saga step (wait for the saga's end)");
             }
             (
                 resolve(cx, st.to.as_deref().expect("checked"), path.key("to"))?,
