@@ -697,3 +697,42 @@ fn bad_hosts_and_placements_are_refused() {
         refused(&format!("host-{name}.toml"), text.as_bytes(), line, needle);
     }
 }
+
+#[test]
+fn bad_transactions_are_refused() {
+    let head = "[sim]\nname = \"h\"\nduration = \"1h\"\n[[service]]\nname = \"a\"\ncalls = [{ transaction = \"t\" }]\n[[service]]\nname = \"b\"\n[[workload]]\nname = \"w\"\ntarget = \"a\"\narrivals = { kind = \"poisson\", rate = 1 }\n[[transaction]]\n";
+    for (name, tail, line, needle) in [
+        (
+            "no-timeout",
+            "name = \"t\"\ncoordinator = \"a\"\nparticipants = [{ to = \"b\" }]\n",
+            16,
+            "a participant needs a timeout",
+        ),
+        (
+            "unknown",
+            "name = \"u\"\ncoordinator = \"a\"\nparticipants = [{ to = \"b\", timeout = \"1s\" }]\n",
+            6,
+            "unknown transaction \"t\" (did you mean \"u\"?)",
+        ),
+        (
+            "elsewhere",
+            "name = \"t\"\ncoordinator = \"b\"\nparticipants = [{ to = \"a\", timeout = \"1s\" }]\n",
+            6,
+            "transaction \"t\" is run by its coordinator \"b\"",
+        ),
+        (
+            "empty",
+            "name = \"t\"\ncoordinator = \"a\"\nparticipants = []\n",
+            16,
+            "a transaction has 1 to 64 participants, got 0",
+        ),
+        (
+            "twice",
+            "name = \"t\"\ncoordinator = \"a\"\nparticipants = [{ to = \"b\", timeout = \"1s\" }, { to = \"b\", timeout = \"1s\" }]\n",
+            16,
+            "a service takes part once in a transaction",
+        ),
+    ] {
+        refused(&format!("tx-{name}.toml"), format!("{head}{tail}").as_bytes(), line, needle);
+    }
+}

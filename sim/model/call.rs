@@ -130,11 +130,11 @@ impl World<'_> {
                 writer: from,
             };
         }
-        let carrier = &self.reqs[parent_req];
-        if let Origin::SagaCarrier { saga } = carrier.origin {
-            // A saga step's call: the participant's request carries which step it is.
-            let code = self.saga_step_code(saga, carrier.step);
-            req.saga_step = Some(SagaStepRef { saga, code });
+        if matches!(
+            self.reqs[parent_req].origin,
+            Origin::SagaCarrier { .. } | Origin::TxCarrier { .. }
+        ) {
+            req.saga_step = Some(self.carrier_step_ref(parent_req));
         }
         if let Some(p) = self.sites[self.calls[call_id].site as usize].spec.publish {
             req.cargo = Cargo::Publish {
@@ -689,7 +689,7 @@ impl World<'_> {
     ) {
         if matches!(
             self.reqs[parent].origin,
-            Origin::SagaCarrier { .. } | Origin::CacheFill
+            Origin::SagaCarrier { .. } | Origin::CacheFill | Origin::TxCarrier { .. }
         ) {
             self.carrier_result(now, parent, outcome);
             return;
@@ -716,15 +716,34 @@ impl World<'_> {
         self.resume_after_calls(now, parent);
     }
 
+    /// Which step of which saga or transaction a call of `carrier` makes: its participant's
+    /// request carries it. (Out of line: most calls have no carrier.)
+    #[cold]
+    #[inline(never)]
+    fn carrier_step_ref(&self, carrier: ReqId) -> SagaStepRef {
+        let c = &self.reqs[carrier];
+        match c.origin {
+            Origin::SagaCarrier { saga } => SagaStepRef {
+                saga,
+                code: self.saga_step_code(saga, c.step),
+            },
+            Origin::TxCarrier { tx } => SagaStepRef {
+                saga: tx,
+                code: self.tx_code(tx, c.step),
+            },
+            _ => unreachable!("only carriers"),
+        }
+    }
+
     /// A carrier's call ended: a saga's orchestrator decides; a cache refresh's carrier has
     /// done its work (the cache filled itself as the call ended).
     #[cold]
     #[inline(never)]
     fn carrier_result(&mut self, now: SimTime, carrier: ReqId, outcome: Outcome) {
-        if let Origin::SagaCarrier { .. } = self.reqs[carrier].origin {
-            self.saga_reply(now, carrier, outcome);
-        } else {
-            self.release(carrier);
+        match self.reqs[carrier].origin {
+            Origin::SagaCarrier { .. } => self.saga_reply(now, carrier, outcome),
+            Origin::TxCarrier { .. } => self.tx_reply(now, carrier, outcome),
+            _ => self.release(carrier),
         }
     }
 

@@ -144,7 +144,18 @@ pub(super) fn site_labels(spec: &SystemSpec) -> Vec<String> {
                     && g.endpoint as usize == ep
                     && g.choreography.is_none()
             });
+            let tx = spec
+                .transactions
+                .iter()
+                .find(|t| t.coordinator.0 as usize == i && t.endpoint as usize == ep);
             for (k, step) in e.steps.iter().enumerate() {
+                if let Some(t) = tx {
+                    let n = t.participants.len();
+                    let phase = ["prepare", "commit", "abort"][k / n];
+                    let to = &spec.services[t.participants[k % n].0 as usize].name;
+                    out.push(format!("transaction {}: {phase} {to}", t.name));
+                    continue;
+                }
                 let calls = step.calls().len();
                 for m in 0..calls {
                     let label = match (saga, step) {

@@ -68,7 +68,10 @@ impl World<'_> {
                     && r.state == State::Running
                     && !r.killed
                     // A saga's carrier is the orchestrator's durable state, not a process.
-                    && !matches!(r.origin, Origin::SagaCarrier { .. } | Origin::CacheFill)
+                    && !matches!(
+                        r.origin,
+                        Origin::SagaCarrier { .. } | Origin::CacheFill | Origin::TxCarrier { .. }
+                    )
             })
             .map(|(id, _)| id)
             .collect();
@@ -88,7 +91,10 @@ impl World<'_> {
                     Origin::Probe => self.probe_result(now, id, false),
                     Origin::Delivery { .. } => self.delivery_done(now, id, Outcome::Error, true),
                     // A one-way message (fire and forget): lost, and nobody knows.
-                    Origin::OneWay | Origin::SagaCarrier { .. } | Origin::CacheFill => {}
+                    Origin::OneWay
+                    | Origin::SagaCarrier { .. }
+                    | Origin::CacheFill
+                    | Origin::TxCarrier { .. } => {}
                     Origin::Client { .. } => self.client_account(now, id, Outcome::Error),
                     Origin::Call { call: parent } => {
                         let r = &mut self.reqs[id];

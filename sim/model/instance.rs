@@ -502,6 +502,14 @@ impl World<'_> {
                         return;
                     }
                 }
+                Step::Tx(def) => {
+                    if !self.start_tx(now, id, *def) {
+                        // No room for another transaction: the request fails.
+                        self.reqs[id].failed = true;
+                        self.complete(now, id);
+                    }
+                    return;
+                }
                 Step::Saga(def, wait) => {
                     let started = self.start_saga(now, id, *def, *wait);
                     if *wait {
@@ -679,6 +687,12 @@ impl World<'_> {
         }
         let r = &self.reqs[id];
         let (cargo, key) = (r.cargo, r.key);
+        if let (Outcome::Ok, Some(part)) = (outcome, r.saga_step) {
+            if part.code & twopc::TX != 0 && !self.tx_participant(now, id, part.saga, part.code) {
+                // A PREPARE that finds the key locked by another transaction votes NO.
+                outcome = Outcome::Error;
+            }
+        }
         match cargo {
             Cargo::Write { .. } if outcome == Outcome::Ok => self.write_committed(id),
             Cargo::Publish { dest, msg }
@@ -693,7 +707,9 @@ impl World<'_> {
         let (born, measured, probe) = (r.born, r.measured, r.origin == Origin::Probe);
         // (A choreographed step's effect is judged with its message, in `delivery_done`.)
         if let (Outcome::Ok, Some(part), false) = (outcome, r.saga_step, delivery) {
-            self.saga_effect(now, part.saga, part.code);
+            if part.code & twopc::TX == 0 {
+                self.saga_effect(now, part.saga, part.code);
+            }
         }
         self.release_server_limit(now, id, outcome);
         self.held_change(s, now, -1);
@@ -804,7 +820,10 @@ impl World<'_> {
                 self.delivery_done(now, id, outcome, false);
                 return;
             }
-            Origin::OneWay | Origin::SagaCarrier { .. } | Origin::CacheFill => {
+            Origin::OneWay
+            | Origin::SagaCarrier { .. }
+            | Origin::CacheFill
+            | Origin::TxCarrier { .. } => {
                 // A one-way message (a fire-and-forget publish): nobody hears the answer.
                 self.release(id);
                 return;

@@ -30,6 +30,7 @@ pub mod sagas;
 mod scaling;
 pub mod spec;
 pub mod tracing;
+pub mod twopc;
 
 use crate::engine::{Engine, EventKey, Stop};
 use crate::ids::{CallId, IdVec, ReqId};
@@ -160,6 +161,10 @@ enum Ev {
     OutboxMark { svc: u32 },
     /// A host's next work step ends.
     HostTick { host: u32 },
+    /// A transaction's carrier sends its unacknowledged decision again.
+    TxResend { req: ReqId },
+    /// A transaction checks whether its coordinator recovered.
+    TxRecover { tx: u32 },
 }
 
 impl Ev {
@@ -189,6 +194,8 @@ impl Ev {
             Ev::GcPause { inst } => (41, inst as u64),
             Ev::GcResume { inst } => (42, inst as u64),
             Ev::HostTick { host } => (43, host as u64),
+            Ev::TxResend { req } => (44, req.0 as u64),
+            Ev::TxRecover { tx } => (45, tx as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -312,6 +319,9 @@ enum Origin {
     SagaCarrier { saga: u32 },
     /// The carrier of a cache's refresh of a stale entry: nobody waits for it.
     CacheFill,
+    /// One participant's carrier of transaction `tx` (a generation-tagged reference) at its
+    /// coordinator, which hears its calls' answers itself.
+    TxCarrier { tx: u32 },
 }
 
 /// What a request carries besides its own work: a message for a broker, a delivered
@@ -564,6 +574,8 @@ pub struct World<'a> {
     mesh: Option<mesh::Mesh>,
     /// The hosts' shared CPUs (none without `[[host]]`).
     hosts: hosts::Hosts,
+    /// Two-phase commits in flight, and the participants' locks.
+    txs: twopc::Txs,
     /// The caches in front of calls.
     caches: cache::Caches,
 }
@@ -682,6 +694,7 @@ impl<'a> World<'a> {
             randoms: std::collections::BTreeMap::new(),
             gcs: std::collections::BTreeMap::new(),
             hosts: hosts::Hosts::new(spec),
+            txs: twopc::Txs::new(spec),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
             digest: opts_digest.then_some(0),
@@ -973,6 +986,7 @@ impl<'a> World<'a> {
                 .map(|(m, c)| (m.name.clone(), c.result()))
                 .collect(),
             hosts: self.host_results(end),
+            transactions: self.tx_results(),
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -1024,6 +1038,8 @@ impl<'a> World<'a> {
             Ev::CacheHit { slot } => self.on_cache_hit(now, slot),
             Ev::OutboxMark { svc } => self.on_outbox_mark(svc),
             Ev::HostTick { host } => self.on_host_tick(now, host),
+            Ev::TxResend { req } => self.on_tx_resend(now, req),
+            Ev::TxRecover { tx } => self.on_tx_recover(now, tx),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

@@ -132,6 +132,8 @@ pub struct SystemSpec {
     pub sagas: Vec<SagaSpec>,
     /// Strangler-fig migrations.
     pub migrations: Vec<MigrationSpec>,
+    /// Two-phase commits.
+    pub transactions: Vec<TxSpec>,
     /// Header names requests may carry (at most 8; bit k of a request's header set is
     /// `headers[k]`).
     pub headers: Vec<String>,
@@ -740,6 +742,9 @@ pub enum Step {
     /// Starts a saga (index into [`SystemSpec::sagas`]); the handler goes on at once, or
     /// with `wait` (true) waits for its end and fails unless it completed.
     Saga(u32, bool),
+    /// Runs a two-phase commit (index into [`SystemSpec::transactions`]) and waits for its
+    /// decision: on with the handler after a commit, failed after an abort.
+    Tx(u32),
     /// A call that a strangler-fig migration (index into [`SystemSpec::migrations`]) sends
     /// to the old service (`[0]`) or to its replacement (`[1]`).
     Migrate(u32, Box<[CallSpec; 2]>),
@@ -752,7 +757,7 @@ impl Step {
             Step::Call(c) => std::slice::from_ref(c),
             Step::Parallel(cs) => cs,
             Step::Migrate(_, cs) => &cs[..],
-            Step::Work(_) | Step::Saga(..) => &[],
+            Step::Work(_) | Step::Saga(..) | Step::Tx(_) => &[],
         }
     }
 
@@ -762,7 +767,7 @@ impl Step {
             Step::Call(c) => std::slice::from_mut(c),
             Step::Parallel(cs) => cs,
             Step::Migrate(_, cs) => &mut cs[..],
-            Step::Work(_) | Step::Saga(..) => &mut [],
+            Step::Work(_) | Step::Saga(..) | Step::Tx(_) => &mut [],
         }
     }
 }
@@ -803,6 +808,22 @@ pub struct SagaSpec {
     /// Choreography: per step, the queues of its action and compensation events (the
     /// participants consume them); `None`: orchestration.
     pub choreography: Option<Vec<[Option<u32>; 2]>>,
+}
+
+/// A two-phase commit: its coordinator's hidden endpoint holds, per participant k, the call
+/// carrying its PREPARE (step k), its COMMIT (n + k) and its ABORT (2n + k).
+#[derive(Clone, Debug)]
+pub struct TxSpec {
+    /// Its name.
+    pub name: String,
+    /// The service that coordinates it.
+    pub coordinator: ServiceId,
+    /// The participants' services, in order.
+    pub participants: Vec<ServiceId>,
+    /// The coordinator's hidden endpoint (weight 0).
+    pub endpoint: u32,
+    /// Wait before resending an unacknowledged decision.
+    pub resend: SimDuration,
 }
 
 /// A synchronous call to another service.

@@ -28,3 +28,4 @@ pub mod retry;
 pub mod saga;
 pub mod shed;
 pub mod status;
+pub mod twopc;

@@ -444,6 +444,31 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             .collect();
         doc["migrations"] = Value::Object(migrations);
     }
+    if !result.transactions.is_empty() {
+        let txs: Map<String, Value> = result
+            .transactions
+            .iter()
+            .map(|t| {
+                (
+                    t.name.clone(),
+                    json!({
+                        "started": t.started,
+                        "committed": t.committed,
+                        "aborted": t.aborted,
+                        "blocked": t.blocked,
+                        "lock_conflicts": t.lock_conflicts,
+                        "refused": t.refused,
+                        "resends": t.resends,
+                        "running_at_end": t.running_at_end,
+                        "locks_at_end": t.locks_at_end,
+                        "in_doubt_ms": latency_json(&t.in_doubt),
+                        "duration_ms": latency_json(&t.duration),
+                    }),
+                )
+            })
+            .collect();
+        doc["transactions"] = Value::Object(txs);
+    }
     if !result.hosts.is_empty() {
         let hosts: Map<String, Value> = result
             .hosts

@@ -58,6 +58,8 @@ pub struct RunResult {
     pub migrations: Vec<(String, CanaryResult)>,
     /// Per host, in declaration order (empty without `[[host]]`).
     pub hosts: Vec<HostResult>,
+    /// Per two-phase commit definition, in declaration order.
+    pub transactions: Vec<saga::TxResult>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.

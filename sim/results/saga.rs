@@ -1,4 +1,4 @@
-//! Sagas' results: how each definition's runs ended, and whether their effects agree.
+//! Sagas' and two-phase commits' results: how each definition's runs ended, and whether their effects agree or their participants waited.
 
 use crate::metrics::LatencyMs;
 
@@ -49,4 +49,33 @@ pub struct StepEffects {
     pub leaked: u64,
     /// Not applied in a completed saga.
     pub missing: u64,
+}
+
+/// What became of one definition's transactions.
+#[derive(Clone, Debug, Default)]
+pub struct TxResult {
+    /// Its name.
+    pub name: String,
+    /// Started after warm-up.
+    pub started: u64,
+    /// Decided commit.
+    pub committed: u64,
+    /// Decided abort.
+    pub aborted: u64,
+    /// Decided only once the coordinator recovered (participants in doubt meanwhile).
+    pub blocked: u64,
+    /// PREPAREs that voted NO because another transaction held the key.
+    pub lock_conflicts: u64,
+    /// Not started (too many in flight).
+    pub refused: u64,
+    /// Decisions sent again.
+    pub resends: u64,
+    /// Undecided or unacknowledged at the end.
+    pub running_at_end: u64,
+    /// Participant locks still held at the end (in doubt).
+    pub locks_at_end: u64,
+    /// Participants' in-doubt windows: YES vote to the decision's arrival.
+    pub in_doubt: LatencyMs,
+    /// Start to decision (what the waiting client pays).
+    pub duration: LatencyMs,
 }

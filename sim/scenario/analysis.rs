@@ -135,7 +135,7 @@ fn latency_memo(
                 // Either side of a migration: the slower bounds it.
                 Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
                 // The handler goes on at once: the saga runs on its own.
-                Step::Saga(..) => 0.0,
+                Step::Saga(..) | Step::Tx(_) => 0.0,
             };
         }
         out = out.max(total);
@@ -886,7 +886,7 @@ fn peak(
                 Step::Parallel(cs) => cs.iter().map(&mut call).sum(),
                 // One side or the other: the wider.
                 Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
-                Step::Work(_) | Step::Saga(..) => 0.0,
+                Step::Work(_) | Step::Saga(..) | Step::Tx(_) => 0.0,
             };
             widest = widest.max(width);
         }

@@ -40,6 +40,7 @@ pub(super) const CHOREO: u64 = 1 << 62;
 impl World<'_> {
     /// Request `id` reached a `{ saga = ... }` step: start saga `def` on its instance; with
     /// `wait`, `id` waits for the saga's end (as for a call's answer). Whether it started.
+    #[inline(never)]
     pub(super) fn start_saga(&mut self, now: SimTime, id: ReqId, def: u32, wait: bool) -> bool {
         let spec = self.spec;
         let sd = &spec.sagas[def as usize];

@@ -8,10 +8,12 @@
 mod hosts;
 mod mesh;
 mod policies;
+mod twopc;
 
 pub use hosts::*;
 pub use mesh::*;
 pub use policies::*;
+pub use twopc::*;
 
 use crate::time::SimDuration;
 use serde::{Deserialize, Serialize};
@@ -47,6 +49,9 @@ pub struct RawScenario {
     /// `[[saga]]`: orchestrated sagas.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub saga: Vec<RawSaga>,
+    /// `[[transaction]]`: two-phase commits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transaction: Vec<RawTransaction>,
     /// `[[migration]]`: strangler-fig migrations from one service to another.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migration: Vec<RawMigration>,
@@ -1029,6 +1034,9 @@ pub struct RawStep {
     /// Start this saga (the handler goes on at once; the orchestrator runs it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saga: Option<String>,
+    /// Run this two-phase commit and wait for its decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction: Option<String>,
     /// Publish a message to this queue or topic: a call to its broker, answered once stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publish: Option<String>,

@@ -14,6 +14,7 @@ mod registry;
 mod sagas;
 mod shift;
 mod steps;
+mod twopc;
 
 use super::diag::{did_you_mean, unknown, TomlPath};
 
@@ -849,6 +850,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         &dests,
         &pols,
     );
+    let transactions =
+        twopc::build_transactions(&mut cx, raw, &resolve, &mut services, &dests, &pols);
 
     // Consumers.
     for (i, s) in raw.service.iter().enumerate() {
@@ -955,6 +958,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     }
     let spec = SystemSpec {
         migrations,
+        transactions,
         trace: crate::model::spec::TraceSpec {
             sample: t.sample,
             max_sampled: t.max_sampled,

@@ -86,6 +86,40 @@ pub(super) fn build_step(
     pols: &Policies,
     defaults: &Defaults,
 ) -> Option<Step> {
+    if let Some(name) = &st.transaction {
+        if st.to.is_some()
+            || st.parallel.is_some()
+            || st.work.is_some()
+            || st.publish.is_some()
+            || st.saga.is_some()
+        {
+            cx.err(
+                path,
+                "a step is exactly one of: a call, a publish, a saga, a transaction, a group or work",
+            );
+            return None;
+        }
+        let Some(k) = raw.transaction.iter().position(|t| &t.name == name) else {
+            let known: Vec<&str> = raw.transaction.iter().map(|t| t.name.as_str()).collect();
+            cx.err(
+                path.key("transaction"),
+                unknown(
+                    "transaction",
+                    name,
+                    &known,
+                    "transactions",
+                    "transactions: none (add a [[transaction]])",
+                ),
+            );
+            return None;
+        };
+        let here = &raw.service[defaults.service].name;
+        if &raw.transaction[k].coordinator != here {
+            cx.err(path.key("transaction"), format!("transaction {name:?} is run by its coordinator {:?}: start it from a handler of that service, not {here:?}", raw.transaction[k].coordinator));
+            return None;
+        }
+        return Some(Step::Tx(k as u32));
+    }
     if let Some(name) = &st.saga {
         if st.criticality.is_some() {
             cx.err(
