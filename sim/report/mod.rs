@@ -375,6 +375,7 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
                     "applied": e.applied,
                     "compensated": e.compensated,
                     "applied_twice": e.applied_twice,
+                    "undone_twice": e.undone_twice,
                     "leaked": e.leaked,
                     "missing": e.missing,
                 }),

@@ -49,6 +49,8 @@ pub struct StepEffects {
     pub leaked: u64,
     /// Not applied in a completed saga.
     pub missing: u64,
+    /// Undone more often than applied, once applied (a compensation that ran twice).
+    pub undone_twice: u64,
 }
 
 /// What became of one definition's transactions.

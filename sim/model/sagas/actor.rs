@@ -372,7 +372,12 @@ impl Sagas {
                     e.leaked += 1;
                     ok = false;
                 }
-                _ => {}
+                _ => {
+                    // Undone more often than done: a compensation whose first run was only
+                    // slow ran again (a refund paid twice).
+                    e.undone_twice += 1;
+                    ok = false;
+                }
             }
         }
         if ok {
@@ -515,6 +520,23 @@ mod tests {
         let r = result(&mut s, &spec);
         assert_eq!((r.compensated, r.consistent, r.inconsistent), (2, 1, 1));
         assert_eq!((r.steps[0].compensated, r.steps[0].leaked), (1, 1));
+    }
+
+    #[test]
+    fn an_effect_undone_twice_is_inconsistent() {
+        let spec = spec();
+        let mut s = Sagas::new(&spec);
+        let (slot, reference, status) = run(&mut s, &spec, &[true, false, true]);
+        assert_eq!(status, Status::Compensated);
+        // The order was created once and cancelled twice (a retried compensation whose
+        // first attempt was only slow).
+        s.effect(SimTime(S), reference, CREATE);
+        s.effect(SimTime(S), reference, UNDO_CREATE);
+        s.effect(SimTime(S), reference, UNDO_CREATE);
+        s.settled(&spec, slot);
+        let r = result(&mut s, &spec);
+        assert_eq!((r.consistent, r.inconsistent), (0, 1));
+        assert_eq!((r.steps[0].compensated, r.steps[0].undone_twice), (0, 1));
     }
 
     #[test]
