@@ -45,6 +45,9 @@ impl World<'_> {
                 self.insts[i].paused_ns += now.since(since).0;
             }
             self.kill_in_flight(now, i);
+            if !self.spec.transactions.is_empty() {
+                self.tx_coordinator_crashed(now, i);
+            }
         }
     }
 

@@ -8,9 +8,9 @@
 //! arrival. A PREPARE arriving after its transaction was decided votes NO and locks nothing.
 //!
 //! The coordinator: its decision log is durable (the carriers survive a crash of its
-//! instance), its volatile state is not: an answer that arrives while its instance is down
-//! is lost. A decision due while it is down waits for its recovery, checked every `resend`;
-//! then presumed abort. An unacknowledged decision is sent again every `resend`.
+//! instance), its volatile state is not: a crash before the decision loses the votes heard,
+//! and an answer that arrives while its instance is down is lost. Such a transaction waits
+//! for the coordinator's recovery, checked every `resend`; then presumed abort. An unacknowledged decision is sent again every `resend`.
 
 use super::*;
 use crate::policy::twopc::{Coordinator, Decision};
@@ -213,6 +213,18 @@ impl World<'_> {
             self.start_call(now, c, site);
         }
         true
+    }
+
+    /// Coordinator instance `i` crashed: its undecided transactions lost their votes and wait
+    /// for its recovery (presumed abort then).
+    pub(super) fn tx_coordinator_crashed(&mut self, now: SimTime, i: usize) {
+        for slot in 0..self.txs.runs.len() {
+            let run = &mut self.txs.runs[slot];
+            if run.live && run.instance as usize == i && run.coord.decision().is_none() {
+                run.coord.on_crash();
+                self.tx_await_recovery(now, slot);
+            }
+        }
     }
 
     /// Whether transaction run `slot`'s coordinator instance is up to hear answers.

@@ -68,8 +68,9 @@ impl Coordinator {
     /// Participant `k` voted (`yes`; a timeout or an error is NO). `up`: the coordinator is
     /// running to hear it. Returns the decision when this vote makes it.
     pub fn on_vote(&mut self, k: usize, yes: bool, up: bool) -> Option<Decision> {
-        if !up {
-            // Nobody hears the vote: the coordinator learns nothing until it recovers.
+        if !up || (self.blocked && self.decision.is_none()) {
+            // Nobody hears the vote (it is down, or it came back without the transaction's
+            // votes): the coordinator learns nothing until its recovery decides.
             if self.decision.is_none() {
                 self.blocked = true;
             }
@@ -91,6 +92,14 @@ impl Coordinator {
         };
         self.decision = Some(decision);
         Some(decision)
+    }
+
+    /// The coordinator crashed: undecided, it has lost the votes it had (they were in memory)
+    /// and can only abort once it recovers.
+    pub fn on_crash(&mut self) {
+        if self.decision.is_none() {
+            self.blocked = true;
+        }
     }
 
     /// The coordinator recovered after being down while a decision was due: presumed abort
@@ -165,6 +174,18 @@ mod tests {
         // No decision was logged: presumed abort, sent to both (1 voted YES, unheard).
         assert_eq!(c.on_recover(), Decision::Abort);
         assert!(c.owes(0) && c.owes(1));
+    }
+
+    #[test]
+    fn a_crash_between_the_votes_loses_them_even_if_none_arrives_while_down() {
+        let mut c = Coordinator::new(2);
+        assert_eq!(c.on_vote(0, true, true), None);
+        c.on_crash();
+        // Back up before participant 1 answers: its YES finds a coordinator that forgot.
+        assert_eq!(c.on_vote(1, true, true), None);
+        assert_eq!(c.decision(), None);
+        assert_eq!(c.on_recover(), Decision::Abort);
+        assert!(c.was_blocked());
     }
 
     #[test]
