@@ -146,3 +146,21 @@ fn transactions_repeat_exactly() {
     let s = Scenario::from_path("scenarios/saga-vs-2pc.toml").unwrap();
     assert_eq!(run(&s, 3).json, run(&s, 3).json);
 }
+
+/// `validate`'s latency estimate counts what a handler waits for: a waiting saga's actions in
+/// turn (1 + 2 + 5 + 2 + 40 ms = 50 ms), a transaction's slowest PREPARE (1 + 2 + 40 = 43 ms).
+#[test]
+fn validate_counts_waiting_sagas_and_transactions_in_latency() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["validate", "scenarios/saga-vs-2pc.toml"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    let saga = text.split("workload \"saga-orders\"").nth(1).unwrap();
+    assert!(saga.contains("mean >= 50ms"), "{saga}");
+    let tx = text.split("workload \"2pc-orders\"").nth(1).unwrap();
+    assert!(tx.contains("mean >= 43ms"), "{tx}");
+    assert!(tx.contains("at most 3 in flight at once"), "{tx}");
+}

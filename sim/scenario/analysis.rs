@@ -135,13 +135,30 @@ fn latency_memo(
                 // Either side of a migration: the slower bounds it.
                 Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
                 // The handler goes on at once: the saga runs on its own.
-                Step::Saga(..) | Step::Tx(_) => 0.0,
+                Step::Saga(_, false) => 0.0,
+                // It waits for the saga: its actions, one after the other (no failures).
+                Step::Saga(def, true) => spec.sagas[*def as usize]
+                    .calls
+                    .iter()
+                    .filter_map(|(action, _)| action.as_ref())
+                    .map(&mut call)
+                    .sum(),
+                // It waits for the decision: the slowest PREPARE (they go at once).
+                Step::Tx(def) => tx_prepares(spec, *def).map(&mut call).fold(0.0, f64::max),
             };
         }
         out = out.max(total);
     }
     memo.insert((service, endpoint), out);
     out
+}
+
+/// The calls carrying transaction `def`'s PREPAREs (its coordinator's hidden endpoint's first
+/// steps).
+fn tx_prepares(spec: &SystemSpec, def: u32) -> impl Iterator<Item = &CallSpec> {
+    let t = &spec.transactions[def as usize];
+    let steps = &spec.services[t.coordinator.0 as usize].endpoints[t.endpoint as usize].steps;
+    steps[..t.participants.len()].iter().flat_map(|s| s.calls())
 }
 
 /// Mean local work of a service (all work steps of its endpoints, weighted).
@@ -886,7 +903,9 @@ fn peak(
                 Step::Parallel(cs) => cs.iter().map(&mut call).sum(),
                 // One side or the other: the wider.
                 Step::Migrate(_, cs) => cs.iter().map(&mut call).fold(0.0, f64::max),
-                Step::Work(_) | Step::Saga(..) | Step::Tx(_) => 0.0,
+                Step::Work(_) | Step::Saga(..) => 0.0,
+                // Its PREPAREs are in flight together.
+                Step::Tx(def) => tx_prepares(spec, *def).map(&mut call).sum(),
             };
             widest = widest.max(width);
         }
