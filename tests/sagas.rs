@@ -377,3 +377,27 @@ at = "0s"
     assert_eq!(get(&undo, "sagas.order.inconsistent"), twice);
     assert!(twice < 0.5 * get(&plain, "sagas.order.inconsistent"));
 }
+
+/// `idempotent = true`: participants deduplicate a saga's actions and compensations by saga
+/// and step, so the refunds that saga-vs-2pc.toml retries after a timeout apply once.
+#[test]
+fn idempotent_participants_apply_a_retried_compensation_once() {
+    use faultline::api::{run, Scenario};
+    let plain = Scenario::from_path("scenarios/saga-vs-2pc.toml").unwrap();
+    let idem = plain.with(&["saga.order.idempotent=true"]).unwrap();
+    let (a, b) = (run(&plain, 8), run(&idem, 8));
+    let get = |s: &faultline::api::Summary, p: &str| s.get(p).unwrap();
+    let twice = get(&a, "sagas.order.effects.charge.undone_twice");
+    assert!(twice > 10.0, "{twice}");
+    assert_eq!(get(&b, "sagas.order.effects.charge.undone_twice"), 0.0);
+    assert_eq!(get(&b, "sagas.order.inconsistent"), 0.0);
+    // The same sagas ran: only the participants' ledger differs.
+    assert_eq!(
+        get(&a, "sagas.order.compensated"),
+        get(&b, "sagas.order.compensated")
+    );
+    assert_eq!(
+        get(&b, "sagas.order.effects.charge.compensated"),
+        get(&a, "sagas.order.effects.charge.compensated") + twice
+    );
+}

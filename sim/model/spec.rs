@@ -808,6 +808,8 @@ pub struct SagaSpec {
     /// Choreography: per step, the queues of its action and compensation events (the
     /// participants consume them); `None`: orchestration.
     pub choreography: Option<Vec<[Option<u32>; 2]>>,
+    /// Participants deduplicate its actions and compensations by saga and step.
+    pub idempotent: bool,
 }
 
 /// A two-phase commit: its coordinator's hidden endpoint holds, per participant k, the call

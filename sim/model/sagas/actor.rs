@@ -66,6 +66,8 @@ pub(in crate::model) struct Sagas {
     stats: Vec<SagaStats>,
     /// The last saga number given out.
     next: u64,
+    /// Per definition: participants deduplicate its actions and compensations.
+    idempotent: Vec<bool>,
 }
 
 impl Sagas {
@@ -97,6 +99,7 @@ impl Sagas {
             free: Vec::new(),
             stats,
             next: 0,
+            idempotent: spec.sagas.iter().map(|s| s.idempotent).collect(),
         }
     }
 
@@ -317,11 +320,13 @@ impl Sagas {
             return; // too late: the saga was already judged
         }
         let (step, undo) = ((code >> 1) as usize, code & 1 == 1);
-        if undo {
-            run.effects[step].1 += 1;
-        } else {
-            run.effects[step].0 += 1;
+        let e = &mut run.effects[step];
+        let count = if undo { &mut e.1 } else { &mut e.0 };
+        if *count > 0 && self.idempotent[run.def as usize] {
+            // The participant has seen this saga's step (its idempotency key): a no-op.
+            return;
         }
+        *count += 1;
         run.first_effect.get_or_insert(now);
         run.last_effect = now;
     }

@@ -243,6 +243,9 @@ pub struct RawSaga {
     /// Compensate the failed step too (it may have taken effect): Temporal's samples.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub compensate_failed: bool,
+    /// Participants deduplicate actions and compensations by saga and step (orchestration).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
     /// Back-off before a second attempt (1s), doubled each time up to 100s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff: Option<SimDuration>,

@@ -145,6 +145,9 @@ pub(super) fn build_sagas(
                 None
             }
             "choreography" => {
+                if sg.idempotent {
+                    cx.err(p.key("idempotent"), "`idempotent` is for orchestration: a choreographed saga's participants deduplicate events with idempotency_ttl");
+                }
                 let broker = match &sg.broker {
                     Some(b) => resolve(cx, b, p.key("broker")),
                     None => {
@@ -238,6 +241,7 @@ pub(super) fn build_sagas(
             endpoint,
             call_steps,
             choreography,
+            idempotent: sg.idempotent,
         });
     }
 
