@@ -146,6 +146,9 @@ impl World<'_> {
     /// One series row per host for the bucket that ends at `now`: bursts ended, runnable
     /// threads at its end (`in_flight`), and core utilisation.
     pub(super) fn hosts_bucket(&mut self, now: SimTime, t_s: f64, sink: &mut dyn Sink) {
+        if self.hosts.hosts.is_empty() {
+            return;
+        }
         let width = now.since(self.bucket_start).0 as f64;
         let empty = Latency::new(1);
         for (h, host) in self.hosts.hosts.iter_mut().enumerate() {

@@ -43,7 +43,6 @@ struct TxRun {
 }
 
 /// Per definition, after warm-up for the counts of ends.
-#[derive(Default)]
 struct TxStats {
     started: u64,
     committed: u64,
@@ -56,8 +55,9 @@ struct TxStats {
     refused: u64,
     /// Decisions sent again (unacknowledged, or after a recovery).
     resends: u64,
-    in_doubt: Option<Latency>,
-    duration: Option<Latency>,
+    /// Participants' YES to the decision's arrival; start to decision.
+    in_doubt: Latency,
+    duration: Latency,
 }
 
 /// The transactions actor: runs, their slots, and the participants' locks.
@@ -78,9 +78,15 @@ impl Txs {
                 .transactions
                 .iter()
                 .map(|_| TxStats {
-                    in_doubt: Some(Latency::new(2)),
-                    duration: Some(Latency::new(2)),
-                    ..TxStats::default()
+                    started: 0,
+                    committed: 0,
+                    aborted: 0,
+                    blocked: 0,
+                    conflicts: 0,
+                    refused: 0,
+                    resends: 0,
+                    in_doubt: Latency::new(2),
+                    duration: Latency::new(2),
                 })
                 .collect(),
             locks: std::collections::BTreeMap::new(),
@@ -104,9 +110,9 @@ impl Txs {
             .enumerate()
             .map(|(d, t)| {
                 let st = &self.stats[d];
-                let mine = |r: &&TxRun| r.live && r.def as usize == d;
+                // This definition's live transactions, by reference.
                 let refs: Vec<u32> = (0..self.runs.len())
-                    .filter(|&k| mine(&&self.runs[k]))
+                    .filter(|&k| self.runs[k].live && self.runs[k].def as usize == d)
                     .map(|k| self.reference(k))
                     .collect();
                 TxResult {
@@ -118,10 +124,10 @@ impl Txs {
                     lock_conflicts: st.conflicts,
                     refused: st.refused,
                     resends: st.resends,
-                    running_at_end: self.runs.iter().filter(mine).count() as u64,
+                    running_at_end: refs.len() as u64,
                     locks_at_end: self.locks.values().filter(|r| refs.contains(r)).count() as u64,
-                    in_doubt: st.in_doubt.as_ref().expect("built").summary(),
-                    duration: st.duration.as_ref().expect("built").summary(),
+                    in_doubt: st.in_doubt.summary(),
+                    duration: st.duration.summary(),
                 }
             })
             .collect()
@@ -281,9 +287,7 @@ impl World<'_> {
                 Decision::Abort => st.aborted += 1,
             }
             st.blocked += run.coord.was_blocked() as u64;
-            if let Some(h) = st.duration.as_mut() {
-                h.record(now.since(run.started).0);
-            }
+            st.duration.record(now.since(run.started).0);
         }
         if let Some(w) = run.waiter.take() {
             let outcome = if d == Decision::Commit {
@@ -435,9 +439,7 @@ impl World<'_> {
             if let Some(t) = self.txs.runs[slot].yes_at[k].take() {
                 if measured {
                     let def = self.txs.runs[slot].def as usize;
-                    if let Some(h) = self.txs.stats[def].in_doubt.as_mut() {
-                        h.record(now.since(t).0);
-                    }
+                    self.txs.stats[def].in_doubt.record(now.since(t).0);
                 }
             }
             true

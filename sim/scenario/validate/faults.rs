@@ -35,6 +35,7 @@ pub(super) fn build_faults(
     zone_names: &[String],
 ) -> Vec<FaultSpec> {
     let mut faults = Vec::new();
+    let host_names = super::hosts::host_names(raw);
     for (i, f) in raw.fault.iter().enumerate() {
         let p = root().key("fault").index(i);
         let zonal = matches!(
@@ -106,7 +107,6 @@ pub(super) fn build_faults(
                 }
             }
         };
-        let host_names = super::hosts::host_names(raw);
         let host = match (&f.host, hostly) {
             (Some(h), true) => super::hosts::host_index(cx, &host_names, h, p.key("host")),
             (None, true) => {

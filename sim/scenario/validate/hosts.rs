@@ -7,16 +7,19 @@ const MAX_HOSTS: u32 = 100_000;
 /// Cores per host at most.
 const MAX_CORES: u32 = 4_096;
 
-/// Every host's name, `count` expanded (`NAME-1` … `NAME-count`), in declaration order.
-pub(super) fn host_names(raw: &RawScenario) -> Vec<String> {
-    let mut names = Vec::new();
-    for h in &raw.host {
-        match h.count {
-            None => names.push(h.name.clone()),
-            Some(n) => names.extend((1..=n.min(MAX_HOSTS)).map(|k| format!("{}-{k}", h.name))),
-        }
+/// The names one `[[host]]` table declares: its name, or with `count` `NAME-1` … `NAME-count`.
+fn names_of(h: &RawHost) -> Vec<String> {
+    match h.count {
+        None => vec![h.name.clone()],
+        Some(n) => (1..=n.min(MAX_HOSTS))
+            .map(|k| format!("{}-{k}", h.name))
+            .collect(),
     }
-    names
+}
+
+/// Every host's name, in declaration order.
+pub(super) fn host_names(raw: &RawScenario) -> Vec<String> {
+    raw.host.iter().flat_map(names_of).collect()
 }
 
 /// The index of host `name`, reporting an unknown one at `at`.
@@ -84,13 +87,7 @@ pub(super) fn build_hosts(
                 }
             },
         };
-        let names = match h.count {
-            None => vec![h.name.clone()],
-            Some(n) => (1..=n.min(MAX_HOSTS))
-                .map(|i| format!("{}-{i}", h.name))
-                .collect(),
-        };
-        for name in names {
+        for name in names_of(h) {
             if hosts.iter().any(|o: &HostSpec| o.name == name) {
                 cx.err(p.key("name"), format!("a second host named {name:?}"));
             }

@@ -476,16 +476,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     steps.push(Step::Work(d));
                 }
             }
-            let defaults = Defaults {
-                retry: s.retry.as_deref(),
-                breaker: s.breaker.as_deref(),
-                balancer: s.balancer.as_deref(),
-                outlier: s.outlier.as_deref(),
-                bulkhead: s.bulkhead.as_deref(),
-                path: p.clone(),
-                dests: &dests,
-                service: i,
-            };
+            let defaults = Defaults::of(raw, i, &dests);
             for (k, st) in calls.iter().enumerate() {
                 let stp = ep.key("calls").index(k);
                 if let Some(db) = &st.write {

@@ -15,6 +15,28 @@ pub(super) struct Defaults<'a> {
     pub(super) path: TomlPath,
 }
 
+impl<'a> Defaults<'a> {
+    /// Service `service`'s defaults, as its handlers' calls (and the saga or transaction
+    /// calls it makes) inherit them.
+    pub(super) fn of(
+        raw: &'a RawScenario,
+        service: usize,
+        dests: &'a BTreeMap<String, (Dest, Option<ServiceId>)>,
+    ) -> Self {
+        let s = &raw.service[service];
+        Defaults {
+            retry: s.retry.as_deref(),
+            breaker: s.breaker.as_deref(),
+            balancer: s.balancer.as_deref(),
+            outlier: s.outlier.as_deref(),
+            bulkhead: s.bulkhead.as_deref(),
+            path: root().key("service").index(service),
+            dests,
+            service,
+        }
+    }
+}
+
 /// The named policies, built.
 pub(super) struct Policies {
     pub(super) retries: Vec<RetryPolicy>,

@@ -25,17 +25,7 @@ pub(super) fn build_sagas(
         let Some(orch) = resolve(cx, &sg.orchestrator, p.key("orchestrator")) else {
             continue;
         };
-        let os = &raw.service[orch.0 as usize];
-        let defaults = Defaults {
-            retry: os.retry.as_deref(),
-            breaker: os.breaker.as_deref(),
-            balancer: os.balancer.as_deref(),
-            outlier: os.outlier.as_deref(),
-            bulkhead: os.bulkhead.as_deref(),
-            path: root().key("service").index(orch.0 as usize),
-            dests,
-            service: orch.0 as usize,
-        };
+        let defaults = Defaults::of(raw, orch.0 as usize, dests);
         if sg.steps.is_empty() {
             cx.err(p.key("steps"), "a saga needs at least one step");
         }

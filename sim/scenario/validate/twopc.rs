@@ -44,17 +44,7 @@ pub(super) fn build_transactions(
         let Some(coord) = resolve(cx, &t.coordinator, p.key("coordinator")) else {
             continue;
         };
-        let cs = &raw.service[coord.0 as usize];
-        let defaults = Defaults {
-            retry: cs.retry.as_deref(),
-            breaker: cs.breaker.as_deref(),
-            balancer: cs.balancer.as_deref(),
-            outlier: cs.outlier.as_deref(),
-            bulkhead: cs.bulkhead.as_deref(),
-            path: root().key("service").index(coord.0 as usize),
-            dests,
-            service: coord.0 as usize,
-        };
+        let defaults = Defaults::of(raw, coord.0 as usize, dests);
         let mut calls = Vec::new();
         for (j, c) in t.participants.iter().take(MAX_PARTICIPANTS).enumerate() {
             let pp = p.key("participants").index(j);
