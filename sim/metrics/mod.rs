@@ -1,7 +1,10 @@
 //! Counters, HDR latency histograms and time-series rows; memory is fixed whatever the simulated duration.
 
+mod loglinear;
+
+pub use loglinear::LogLinear;
+
 use crate::time::{SimTime, NS_PER_MS};
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -14,14 +17,12 @@ pub const LATENCY_LOW_NS: u64 = 1_000;
 /// A latency recorder: an HDR histogram (for percentiles) plus an exact sum (for the mean).
 #[derive(Clone, Debug)]
 pub struct Latency {
-    /// Made at the first value and grown to the largest value seen (HDR's auto-resize:
-    /// the same buckets as a histogram made for the full range, so the same percentiles),
-    /// so that an idle service costs nothing and a busy one only the octaves it uses. A
-    /// histogram made for the full hour at 3 digits is 196 KB; at 2 ms to 200 ms, 40 KB.
-    /// (Inline, not boxed: recording is on every request's path, and a box is one more
-    /// dependent load before the count.)
-    hist: Option<Histogram<u64>>,
-    sigfig: u8,
+    /// Allocated at the first value and grown to the largest value seen (HDR's
+    /// auto-resize: the same buckets as a histogram made for the full range, so the same
+    /// percentiles), so that an idle service costs nothing and a busy one only the octaves
+    /// it uses. A histogram made for the full hour at 3 digits is 196 KB; at 2 ms to
+    /// 200 ms, 40 KB.
+    hist: LogLinear,
     sum_ns: u128,
     count: u64,
     min_ns: u64,
@@ -55,8 +56,7 @@ impl Latency {
     /// A recorder with `sigfig` significant decimal digits (3 for summaries, 2 for per-bucket series).
     pub fn new(sigfig: u8) -> Self {
         Latency {
-            hist: None,
-            sigfig,
+            hist: LogLinear::new(LATENCY_LOW_NS, sigfig),
             sum_ns: 0,
             count: 0,
             min_ns: u64::MAX,
@@ -67,33 +67,11 @@ impl Latency {
     /// Records one value in nanoseconds.
     #[inline]
     pub fn record(&mut self, ns: u64) {
-        let v = ns.min(LATENCY_MAX_NS);
-        match self.hist.as_mut() {
-            Some(h) if v <= h.high() => h.saturating_record(v),
-            _ => self.record_growing(v),
-        }
+        self.hist.record(ns.min(LATENCY_MAX_NS));
         self.sum_ns += ns as u128;
         self.count += 1;
         self.min_ns = self.min_ns.min(ns);
         self.max_ns = self.max_ns.max(ns);
-    }
-
-    /// Records a value the histogram cannot hold yet: the first (it is made now) or one past
-    /// its top (it grows). Apart, so that the path every other value takes stays small.
-    #[cold]
-    #[inline(never)]
-    fn record_growing(&mut self, v: u64) {
-        let sigfig = self.sigfig;
-        let h = self.hist.get_or_insert_with(|| {
-            let mut h = Histogram::new_with_bounds(LATENCY_LOW_NS, 2 * LATENCY_LOW_NS, sigfig)
-                .expect("valid bounds");
-            h.auto(true);
-            h
-        });
-        if h.record(v).is_err() {
-            // Growing fails only if the counts array would not fit a usize; clamp instead.
-            h.saturating_record(v);
-        }
     }
 
     /// Values recorded.
@@ -118,14 +96,25 @@ impl Latency {
             0
         } else {
             self.hist
-                .as_ref()
-                .map_or(0, |h| h.value_at_quantile(q / 100.0))
+                .value_at_quantile(q / 100.0, self.count)
                 .clamp(self.min_ns, self.max_ns)
         }
     }
 
+    /// Several percentiles (0–100, ascending) in nanoseconds, in one pass: each the same as
+    /// [`Latency::percentile_ns`]'s.
+    pub fn percentiles_ns<const N: usize>(&self, qs: [f64; N]) -> [u64; N] {
+        if self.count == 0 {
+            return [0; N];
+        }
+        self.hist
+            .values_at_quantiles(qs.map(|q| q / 100.0), self.count)
+            .map(|v| v.clamp(self.min_ns, self.max_ns))
+    }
+
     /// The summary in milliseconds.
     pub fn summary(&self) -> LatencyMs {
+        let [p50, p90, p99, p999] = self.percentiles_ns([50.0, 90.0, 99.0, 99.9]);
         LatencyMs {
             min: if self.count == 0 {
                 0.0
@@ -133,10 +122,10 @@ impl Latency {
                 ms(self.min_ns)
             },
             mean: self.mean_ns() / NS_PER_MS as f64,
-            p50: ms(self.percentile_ns(50.0)),
-            p90: ms(self.percentile_ns(90.0)),
-            p99: ms(self.percentile_ns(99.0)),
-            p999: ms(self.percentile_ns(99.9)),
+            p50: ms(p50),
+            p90: ms(p90),
+            p99: ms(p99),
+            p999: ms(p999),
             max: ms(self.max_ns),
         }
     }
@@ -155,8 +144,7 @@ impl Latency {
             .map(|q| {
                 let ns = self
                     .hist
-                    .as_ref()
-                    .map_or(0, |h| h.value_at_quantile(q))
+                    .value_at_quantile(q, self.count)
                     .clamp(self.min_ns, self.max_ns);
                 (ms(ns), q)
             })
@@ -167,9 +155,7 @@ impl Latency {
 
     /// Forgets everything (for per-bucket recorders).
     pub fn reset(&mut self) {
-        if let Some(h) = self.hist.as_mut() {
-            h.reset();
-        }
+        self.hist.reset();
         self.sum_ns = 0;
         self.count = 0;
         self.min_ns = u64::MAX;
@@ -328,6 +314,7 @@ pub fn secs(t: SimTime) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hdrhistogram::Histogram;
 
     #[test]
     fn a_histogram_grown_on_demand_answers_as_one_made_for_the_hour() {
@@ -335,7 +322,11 @@ mod tests {
         // that the gallery's bytes were made with: same buckets, same answers.
         for sigfig in [2, 3] {
             let mut lazy = Latency::new(sigfig);
-            assert!(lazy.hist.is_none(), "nothing allocated before a value");
+            assert_eq!(
+                lazy.hist.heap_bytes(),
+                0,
+                "nothing allocated before a value"
+            );
             let mut full =
                 Histogram::<u64>::new_with_bounds(LATENCY_LOW_NS, LATENCY_MAX_NS, sigfig).unwrap();
             let mut x: u64 = 12345;

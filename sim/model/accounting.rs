@@ -13,7 +13,9 @@ pub(super) fn row(
     queue_depth: u64,
     utilization: f64,
 ) -> SeriesRow {
-    let ms = |q| l.percentile_ns(q) as f64 / 1e6;
+    let [p50, p90, p99, p999] = l
+        .percentiles_ns([50.0, 90.0, 99.0, 99.9])
+        .map(|ns| ns as f64 / 1e6);
     SeriesRow {
         t_s,
         kind: kind.into(),
@@ -23,10 +25,10 @@ pub(super) fn row(
         errors: c.errors,
         rejected: c.rejected,
         timeouts: c.timeouts,
-        latency_p50_ms: ms(50.0),
-        latency_p90_ms: ms(90.0),
-        latency_p99_ms: ms(99.0),
-        latency_p999_ms: ms(99.9),
+        latency_p50_ms: p50,
+        latency_p90_ms: p90,
+        latency_p99_ms: p99,
+        latency_p999_ms: p999,
         in_flight,
         queue_depth,
         utilization,
