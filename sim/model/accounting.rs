@@ -158,6 +158,7 @@ impl World<'_> {
         }
         self.msg.queue_rows(self.spec, now, t_s, sink);
         self.hosts_bucket(now, t_s, sink);
+        self.projections_bucket(now, t_s, sink);
         self.msg.sweep_awaiting(now, false);
         self.bucket_start = now;
     }

@@ -136,6 +136,12 @@ impl World<'_> {
         ) {
             req.saga_step = Some(self.carrier_step_ref(parent_req));
         }
+        let spec_call = &self.sites[self.calls[call_id].site as usize].spec;
+        if let Some(store) = spec_call.append {
+            req.cargo = Cargo::Append { store };
+        } else if let Some(proj) = spec_call.reads {
+            req.cargo = Cargo::Read { proj };
+        }
         if let Some(p) = self.sites[self.calls[call_id].site as usize].spec.publish {
             req.cargo = Cargo::Publish {
                 dest: p.dest,

@@ -93,6 +93,9 @@ impl World<'_> {
                 match origin {
                     Origin::Probe => self.probe_result(now, id, false),
                     Origin::Delivery { .. } => self.delivery_done(now, id, Outcome::Error, true),
+                    Origin::Projection { .. } => {
+                        self.projection_applied(now, id, false);
+                    }
                     // A one-way message (fire and forget): lost, and nobody knows.
                     Origin::OneWay
                     | Origin::SagaCarrier { .. }

@@ -695,6 +695,16 @@ impl World<'_> {
         }
         match cargo {
             Cargo::Write { .. } if outcome == Outcome::Ok => self.write_committed(id),
+            Cargo::Append { store }
+                if outcome == Outcome::Ok && !self.append_event(now, store, key) =>
+            {
+                // The log holds max_events: the append is refused.
+                outcome = Outcome::Rejected;
+            }
+            Cargo::Read { proj } if outcome == Outcome::Ok => {
+                let sent = self.reqs[id].sent;
+                self.judge_read(now, proj, key, sent);
+            }
             Cargo::Publish { dest, msg }
                 if outcome == Outcome::Ok && !self.store_message(now, dest, msg, key) =>
             {
@@ -818,6 +828,11 @@ impl World<'_> {
             }
             Origin::Delivery { .. } => {
                 self.delivery_done(now, id, outcome, false);
+                return;
+            }
+            Origin::Projection { .. } => {
+                self.projection_applied(now, id, outcome == Outcome::Ok);
+                self.release(id);
                 return;
             }
             Origin::OneWay

@@ -19,6 +19,7 @@ mod conn;
 mod deploy;
 mod discovery;
 mod edge;
+mod eventstore;
 mod faults;
 mod hosts;
 mod instance;
@@ -165,6 +166,8 @@ enum Ev {
     TxResend { req: ReqId },
     /// A transaction checks whether its coordinator recovered.
     TxRecover { tx: u32 },
+    /// A projection's projector wakes: its start, a retry, or an apply's timeout.
+    Projection { proj: u32 },
 }
 
 impl Ev {
@@ -196,6 +199,7 @@ impl Ev {
             Ev::HostTick { host } => (43, host as u64),
             Ev::TxResend { req } => (44, req.0 as u64),
             Ev::TxRecover { tx } => (45, tx as u64),
+            Ev::Projection { proj } => (46, proj as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -322,6 +326,8 @@ enum Origin {
     /// One participant's carrier of transaction `tx` (a generation-tagged reference) at its
     /// coordinator, which hears its calls' answers itself.
     TxCarrier { tx: u32 },
+    /// A projector's apply of one event (`token` tells a resent apply from its first copy).
+    Projection { proj: u32, token: u32 },
 }
 
 /// What a request carries besides its own work: a message for a broker, a delivered
@@ -337,6 +343,14 @@ enum Cargo {
     /// A broker's delivery of message `msg` (with the `POISON` bit when it is one).
     Delivery {
         msg: u64,
+    },
+    /// An append to event store `store`, committed when the store's handler succeeds.
+    Append {
+        store: u32,
+    },
+    /// A read of projection `proj`'s read model, judged when its handler answers.
+    Read {
+        proj: u32,
     },
     /// A database write carrying an event for `dest`, written by service `writer`; with
     /// `outbox` the event commits in the same transaction, otherwise the writer publishes it
@@ -576,6 +590,7 @@ pub struct World<'a> {
     hosts: hosts::Hosts,
     /// Two-phase commits in flight, and the participants' locks.
     txs: twopc::Txs,
+    es: eventstore::EventStores,
     /// The caches in front of calls.
     caches: cache::Caches,
 }
@@ -695,6 +710,7 @@ impl<'a> World<'a> {
             gcs: std::collections::BTreeMap::new(),
             hosts: hosts::Hosts::new(spec),
             txs: twopc::Txs::new(spec),
+            es: eventstore::EventStores::new(spec),
             tracer: tracing::Tracer::new(&spec.trace, spec.seed),
             chosen: Vec::new(),
             digest: opts_digest.then_some(0),
@@ -705,6 +721,7 @@ impl<'a> World<'a> {
         world.start_rollouts();
         world.start_messaging();
         world.start_outboxes();
+        world.start_projections();
         world
     }
 
@@ -965,6 +982,7 @@ impl<'a> World<'a> {
             })
             .collect();
         let (network_messages, network_lost) = self.net.totals();
+        let (event_stores, projections) = self.event_store_results();
         RunResult {
             stop,
             end,
@@ -987,6 +1005,8 @@ impl<'a> World<'a> {
                 .collect(),
             hosts: self.host_results(end),
             transactions: self.tx_results(),
+            event_stores,
+            projections,
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -1040,6 +1060,7 @@ impl<'a> World<'a> {
             Ev::HostTick { host } => self.on_host_tick(now, host),
             Ev::TxResend { req } => self.on_tx_resend(now, req),
             Ev::TxRecover { tx } => self.on_tx_recover(now, tx),
+            Ev::Projection { proj } => self.on_projection(now, proj),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

@@ -134,6 +134,10 @@ pub struct SystemSpec {
     pub migrations: Vec<MigrationSpec>,
     /// Two-phase commits.
     pub transactions: Vec<TxSpec>,
+    /// Event stores (append-only logs).
+    pub event_stores: Vec<EventStoreSpec>,
+    /// Projections: read models fed from event stores.
+    pub projections: Vec<ProjectionSpec>,
     /// Header names requests may carry (at most 8; bit k of a request's header set is
     /// `headers[k]`).
     pub headers: Vec<String>,
@@ -828,6 +832,38 @@ pub struct TxSpec {
     pub resend: SimDuration,
 }
 
+/// An append-only event log kept by a service.
+#[derive(Clone, Debug)]
+pub struct EventStoreSpec {
+    /// Its name.
+    pub name: String,
+    /// The service that stores it.
+    pub service: ServiceId,
+    /// Events it holds at most.
+    pub max_events: u64,
+}
+
+/// A projector applying an event store's events in order to a read model.
+#[derive(Clone, Debug)]
+pub struct ProjectionSpec {
+    /// Its name.
+    pub name: String,
+    /// The event store it follows (index into [`SystemSpec::event_stores`]).
+    pub store: u32,
+    /// The service that runs it and keeps the read model.
+    pub service: ServiceId,
+    /// The endpoint that applies one event.
+    pub endpoint: u32,
+    /// When it starts.
+    pub start: SimTime,
+    /// The offset it starts from; `None`: the log's end when it starts.
+    pub from: Option<u64>,
+    /// An apply unanswered this long is sent again.
+    pub timeout: SimDuration,
+    /// Wait after a failed apply.
+    pub retry_delay: SimDuration,
+}
+
 /// A synchronous call to another service.
 #[derive(Clone, Debug)]
 pub struct CallSpec {
@@ -867,6 +903,11 @@ pub struct CallSpec {
     pub pool: Option<u32>,
     /// A publish: the callee is the broker, which stores the message before it answers.
     pub publish: Option<PublishSpec>,
+    /// An append (index into [`SystemSpec::event_stores`]): the callee is the store's
+    /// service, which commits the event when its handler succeeds.
+    pub append: Option<u32>,
+    /// A read of a projection's read model (index into [`SystemSpec::projections`]).
+    pub reads: Option<u32>,
     /// A database write that commits an event: (where the event goes, through an outbox).
     pub write: Option<(Dest, bool)>,
     /// The publish half of a dual write (the event its write committed).

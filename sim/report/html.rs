@@ -225,6 +225,24 @@ pub fn page(
             ],
         );
     }
+    if s.get("projections").is_some() {
+        o.push_str("<h3>Projections (CQRS read models)</h3>\n");
+        table(
+            &mut o,
+            &s["projections"],
+            "projection",
+            &[
+                ("applied", "/applied"),
+                ("max behind", "/max_behind"),
+                ("behind at end", "/behind_at_end"),
+                ("caught up at s", "/caught_up_at_s"),
+                ("lag p99 ms", "/lag_ms/p99"),
+                ("reads", "/reads"),
+                ("stale reads", "/stale_reads"),
+                ("staleness p99 ms", "/staleness_ms/p99"),
+            ],
+        );
+    }
     if s.get("sagas").is_some() {
         o.push_str("<h3>Sagas</h3>\n");
         table(

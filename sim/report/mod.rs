@@ -470,6 +470,56 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             .collect();
         doc["transactions"] = Value::Object(txs);
     }
+    if !result.event_stores.is_empty() {
+        let stores: Map<String, Value> = result
+            .event_stores
+            .iter()
+            .map(|e| {
+                (
+                    e.name.clone(),
+                    json!({
+                        "appended": e.appended,
+                        "refused_full": e.refused_full,
+                        "events_at_end": e.events_at_end,
+                    }),
+                )
+            })
+            .collect();
+        doc["event_stores"] = Value::Object(stores);
+    }
+    if !result.projections.is_empty() {
+        let projections: Map<String, Value> = result
+            .projections
+            .iter()
+            .map(|p| {
+                let stale_share = if p.reads == 0 {
+                    0.0
+                } else {
+                    p.stale_reads as f64 / p.reads as f64
+                };
+                (
+                    p.name.clone(),
+                    json!({
+                        "started_at_s": p.started_at_s.map(r6),
+                        "applied": p.applied,
+                        "failures": p.failures,
+                        "resends": p.resends,
+                        "reapplied": p.reapplied,
+                        "position": p.position,
+                        "behind_at_end": p.behind_at_end,
+                        "max_behind": p.max_behind,
+                        "caught_up_at_s": p.caught_up_at_s.map(r6),
+                        "lag_ms": latency_json(&p.lag),
+                        "reads": p.reads,
+                        "stale_reads": p.stale_reads,
+                        "stale_share": r6(stale_share),
+                        "staleness_ms": latency_json(&p.staleness),
+                    }),
+                )
+            })
+            .collect();
+        doc["projections"] = Value::Object(projections);
+    }
     if !result.hosts.is_empty() {
         let hosts: Map<String, Value> = result
             .hosts

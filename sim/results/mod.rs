@@ -4,6 +4,7 @@
 //! in at the end of a run, and the report, `check`, `sweep` and the API read them.
 
 pub mod events;
+pub mod eventstore;
 pub mod expect;
 pub mod manifest;
 pub mod messaging;
@@ -60,6 +61,10 @@ pub struct RunResult {
     pub hosts: Vec<HostResult>,
     /// Per two-phase commit definition, in declaration order.
     pub transactions: Vec<saga::TxResult>,
+    /// Per `[[event_store]]`, in scenario order.
+    pub event_stores: Vec<eventstore::StoreResult>,
+    /// Per `[[projection]]`, in scenario order.
+    pub projections: Vec<eventstore::ProjectionResult>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.

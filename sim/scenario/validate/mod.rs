@@ -3,6 +3,7 @@
 mod arrivals;
 mod caches;
 mod dist;
+mod events;
 mod faults;
 mod hosts;
 mod kinds;
@@ -843,6 +844,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     );
     let transactions =
         twopc::build_transactions(&mut cx, raw, &resolve, &mut services, &dests, &pols);
+    let (event_stores, projections) = events::build(&mut cx, raw, &resolve);
 
     // Consumers.
     for (i, s) in raw.service.iter().enumerate() {
@@ -950,6 +952,8 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let spec = SystemSpec {
         migrations,
         transactions,
+        event_stores,
+        projections,
         trace: crate::model::spec::TraceSpec {
             sample: t.sample,
             max_sampled: t.max_sampled,

@@ -160,12 +160,13 @@ pub(super) fn build_step(
         st.parallel.is_some(),
         st.work.is_some(),
         st.publish.is_some(),
+        st.append.is_some(),
     ]
     .iter()
     .filter(|b| **b)
     .count();
     if kinds != 1 {
-        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a publish `{ publish = \"queue or topic\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
+        cx.err(path, "a step is exactly one of: a call `{ to = \"service\" }`, a publish `{ publish = \"queue or topic\" }`, an append `{ append = \"event store\" }`, a group `{ parallel = [...] }` or local work `{ work = { dist = ... } }`");
         return None;
     }
     if let Some(w) = &st.work {
@@ -211,10 +212,10 @@ pub(super) fn build_step(
         let mut calls = Vec::new();
         for (m, c) in members.iter().enumerate() {
             let mp = path.key("parallel").index(m);
-            if c.to.is_none() && c.publish.is_none() {
+            if c.to.is_none() && c.publish.is_none() && c.append.is_none() {
                 cx.err(
                     mp,
-                    "each member of a parallel group is a call `{ to = \"service\" }` or a publish",
+                    "each member of a parallel group is a call `{ to = \"service\" }`, a publish or an append",
                 );
                 continue;
             }
@@ -254,6 +255,7 @@ pub(super) fn build_call(
     pols: &Policies,
     defaults: &Defaults,
 ) -> Option<CallSpec> {
+    let mut append = None;
     let (to, publish) = match &st.publish {
         Some(name) => {
             let Some(&(dest, broker)) = defaults.dests.get(name) else {
@@ -285,6 +287,11 @@ pub(super) fn build_call(
             }
             (broker?, Some(PublishSpec { dest, poison }))
         }
+        None if st.append.is_some() => {
+            let (to, store) = super::events::append_target(cx, raw, st, path.clone(), resolve)?;
+            append = Some(store);
+            (to, None)
+        }
         None => {
             if st.poison.is_some() {
                 cx.err(path.key("poison"), "`poison` belongs to a publish step");
@@ -298,7 +305,7 @@ pub(super) fn build_call(
             )
         }
     };
-    let endpoint = if publish.is_some() {
+    let endpoint = if publish.is_some() || append.is_some() {
         Some(0)
     } else {
         resolve_endpoint(cx, raw, to, st.endpoint.as_deref(), path.key("endpoint"))?
@@ -419,6 +426,8 @@ pub(super) fn build_call(
         throttle,
         pool,
         publish,
+        append,
+        reads: super::events::reads(cx, raw, st, to, path.key("reads")),
         write: None,
         after_write: false,
         wait: st.wait.unwrap_or(true),
