@@ -289,13 +289,17 @@ impl World<'_> {
         self.project(now, p);
     }
 
-    /// One `projection` row per projection for the bucket that closes at `now`: requests:
+    /// One `projection` row per started projection for the bucket that closes at `now`: requests:
     /// events committed to its store, ok: applied, errors: failed applies, timeouts:
     /// resent, latency: commit to apply, queue_depth: events behind, oldest_age_s: the age
     /// of the oldest event not applied.
     pub(super) fn projections_bucket(&mut self, now: SimTime, t_s: f64, sink: &mut dyn Sink) {
         let spec = self.spec;
         for p in 0..spec.projections.len() {
+            if !self.es.projections[p].started {
+                // A consumer that has not joined yet has no read model to be behind.
+                continue;
+            }
             let store = spec.projections[p].store as usize;
             let behind = self.es.behind(spec, p);
             let log = &self.es.logs[store];
@@ -346,7 +350,11 @@ impl World<'_> {
             .enumerate()
             .map(|(p, ps)| {
                 let pr = &self.es.projections[p];
-                let behind = self.es.behind(spec, p);
+                let behind = if pr.started {
+                    self.es.behind(spec, p)
+                } else {
+                    0
+                };
                 ProjectionResult {
                     name: ps.name.clone(),
                     started_at_s: pr.started.then(|| ps.start.as_secs_f64()),

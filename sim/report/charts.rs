@@ -4,6 +4,7 @@
 //! so a chart's bytes depend only on the data.
 
 mod hosts;
+mod projections;
 mod share;
 
 use super::data::{RunData, SeriesRow, StateEvent};
@@ -772,6 +773,9 @@ pub fn draw_all(d: &RunData, dir: &Path, png: bool) -> io::Result<Vec<ChartFile>
         put(c.file, c.caption);
     }
     if let Some(c) = hosts::draw(d, dir, png, &bands, x_range)? {
+        put(c.file, c.caption);
+    }
+    if let Some(c) = projections::draw(d, dir, png, &bands, x_range)? {
         put(c.file, c.caption);
     }
     // State timeline.
