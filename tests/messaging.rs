@@ -385,3 +385,4 @@ fn visible_within_rejects_a_zero_delay() {
         .to_string();
     assert!(err.contains("visible_within"), "{err}");
 }
+

@@ -168,6 +168,8 @@ enum Ev {
     TxRecover { tx: u32 },
     /// A projection's projector wakes: its start, a retry, or an apply's timeout.
     Projection { proj: u32 },
+    /// A consumer's acknowledgement (or nack) of a delivery reaches its broker.
+    Ack { delivery: u32 },
 }
 
 impl Ev {
@@ -200,6 +202,7 @@ impl Ev {
             Ev::TxResend { req } => (44, req.0 as u64),
             Ev::TxRecover { tx } => (45, tx as u64),
             Ev::Projection { proj } => (46, proj as u64),
+            Ev::Ack { delivery } => (47, delivery as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -1061,6 +1064,7 @@ impl<'a> World<'a> {
             Ev::TxResend { req } => self.on_tx_resend(now, req),
             Ev::TxRecover { tx } => self.on_tx_recover(now, tx),
             Ev::Projection { proj } => self.on_projection(now, proj),
+            Ev::Ack { delivery } => self.on_ack(now, delivery),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

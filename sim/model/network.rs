@@ -3,7 +3,8 @@
 //! It owns its state and its random streams (one per directed link). Requests and
 //! responses cross it through one [`Network::transmit`]: counted, perhaps lost (loss,
 //! a partition, a cut between zones), otherwise delayed by the link's latency or the
-//! cross-zone latency. Broker deliveries use [`Network::broker_delay`] (no loss yet).
+//! cross-zone latency. Broker deliveries and acknowledgements cross it the same way; a
+//! fire-and-forget publish uses [`Network::broker_delay`] (counted, never lost).
 
 use super::spec::SystemSpec;
 use crate::dist::Dist;
@@ -71,44 +72,51 @@ pub(super) struct Network {
 
 impl Network {
     /// Directed links for every pair of services that call each other (responses use the
-    /// reverse link), each with its own stream `net:<from>-><to>`.
+    /// reverse link) and every broker and consumer of its queues, each with its own stream
+    /// `net:<from>-><to>`.
     pub(super) fn new(spec: &SystemSpec) -> Self {
         let n = spec.services.len();
         let mut index = vec![NONE; n * n];
         let mut links = Vec::new();
+        // Pairs that talk: every call's caller and callee, then every queue's broker and
+        // its consumers (deliveries one way, acknowledgements the other).
+        let mut pairs = Vec::new();
         for (i, s) in spec.services.iter().enumerate() {
-            for e in &s.endpoints {
-                for step in &e.steps {
-                    for c in step.calls() {
-                        let j = c.to.0 as usize;
-                        for (from, to) in [(i, j), (j, i)] {
-                            if index[from * n + to] != NONE {
-                                continue;
-                            }
-                            let o = spec.network.links.iter().rev().find(|l| {
-                                (l.a.0 as usize, l.b.0 as usize) == (from, to)
-                                    || (l.a.0 as usize, l.b.0 as usize) == (to, from)
-                            });
-                            let (latency, loss) = match o {
-                                Some(l) => (l.latency.clone(), l.loss),
-                                None => (spec.network.latency.clone(), spec.network.loss),
-                            };
-                            let name = format!(
-                                "net:{}->{}",
-                                spec.services[from].name, spec.services[to].name
-                            );
-                            index[from * n + to] = links.len() as u32;
-                            links.push(Link {
-                                latency,
-                                loss,
-                                fault: LinkFault::None,
-                                rng: SimRng::for_component(spec.seed, &name),
-                                messages: 0,
-                                lost: 0,
-                            });
-                        }
-                    }
+            for step in s.endpoints.iter().flat_map(|e| &e.steps) {
+                pairs.extend(step.calls().iter().map(|c| (i, c.to.0 as usize)));
+            }
+        }
+        let brokers = spec.queues.iter().flat_map(|q| {
+            q.consumers
+                .iter()
+                .map(move |c| (q.broker.0 as usize, c.service.0 as usize))
+        });
+        for (i, j) in pairs.into_iter().chain(brokers) {
+            for (from, to) in [(i, j), (j, i)] {
+                if index[from * n + to] != NONE {
+                    continue;
                 }
+                let o = spec.network.links.iter().rev().find(|l| {
+                    (l.a.0 as usize, l.b.0 as usize) == (from, to)
+                        || (l.a.0 as usize, l.b.0 as usize) == (to, from)
+                });
+                let (latency, loss) = match o {
+                    Some(l) => (l.latency.clone(), l.loss),
+                    None => (spec.network.latency.clone(), spec.network.loss),
+                };
+                let name = format!(
+                    "net:{}->{}",
+                    spec.services[from].name, spec.services[to].name
+                );
+                index[from * n + to] = links.len() as u32;
+                links.push(Link {
+                    latency,
+                    loss,
+                    fault: LinkFault::None,
+                    rng: SimRng::for_component(spec.seed, &name),
+                    messages: 0,
+                    lost: 0,
+                });
             }
         }
         Network {

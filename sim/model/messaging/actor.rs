@@ -75,6 +75,8 @@ pub(super) struct DeliveryRec {
     pub(super) consumer: u32,
     pub(super) timer: Option<EventKey>,
     pub(super) handler_done: bool,
+    /// How the handler ended, while its acknowledgement travels to the broker.
+    pub(super) acked_ok: bool,
 }
 
 /// Outbox state of one service.
@@ -504,6 +506,7 @@ mod tests {
             consumer: 0,
             timer: None,
             handler_done: false,
+            acked_ok: false,
         })
     }
 

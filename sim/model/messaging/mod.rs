@@ -195,10 +195,26 @@ impl World<'_> {
             consumer: c,
             timer: None,
             handler_done: false,
+            acked_ok: false,
         });
         req.origin = Origin::Delivery { delivery: di };
-        let Some(id) = self.alloc(req) else {
-            // The run's request limit: the message waits for its visibility timeout.
+        // The delivery crosses the broker -> consumer link (from the broker's running
+        // instance): latency, loss, zones and partitions. A lost one is never received; the
+        // visibility timeout brings the message back.
+        let b = self.spec.queues[qi as usize].broker.0 as usize;
+        let first = self.svcs[b].first_instance as usize;
+        let up = (first..first + self.svcs[b].instances as usize).find(|&k| {
+            let x = &self.insts[k];
+            x.present && !x.fault.down && x.paused_at.is_none()
+        });
+        let hop = self.broker_hop(b, up, s as usize, inst as usize, true);
+        let sent = match hop {
+            Some(delay) => self.alloc(req).map(|id| (id, delay)),
+            None => None,
+        };
+        let Some((id, mut delay)) = sent else {
+            // Lost on the way, or the run's request limit: the message waits for its
+            // visibility timeout.
             self.msg.delivery(di).handler_done = true;
             let t = self.engine.schedule_timer(
                 lane,
@@ -213,15 +229,9 @@ impl World<'_> {
             self.engine
                 .schedule_timer(lane, receipt.visible_at, Ev::Visibility { delivery: di });
         self.msg.delivery(di).timer = Some(t);
-        let st = &mut self.msg.queues[qi as usize];
-        let mut delay = self.spec.network.latency.sample(&mut st.rng);
         // A slow broker (a latency fault on it) is slow to deliver too.
-        let b = self.spec.queues[qi as usize].broker.0 as usize;
-        let first = self.svcs[b].first_instance as usize;
-        let up = self.insts[first..first + self.svcs[b].instances as usize]
-            .iter()
-            .find(|x| x.present && !x.fault.down && x.paused_at.is_none());
-        if let Some((add, p)) = up.and_then(|x| x.fault.delay) {
+        if let Some((add, p)) = up.and_then(|k| self.insts[k].fault.delay) {
+            let st = &mut self.msg.queues[qi as usize];
             if st.rng.chance(p) {
                 delay = SimDuration(delay.0.saturating_add(add.0));
             }
@@ -230,7 +240,40 @@ impl World<'_> {
             .schedule_at(now.after(delay), Ev::Deliver { req: id });
     }
 
-    /// A consumer's handler ended (or its instance crashed under it: `crashed`).
+    /// One message between broker service `b` (its running instance `up`, if any) and
+    /// consumer instance `inst` of service `s`, to the consumer (a delivery) or back (an
+    /// acknowledgement): its delay, or `None` when it is lost (loss, a partition, a cut
+    /// between zones). A broker that consumes its own queue hands the message over
+    /// in-process.
+    fn broker_hop(
+        &mut self,
+        b: usize,
+        up: Option<usize>,
+        s: usize,
+        inst: usize,
+        to_consumer: bool,
+    ) -> Option<SimDuration> {
+        if b == s {
+            return Some(SimDuration::ZERO);
+        }
+        let bz = up.map_or(u32::MAX, |k| self.insts[k].zone);
+        let cz = self.insts[inst].zone;
+        let (hop, _) = if to_consumer {
+            self.net.transmit(b, s, bz, cz, false)
+        } else {
+            self.net.transmit(s, b, cz, bz, false)
+        };
+        match hop {
+            network::Hop::Arrives(d) => Some(d),
+            network::Hop::Lost | network::Hop::Reset => None,
+        }
+    }
+
+    /// A consumer's handler ended (or its instance crashed under it: `crashed`). Its
+    /// acknowledgement (or nack) crosses the consumer -> broker link and settles the
+    /// message when it arrives; lost, it settles nothing (the visibility timeout brings the
+    /// message back, and an effect already applied is then applied again). A crash drops
+    /// the connection, which the broker sees at once.
     pub(super) fn delivery_done(
         &mut self,
         now: SimTime,
@@ -241,16 +284,49 @@ impl World<'_> {
         let Origin::Delivery { delivery: di } = self.reqs[id].origin else {
             unreachable!("a delivery's request")
         };
+        let ok = outcome == Outcome::Ok;
+        if crashed {
+            self.settle_delivery(now, di, ok, true, false);
+            return;
+        }
+        self.release(id);
+        let d = self.msg.delivery(di);
+        let (qi, inst) = (d.queue, d.instance as usize);
+        let b = self.spec.queues[qi as usize].broker.0 as usize;
+        let s = self.insts[inst].service as usize;
+        let first = self.svcs[b].first_instance as usize;
+        let up = (first..first + self.svcs[b].instances as usize).find(|&k| {
+            let x = &self.insts[k];
+            x.present && !x.fault.down && x.paused_at.is_none()
+        });
+        match self.broker_hop(b, up, s, inst, false) {
+            Some(delay) if delay.0 > 0 => {
+                self.msg.delivery(di).acked_ok = ok;
+                self.engine
+                    .schedule_at(now.after(delay), Ev::Ack { delivery: di });
+            }
+            Some(_) => self.settle_delivery(now, di, ok, false, false),
+            None => self.settle_delivery(now, di, ok, false, true),
+        }
+    }
+
+    /// A consumer's acknowledgement (or nack) of delivery `di` reached the broker.
+    pub(super) fn on_ack(&mut self, now: SimTime, di: u32) {
+        let ok = self.msg.delivery(di).acked_ok;
+        self.settle_delivery(now, di, ok, false, false);
+    }
+
+    /// The broker learns how delivery `di`'s handler ended (`lost`: it learns nothing, the
+    /// answer was lost on the way): acknowledge, nack, or leave the message to its
+    /// visibility timeout; free the consumer's slot.
+    fn settle_delivery(&mut self, now: SimTime, di: u32, ok: bool, crashed: bool, lost: bool) {
         let d = self.msg.delivery(di);
         let (qi, receipt, inst) = (d.queue, d.receipt, d.instance);
         self.msg.queues[qi as usize].held[inst as usize] -= 1;
-        if !crashed {
-            self.release(id);
-        }
         let spec = self.spec;
-        let broker_up = self.service_runs(spec.queues[qi as usize].broker.0 as usize);
+        let broker_up = !lost && self.service_runs(spec.queues[qi as usize].broker.0 as usize);
         let how = HandlerEnd {
-            ok: outcome == Outcome::Ok,
+            ok,
             crashed,
             broker_up,
         };
