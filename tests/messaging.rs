@@ -386,3 +386,50 @@ fn visible_within_rejects_a_zero_delay() {
     assert!(err.contains("visible_within"), "{err}");
 }
 
+/// scenarios/broker-partition.toml: deliveries and acknowledgements cross the broker <->
+/// consumer links. A zone partition loses the deliveries to the consumer it cuts off (they
+/// come back after the visibility timeout) and the acknowledgements it was sending (their
+/// messages are handled twice); without the cut nothing is redelivered. Before deliveries
+/// used the network, the partition changed nothing.
+#[test]
+fn a_partition_between_broker_and_consumer_loses_deliveries_and_acks() {
+    let f = "scenarios/broker-partition.toml";
+    let (cut, _) = run_file(f, &[]);
+    let (whole, _) = run_file(f, &["fault=[]"]);
+    for r in [&cut, &whole] {
+        accounted(&r.queues[0]);
+    }
+    let (c, w) = (&cut.queues[0], &whole.queues[0]);
+    assert_eq!(w.stats.redelivered, 0, "{w:?}");
+    // Half the ~3,000 messages of the 30 s cut go to the cut-off instance, some several times.
+    assert!(c.stats.redelivered > 1_000, "{c:?}");
+    // A lost delivery waits out at least one 10 s visibility timeout.
+    assert!(c.latency.p99 >= 10_000.0, "{c:?}");
+    assert!(w.latency.p99 < 1_000.0, "{w:?}");
+}
+
+/// A lossy broker -> consumer link (a `loss` fault on it): a lost acknowledgement leaves an
+/// applied effect unacknowledged, so the redelivery applies it again; an idempotent consumer
+/// skips it.
+#[test]
+fn lost_acknowledgements_are_handled_twice_unless_idempotent() {
+    let text = std::fs::read_to_string("scenarios/broker-partition.toml")
+        .unwrap()
+        .replace(
+            "kind = \"zone_partition\"\nzone = \"a\"\npeer_zone = \"b\"",
+            "kind = \"loss\"\ntarget = \"bus\"\npeer = \"shipping\"\np = 0.1",
+        );
+    let (r, _) = run_text(&text, &[]);
+    let q = &r.queues[0];
+    accounted(q);
+    // A tenth of deliveries and of acknowledgements lost for 30 s (~3,000 messages).
+    assert!((300..900).contains(&q.stats.redelivered), "{q:?}");
+    assert!(q.counters.double_effects > 100, "{q:?}");
+    let (r, _) = run_text(
+        &text,
+        &["service.shipping.consumes[0].idempotency_ttl=\"1h\""],
+    );
+    let q = &r.queues[0];
+    assert_eq!(q.counters.double_effects, 0, "{q:?}");
+    assert!(q.counters.skipped > 100, "{q:?}");
+}
