@@ -172,3 +172,29 @@ fn istios_default_retry_on_loads_with_a_warning_for_refused_stream() {
     // The bare 503 is retried.
     assert!(get(&run(&scn, 5), "edges.front->back.retries") > 1000.0);
 }
+
+/// Each edge counts its attempts by the answer they got, as a proxy's cluster statistics
+/// do: the statuses a fault chose by name ("502", "UNAVAILABLE"), the rest by their
+/// outcome's status (200), and the counts add up to the attempts sent.
+#[test]
+fn edges_count_attempts_by_the_status_they_got() {
+    for (code, name) in [("502", "502"), ("\"UNAVAILABLE\"", "UNAVAILABLE")] {
+        let s = run(&scenario(code, 0.3, "retry_on = [\"5xx\"]", ""), 5);
+        let edge = "edges.front->back";
+        let attempts = get(&s, &format!("{edge}.attempts"));
+        let ok = get(&s, &format!("{edge}.responses.200"));
+        let chosen = s
+            .get(&format!("{edge}.responses.{name}"))
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert_eq!(ok + chosen, attempts, "{code}");
+        // A 502 is retried by 5xx; a gRPC status rides a 200, so 5xx does not retry it:
+        // 30 % of the first attempts either way, and of the retries too for the 502.
+        let calls = get(&s, &format!("{edge}.calls"));
+        let share = chosen / calls;
+        assert!((0.25..0.5).contains(&share), "{code}: {share}");
+        assert_eq!(
+            get(&s, &format!("{edge}.ok")),
+            calls - get(&s, &format!("{edge}.failed"))
+        );
+    }
+}

@@ -353,9 +353,16 @@ impl World<'_> {
     /// Abandons every attempt of a call still in flight (the losers of a hedge), releasing
     /// what they hold at the caller; nothing is reported about them.
     pub(super) fn cancel_attempts(&mut self, now: SimTime, id: CallId) {
-        let edge = self.calls[id].edge;
+        let (edge, site, measured) = {
+            let c = &self.calls[id];
+            (c.edge, c.site as usize, c.measured)
+        };
         let outstanding = std::mem::take(&mut self.calls[id].outstanding);
         for child in outstanding.into_iter().flatten() {
+            if measured {
+                // Counted as answered by nothing: the call stopped waiting for it.
+                self.sites[site].stats.responses.counts[7] += 1;
+            }
             let r = &mut self.reqs[child];
             r.abandoned = true;
             let done = r.take_done(Code::None);
@@ -486,6 +493,16 @@ impl World<'_> {
             }
         }
         c.last_open = outcome == AttemptOutcome::CircuitOpen;
+        // Every attempt sent got an answer or none (a connection that failed before anything
+        // was sent counts too): the counts add up to `attempts`.
+        if c.measured && (child.is_some() || outcome == AttemptOutcome::ConnectFailure) {
+            count_response(
+                &mut self.sites[c.site as usize].stats.responses,
+                outcome,
+                done.code,
+            );
+        }
+        let c = &mut self.calls[id];
         let edge = c.edge;
         let site = &self.sites[c.site as usize];
         let retry = site.spec.retry.map(|r| &spec.retries[r as usize]);
@@ -813,4 +830,24 @@ impl World<'_> {
             State::Sent | State::Running | State::Responding | State::Free => {}
         }
     }
+}
+
+/// Counts one attempt's answer by status: the one a fault chose, else its outcome's.
+fn count_response(r: &mut crate::results::Responses, outcome: AttemptOutcome, code: Code) {
+    let k = match (outcome, code) {
+        (AttemptOutcome::Ok, _) => 0,
+        (_, Code::Status(s)) => {
+            r.add_chosen(s, 1);
+            return;
+        }
+        (AttemptOutcome::Forbidden, _) => 1,
+        (AttemptOutcome::RateLimited, _) => 2,
+        (AttemptOutcome::Error, _) => 3,
+        (AttemptOutcome::Rejected, _) => 4,
+        (AttemptOutcome::ConnectFailure, _) => 5,
+        (AttemptOutcome::Timeout, _) => 6,
+        // Refused by the caller's own layers: counted by layer, no answer to count.
+        (AttemptOutcome::CircuitOpen | AttemptOutcome::Refused, _) => return,
+    };
+    r.counts[k] += 1;
 }

@@ -688,6 +688,7 @@ fn call_counts(st: &EdgeStats) -> Value {
         "no_healthy_upstream": st.no_healthy_upstream,
         "fallbacks": st.fallbacks,
         "calls_to_dead": st.calls_to_dead,
+        "responses": st.responses.named(),
     })
 }
 

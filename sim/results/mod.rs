@@ -14,6 +14,7 @@ pub mod trace;
 
 use crate::metrics::{Counts, LatencyMs};
 use crate::policy::breaker;
+use crate::policy::status::ErrorStatus;
 use crate::time::SimTime;
 
 /// Why a run ended.
@@ -264,6 +265,68 @@ pub struct EdgeStats {
     /// Discovery cache refreshes that failed (the registry down or cut off): the caller kept
     /// its stale list.
     pub failed_refreshes: u64,
+    /// Attempts by the answer they got, as a proxy's cluster statistics count them.
+    pub responses: Responses,
+}
+
+/// Attempts by answer: the status a callee answered with (200, 500, 503, 429, 403, or the
+/// HTTP code or gRPC status a fault chose), or none: the per-try timeout fired, the
+/// connection failed, or the call ended first (`cancelled`: a hedge's losers). Attempts
+/// the caller refused itself (breaker, bulkhead...) are counted by their layer instead.
+/// With those still in flight at the end, they add up to the attempts sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Responses {
+    /// By [`Responses::KEYS`].
+    pub counts: [u64; 8],
+    /// Statuses a fault chose, in the order first seen (few: one per fault and code).
+    pub chosen: Vec<(ErrorStatus, u64)>,
+}
+
+impl Responses {
+    /// The names of `counts`, as `summary.json` writes them.
+    pub const KEYS: [&'static str; 8] = [
+        "200",
+        "403",
+        "429",
+        "500",
+        "503",
+        "connect_failure",
+        "timeout",
+        "cancelled",
+    ];
+
+    /// Adds `o`'s counts to these.
+    pub fn add(&mut self, o: &Responses) {
+        for (a, b) in self.counts.iter_mut().zip(o.counts) {
+            *a += b;
+        }
+        for &(status, n) in &o.chosen {
+            self.add_chosen(status, n);
+        }
+    }
+
+    /// Counts `n` answers with a status a fault chose.
+    pub fn add_chosen(&mut self, status: ErrorStatus, n: u64) {
+        match self.chosen.iter_mut().find(|(s, _)| *s == status) {
+            Some((_, c)) => *c += n,
+            None => self.chosen.push((status, n)),
+        }
+    }
+
+    /// Every non-zero count by name (fault statuses by their name: "502", "UNAVAILABLE"),
+    /// sorted by name.
+    pub fn named(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for (k, &n) in Self::KEYS.iter().zip(&self.counts) {
+            if n > 0 {
+                out.insert(k.to_string(), n);
+            }
+        }
+        for &(status, n) in &self.chosen {
+            *out.entry(status.status().name()).or_insert(0) += n;
+        }
+        out
+    }
 }
 
 impl EdgeStats {
@@ -288,6 +351,7 @@ impl EdgeStats {
             panic_picks,
             calls_to_dead,
             failed_refreshes,
+            responses,
         } = o;
         self.calls += calls;
         self.attempts += attempts;
@@ -307,6 +371,7 @@ impl EdgeStats {
         self.panic_picks += panic_picks;
         self.calls_to_dead += calls_to_dead;
         self.failed_refreshes += failed_refreshes;
+        self.responses.add(responses);
     }
 }
 
