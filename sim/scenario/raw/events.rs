@@ -12,7 +12,7 @@ pub struct RawEventStore {
     pub name: String,
     /// The service that stores it (appends are calls to its first endpoint).
     pub service: String,
-    /// Events it holds at most; an append past it is refused (1,000,000).
+    /// Events it holds at most, up to 10,000,000; an append past it is refused (1,000,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_events: Option<u64>,
 }
