@@ -170,6 +170,8 @@ enum Ev {
     Projection { proj: u32 },
     /// A consumer's acknowledgement (or nack) of a delivery reaches its broker.
     Ack { delivery: u32 },
+    /// A choreographed saga step's handler ran past the step's timeout.
+    HandlerTimeout { delivery: u32 },
 }
 
 impl Ev {
@@ -203,6 +205,7 @@ impl Ev {
             Ev::TxRecover { tx } => (45, tx as u64),
             Ev::Projection { proj } => (46, proj as u64),
             Ev::Ack { delivery } => (47, delivery as u64),
+            Ev::HandlerTimeout { delivery } => (48, delivery as u64),
             Ev::Heartbeat { inst } => (18, inst as u64),
             Ev::RegistryTick { svc } => (19, svc as u64),
             Ev::CacheRefresh { edge } => (20, edge as u64),
@@ -1065,6 +1068,7 @@ impl<'a> World<'a> {
             Ev::TxRecover { tx } => self.on_tx_recover(now, tx),
             Ev::Projection { proj } => self.on_projection(now, proj),
             Ev::Ack { delivery } => self.on_ack(now, delivery),
+            Ev::HandlerTimeout { delivery } => self.on_handler_timeout(now, delivery),
             Ev::Bucket => self.on_bucket(now, sink),
             Ev::WarmupEnd => self.on_warmup_end(now, sink),
         }

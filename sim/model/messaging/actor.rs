@@ -75,8 +75,17 @@ pub(super) struct DeliveryRec {
     pub(super) consumer: u32,
     pub(super) timer: Option<EventKey>,
     pub(super) handler_done: bool,
-    /// How the handler ended, while its acknowledgement travels to the broker.
+    /// How the handler ended, while its acknowledgement travels to the broker: ok, and
+    /// whether a saga step's retry policy retries its failure.
     pub(super) acked_ok: bool,
+    pub(super) acked_retry: bool,
+    /// Its handler's request is alive (the record must outlive it).
+    pub(super) running: bool,
+    /// A choreographed saga step's timeout fired: the participant failed the step and no
+    /// longer waits for this handling.
+    pub(super) gave_up: bool,
+    /// That timeout, while it is pending.
+    pub(super) deadline: Option<EventKey>,
 }
 
 /// Outbox state of one service.
@@ -103,6 +112,9 @@ pub(super) struct HandlerEnd {
     pub(super) crashed: bool,
     /// Some broker instance runs to hear the answer.
     pub(super) broker_up: bool,
+    /// A choreographed saga step's failure that its retry policy retries: back to the queue
+    /// (after the policy's back-off) instead of the step failing.
+    pub(super) retry: bool,
 }
 
 /// How a consumer's handler ending settles its message.
@@ -246,6 +258,10 @@ impl Messaging {
         }
     }
 
+    pub(super) fn delivery_ref(&self, di: u32) -> &DeliveryRec {
+        &self.deliveries[di as usize]
+    }
+
     pub(super) fn delivery(&mut self, di: u32) -> &mut DeliveryRec {
         &mut self.deliveries[di as usize]
     }
@@ -253,7 +269,7 @@ impl Messaging {
     /// Frees delivery `di` once its handler ended and its timer is gone.
     pub(super) fn free_delivery(&mut self, di: u32) {
         let d = &self.deliveries[di as usize];
-        if d.handler_done && d.timer.is_none() {
+        if d.handler_done && d.timer.is_none() && !d.running {
             self.free_deliveries.push(di);
         }
     }
@@ -272,6 +288,7 @@ impl Messaging {
             ok,
             crashed,
             broker_up,
+            retry,
         } = how;
         let d = &mut self.deliveries[di as usize];
         d.handler_done = true;
@@ -287,6 +304,13 @@ impl Messaging {
             if ok && st.apply_effect(now, receipt.id, ttl) {
                 // Nothing can be published either; the redelivery will carry the saga on.
                 out.saga_effect = qs.saga.map(|(_, code)| code);
+            }
+        } else if let (Some(_), false, false, true) = (qs.saga, crashed, ok, retry) {
+            // A choreographed step's retry policy retries this failure: the event goes back to
+            // its queue after the policy's back-off (the queue requeues with that delay).
+            if let Some(Ok(due)) = st.q.nack(now, &receipt, false) {
+                out.settled = true;
+                out.redeliver_at = due;
             }
         } else if let (Some((_, code)), false) = (qs.saga, crashed) {
             // A saga step's participant: handled (ok), or failed for business reasons (its
@@ -332,6 +356,20 @@ impl Messaging {
             }
         }
         out
+    }
+
+    /// A handling the participant had given up on (its saga step's timeout) succeeded after
+    /// all: its effect took place, unless the consumer's idempotency store already holds the
+    /// event. Returns the saga step's code when it did.
+    pub(super) fn late_effect(&mut self, spec: &SystemSpec, now: SimTime, di: u32) -> Option<u32> {
+        let d = &self.deliveries[di as usize];
+        let (qi, receipt, c) = (d.queue, d.receipt, d.consumer);
+        let qs = &spec.queues[qi as usize];
+        let ttl = qs.consumers[c as usize].idempotency_ttl;
+        let (_, code) = qs.saga?;
+        self.queues[qi as usize]
+            .apply_effect(now, receipt.id, ttl)
+            .then_some(code)
     }
 
     /// Delivery `di`'s visibility timeout ended: the message is ready again, or it left.
@@ -494,6 +532,7 @@ mod tests {
             ok,
             crashed,
             broker_up,
+            retry: false,
         }
     }
 
@@ -507,6 +546,10 @@ mod tests {
             timer: None,
             handler_done: false,
             acked_ok: false,
+            acked_retry: false,
+            running: false,
+            gave_up: false,
+            deadline: None,
         })
     }
 

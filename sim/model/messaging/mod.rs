@@ -196,6 +196,10 @@ impl World<'_> {
             timer: None,
             handler_done: false,
             acked_ok: false,
+            acked_retry: false,
+            running: false,
+            gave_up: false,
+            deadline: None,
         });
         req.origin = Origin::Delivery { delivery: di };
         // The delivery crosses the broker -> consumer link (from the broker's running
@@ -238,6 +242,20 @@ impl World<'_> {
         }
         self.engine
             .schedule_at(now.after(delay), Ev::Deliver { req: id });
+        self.msg.delivery(di).running = true;
+        // A choreographed saga step with a timeout: the participant waits that long for its
+        // handler, from the event's arrival.
+        if let Some((saga, code)) = self.spec.queues[qi as usize].saga {
+            let (a, c) = &self.spec.sagas[saga as usize].calls[(code >> 1) as usize];
+            let call = if code & 1 == 0 { a } else { c };
+            if let Some(t) = call.as_ref().and_then(|c| c.timeout) {
+                let key = self.engine.schedule_at(
+                    now.after(delay).after(t),
+                    Ev::HandlerTimeout { delivery: di },
+                );
+                self.msg.delivery(di).deadline = Some(key);
+            }
+        }
     }
 
     /// One message between broker service `b` (its running instance `up`, if any) and
@@ -285,11 +303,51 @@ impl World<'_> {
             unreachable!("a delivery's request")
         };
         let ok = outcome == Outcome::Ok;
+        let d = self.msg.delivery(di);
+        d.running = false;
+        if d.gave_up {
+            // The participant stopped waiting for this handling (its step's timeout) and
+            // failed the step; the work went on and ended now. If it succeeded, its effect
+            // took place all the same: a leaked effect, as an orchestrator's timeout leaves.
+            let key = d.receipt.key;
+            if !crashed {
+                self.release(id);
+            }
+            if let Some(code) = ok
+                .then(|| self.msg.late_effect(self.spec, now, di))
+                .flatten()
+            {
+                self.saga_effect(now, key as u32, code);
+            }
+            self.msg.free_delivery(di);
+            return;
+        }
+        if let Some(t) = d.deadline.take() {
+            self.engine.cancel(t);
+        }
         if crashed {
-            self.settle_delivery(now, di, ok, true, false);
+            self.settle_delivery(now, di, ok, false, true, false);
             return;
         }
         self.release(id);
+        self.answer_broker(now, di, outcome);
+    }
+
+    /// A choreographed saga step's handler ran past the step's timeout: the participant
+    /// gives up on it (the work goes on) and fails the step, retried by its policy or
+    /// compensated, like an orchestrator's timed-out call.
+    pub(super) fn on_handler_timeout(&mut self, now: SimTime, di: u32) {
+        let d = self.msg.delivery(di);
+        d.deadline = None;
+        d.gave_up = true;
+        self.answer_broker(now, di, Outcome::Timeout);
+    }
+
+    /// The consumer's answer for delivery `di` (an acknowledgement when `outcome` is ok, else
+    /// a nack) crosses the consumer -> broker link.
+    fn answer_broker(&mut self, now: SimTime, di: u32, outcome: Outcome) {
+        let ok = outcome == Outcome::Ok;
+        let retry = !ok && self.saga_step_retries(di, outcome);
         let d = self.msg.delivery(di);
         let (qi, inst) = (d.queue, d.instance as usize);
         let b = self.spec.queues[qi as usize].broker.0 as usize;
@@ -301,25 +359,55 @@ impl World<'_> {
         });
         match self.broker_hop(b, up, s, inst, false) {
             Some(delay) if delay.0 > 0 => {
-                self.msg.delivery(di).acked_ok = ok;
+                let d = self.msg.delivery(di);
+                d.acked_ok = ok;
+                d.acked_retry = retry;
                 self.engine
                     .schedule_at(now.after(delay), Ev::Ack { delivery: di });
             }
-            Some(_) => self.settle_delivery(now, di, ok, false, false),
-            None => self.settle_delivery(now, di, ok, false, true),
+            Some(_) => self.settle_delivery(now, di, ok, retry, false, false),
+            None => self.settle_delivery(now, di, ok, retry, false, true),
         }
+    }
+
+    /// Whether the retry policy of the choreographed saga step that delivery `di` carries
+    /// retries a handling that ended with `outcome`: it matches the policy's `retry_on` and
+    /// the event has been delivered fewer times than the policy's attempts.
+    fn saga_step_retries(&self, di: u32, outcome: Outcome) -> bool {
+        let spec = self.spec;
+        let d = self.msg.delivery_ref(di);
+        let Some((saga, code)) = spec.queues[d.queue as usize].saga else {
+            return false;
+        };
+        let (a, c) = &spec.sagas[saga as usize].calls[(code >> 1) as usize];
+        let call = if code & 1 == 0 { a } else { c };
+        let Some(r) = call.as_ref().and_then(|c| c.retry) else {
+            return false;
+        };
+        let policy = &spec.retries[r as usize];
+        d.receipt.delivery < policy.max_attempts
+            && policy.retry_on.matches(AttemptOutcome::from(outcome), None)
     }
 
     /// A consumer's acknowledgement (or nack) of delivery `di` reached the broker.
     pub(super) fn on_ack(&mut self, now: SimTime, di: u32) {
-        let ok = self.msg.delivery(di).acked_ok;
-        self.settle_delivery(now, di, ok, false, false);
+        let d = self.msg.delivery(di);
+        let (ok, retry) = (d.acked_ok, d.acked_retry);
+        self.settle_delivery(now, di, ok, retry, false, false);
     }
 
     /// The broker learns how delivery `di`'s handler ended (`lost`: it learns nothing, the
     /// answer was lost on the way): acknowledge, nack, or leave the message to its
     /// visibility timeout; free the consumer's slot.
-    fn settle_delivery(&mut self, now: SimTime, di: u32, ok: bool, crashed: bool, lost: bool) {
+    fn settle_delivery(
+        &mut self,
+        now: SimTime,
+        di: u32,
+        ok: bool,
+        retry: bool,
+        crashed: bool,
+        lost: bool,
+    ) {
         let d = self.msg.delivery(di);
         let (qi, receipt, inst) = (d.queue, d.receipt, d.instance);
         self.msg.queues[qi as usize].held[inst as usize] -= 1;
@@ -329,6 +417,7 @@ impl World<'_> {
             ok,
             crashed,
             broker_up,
+            retry,
         };
         let Settled {
             settled,

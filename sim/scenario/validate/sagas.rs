@@ -1,6 +1,8 @@
 //! Sagas (`[[saga]]`): orchestrated and choreographed steps with their compensations.
 
 use super::*;
+use crate::policy::backoff::Backoff;
+use crate::policy::broker::OnFailure;
 
 /// The `[[saga]]` definitions: orchestrated or choreographed steps, resolved and checked.
 pub(super) fn build_sagas(
@@ -159,6 +161,41 @@ pub(super) fn build_sagas(
                             continue;
                         }
                         at[k] = Some(queues.len() as u32);
+                        // The step's retry policy: a failed handling goes back to the queue
+                        // after the policy's back-off (doubled each time, as the broker's
+                        // redelivery delay does; no jitter), up to its attempts.
+                        let (on_failure, delay, cap) = match call.retry {
+                            Some(r) => match pols.retries[r as usize].backoff {
+                                Backoff::None => {
+                                    (OnFailure::Requeue, SimDuration::ZERO, SimDuration::ZERO)
+                                }
+                                Backoff::Fixed(d) => (OnFailure::Requeue, d, d),
+                                Backoff::Exponential { base, cap, .. }
+                                | Backoff::Decorrelated { base, cap }
+                                | Backoff::Randomized { base, cap, .. }
+                                | Backoff::Envoy { base, max: cap }
+                                | Backoff::Grpc {
+                                    initial: base,
+                                    max: cap,
+                                    ..
+                                }
+                                | Backoff::Google {
+                                    initial: base,
+                                    max: cap,
+                                    ..
+                                }
+                                | Backoff::R4jExponential {
+                                    initial: base,
+                                    max: cap,
+                                    ..
+                                } => (OnFailure::Requeue, base, cap),
+                            },
+                            None => (
+                                OnFailure::Visibility,
+                                SimDuration::ZERO,
+                                SimDuration::from_secs(900),
+                            ),
+                        };
                         queues.push(QueueSpec {
                             name: format!(
                                 "{}.{}{}",
@@ -171,6 +208,9 @@ pub(super) fn build_sagas(
                                 visibility: sg
                                     .visibility_timeout
                                     .unwrap_or(SimDuration::from_secs(30)),
+                                on_failure,
+                                redelivery_delay: delay,
+                                redelivery_cap: cap,
                                 ..crate::policy::broker::Config::default()
                             },
                             max_messages: 1_000_000,
