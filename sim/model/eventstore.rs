@@ -202,11 +202,7 @@ impl World<'_> {
         }
         // The projector runs on the service's first running instance.
         let s = ps.service.0 as usize;
-        let first = self.svcs[s].first_instance as usize;
-        let runner = (first..first + self.svcs[s].instances as usize).find(|&i| {
-            let x = &self.insts[i];
-            x.present && !x.fault.down && x.paused_at.is_none()
-        });
+        let runner = self.first_running(s);
         let offset = self.es.projections[p].position;
         let key = self.es.logs[ps.store as usize].entries[offset as usize].0;
         let sent = runner.and_then(|i| {

@@ -106,10 +106,17 @@ impl World<'_> {
 
     /// Whether some instance of service `s` runs (a broker, a relay's service).
     pub(super) fn service_runs(&self, s: usize) -> bool {
+        self.first_running(s).is_some()
+    }
+
+    /// The first instance of service `s` that runs (present, up, not paused): where a broker
+    /// sends from, and where a relay or a projector runs.
+    pub(super) fn first_running(&self, s: usize) -> Option<usize> {
         let first = self.svcs[s].first_instance as usize;
-        self.insts[first..first + self.svcs[s].instances as usize]
-            .iter()
-            .any(|x| x.present && !x.fault.down && x.paused_at.is_none())
+        (first..first + self.svcs[s].instances as usize).find(|&k| {
+            let x = &self.insts[k];
+            x.present && !x.fault.down && x.paused_at.is_none()
+        })
     }
 
     /// Hands ready messages of queue `qi` to consumer instances with a free slot.
@@ -206,11 +213,7 @@ impl World<'_> {
         // instance): latency, loss, zones and partitions. A lost one is never received; the
         // visibility timeout brings the message back.
         let b = self.spec.queues[qi as usize].broker.0 as usize;
-        let first = self.svcs[b].first_instance as usize;
-        let up = (first..first + self.svcs[b].instances as usize).find(|&k| {
-            let x = &self.insts[k];
-            x.present && !x.fault.down && x.paused_at.is_none()
-        });
+        let up = self.first_running(b);
         let hop = self.broker_hop(b, up, s as usize, inst as usize, true);
         let sent = match hop {
             Some(delay) => self.alloc(req).map(|id| (id, delay)),
@@ -245,16 +248,12 @@ impl World<'_> {
         self.msg.delivery(di).running = true;
         // A choreographed saga step with a timeout: the participant waits that long for its
         // handler, from the event's arrival.
-        if let Some((saga, code)) = self.spec.queues[qi as usize].saga {
-            let (a, c) = &self.spec.sagas[saga as usize].calls[(code >> 1) as usize];
-            let call = if code & 1 == 0 { a } else { c };
-            if let Some(t) = call.as_ref().and_then(|c| c.timeout) {
-                let key = self.engine.schedule_at(
-                    now.after(delay).after(t),
-                    Ev::HandlerTimeout { delivery: di },
-                );
-                self.msg.delivery(di).deadline = Some(key);
-            }
+        if let Some(t) = step_call(self.spec, qi).and_then(|c| c.timeout) {
+            let key = self.engine.schedule_at(
+                now.after(delay).after(t),
+                Ev::HandlerTimeout { delivery: di },
+            );
+            self.msg.delivery(di).deadline = Some(key);
         }
     }
 
@@ -352,11 +351,7 @@ impl World<'_> {
         let (qi, inst) = (d.queue, d.instance as usize);
         let b = self.spec.queues[qi as usize].broker.0 as usize;
         let s = self.insts[inst].service as usize;
-        let first = self.svcs[b].first_instance as usize;
-        let up = (first..first + self.svcs[b].instances as usize).find(|&k| {
-            let x = &self.insts[k];
-            x.present && !x.fault.down && x.paused_at.is_none()
-        });
+        let up = self.first_running(b);
         match self.broker_hop(b, up, s, inst, false) {
             Some(delay) if delay.0 > 0 => {
                 let d = self.msg.delivery(di);
@@ -376,12 +371,7 @@ impl World<'_> {
     fn saga_step_retries(&self, di: u32, outcome: Outcome) -> bool {
         let spec = self.spec;
         let d = self.msg.delivery_ref(di);
-        let Some((saga, code)) = spec.queues[d.queue as usize].saga else {
-            return false;
-        };
-        let (a, c) = &spec.sagas[saga as usize].calls[(code >> 1) as usize];
-        let call = if code & 1 == 0 { a } else { c };
-        let Some(r) = call.as_ref().and_then(|c| c.retry) else {
+        let Some(r) = step_call(spec, d.queue).and_then(|c| c.retry) else {
             return false;
         };
         let policy = &spec.retries[r as usize];
@@ -567,13 +557,7 @@ impl World<'_> {
             return; // the last batch is not marked yet
         }
         // The relay runs on the service's first running instance.
-        let first = self.svcs[s].first_instance as usize;
-        let relay = (first..first + self.svcs[s].instances as usize)
-            .find(|&i| {
-                let x = &self.insts[i];
-                x.present && !x.fault.down && x.paused_at.is_none()
-            })
-            .expect("the service runs");
+        let relay = self.first_running(s).expect("the service runs");
         while let Some(&(id, key, dest)) = self.msg.outboxes[s].entries.front() {
             let broker = self.dest_broker(dest);
             if !self.service_runs(broker) || !self.store_message(now, dest, id, key) {
@@ -634,4 +618,12 @@ impl World<'_> {
             })
             .collect()
     }
+}
+
+/// The call of the choreographed saga step whose events queue `qi` carries (its action,
+/// or its compensation for an `.undo` queue); `None` for other queues.
+fn step_call(spec: &SystemSpec, qi: u32) -> Option<&CallSpec> {
+    let (saga, code) = spec.queues[qi as usize].saga?;
+    let (action, undo) = &spec.sagas[saga as usize].calls[(code >> 1) as usize];
+    if code & 1 == 0 { action } else { undo }.as_ref()
 }
