@@ -799,6 +799,8 @@ impl World<'_> {
         }
         if origin == Origin::Probe {
             self.probe_result(now, id, false);
+        } else if let Origin::Registry { op, subject, .. } = origin {
+            self.registry_answered(now, op, subject, discovery::Answer::Timeout);
         } else if let Origin::Call { call } = origin {
             let r = &mut self.reqs[id];
             let sent = r.sent;

@@ -92,6 +92,9 @@ impl World<'_> {
                 let (origin, sent) = (r.origin, r.sent);
                 match origin {
                     Origin::Probe => self.probe_result(now, id, false),
+                    Origin::Registry { op, subject, .. } => {
+                        self.registry_answered(now, op, subject, discovery::Answer::Error);
+                    }
                     Origin::Delivery { .. } => self.delivery_done(now, id, Outcome::Error, true),
                     Origin::Projection { .. } => {
                         self.projection_applied(now, id, false);

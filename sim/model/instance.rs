@@ -800,6 +800,10 @@ impl World<'_> {
     /// Sends the answer of `id` back to whoever waits for it.
     pub(super) fn respond(&mut self, now: SimTime, id: ReqId, outcome: Outcome) {
         self.trace_mark(id, tracing::Mark::Answered, now);
+        if outcome == Outcome::Ok && matches!(self.reqs[id].origin, Origin::Registry { .. }) {
+            // A write takes effect at the registry whether or not its client still waits.
+            self.registry_handled(now, id);
+        }
         let r = &mut self.reqs[id];
         r.outcome = outcome;
         if self.by_crit && r.measured {
@@ -832,6 +836,20 @@ impl World<'_> {
             }
             Origin::Projection { .. } => {
                 self.projection_applied(now, id, outcome == Outcome::Ok);
+                self.release(id);
+                return;
+            }
+            Origin::Registry { op, subject, .. } => {
+                // The answer reaches its client at once.
+                if let Some(k) = r.timeout.take() {
+                    self.engine.cancel(k);
+                }
+                let answer = if outcome == Outcome::Ok {
+                    discovery::Answer::Ok
+                } else {
+                    discovery::Answer::Error
+                };
+                self.registry_answered(now, op, subject, answer);
                 self.release(id);
                 return;
             }

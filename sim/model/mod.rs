@@ -334,6 +334,13 @@ enum Origin {
     TxCarrier { tx: u32 },
     /// A projector's apply of one event (`token` tells a resent apply from its first copy).
     Projection { proj: u32, token: u32 },
+    /// A request to the registry service: `op` about instance (or, for a lookup, edge)
+    /// `subject`; `passed` is a reported check's result.
+    Registry {
+        op: spec::RegistryOp,
+        subject: u32,
+        passed: bool,
+    },
 }
 
 /// What a request carries besides its own work: a message for a broker, a delivered
@@ -573,7 +580,10 @@ pub struct World<'a> {
     by_crit: bool,
     /// The discovery actor: registries, and what keeps services from them.
     directory: discovery::Directory,
-    /// Health checks alive (counted in `live`, not in the traffic left at the end).
+    /// With a registry service: its clients' backoff state and counts.
+    reg_clients: Option<discovery::Clients>,
+    /// Health checks and registry requests alive (counted in `live`, not in the traffic
+    /// left at the end).
     live_probes: usize,
     /// The messaging actor: broker queues, deliveries, message ids, outboxes.
     msg: messaging::Messaging,
@@ -708,6 +718,7 @@ impl<'a> World<'a> {
             migrations: Vec::new(),
             by_crit,
             directory: discovery::Directory::new(spec.services.len()),
+            reg_clients: None,
             live_probes: 0,
             msg: messaging::Messaging::new(spec, insts_len, spec.services.len()),
             sagas: sagas::Sagas::new(spec),
@@ -1013,6 +1024,32 @@ impl<'a> World<'a> {
             transactions: self.tx_results(),
             event_stores,
             projections,
+            registry: self.reg_clients.as_ref().map(|c| results::RegistryResult {
+                service: spec.services[spec
+                    .registry
+                    .as_ref()
+                    .and_then(|r| r.server.as_ref())
+                    .expect("a registry service")
+                    .service
+                    .0 as usize]
+                    .name
+                    .clone(),
+                ops: spec::RegistryOp::ALL
+                    .iter()
+                    .map(|op| {
+                        let n = c.counts[op.index()];
+                        (
+                            op.name(),
+                            results::RegistryOpResult {
+                                sent: n.sent,
+                                ok: n.ok,
+                                errors: n.errors,
+                                timeouts: n.timeouts,
+                            },
+                        )
+                    })
+                    .collect(),
+            }),
             arrivals: self.arrivals,
             traces,
             trace_stats,
@@ -1099,7 +1136,10 @@ impl<'a> World<'a> {
         // A request that read a row and never completed (its instance crashed) stops holding it.
         self.occ_close(id, false);
         self.live -= 1;
-        if self.reqs[id].origin == Origin::Probe {
+        if matches!(
+            self.reqs[id].origin,
+            Origin::Probe | Origin::Registry { .. }
+        ) {
             self.live_probes -= 1;
         }
         self.reqs[id].state = State::Free;

@@ -470,6 +470,24 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             .collect();
         doc["transactions"] = Value::Object(txs);
     }
+    if let Some(r) = &result.registry {
+        let ops: Map<String, Value> = r
+            .ops
+            .iter()
+            .map(|(name, n)| {
+                (
+                    name.to_string(),
+                    json!({
+                        "sent": n.sent,
+                        "ok": n.ok,
+                        "errors": n.errors,
+                        "timeouts": n.timeouts,
+                    }),
+                )
+            })
+            .collect();
+        doc["registry"] = json!({ "service": r.service, "requests": ops });
+    }
     if !result.event_stores.is_empty() {
         let stores: Map<String, Value> = result
             .event_stores

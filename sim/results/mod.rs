@@ -66,6 +66,8 @@ pub struct RunResult {
     pub event_stores: Vec<eventstore::StoreResult>,
     /// Per `[[projection]]`, in scenario order.
     pub projections: Vec<eventstore::ProjectionResult>,
+    /// With a registry service: what its clients sent and heard.
+    pub registry: Option<RegistryResult>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.
@@ -476,4 +478,26 @@ pub struct CacheResult {
     pub invalidations: u64,
     /// Entries held at the end.
     pub entries_at_end: u64,
+}
+
+/// The clients of a registry service (`[registry] service = ...`), after warm-up.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegistryResult {
+    /// The service the registry runs as.
+    pub service: String,
+    /// Per operation (register, heartbeat, report, lookup): its name and counts.
+    pub ops: Vec<(&'static str, RegistryOpResult)>,
+}
+
+/// One operation's requests to the registry service.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RegistryOpResult {
+    /// Requests sent (or tried: with no registry instance running, an error at once).
+    pub sent: u64,
+    /// Answered with a success in time.
+    pub ok: u64,
+    /// Refused, rejected or failed.
+    pub errors: u64,
+    /// Not answered within the timeout.
+    pub timeouts: u64,
 }

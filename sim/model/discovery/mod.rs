@@ -16,14 +16,19 @@
 //! The registry can be down (an outage: no heartbeats, checks or refreshes; its health loop
 //! stands still; on return every registration counts as renewed) or cut off from one service
 //! (that service's heartbeats and checks are lost, and its own refreshes fail). A caller
-//! whose refresh fails keeps its stale list.
+//! whose refresh fails keeps its stale list. With `service = ...` the registry runs as that
+//! service, and every registration, heartbeat, check result and refresh is a request to it
+//! (`server.rs`).
 
 mod actor;
+mod server;
 
 use super::*;
+use crate::model::spec::RegistryOp;
 use crate::policy::registry::{Change, Registry};
 pub(super) use actor::Directory;
 use actor::Looked;
+pub(super) use server::{Answer, Clients};
 
 /// The endpoint index that marks a health-check request.
 pub(super) const PROBE: u32 = u32::MAX - 1;
@@ -43,14 +48,19 @@ impl World<'_> {
             // Slots not in service yet (an autoscaler's spares, a rollout's surge) are not
             // registered.
             let first = self.svcs[s].first_instance as usize;
-            for k in (0..n).filter(|&k| self.insts[first + k].present) {
+            // The registry's own service is found by configuration: it does not register.
+            let own = reg
+                .server
+                .as_ref()
+                .is_some_and(|srv| srv.service.0 as usize == s);
+            for k in (0..n).filter(|&k| self.insts[first + k].present && !own) {
                 registry.register(SimTime::ZERO, k);
                 // Instances were running before t = 0: they start passing.
                 registry.assume_passing(k);
             }
             let mut rng = SimRng::for_component(seed, &format!("registry:{}", svc.name));
             let first = self.svcs[s].first_instance;
-            for k in 0..n as u32 {
+            for k in (0..n as u32).filter(|_| !own) {
                 let at =
                     SimTime::ZERO.after(SimDuration((rng.unit() * reg.heartbeat.0 as f64) as u64));
                 if self.self_registers() {
@@ -68,6 +78,9 @@ impl World<'_> {
                 Ev::RegistryTick { svc: s as u32 },
             );
             self.directory.add(registry, rng);
+        }
+        if reg.server.is_some() {
+            self.reg_clients = Some(Clients::new(self.insts.len(), self.edges.len(), seed));
         }
         for k in (0..self.edges.len()).filter(|&k| !self.pairs[k].per_instance) {
             let e = &mut self.edges[k];
@@ -92,6 +105,11 @@ impl World<'_> {
         let (s, k) = self.local(i);
         let x = &self.insts[i];
         let runs = x.present && !x.fault.down && x.paused_at.is_none();
+        if runs && reg.server.is_some() {
+            // A request to the registry: the next heartbeat is due when it ends.
+            self.registry_send(now, s, RegistryOp::Heartbeat, inst, false);
+            return;
+        }
         if runs && self.directory.reaches(s) {
             let c = self.directory.heartbeat(now, s, k, x.draining);
             self.registry_changed(now, s, c);
@@ -106,6 +124,10 @@ impl World<'_> {
         let s = svc as usize;
         self.engine
             .schedule_at(now.after(reg.tick), Ev::RegistryTick { svc });
+        if reg.server.is_some() {
+            // Whether its service runs decides whether the registry is down.
+            self.reach_registry(now, s);
+        }
         if self.directory.is_down() {
             // Down: it stands still.
             return;
@@ -157,6 +179,11 @@ impl World<'_> {
     pub(super) fn on_cache_refresh(&mut self, now: SimTime, edge: u32) {
         let reg = self.spec.registry.as_ref().expect("discovery on");
         let from = self.edges[edge as usize].from as usize;
+        if reg.server.is_some() {
+            // A lookup request: the next refresh is due when it ends.
+            self.registry_send(now, from, RegistryOp::Lookup, edge, false);
+            return;
+        }
         self.engine.schedule_at(
             now.after(self.spec.services[from].cache_ttl(reg)),
             Ev::CacheRefresh { edge },
@@ -168,7 +195,12 @@ impl World<'_> {
             }
             return;
         }
-        let e = &mut self.edges[edge as usize];
+        self.refresh_cache(now, edge as usize);
+    }
+
+    /// Edge `edge`'s cache now lists what the registry lists as healthy.
+    fn refresh_cache(&mut self, now: SimTime, edge: usize) {
+        let e = &mut self.edges[edge];
         let to = e.to as usize;
         let mut changed = false;
         for k in 0..e.cache.len() {
@@ -236,7 +268,18 @@ impl World<'_> {
         if !self.directory.checked(s, k) {
             return;
         }
-        let c = self.directory.registry(s).check_result(now, k, false);
+        self.check_done(now, s, k, false);
+    }
+
+    /// A check of service `s`'s instance `k` ended: its result reaches the registry (as a
+    /// request, with a registry service).
+    fn check_done(&mut self, now: SimTime, s: usize, k: usize, ok: bool) {
+        if self.registry_server().is_some() {
+            let inst = self.svcs[s].first_instance + k as u32;
+            self.registry_send(now, s, RegistryOp::Report, inst, ok);
+            return;
+        }
+        let c = self.directory.registry(s).check_result(now, k, ok);
         self.registry_changed(now, s, c);
     }
 
@@ -244,8 +287,7 @@ impl World<'_> {
     pub(super) fn probe_result(&mut self, now: SimTime, id: ReqId, ok: bool) {
         let i = self.reqs[id].instance as usize;
         let (s, k) = self.local(i);
-        let c = self.directory.registry(s).check_result(now, k, ok);
-        self.registry_changed(now, s, c);
+        self.check_done(now, s, k, ok);
     }
 
     /// A restarted instance finished booting: it listens and registers.
@@ -258,7 +300,11 @@ impl World<'_> {
         self.insts[i].booted_at = Some(now);
         self.insts[i].fault.down = false;
         let (s, k) = self.local(i);
-        if self.self_registers() && self.directory.reaches(s) {
+        if self.self_registers() && self.registry_server().is_some() {
+            if !self.is_registry_instance(i) {
+                self.registry_send(now, s, RegistryOp::Register, inst, false);
+            }
+        } else if self.self_registers() && self.directory.reaches(s) {
             let c = self.directory.registry(s).register(now, k);
             self.registry_changed(now, s, c);
         }

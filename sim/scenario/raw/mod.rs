@@ -354,6 +354,23 @@ pub struct RawRegistry {
     /// Active health checks: real requests to each instance, competing for its workers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<RawHealthCheck>,
+    /// The registry runs as this service: registrations, heartbeats, check reports and cache
+    /// refreshes are requests to it, with its queue, workers and failures (none: the registry
+    /// has no capacity and never fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// With `service`: a request to the registry times out after this (5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// With `service`: a failed heartbeat or refresh is tried again after this, instead of at
+    /// the next period (none: the next period).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<SimDuration>,
+    /// With `service`: each consecutive timed-out heartbeat or refresh doubles the wait before
+    /// the next, up to this many times the base wait (Eureka's `expBackOffBound`; eureka 10,
+    /// otherwise 1: no backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_bound: Option<u32>,
 }
 
 fn default_registry_kind() -> String {

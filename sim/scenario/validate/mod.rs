@@ -891,7 +891,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     let registry = raw
         .registry
         .as_ref()
-        .and_then(|r| build_registry(&mut cx, r));
+        .and_then(|r| build_registry(&mut cx, r, raw, &services, &resolve));
     let t = &raw.trace;
     if !(0.0..=1.0).contains(&t.sample) {
         cx.err(

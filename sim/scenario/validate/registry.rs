@@ -3,7 +3,13 @@
 use super::*;
 
 /// `[registry]`.
-pub(super) fn build_registry(cx: &mut Ctx, r: &RawRegistry) -> Option<RegistrySpec> {
+pub(super) fn build_registry(
+    cx: &mut Ctx,
+    r: &RawRegistry,
+    raw: &RawScenario,
+    services: &[ServiceSpec],
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+) -> Option<RegistrySpec> {
     use crate::policy::registry::{Leases, Thresholds};
     let p = root().key("registry");
     let positive = |cx: &mut Ctx, v: SimDuration, key: &str| {
@@ -139,12 +145,87 @@ pub(super) fn build_registry(cx: &mut Ctx, r: &RawRegistry) -> Option<RegistrySp
             steps: vec![Step::Work(work)],
         })
     });
+    let server = build_server(cx, r, raw, services, resolve);
     Some(RegistrySpec {
+        server,
         leases,
         heartbeat,
         tick,
         cache_ttl: r.cache_ttl,
         startup: r.startup,
         checks,
+    })
+}
+
+/// `[registry] service = ...` and its clients' request policy.
+fn build_server(
+    cx: &mut Ctx,
+    r: &RawRegistry,
+    raw: &RawScenario,
+    services: &[ServiceSpec],
+    resolve: &dyn Fn(&mut Ctx, &str, TomlPath) -> Option<ServiceId>,
+) -> Option<RegistryServerSpec> {
+    let p = root().key("registry");
+    let Some(name) = &r.service else {
+        for (key, set) in [
+            ("timeout", r.timeout.is_some()),
+            ("retry", r.retry.is_some()),
+            ("backoff_bound", r.backoff_bound.is_some()),
+        ] {
+            if set {
+                cx.err(
+                    p.key(key),
+                    format!("`{key}` applies to requests to a registry service: set `service = \"...\"` too (without one the registry answers at once and never fails)"),
+                );
+            }
+        }
+        return None;
+    };
+    let service = resolve(cx, name, p.key("service"))?;
+    let timeout = r.timeout.unwrap_or(SimDuration::from_secs(5));
+    if timeout.0 == 0 {
+        cx.err(p.key("timeout"), "timeout must be longer than 0s");
+    }
+    if r.retry == Some(SimDuration::ZERO) {
+        cx.err(p.key("retry"), "retry must be longer than 0s");
+    }
+    let default_bound = if r.kind == "eureka" { 10 } else { 1 };
+    let backoff_bound = r.backoff_bound.unwrap_or(default_bound);
+    if !(1..=1000).contains(&backoff_bound) {
+        cx.err(
+            p.key("backoff_bound"),
+            format!("backoff_bound is between 1 (no backoff) and 1000, not {backoff_bound}"),
+        );
+    }
+    // The registry's own instances are found by configuration, not through themselves.
+    for (from, svc) in services.iter().enumerate() {
+        let calls_it = svc.endpoints.iter().find(|e| {
+            e.steps
+                .iter()
+                .any(|st| st.calls().iter().any(|c| c.to == service))
+        });
+        if let Some(e) = calls_it {
+            cx.err(
+                p.key("service"),
+                format!(
+                    "service {:?} (endpoint {:?}) calls {name:?}, the registry's service: the registry is reached by discovery requests only; call another service",
+                    raw.service[from].name, e.name
+                ),
+            );
+        }
+    }
+    let s = &raw.service[service.0 as usize];
+    let endpoints = RegistryOp::ALL.map(|op| {
+        s.endpoint
+            .iter()
+            .position(|e| e.name == op.name())
+            .unwrap_or(0) as u32
+    });
+    Some(RegistryServerSpec {
+        service,
+        endpoints,
+        timeout,
+        retry: r.retry,
+        backoff_bound: backoff_bound.clamp(1, 1000),
     })
 }

@@ -5,6 +5,9 @@ use crate::time::{SimDuration, SimTime};
 
 pub use crate::ids::{ServiceId, WorkloadId};
 
+mod registry;
+pub use registry::*;
+
 /// Order in which a busy instance serves its waiting work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Discipline {
@@ -203,36 +206,6 @@ pub struct PublishSpec {
     pub dest: Dest,
     /// Share of messages every consumer fails on.
     pub poison: f64,
-}
-
-/// `[registry]`: how instances register and callers discover them.
-#[derive(Clone, Debug)]
-pub struct RegistrySpec {
-    /// Lease semantics.
-    pub leases: crate::policy::registry::Leases,
-    /// Heartbeat period of every instance.
-    pub heartbeat: SimDuration,
-    /// The health loop's period.
-    pub tick: SimDuration,
-    /// Callers' cache refresh period.
-    pub cache_ttl: SimDuration,
-    /// Boot time of a restarted instance.
-    pub startup: SimDuration,
-    /// Active checks.
-    pub checks: Option<HealthCheckSpec>,
-}
-
-/// Active health checks.
-#[derive(Clone, Debug)]
-pub struct HealthCheckSpec {
-    /// Period.
-    pub interval: SimDuration,
-    /// Timeout of one check.
-    pub timeout: SimDuration,
-    /// Thresholds.
-    pub thresholds: crate::policy::registry::Thresholds,
-    /// What a check does at the instance (one work step).
-    pub steps: Vec<Step>,
 }
 
 /// A fault active during [at, until).
