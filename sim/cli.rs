@@ -15,11 +15,55 @@ fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
     );
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} ms simulated, {elapsed} wall, eta {eta}",
+            "{bar:40} {simulated} simulated, {elapsed} wall, {eta_wall}",
         )
-        .expect("a valid template"),
+        .expect("a valid template")
+        .with_key(
+            "simulated",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&simulated_text(s.pos(), s.len().unwrap_or(0)));
+            },
+        )
+        .with_key(
+            "eta_wall",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&eta_text(
+                    s.pos(),
+                    s.len().unwrap_or(0),
+                    s.elapsed().as_secs_f64(),
+                ));
+            },
+        ),
     );
     bar
+}
+
+/// "12.5 of 120.0 s", in the unit that suits the horizon (positions in simulated ms).
+fn simulated_text(pos_ms: u64, len_ms: u64) -> String {
+    let (div, unit) = match len_ms {
+        l if l >= 7_200_000 => (3_600_000.0, "h"),
+        l if l >= 120_000 => (60_000.0, "min"),
+        _ => (1_000.0, "s"),
+    };
+    format!(
+        "{:.1} of {:.1} {unit}",
+        pos_ms as f64 / div,
+        len_ms as f64 / div
+    )
+}
+
+/// The wall time left, from the pace so far: none until a second of wall time and 1 % of the
+/// run have passed (an estimate from less is noise), then in seconds, minutes or hours.
+fn eta_text(pos_ms: u64, len_ms: u64, elapsed_s: f64) -> String {
+    if len_ms == 0 || elapsed_s < 1.0 || pos_ms * 100 < len_ms {
+        return "eta estimating".into();
+    }
+    let left_s = elapsed_s * (len_ms - pos_ms.min(len_ms)) as f64 / pos_ms as f64;
+    match left_s {
+        s if s < 90.0 => format!("eta {s:.0} s"),
+        s if s < 5_400.0 => format!("eta {:.0} min", s / 60.0),
+        s => format!("eta {:.1} h", s / 3_600.0),
+    }
 }
 
 /// Wall seconds between two plain progress lines when stderr is not a terminal.
@@ -393,7 +437,12 @@ pub fn execute(cli: Cli) -> i32 {
             };
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            match faultline::sweep::compare::compare(&va, &vb, replications, jobs) {
+            let labels = [
+                faultline::sweep::compare::variant_label("A", &a),
+                faultline::sweep::compare::variant_label("B", &b),
+            ];
+            let labels = [labels[0].as_str(), labels[1].as_str()];
+            match faultline::sweep::compare::compare(&va, &vb, labels, replications, jobs) {
                 Ok((rows, cdfs)) => {
                     let dir = out.unwrap_or_else(|| {
                         PathBuf::from("reports").join(format!("{}-compare", base.spec.name))
@@ -792,5 +841,30 @@ fn merge(dirs: &[PathBuf], out: &std::path::Path, wait: Option<&str>) -> i32 {
                 return EXIT_FAILED;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_shows_simulated_time_in_the_horizons_unit() {
+        assert_eq!(simulated_text(12_500, 60_000), "12.5 of 60.0 s");
+        assert_eq!(simulated_text(90_000, 300_000), "1.5 of 5.0 min");
+        assert_eq!(simulated_text(3_600_000, 86_400_000), "1.0 of 24.0 h");
+    }
+
+    #[test]
+    fn the_eta_follows_the_pace_and_waits_for_enough_of_it() {
+        // A quarter done in 10 s: 30 s left.
+        assert_eq!(eta_text(25_000, 100_000, 10.0), "eta 30 s");
+        // 10 % in 60 s: 9 minutes left.
+        assert_eq!(eta_text(10_000, 100_000, 60.0), "eta 9 min");
+        assert_eq!(eta_text(1_000, 100_000, 200.0), "eta 5.5 h");
+        // Too early to tell: under a second of wall, or under 1 % of the run.
+        assert_eq!(eta_text(50_000, 100_000, 0.5), "eta estimating");
+        assert_eq!(eta_text(500, 100_000, 30.0), "eta estimating");
+        assert_eq!(eta_text(100_000, 100_000, 30.0), "eta 0 s");
     }
 }

@@ -242,6 +242,12 @@ fn compare_reports_paired_differences_and_verdicts() {
         csv.contains("workloads.shoppers.sent,")
             && csv.contains(",0,0,0,no significant difference")
     );
-    assert!(dir.join("compare-cdf.svg").exists());
+    // The CDF's legend names each side by its overrides.
+    let svg = std::fs::read_to_string(dir.join("compare-cdf.svg")).unwrap();
+    assert!(
+        svg.contains("A (service.orders.calls[1].timeout=300ms): shoppers")
+            && svg.contains("B (service.orders.calls[1].timeout=600ms): shoppers"),
+        "legend"
+    );
     std::fs::remove_dir_all(dir).ok();
 }

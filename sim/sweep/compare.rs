@@ -41,10 +41,22 @@ pub struct Row {
     pub verdict: &'static str,
 }
 
-/// Runs both variants on replications 0..r and compares them.
+/// "A (x=1, y=2)": a variant's letter and the overrides that make it ("A (as written)" when
+/// none), to name it in legends.
+pub fn variant_label(letter: &str, sets: &[String]) -> String {
+    if sets.is_empty() {
+        format!("{letter} (as written)")
+    } else {
+        format!("{letter} ({})", sets.join(", "))
+    }
+}
+
+/// Runs both variants on replications 0..r and compares them; `labels` name A and B in the
+/// CDF legend.
 pub fn compare(
     a: &Scenario,
     b: &Scenario,
+    labels: [&str; 2],
     r: u32,
     jobs: usize,
 ) -> Result<(Vec<Row>, Vec<Cdf>), SweepError> {
@@ -104,7 +116,7 @@ pub fn compare(
         });
     }
     let mut cdfs = Vec::new();
-    for (label, s) in [("A", &runs[0].0), ("B", &runs[0].1)] {
+    for (label, s) in [(labels[0], &runs[0].0), (labels[1], &runs[0].1)] {
         for w in &s.result.workloads {
             cdfs.push((format!("{label}: {}", w.name), w.cdf.clone()));
         }
