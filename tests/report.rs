@@ -542,3 +542,57 @@ fn the_scale_benchmarks_two_systems_carry_the_same_work() {
     assert!(events[0] > 50_000.0, "{events:?}");
     assert!((0.98..1.02).contains(&ratio), "events {events:?}");
 }
+
+/// No text in a committed chart runs past its image's right edge (the last x tick, band
+/// labels, the waterfall's span times). Widths are estimated at 0.6 em a character, about
+/// what sans-serif digits and lower case take (wide capitals are rare in labels).
+#[test]
+fn no_chart_text_is_clipped_at_the_right_edge() {
+    let attr = |tag: &str, name: &str| -> Option<f64> {
+        let key = format!(" {name}=\"");
+        let at = tag.find(&key)? + key.len();
+        tag[at..].split('"').next()?.parse().ok()
+    };
+    let mut clipped = Vec::new();
+    for gallery in std::fs::read_dir("reports").unwrap() {
+        let dir = gallery.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_none_or(|e| e != "svg") || p.ends_with("graph.svg") {
+                continue;
+            }
+            let svg = std::fs::read_to_string(&p).unwrap();
+            let head = &svg[..svg.find('>').unwrap()];
+            let width = attr(head, "width").unwrap();
+            let default_size = attr(head, "font-size").unwrap_or(12.0);
+            for piece in svg.split("<text").skip(1) {
+                let (tag, rest) = piece.split_once('>').unwrap();
+                let text = rest.split("</text>").next().unwrap().trim();
+                let (Some(x), size) = (
+                    attr(tag, "x"),
+                    attr(tag, "font-size").unwrap_or(default_size),
+                ) else {
+                    continue;
+                };
+                let w = 0.6 * size * text.chars().count() as f64;
+                let right = if tag.contains("text-anchor=\"end\"") {
+                    x
+                } else if tag.contains("text-anchor=\"middle\"") {
+                    x + w / 2.0
+                } else {
+                    x + w
+                };
+                if right > width + 1.0 {
+                    clipped.push(format!(
+                        "{}: {text:?} ends at {right:.0} of {width}",
+                        p.display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(clipped.is_empty(), "{}", clipped.join("\n"));
+}

@@ -202,6 +202,8 @@ impl LineChart {
             ("sans-serif", 17).into_font().style(FontStyle::Bold),
         )
         .margin(8)
+        // Room on the right for the last x tick label, which is centred on the edge.
+        .margin_right(26)
         .x_label_area_size(36)
         .y_label_area_size(64);
         match (self.x_log, self.y_log) {
@@ -274,9 +276,17 @@ impl LineChart {
             if labelled < 6 {
                 let pos = c.backend_coord(&(band.from, y1));
                 let dy = 14 * (labelled % 3) + 4;
+                // A label that would run past the plot's right edge ends at it instead.
+                let font = ("sans-serif", 11).into_font();
+                let w = c
+                    .plotting_area()
+                    .estimate_text_size(&band.label, &font.clone().into())
+                    .map_or(0, |(w, _)| w as i32);
+                let right = c.plotting_area().get_pixel_range().0.end;
+                let x = (pos.0 + 3).min(right - w - 2);
                 text_px(
                     c.plotting_area(),
-                    (pos.0 + 3, pos.1 + dy),
+                    (x, pos.1 + dy),
                     band.label.clone(),
                     ("sans-serif", 11).into_font().color(&RGBColor(90, 90, 90)),
                 )?;
@@ -355,6 +365,8 @@ impl Chart for Stacked {
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
             )
             .margin(8)
+            // Room on the right for the last x tick label, which is centred on the edge.
+            .margin_right(26)
             .x_label_area_size(36)
             .y_label_area_size(64)
             .build_cartesian_2d(x0..x1, 0.0..top)
@@ -428,6 +440,8 @@ impl Chart for Timeline {
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
             )
             .margin(8)
+            // Room on the right for the last x tick label, which is centred on the edge.
+            .margin_right(26)
             .x_label_area_size(36)
             .y_label_area_size(230)
             .build_cartesian_2d(x0..x1, 0.0..n)
@@ -513,6 +527,8 @@ impl Chart for Bars {
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
             )
             .margin(8)
+            // Room on the right for the last x tick label, which is centred on the edge.
+            .margin_right(26)
             .x_label_area_size(36)
             .y_label_area_size(230)
             .build_cartesian_2d(0.0..top, 0.0..n)
@@ -923,6 +939,8 @@ impl Chart for FixedY {
             ("sans-serif", 17).into_font().style(FontStyle::Bold),
         )
         .margin(8)
+        // Room on the right for the last x tick label, which is centred on the edge.
+        .margin_right(26)
         .x_label_area_size(36)
         .y_label_area_size(64);
         let (x0, x1) = c.x_range;

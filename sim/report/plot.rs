@@ -169,6 +169,8 @@ impl Chart for BandLines {
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
             )
             .margin(8)
+            // Room on the right for the last x tick label, which is centred on the edge.
+            .margin_right(26)
             .x_label_area_size(40)
             .y_label_area_size(70)
             .build_cartesian_2d((x0 - pad)..(x1 + pad), 0.0..(y1.max(1e-9) * 1.1))
@@ -256,6 +258,8 @@ impl Chart for Heat {
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
             )
             .margin(8)
+            // Room on the right for the last x tick label, which is centred on the edge.
+            .margin_right(26)
             .x_label_area_size(40)
             .y_label_area_size(90)
             .build_cartesian_2d(-0.5..(nx as f64 - 0.5), -0.5..(ny as f64 - 0.5))

@@ -474,9 +474,26 @@ pub fn waterfall_svg(traces: &[TraceView], n: usize) -> Option<String> {
                     );
                 }
             }
+            let took = format!(
+                "{:.1} ms {}",
+                (s.end_ns - s.start_ns) as f64 / 1e6,
+                if s.outcome == "ok" {
+                    ""
+                } else {
+                    s.outcome.as_str()
+                }
+            );
+            // After the bar when it fits (about 6 px a character at 10 px), else ending at
+            // the right edge, over the bar's end.
+            let fits = x + w + 4.0 + 6.0 * took.chars().count() as f64 <= W - 4.0;
+            let (tx, anchor) = if fits {
+                (x + w + 4.0, "start")
+            } else {
+                (W - 4.0, "end")
+            };
             let _ = writeln!(
                 o,
-                r#"<text x="{:.1}" y="{:.1}" xml:space="preserve">{}</text><rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="rgb({r},{g},{b})" fill-opacity="0.35"><title>{} {} {:.3} ms</title></rect>{inner}<text x="{:.1}" y="{:.1}" font-size="10">{:.1} ms {}</text>"#,
+                r#"<text x="{:.1}" y="{:.1}" xml:space="preserve">{}</text><rect x="{x:.1}" y="{:.1}" width="{w:.1}" height="{:.1}" fill="rgb({r},{g},{b})" fill-opacity="0.35"><title>{} {} {:.3} ms</title></rect>{inner}<text x="{tx:.1}" y="{:.1}" font-size="10" text-anchor="{anchor}">{}</text>"#,
                 10.0,
                 y + 13.0,
                 esc(&label),
@@ -485,14 +502,8 @@ pub fn waterfall_svg(traces: &[TraceView], n: usize) -> Option<String> {
                 esc(&span_label(s)),
                 esc(&s.outcome),
                 (s.end_ns - s.start_ns) as f64 / 1e6,
-                (x + w + 4.0).min(W - 86.0),
                 y + 13.0,
-                (s.end_ns - s.start_ns) as f64 / 1e6,
-                if s.outcome == "ok" {
-                    ""
-                } else {
-                    s.outcome.as_str()
-                }
+                esc(took.trim_end())
             );
             y += ROW;
         }
