@@ -13,22 +13,27 @@ pub struct Summary {
     pub hi: f64,
 }
 
-/// Two-sided 97.5 % quantiles of Student's t for 1..=30 degrees of freedom.
-const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
-    2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
-    2.052, 2.048, 2.045, 2.042,
-];
-
-/// The t quantile for a 95 % two-sided interval with `dof` degrees of freedom.
+/// The t quantile for a 95 % two-sided interval with `dof` degrees of freedom (Student's t
+/// from `statrs`, exact for every `dof`; infinite for none).
 pub fn t975(dof: usize) -> f64 {
-    match dof {
-        0 => f64::INFINITY,
-        1..=30 => T975[dof - 1],
-        31..=60 => 2.000,
-        61..=120 => 1.980,
-        _ => 1.960,
+    t_quantile(0.975, dof)
+}
+
+/// The `p` quantile of Student's t with `dof` degrees of freedom (infinite for none).
+pub fn t_quantile(p: f64, dof: usize) -> f64 {
+    use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+    if dof == 0 {
+        return f64::INFINITY;
     }
+    let v = dof as f64;
+    if dof > 50_000 {
+        // statrs' inverse loses digits here (t(10^6) came out below the normal's quantile):
+        // the Cornish-Fisher expansion around the normal is exact to 1e-12 at this size.
+        let z = Normal::new(0.0, 1.0).map_or(f64::NAN, |n| n.inverse_cdf(p));
+        let (z3, z5) = (z.powi(3), z.powi(5));
+        return z + (z3 + z) / (4.0 * v) + (5.0 * z5 + 16.0 * z3 + 3.0 * z) / (96.0 * v * v);
+    }
+    StudentsT::new(0.0, 1.0, v).map_or(f64::INFINITY, |t| t.inverse_cdf(p))
 }
 
 impl Summary {
@@ -93,5 +98,36 @@ mod tests {
         assert_eq!(Summary::of(&[7.0]).lo, 7.0);
         assert_eq!(fmt(0.1 + 0.2), "0.3");
         assert_eq!(fmt(-0.0000001), "0");
+    }
+    #[test]
+    fn t_quantiles_match_the_printed_tables_at_every_size() {
+        // Two-sided 95 % critical values, as printed (3 decimals) in any table of Student's t;
+        // 31..120 degrees of freedom used to fall back to 2.000 or 1.980 here.
+        for (dof, t) in [
+            (1, 12.706),
+            (2, 4.303),
+            (5, 2.571),
+            (10, 2.228),
+            (30, 2.042),
+            (40, 2.021),
+            (60, 2.000),
+            (100, 1.984),
+            (120, 1.980),
+            (1000, 1.962),
+        ] {
+            assert!((t975(dof) - t).abs() < 5e-4, "{dof}: {}", t975(dof));
+        }
+        assert!(t975(0).is_infinite());
+        // Many: towards the normal's 1.959964 (t(10^4) = 1.9602012, t(10^5) = 1.9599876,
+        // t(10^6) = 1.9599663), on both sides of the switch to the expansion.
+        for (dof, t) in [
+            (10_000, 1.960_201_2),
+            (50_000, 1.960_011_9),
+            (50_001, 1.960_011_9),
+            (100_000, 1.959_987_6),
+            (1_000_000, 1.959_966_3),
+        ] {
+            assert!((t975(dof) - t).abs() < 2e-6, "{dof}: {}", t975(dof));
+        }
     }
 }
