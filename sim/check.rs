@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use crate::results::expect::Bound;
+pub use crate::results::expect::{Bound, Expr, Tolerance};
 
 /// One expectation's verdict.
 #[derive(Clone, Debug)]
@@ -34,6 +34,34 @@ pub struct Verdict {
     pub why: Option<String>,
     /// The overrides the scenario was loaded with.
     pub overrides: Vec<String>,
+    /// Over two seeds or more: the mean, its standard error and 95 % interval (Student's t).
+    pub spread: Option<Spread>,
+}
+
+/// A mean over seeds and how sure it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// The mean.
+    pub mean: f64,
+    /// Its standard error, sd / sqrt(n).
+    pub se: f64,
+    /// The 95 % interval of the mean.
+    pub lo: f64,
+    /// Upper end.
+    pub hi: f64,
+}
+
+impl Spread {
+    /// Over `values` (at least two).
+    pub fn of(values: &[f64]) -> Spread {
+        let s = crate::sweep::stats::Summary::of(values);
+        Spread {
+            mean: s.mean,
+            se: s.sd / (values.len() as f64).sqrt(),
+            lo: s.lo,
+            hi: s.hi,
+        }
+    }
 }
 
 impl Verdict {
@@ -41,10 +69,29 @@ impl Verdict {
     pub fn title(&self) -> String {
         let over = match (self.values.len(), self.quantile) {
             (1, _) => String::new(),
+            (n, _) if matches!(self.bound, Bound::Mean { .. }) => format!(" over {n} seeds"),
             (n, None) => format!(" on all {n} seeds"),
             (n, Some(q)) => format!(" at the {q} quantile of {n} seeds"),
         };
         format!("{} {}{over}", self.metric, self.bound.text())
+    }
+
+    /// " (mean 0.051, standard error 0.0012, 95 % interval 0.0486 to 0.0538)" over several
+    /// seeds (without the mean when the mean is what was measured); empty over one.
+    pub fn interval_text(&self) -> String {
+        self.spread.map_or(String::new(), |s| {
+            // The mean form measures the mean itself: no need to say it twice.
+            let mean = match self.bound {
+                Bound::Mean { .. } => String::new(),
+                _ => format!("mean {}, ", fmt(s.mean)),
+            };
+            format!(
+                " ({mean}standard error {}, 95 % interval {} to {})",
+                fmt(s.se),
+                fmt(s.lo),
+                fmt(s.hi)
+            )
+        })
     }
 
     /// The command that reproduces the worst run.
@@ -122,40 +169,60 @@ pub fn check_scenario(scn: &Scenario, seeds: Option<u32>) -> Result<Vec<Verdict>
         .collect();
     let mut out = Vec::new();
     for e in expects {
-        let bound = match (e.below, e.above, e.between) {
-            (Some(b), None, None) => Bound::Below(b),
-            (None, Some(a), None) => Bound::Above(a),
-            (None, None, Some([lo, hi])) => Bound::Between(lo, hi),
+        let bound = match (e.below, e.above, e.between, e.mean) {
+            (Some(b), None, None, None) => Bound::Below(b),
+            (None, Some(a), None, None) => Bound::Above(a),
+            (None, None, Some([lo, hi]), None) => Bound::Between(lo, hi),
+            (None, None, None, Some(target)) => Bound::Mean {
+                target,
+                tolerance: match (e.within_se, e.within_rel, e.within_abs) {
+                    (Some(k), _, _) => Tolerance::StandardErrors(k),
+                    (_, Some(r), _) => Tolerance::Relative(r),
+                    (_, _, Some(d)) => Tolerance::Absolute(d),
+                    _ => unreachable!("validated: one tolerance"),
+                },
+            },
             _ => unreachable!("validated: exactly one bound"),
         };
+        let expr = Expr::parse(&e.metric).map_err(|why| {
+            Invalid(format!(
+                "{}: expect: metric {:?}: {why}",
+                scn.file, e.metric
+            ))
+        })?;
         let mut values = Vec::new();
         for (seed, s) in runs.iter().take(n(e) as usize) {
             // true/false count as 1/0, so a verdict in the summary can be expected.
-            let number = |v: &serde_json::Value| v.as_f64().or(v.as_bool().map(f64::from));
-            let Some(v) = lookup(&s.json, &e.metric).and_then(number) else {
+            let v = expr.eval(&s.json).map_err(|path| {
                 let paths: Vec<String> = s.metrics().into_iter().map(|m| m.0).collect();
                 let near = paths
                     .iter()
                     .min_by(|a, b| {
-                        strsim::levenshtein(a, &e.metric).cmp(&strsim::levenshtein(b, &e.metric))
+                        strsim::levenshtein(a, &path).cmp(&strsim::levenshtein(b, &path))
                     })
                     .cloned()
                     .unwrap_or_default();
-                return Err(Invalid(format!(
-                    "{}: expect: no number at {:?} in summary.json; did you mean {near:?}? (`faultline run` shows every path in summary.json)",
-                    scn.file, e.metric
-                )));
-            };
+                Invalid(format!(
+                    "{}: expect: no number at {path:?} in summary.json; did you mean {near:?}? (`faultline run` shows every path in summary.json)",
+                    scn.file
+                ))
+            })?;
             values.push((*seed, v));
         }
+        let numbers: Vec<f64> = values.iter().map(|v| v.1).collect();
+        let spread = (values.len() > 1).then(|| Spread::of(&numbers));
         let worst = values
             .iter()
             .copied()
             .max_by(|a, b| bound.miss(a.1).total_cmp(&bound.miss(b.1)))
             .expect("at least one seed");
-        let (measured, passed) = match e.quantile {
-            None => (worst.1, values.iter().all(|v| bound.holds(v.1))),
-            Some(q) => {
+        let (measured, passed) = match (bound, e.quantile) {
+            (Bound::Mean { .. }, _) => {
+                let (mean, se) = spread.map_or((numbers[0], f64::NAN), |s| (s.mean, s.se));
+                (mean, bound.holds_mean(mean, se))
+            }
+            (_, None) => (worst.1, values.iter().all(|v| bound.holds(v.1))),
+            (_, Some(q)) => {
                 // The quantile of the values in the bound's favourable order.
                 let mut misses: Vec<f64> = values.iter().map(|v| bound.miss(v.1)).collect();
                 misses.sort_by(f64::total_cmp);
@@ -180,6 +247,7 @@ pub fn check_scenario(scn: &Scenario, seeds: Option<u32>) -> Result<Vec<Verdict>
             worst_seed: worst.0,
             why: e.why.clone(),
             overrides: scn.overrides.clone(),
+            spread,
         });
     }
     Ok(out)
@@ -213,11 +281,12 @@ pub fn table(verdicts: &[Verdict]) -> String {
     for v in verdicts {
         let _ = writeln!(
             o,
-            "{}  {}  {}  measured {}",
+            "{}  {}  {}  measured {}{}",
             if v.passed { "PASS" } else { "FAIL" },
             v.file,
             v.title(),
-            fmt(v.measured)
+            fmt(v.measured),
+            v.interval_text()
         );
         if !v.passed {
             if let Some(why) = &v.why {
@@ -277,9 +346,10 @@ pub fn junit(verdicts: &[Verdict]) -> String {
             } else {
                 let _ = writeln!(
                     o,
-                    ">\n      <failure message=\"{} measured {}\">{}reproduce: {}</failure>\n    </testcase>",
+                    ">\n      <failure message=\"{} measured {}{}\">{}reproduce: {}</failure>\n    </testcase>",
                     xml(&v.title()),
                     fmt(v.measured),
+                    xml(&v.interval_text()),
                     v.why.as_deref().map(|w| format!("{}\n", xml(w))).unwrap_or_default(),
                     xml(&v.reproduce())
                 );
@@ -311,14 +381,22 @@ pub fn unknown_metrics(scn: &Scenario) -> Result<(), scenario::diag::ScenarioErr
     let paths: Vec<String> = summary.metrics().into_iter().map(|m| m.0).collect();
     let mut diagnostics = Vec::new();
     for (i, e) in scn.raw.expect.iter().enumerate() {
-        if lookup(&summary.json, &e.metric).is_some() {
+        // Validated when loaded: the metric parses.
+        let Ok(expr) = Expr::parse(&e.metric) else {
             continue;
-        }
+        };
+        let Some(missing) = expr
+            .paths()
+            .into_iter()
+            .find(|p| lookup(&summary.json, p).is_none())
+        else {
+            continue;
+        };
         let path = TomlPath::default().key("expect").index(i).key("metric");
         let (line, column) = place(&scn.text, &path);
         let near = paths
             .iter()
-            .min_by_key(|p| strsim::levenshtein(p, &e.metric))
+            .min_by_key(|p| strsim::levenshtein(p, missing))
             .cloned()
             .unwrap_or_default();
         diagnostics.push(Diagnostic {
@@ -326,8 +404,7 @@ pub fn unknown_metrics(scn: &Scenario) -> Result<(), scenario::diag::ScenarioErr
             line,
             column,
             message: format!(
-                "summary.json has no metric {:?} (did you mean {near:?}?); `faultline run` writes every path there is",
-                e.metric
+                "summary.json has no metric {missing:?} (did you mean {near:?}?); `faultline run` writes every path there is"
             ),
         });
     }

@@ -159,3 +159,117 @@ fn library_api_runs_variants_on_common_seeds() {
         .any(|(k, _)| k == "workloads.shoppers.latency_ms.p99"));
     assert!(Scenario::from_toml_str("x.toml", "[sim]\nname = 1").is_err());
 }
+
+/// An M/M/1 queue at ρ = 0.5 (λ = 5/s, mean service 100 ms) for `check`'s mean form: its
+/// mean response is 1 / (μ − λ) = 200 ms.
+fn mm1(expect: &str) -> String {
+    format!(
+        "[sim]\nname = \"mm1\"\nduration = \"400s\"\nwarmup = \"20s\"\nseed = 3\n\
+         [[service]]\nname = \"s\"\nwork = {{ dist = \"exp\", mean = \"100ms\" }}\n\
+         [[workload]]\nname = \"w\"\ntarget = \"s\"\narrivals = {{ kind = \"poisson\", rate = 5 }}\n\
+         {expect}"
+    )
+}
+
+/// The mean over seeds is judged in standard errors, with the interval printed: the true
+/// M/M/1 mean (200 ms) passes, 150 ms fails; a derived share (ok / sent) can be expected;
+/// the JUnit file keeps its shape and carries the interval.
+#[test]
+fn means_over_seeds_are_judged_in_standard_errors_with_their_interval() {
+    let dir = tmp("means");
+    let expect = |target: f64| {
+        format!(
+            "[[expect]]\nmetric = \"workloads.w.latency_ms.mean\"\nmean = {target}\nwithin_se = 3\nseeds = 12\n\
+             [[expect]]\nmetric = \"workloads.w.ok / workloads.w.sent\"\nmean = 1\nwithin_abs = 0.001\nseeds = 12\n"
+        )
+    };
+    let good = dir.join("good.toml");
+    std::fs::write(&good, mm1(&expect(200.0))).unwrap();
+    let out = cli(&["check", good.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains(
+            "workloads.w.latency_ms.mean mean 200 within 3 standard errors over 12 seeds"
+        ),
+        "{stdout}"
+    );
+    // The interval printed brackets the true mean and is a few ms wide.
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("latency_ms.mean"))
+        .unwrap();
+    let nums: Vec<f64> = line
+        .split("95 % interval ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')')
+        .split(" to ")
+        .map(|x| x.parse().unwrap())
+        .collect();
+    assert!(
+        nums[0] < 200.0 && 200.0 < nums[1] && nums[1] - nums[0] < 30.0,
+        "{line}"
+    );
+    assert!(stdout.contains("PASS") && stdout.contains("ok / workloads.w.sent mean 1"));
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, mm1(&expect(150.0))).unwrap();
+    let junit = dir.join("junit.xml");
+    let out = cli(&[
+        "check",
+        bad.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL") && stdout.contains("standard error"),
+        "{stdout}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"2\" failures=\"1\"") && xml.contains("95 % interval"),
+        "{xml}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// Mistakes in the mean form and in derived metrics are invalid input (exit 2), placed at
+/// their line, before anything runs.
+#[test]
+fn mean_form_and_derived_metric_mistakes_are_invalid_input() {
+    let dir = tmp("mean-mistakes");
+    for (expect, says) in [
+        (
+            "[[expect]]\nmetric = \"workloads.w.sent\"\nmean = 5\nwithin_se = 2\n",
+            "within_se needs seeds = 2 or more",
+        ),
+        (
+            "[[expect]]\nmetric = \"workloads.w.sent\"\nmean = 5\nseeds = 3\n",
+            "needs exactly one tolerance",
+        ),
+        (
+            "[[expect]]\nmetric = \"workloads.w.sent\"\nbelow = 5\nwithin_rel = 0.1\n",
+            "within_rel applies to mean",
+        ),
+        (
+            "[[expect]]\nmetric = \"workloads.w.rejected /\"\nbelow = 5\n",
+            "the metric ends where a path or a number should be",
+        ),
+        (
+            "[[expect]]\nmetric = \"workloads.w.rejected / workloads.w.snet\"\nbelow = 5\n",
+            "no metric \"workloads.w.snet\" (did you mean \"workloads.w.sent\"?)",
+        ),
+    ] {
+        let f = dir.join("m.toml");
+        std::fs::write(&f, mm1(expect)).unwrap();
+        let out = cli(&["check", f.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expect}: {stderr}");
+        assert!(stderr.contains(says), "{expect}: {stderr}");
+        assert!(stderr.contains("m.toml:"), "placed: {stderr}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -116,8 +116,21 @@ pub fn page(
             let metric = e["metric"].as_str().unwrap_or("");
             // Judged exactly as `faultline check` judges it.
             let bound = Bound::from_json(e);
-            let value = crate::results::summary::lookup(s, metric).and_then(Value::as_f64);
-            let held = bound.zip(value).map(|(b, x)| b.holds(x));
+            let value = crate::results::expect::Expr::parse(metric)
+                .ok()
+                .and_then(|x| x.eval(s).ok());
+            // A mean judged in standard errors needs several seeds: not judged on one run.
+            let over_seeds = matches!(
+                bound,
+                Some(Bound::Mean {
+                    tolerance: crate::results::expect::Tolerance::StandardErrors(_),
+                    ..
+                })
+            );
+            let held = bound
+                .zip(value)
+                .filter(|_| !over_seeds)
+                .map(|(b, x)| b.holds(x));
             let _ = writeln!(
                 o,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

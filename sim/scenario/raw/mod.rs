@@ -108,7 +108,8 @@ pub struct RawSweep {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExpect {
-    /// A path in summary.json: `workloads.shoppers.latency_ms.p99`.
+    /// A path in summary.json (`workloads.shoppers.latency_ms.p99`), or arithmetic over
+    /// paths and numbers with spaces around the operators (`workloads.w.rejected / workloads.w.sent`).
     pub metric: String,
     /// The value must be below this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +120,18 @@ pub struct RawExpect {
     /// The value must lie in [lo, hi].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub between: Option<[f64; 2]>,
+    /// The mean over the seeds must be this, within `within_se`, `within_rel` or `within_abs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<f64>,
+    /// With `mean`: within this many standard errors of the mean (needs 2 seeds or more).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_se: Option<f64>,
+    /// With `mean`: within this share of it (0.05: 5 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_rel: Option<f64>,
+    /// With `mean`: within this distance of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_abs: Option<f64>,
     /// Seeds to run: the scenario's, then derived ones (1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seeds: Option<u32>,
@@ -1099,3 +1112,4 @@ pub struct RawRateStep {
     /// Requests per second from then on.
     pub rate: f64,
 }
+

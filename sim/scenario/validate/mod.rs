@@ -907,12 +907,56 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
     }
     for (k, e) in raw.expect.iter().enumerate() {
         let p = root().key("expect").index(k);
-        let bounds = e.below.is_some() as u8 + e.above.is_some() as u8 + e.between.is_some() as u8;
+        let bounds = e.below.is_some() as u8
+            + e.above.is_some() as u8
+            + e.between.is_some() as u8
+            + e.mean.is_some() as u8;
         if bounds != 1 {
             cx.err(
                 p.clone(),
-                "an expectation needs exactly one of below = x, above = x or between = [lo, hi]",
+                "an expectation needs exactly one of below = x, above = x, between = [lo, hi] or mean = x (with within_se, within_rel or within_abs)",
             );
+        }
+        let tolerances = [
+            ("within_se", e.within_se),
+            ("within_rel", e.within_rel),
+            ("within_abs", e.within_abs),
+        ];
+        let set: Vec<&str> = tolerances
+            .iter()
+            .filter(|t| t.1.is_some())
+            .map(|t| t.0)
+            .collect();
+        match (e.mean.is_some(), set.len()) {
+            (true, 1) | (false, 0) => {}
+            (true, _) => cx.err(
+                p.clone(),
+                "mean = x needs exactly one tolerance: within_se = k (standard errors), within_rel = r (a share of x) or within_abs = d",
+            ),
+            (false, _) => cx.err(
+                p.key(set[0]),
+                format!("{} applies to mean = x", set[0]),
+            ),
+        }
+        for (key, t) in tolerances {
+            if t.is_some_and(|t| !(t.is_finite() && t >= 0.0)) {
+                cx.err(p.key(key), format!("{key} must be a number of 0 or more"));
+            }
+        }
+        if e.mean.is_some() && e.quantile.is_some() {
+            cx.err(
+                p.key("quantile"),
+                "quantile judges seeds one by one; mean judges their mean: use one",
+            );
+        }
+        if e.within_se.is_some() && e.seeds.unwrap_or(1) < 2 {
+            cx.err(
+                p.key("seeds"),
+                "within_se needs seeds = 2 or more: one seed has no standard error",
+            );
+        }
+        if let Err(why) = crate::results::expect::Expr::parse(&e.metric) {
+            cx.err(p.key("metric"), why);
         }
         if let Some([lo, hi]) = e.between {
             if lo > hi {
@@ -921,9 +965,6 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
                     format!("between = [{lo}, {hi}]: lo must not exceed hi"),
                 );
             }
-        }
-        if e.metric.trim().is_empty() {
-            cx.err(p.key("metric"), "metric must name a path in summary.json, e.g. \"workloads.shoppers.latency_ms.p99\"");
         }
         if e.seeds == Some(0) {
             cx.err(p.key("seeds"), "seeds must be at least 1");
