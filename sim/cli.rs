@@ -38,6 +38,46 @@ fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
     bar
 }
 
+/// One line per disturbance, up to `most` (then how many more): when each workload was back
+/// within the recovery bands after it, or that it was not by the end of the run.
+fn recovery_lines(r: &faultline::results::RunResult, most: usize) -> Vec<String> {
+    let end_s = r.end.as_secs_f64();
+    let mut out: Vec<String> = r
+        .recovery
+        .iter()
+        .take(most)
+        .map(|(w, per)| {
+            let each: Vec<String> = per
+                .iter()
+                .map(|(name, x)| match (x.goodput_before, x.after_s) {
+                    (None, _) => format!("{name} had no traffic before it"),
+                    (_, Some(a)) => format!("{name} recovered {a:.1} s after it"),
+                    (_, None) if w.to_s >= end_s => format!("{name}: it lasts to the end"),
+                    (_, None) => format!("{name} did not recover by the end"),
+                })
+                .collect();
+            let span = if w.to_s > w.from_s {
+                format!("{:.1}-{:.1} s", w.from_s, w.to_s)
+            } else {
+                format!("at {:.1} s", w.from_s)
+            };
+            format!(
+                "recovery from {} ({}, {span}): {}",
+                w.key,
+                w.what,
+                each.join("; ")
+            )
+        })
+        .collect();
+    if r.recovery.len() > most {
+        out.push(format!(
+            "recovery: {} more in summary.json (recovery)",
+            r.recovery.len() - most
+        ));
+    }
+    out
+}
+
 /// "12.5 of 120.0 s", in the unit that suits the horizon (positions in simulated ms).
 fn simulated_text(pos_ms: u64, len_ms: u64) -> String {
     let (div, unit) = match len_ms {
@@ -352,6 +392,9 @@ pub fn execute(cli: Cli) -> i32 {
                     "  workload {}: sent {}, ok {}, failed {} (errors {}, rejected {}, timeouts {}), latency p50 {:.2} ms, p99 {:.2} ms",
                     w.name, c.requests, c.ok, c.failed(), c.errors, c.rejected, c.timeouts, w.latency.p50, w.latency.p99
                 );
+            }
+            for line in recovery_lines(r, 8) {
+                eprintln!("  {line}");
             }
             eprintln!(
                 "  wrote {}/report.html (open it in a browser), summary.json, timeseries.csv, events.csv, charts (*.svg), traces.json (Perfetto), traces.otlp.json",

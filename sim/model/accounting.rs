@@ -142,8 +142,9 @@ impl World<'_> {
                 }
             }
         }
-        for (w, spec) in self.wls.iter_mut().zip(&self.spec.workloads) {
-            sink.series(&row(
+        let end_s = secs(now);
+        for (k, (w, spec)) in self.wls.iter_mut().zip(&self.spec.workloads).enumerate() {
+            let r = row(
                 t_s,
                 "workload",
                 &spec.name,
@@ -152,7 +153,11 @@ impl World<'_> {
                 0,
                 0,
                 0.0,
-            ));
+            );
+            sink.series(&r);
+            if let Some(t) = self.recovery.as_mut() {
+                t.observe(k, t_s, end_s, r.requests, r.ok, r.latency_p99_ms);
+            }
             w.bucket = Counts::default();
             w.bucket_latency.reset();
         }

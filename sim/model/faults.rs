@@ -478,6 +478,11 @@ impl World<'_> {
             FaultKind::Reset => "reset: connections fail fast".into(),
             FaultKind::Loss(p) => format!("loss {p}"),
         };
+        if let (true, Some(t)) = (on, self.recovery.as_mut()) {
+            t.describe(&format!("fault{idx}"), || {
+                format!("{} {subject}", Change::fault_label(&detail))
+            });
+        }
         self.log.push(StateEvent {
             t_s: secs(now),
             subject,

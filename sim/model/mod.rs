@@ -27,6 +27,7 @@ mod layers;
 mod mesh;
 pub mod messaging;
 mod network;
+mod recovery;
 pub mod sagas;
 mod scaling;
 pub mod spec;
@@ -575,6 +576,8 @@ pub struct World<'a> {
     shed_buf: Vec<(ReqId, bool)>,
     /// Each migration's traffic shift (`SystemSpec::migrations`).
     migrations: Vec<deploy::Canary>,
+    /// Follows each workload's recovery from each fault and load shape (none without any).
+    recovery: Option<results::recovery::Tracker>,
     /// Services count outcomes by criticality (`SystemSpec::uses_criticality`): one flag
     /// read on the answer path instead of each service's.
     by_crit: bool,
@@ -716,6 +719,7 @@ impl<'a> World<'a> {
             woken: Vec::new(),
             shed_buf: Vec::new(),
             migrations: Vec::new(),
+            recovery: recovery::tracker(spec),
             by_crit,
             directory: discovery::Directory::new(spec.services.len()),
             reg_clients: None,
@@ -1050,6 +1054,7 @@ impl<'a> World<'a> {
                     })
                     .collect(),
             }),
+            recovery: self.recovery.take().map_or_else(Vec::new, |t| t.finish()),
             arrivals: self.arrivals,
             traces,
             trace_stats,

@@ -44,6 +44,7 @@ enum BandKind {
     Fault,
     Breaker,
     Deploy,
+    Load,
 }
 
 impl BandKind {
@@ -52,6 +53,7 @@ impl BandKind {
             BandKind::Fault => RGBColor(214, 39, 40).mix(0.13),
             BandKind::Breaker => RGBColor(255, 127, 14).mix(0.16),
             BandKind::Deploy => RGBColor(31, 119, 180).mix(0.12),
+            BandKind::Load => RGBColor(148, 103, 189).mix(0.14),
         }
     }
     fn name(self) -> &'static str {
@@ -59,6 +61,7 @@ impl BandKind {
             BandKind::Fault => "fault",
             BandKind::Breaker => "breaker open",
             BandKind::Deploy => "deployment",
+            BandKind::Load => "load shape",
         }
     }
 }
@@ -114,7 +117,11 @@ fn bands(d: &RunData) -> Vec<Band> {
                 (Change::Fault { what, .. }, _) => {
                     format!("{} {}", Change::fault_label(what), e.subject)
                 }
-                (_, BandKind::Fault) => unreachable!("a fault band starts with a fault event"),
+                (_, BandKind::Fault | BandKind::Load) => {
+                    unreachable!(
+                        "a fault band starts with a fault event; loads come from the summary"
+                    )
+                }
                 (_, BandKind::Breaker) => format!("breaker {}", e.subject),
                 (_, BandKind::Deploy) => format!("rollout {}", e.subject),
             };
@@ -139,6 +146,17 @@ fn bands(d: &RunData) -> Vec<Band> {
             kind,
             label,
         });
+    }
+    // Load spikes and steps, as the summary's recovery section lists them.
+    if let Some(windows) = d.summary["recovery"].as_object() {
+        for w in windows.values().filter(|w| w["kind"] == "load") {
+            out.push(Band {
+                from: w["from_s"].as_f64().unwrap_or(0.0),
+                to: w["to_s"].as_f64().unwrap_or(0.0),
+                kind: BandKind::Load,
+                label: w["what"].as_str().unwrap_or("").to_string(),
+            });
+        }
     }
     out.sort_by(|a, b| a.from.total_cmp(&b.from).then(a.label.cmp(&b.label)));
     out

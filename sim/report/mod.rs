@@ -470,6 +470,40 @@ pub fn summary_json(scn: &Scenario, result: &RunResult) -> Value {
             .collect();
         doc["transactions"] = Value::Object(txs);
     }
+    if !result.recovery.is_empty() {
+        let opt = |x: Option<f64>| x.map_or(Value::Null, |v| json!(v));
+        let windows: Map<String, Value> = result
+            .recovery
+            .iter()
+            .map(|(w, per)| {
+                let workloads: Map<String, Value> = per
+                    .iter()
+                    .map(|(name, r)| {
+                        (
+                            name.clone(),
+                            json!({
+                                "goodput_before": opt(r.goodput_before),
+                                "p99_before_ms": opt(r.p99_before_ms),
+                                "recovered": r.after_s.is_some(),
+                                "after_s": opt(r.after_s),
+                            }),
+                        )
+                    })
+                    .collect();
+                (
+                    w.key.clone(),
+                    json!({
+                        "kind": w.kind,
+                        "what": w.what,
+                        "from_s": w.from_s,
+                        "to_s": w.to_s,
+                        "workloads": workloads,
+                    }),
+                )
+            })
+            .collect();
+        doc["recovery"] = Value::Object(windows);
+    }
     if let Some(r) = &result.registry {
         let ops: Map<String, Value> = r
             .ops

@@ -8,6 +8,7 @@ pub mod eventstore;
 pub mod expect;
 pub mod manifest;
 pub mod messaging;
+pub mod recovery;
 pub mod saga;
 pub mod summary;
 pub mod trace;
@@ -68,6 +69,8 @@ pub struct RunResult {
     pub projections: Vec<eventstore::ProjectionResult>,
     /// With a registry service: what its clients sent and heard.
     pub registry: Option<RegistryResult>,
+    /// Per disturbance (fault window, load spike or step): each workload's recovery.
+    pub recovery: Vec<(recovery::Window, Vec<(String, recovery::Recovery)>)>,
     /// First arrival times of root requests (as many as asked by `RunOptions::record_arrivals`).
     pub arrivals: Vec<SimTime>,
     /// The traces kept, by id.

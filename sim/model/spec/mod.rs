@@ -121,6 +121,8 @@ pub struct SystemSpec {
     pub states: PolicyStates,
     /// Scheduled faults.
     pub faults: Vec<FaultSpec>,
+    /// What counts as recovered after a disturbance (`[recovery]`).
+    pub recovery: crate::results::recovery::Bands,
     /// Discovery through a registry (`None`: callers know every instance).
     pub registry: Option<RegistrySpec>,
     /// Zone names.

@@ -68,6 +68,9 @@ pub struct RawScenario {
     /// `[[host]]`: machines whose cores co-located instances share.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host: Vec<RawHost>,
+    /// `[recovery]`: what counts as recovered after a fault or a load spike or step.
+    #[serde(default, skip_serializing_if = "RawRecovery::is_default")]
+    pub recovery: RawRecovery,
     /// `[registry]`: service discovery through a registry; without it callers know every instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RawRegistry>,
@@ -1113,3 +1116,40 @@ pub struct RawRateStep {
     pub rate: f64,
 }
 
+/// `[recovery]`: a workload has recovered from a disturbance when, for `hold`, its goodput
+/// share (ok / sent) is at least (1 − goodput_band) times, and its p99 at most
+/// (1 + p99_band) times, their level over the `lookback` before it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRecovery {
+    /// 0.05.
+    pub goodput_band: f64,
+    /// 0.5.
+    pub p99_band: f64,
+    /// "5s" (rounded up to whole buckets).
+    pub hold: SimDuration,
+    /// "30s" (rounded up to whole buckets).
+    pub lookback: SimDuration,
+}
+
+impl Default for RawRecovery {
+    fn default() -> Self {
+        RawRecovery {
+            goodput_band: 0.05,
+            p99_band: 0.5,
+            hold: SimDuration::from_secs(5),
+            lookback: SimDuration::from_secs(30),
+        }
+    }
+}
+
+impl RawRecovery {
+    /// Whether every field has its default (then it is left out of the effective scenario).
+    pub fn is_default(&self) -> bool {
+        let d = RawRecovery::default();
+        self.goodput_band == d.goodput_band
+            && self.p99_band == d.p99_band
+            && self.hold == d.hold
+            && self.lookback == d.lookback
+    }
+}

@@ -986,6 +986,41 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
             );
         }
     }
+    let recovery = {
+        let r = &raw.recovery;
+        let p = root().key("recovery");
+        if !(0.0..=1.0).contains(&r.goodput_band) {
+            cx.err(
+                p.key("goodput_band"),
+                format!(
+                    "goodput_band is a share between 0 and 1, not {}",
+                    r.goodput_band
+                ),
+            );
+        }
+        if !(r.p99_band.is_finite() && r.p99_band >= 0.0) {
+            cx.err(
+                p.key("p99_band"),
+                format!(
+                    "p99_band is 0 or more (0.5: up to 1.5 times the p99 before), not {}",
+                    r.p99_band
+                ),
+            );
+        }
+        for (key, d) in [("hold", r.hold), ("lookback", r.lookback)] {
+            if d.0 == 0 {
+                cx.err(p.key(key), format!("{key} must be longer than 0s"));
+            }
+        }
+        // Whole buckets, at least one, at most 10,000 (the look-back is kept per workload).
+        let buckets = |d: SimDuration| d.0.div_ceil(sim.bucket.0.max(1)).clamp(1, 10_000) as u32;
+        crate::results::recovery::Bands {
+            goodput: r.goodput_band,
+            p99: r.p99_band,
+            hold_buckets: buckets(r.hold),
+            lookback_buckets: buckets(r.lookback),
+        }
+    };
     let migrations = shift::build_migrations(&mut cx, raw, &resolve, &header_names);
     if !cx.problems.is_empty() {
         return Err(cx.problems);
@@ -1038,6 +1073,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         mesh,
         states: pols.states,
         faults,
+        recovery,
     };
     check_work(&mut cx, &spec);
     if !cx.problems.is_empty() {
