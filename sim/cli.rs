@@ -38,6 +38,30 @@ fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
     bar
 }
 
+/// What the detectors found (`summary.json` `insights`), up to `most` lines.
+fn insight_lines(dir: &std::path::Path, most: usize) -> Vec<String> {
+    let summary: serde_json::Value = std::fs::read_to_string(dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let found = summary["insights"].as_array().cloned().unwrap_or_default();
+    if found.is_empty() {
+        return vec!["what happened: nothing unusual".into()];
+    }
+    let mut out: Vec<String> = found
+        .iter()
+        .take(most)
+        .map(|i| format!("what happened: {}", i["text"].as_str().unwrap_or("")))
+        .collect();
+    if found.len() > most {
+        out.push(format!(
+            "what happened: {} more in summary.json (insights)",
+            found.len() - most
+        ));
+    }
+    out
+}
+
 /// One line per disturbance, up to `most` (then how many more): when each workload was back
 /// within the recovery bands after it, or that it was not by the end of the run.
 fn recovery_lines(r: &faultline::results::RunResult, most: usize) -> Vec<String> {
@@ -394,6 +418,9 @@ pub fn execute(cli: Cli) -> i32 {
                 );
             }
             for line in recovery_lines(r, 8) {
+                eprintln!("  {line}");
+            }
+            for line in insight_lines(&output.dir, 8) {
                 eprintln!("  {line}");
             }
             eprintln!(

@@ -110,6 +110,33 @@ pub fn page(
         esc(&m.reproduce)
     );
     o.push_str("<p>Contents: <a href=\"#summary\">summary</a> · <a href=\"#charts\">charts</a> · <a href=\"#traces\">traces</a> · <a href=\"#graph\">call graph</a> · <a href=\"#analysis\">static analysis</a> · <a href=\"#scenario\">scenario</a></p>\n");
+    if let Some(found) = s["insights"].as_array() {
+        o.push_str("<h2 id=\"what-happened\">What happened</h2>\n");
+        if found.is_empty() {
+            o.push_str("<p>Nothing unusual: no metastable failure, retry storm, flapping breaker, saturated queue, stale discovery or rollback was detected.</p>\n");
+        } else {
+            o.push_str("<ul>\n");
+            for i in found {
+                let subject = i["subject"].as_str().unwrap_or("");
+                // The chart that shows it.
+                let chart = match i["kind"].as_str().unwrap_or("") {
+                    "metastable_failure" => {
+                        format!("throughput-{}.svg", super::plot::slug(subject))
+                    }
+                    "retry_storm" => "amplification.svg".into(),
+                    "breaker_flapping" | "canary_rolled_back" => "timeline.svg".into(),
+                    _ => "services.svg".into(),
+                };
+                let _ = writeln!(
+                    o,
+                    "<li>{} (<a href=\"{}\">chart</a>)</li>",
+                    esc(i["text"].as_str().unwrap_or("")),
+                    esc(&chart)
+                );
+            }
+            o.push_str("</ul>\n");
+        }
+    }
     if let Some(expect) = m.effective.get("expect").and_then(|e| e.as_array()) {
         o.push_str("<h2 id=\"expect\">Expectations</h2>\n<p>The scenario's <code>[[expect]]</code> blocks, judged on this run's seed (<code>faultline check</code> runs each over its <code>seeds</code>).</p>\n<table><tr><th>metric</th><th>bound</th><th>measured</th><th>held</th></tr>\n");
         for e in expect {

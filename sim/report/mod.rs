@@ -715,7 +715,29 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
         &traces::chrome_json(&scn.spec.name, scn.spec.seed, &views),
     )?;
     write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
-    let d = data::RunData::load(dir).map_err(io::Error::other)?;
+    let mut d = data::RunData::load(dir).map_err(io::Error::other)?;
+    // What happened, from the summary, series and events just written: into the summary,
+    // which the page then opens with.
+    let found = crate::results::insights::detect(
+        &d.summary,
+        &d.series,
+        &d.events,
+        scn.spec.duration.as_secs_f64(),
+    );
+    d.summary["insights"] = Value::Array(
+        found
+            .iter()
+            .map(|i| {
+                json!({
+                    "kind": i.kind,
+                    "subject": i.subject,
+                    "at_s": i.at_s,
+                    "text": i.text,
+                })
+            })
+            .collect(),
+    );
+    write_json(&dir.join("summary.json"), &d.summary)?;
     render_loaded(&d, scn, dir, png)?;
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod events;
 pub mod eventstore;
 pub mod expect;
+pub mod insights;
 pub mod manifest;
 pub mod messaging;
 pub mod recovery;

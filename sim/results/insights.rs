@@ -1,0 +1,499 @@
+//! Insights: detectors over a run's summary, time series and events that name what
+//! happened, when, and the evidence, in plain words (`summary.json` `insights`, the top of
+//! `report.html`, a few lines on stderr). A healthy run raises none.
+
+use super::events::{Change, StateEvent};
+use crate::metrics::SeriesRow;
+use crate::policy::breaker::State as Breaker;
+use serde_json::Value;
+
+/// One thing that happened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Insight {
+    /// Which detector: metastable_failure, retry_storm, breaker_flapping, queue_saturated,
+    /// stale_discovery, canary_rolled_back.
+    pub kind: &'static str,
+    /// The component it is about.
+    pub subject: String,
+    /// When it started, seconds (None: over the whole run).
+    pub at_s: Option<f64>,
+    /// What happened and the evidence.
+    pub text: String,
+}
+
+/// Utilisation at or above which a service counts as saturated.
+pub const SATURATED: f64 = 0.9;
+/// Attempts per call at or above which retries count as a storm.
+pub const STORM_AMPLIFICATION: f64 = 1.5;
+/// Breaker openings at or above which it counts as flapping.
+pub const FLAPS: usize = 3;
+/// A workload whose goodput share after a disturbance stays below this share of its level
+/// before is still failing.
+pub const STILL_FAILING: f64 = 0.9;
+
+/// Every detector, in a fixed order, over a run of `duration_s`.
+pub fn detect(
+    summary: &Value,
+    series: &[SeriesRow],
+    events: &[StateEvent],
+    duration_s: f64,
+) -> Vec<Insight> {
+    let mut out = Vec::new();
+    out.extend(metastable(summary, series, duration_s));
+    out.extend(retry_storms(summary, series));
+    out.extend(flapping(events));
+    out.extend(saturated_queues(series));
+    out.extend(stale_discovery(summary));
+    out.extend(rollbacks(events));
+    out
+}
+
+fn rows<'a>(
+    series: &'a [SeriesRow],
+    kind: &'a str,
+    name: &'a str,
+) -> impl Iterator<Item = &'a SeriesRow> {
+    series
+        .iter()
+        .filter(move |r| r.kind == kind && r.name == name)
+}
+
+/// A disturbance that ended well before the run did, after which a workload never came
+/// back (summary `recovery`): the failure outlived its trigger.
+pub fn metastable(summary: &Value, series: &[SeriesRow], duration_s: f64) -> Vec<Insight> {
+    let mut out = Vec::new();
+    let Some(windows) = summary["recovery"].as_object() else {
+        return out;
+    };
+    for w in windows.values() {
+        let to_s = w["to_s"].as_f64().unwrap_or(f64::INFINITY);
+        // Ended with at least a tenth of the run left to recover in.
+        if to_s > 0.9 * duration_s {
+            continue;
+        }
+        let Some(per) = w["workloads"].as_object() else {
+            continue;
+        };
+        for (name, r) in per {
+            let (Some(before), false) = (r["goodput_before"].as_f64(), r["recovered"] == true)
+            else {
+                continue;
+            };
+            let (sent, ok) = rows(series, "workload", name)
+                .filter(|r| r.t_s >= to_s)
+                .fold((0u64, 0u64), |(s, o), r| (s + r.requests, o + r.ok));
+            // Answers counted when they end can outnumber requests counted when sent.
+            let after = if sent > 0 {
+                (ok as f64 / sent as f64).min(1.0)
+            } else {
+                0.0
+            };
+            if after >= STILL_FAILING * before {
+                // Not recovered by its bands (a longer tail, say), but not failing either.
+                continue;
+            }
+            out.push(Insight {
+                kind: "metastable_failure",
+                subject: name.clone(),
+                at_s: Some(to_s),
+                text: format!(
+                    "metastable failure: {} ended at {to_s:.0} s, but {name} never recovered: {:.0} % of its requests succeeded from then to the end, against {:.0} % before",
+                    w["what"].as_str().unwrap_or("a disturbance"),
+                    100.0 * after,
+                    100.0 * before
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Retries that multiplied the load on a callee while it was saturated.
+pub fn retry_storms(summary: &Value, series: &[SeriesRow]) -> Vec<Insight> {
+    let mut out = Vec::new();
+    let Some(edges) = summary["edges"].as_object() else {
+        return out;
+    };
+    for (name, e) in edges {
+        let amp = e["amplification"].as_f64().unwrap_or(0.0);
+        let Some((_, callee)) = name.split_once("->") else {
+            continue;
+        };
+        if amp < STORM_AMPLIFICATION {
+            continue;
+        }
+        let hot: Vec<f64> = rows(series, "service", callee)
+            .filter(|r| r.utilization >= SATURATED)
+            .map(|r| r.t_s)
+            .collect();
+        let Some(&first) = hot.first() else {
+            continue;
+        };
+        out.push(Insight {
+            kind: "retry_storm",
+            subject: name.clone(),
+            at_s: Some(first),
+            text: format!(
+                "retry storm: {name} made {amp:.2} attempts per call while {callee} was saturated (utilisation {:.0} % or more in {} buckets from {first:.0} s)",
+                100.0 * SATURATED,
+                hot.len()
+            ),
+        });
+    }
+    out
+}
+
+/// A circuit breaker that opened again and again; the breakers of one edge's caller
+/// instances (`api/0->db`, `api/1->db`) are told together.
+pub fn flapping(events: &[StateEvent]) -> Vec<Insight> {
+    // Per breaker: its edge and its openings.
+    let mut opens: Vec<(&str, String, Vec<f64>)> = Vec::new();
+    for e in events {
+        if let Change::Breaker {
+            to: Breaker::Open, ..
+        } = e.change
+        {
+            match opens.iter_mut().find(|(s, _, _)| *s == e.subject) {
+                Some((_, _, t)) => t.push(e.t_s),
+                None => opens.push((&e.subject, edge_of(&e.subject), vec![e.t_s])),
+            }
+        }
+    }
+    let mut edges: Vec<(String, Vec<&Vec<f64>>)> = Vec::new();
+    for (_, edge, t) in opens.iter().filter(|(_, _, t)| t.len() >= FLAPS) {
+        match edges.iter_mut().find(|(e, _)| e == edge) {
+            Some((_, ts)) => ts.push(t),
+            None => edges.push((edge.clone(), vec![t])),
+        }
+    }
+    edges
+        .into_iter()
+        .map(|(edge, ts)| {
+            let first = ts.iter().map(|t| t[0]).fold(f64::INFINITY, f64::min);
+            let last = ts.iter().map(|t| t[t.len() - 1]).fold(0.0, f64::max);
+            let most = ts.iter().map(|t| t.len()).max().unwrap_or(0);
+            let who = if ts.len() == 1 {
+                format!("{edge}'s breaker")
+            } else {
+                format!("{} callers' breakers on {edge}", ts.len())
+            };
+            Insight {
+                kind: "breaker_flapping",
+                subject: edge,
+                at_s: Some(first),
+                text: format!(
+                    "breaker flapping: {who} opened up to {most} times between {first:.0} and {last:.0} s"
+                ),
+            }
+        })
+        .collect()
+}
+
+/// "api->db" for a breaker named "api/3->db" (one caller instance's) or "api->db".
+fn edge_of(subject: &str) -> String {
+    match subject.split_once("->") {
+        Some((from, to)) => {
+            let from = match from.rsplit_once('/') {
+                Some((svc, k)) if k.chars().all(|c| c.is_ascii_digit()) => svc,
+                _ => from,
+            };
+            format!("{from}->{to}")
+        }
+        None => subject.to_string(),
+    }
+}
+
+/// A service that refused requests for want of room (its queue full, or shedding) in many
+/// buckets.
+pub fn saturated_queues(series: &[SeriesRow]) -> Vec<Insight> {
+    let mut seen: Vec<&str> = Vec::new();
+    for r in series.iter().filter(|r| r.kind == "service") {
+        if !seen.contains(&r.name.as_str()) {
+            seen.push(&r.name);
+        }
+    }
+    let mut out = Vec::new();
+    for name in seen {
+        let all: Vec<&SeriesRow> = rows(series, "service", name).collect();
+        let full: Vec<&SeriesRow> = all.iter().copied().filter(|r| r.rejected > 0).collect();
+        // More than a tenth of the run, and at least 3 buckets.
+        if full.len() < 3 || full.len() * 10 < all.len() {
+            continue;
+        }
+        let refused: u64 = full.iter().map(|r| r.rejected).sum();
+        out.push(Insight {
+            kind: "queue_saturated",
+            subject: name.to_string(),
+            at_s: Some(full[0].t_s),
+            text: format!(
+                "queue saturated: {name} refused {refused} requests for want of room, in {} of {} buckets from {:.0} s",
+                full.len(),
+                all.len(),
+                full[0].t_s
+            ),
+        });
+    }
+    out
+}
+
+/// Calls sent to instances that were down, because the caller's list was stale.
+pub fn stale_discovery(summary: &Value) -> Vec<Insight> {
+    let mut out = Vec::new();
+    let Some(edges) = summary["edges"].as_object() else {
+        return out;
+    };
+    for (name, e) in edges {
+        let dead = e["calls_to_dead"].as_u64().unwrap_or(0);
+        if dead > 0 {
+            out.push(Insight {
+                kind: "stale_discovery",
+                subject: name.clone(),
+                at_s: None,
+                text: format!(
+                    "stale discovery: {name} sent {dead} calls to instances that were down, still on the caller's list"
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Canaries rolled back on their own.
+pub fn rollbacks(events: &[StateEvent]) -> Vec<Insight> {
+    events
+        .iter()
+        .filter_map(|e| match &e.change {
+            Change::CanaryRollback { why, .. } => Some(Insight {
+                kind: "canary_rolled_back",
+                subject: e.subject.clone(),
+                at_s: Some(e.t_s),
+                text: format!(
+                    "canary rolled back: {} at {:.0} s ({why})",
+                    e.subject, e.t_s
+                ),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(
+        kind: &'static str,
+        name: &str,
+        t_s: f64,
+        requests: u64,
+        ok: u64,
+        rejected: u64,
+        util: f64,
+    ) -> SeriesRow {
+        SeriesRow {
+            t_s,
+            kind: kind.into(),
+            name: name.into(),
+            requests,
+            ok,
+            errors: requests - ok - rejected,
+            rejected,
+            timeouts: 0,
+            latency_p50_ms: 1.0,
+            latency_p90_ms: 1.0,
+            latency_p99_ms: 1.0,
+            latency_p999_ms: 1.0,
+            in_flight: 0,
+            queue_depth: 0,
+            utilization: util,
+            oldest_age_s: 0.0,
+        }
+    }
+
+    fn event(t_s: f64, subject: &str, change: Change) -> StateEvent {
+        StateEvent {
+            t_s,
+            subject: subject.into(),
+            change,
+        }
+    }
+
+    fn recovery(to_s: f64, recovered: bool) -> Value {
+        json!({"recovery": {"w-spike": {"kind": "load", "what": "w spike to 600/s",
+            "from_s": 30.0, "to_s": to_s,
+            "workloads": {"w": {"goodput_before": 0.99, "recovered": recovered}}}}})
+    }
+
+    #[test]
+    fn a_failure_that_outlives_its_trigger_is_metastable() {
+        let series: Vec<SeriesRow> = (0..100)
+            .map(|t| {
+                row(
+                    "workload",
+                    "w",
+                    t as f64,
+                    100,
+                    if t < 30 { 99 } else { 40 },
+                    0,
+                    0.0,
+                )
+            })
+            .collect();
+        let found = metastable(&recovery(40.0, false), &series, 100.0);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].text.contains("never recovered: 40 %"),
+            "{}",
+            found[0].text
+        );
+        assert_eq!(found[0].at_s, Some(40.0));
+        // Recovered, or the trigger lasted nearly to the end: nothing to say.
+        assert!(metastable(&recovery(40.0, true), &series, 100.0).is_empty());
+        assert!(metastable(&recovery(95.0, false), &series, 100.0).is_empty());
+        // Not recovered by its bands, but succeeding as before (a longer tail): not failing.
+        let fine: Vec<SeriesRow> = (0..100)
+            .map(|t| row("workload", "w", t as f64, 100, 99, 0, 0.0))
+            .collect();
+        assert!(metastable(&recovery(40.0, false), &fine, 100.0).is_empty());
+    }
+
+    #[test]
+    fn retries_against_a_saturated_callee_are_a_storm() {
+        let summary = |amp: f64| json!({"edges": {"api->db": {"amplification": amp}}});
+        let hot: Vec<SeriesRow> = (0..10)
+            .map(|t| {
+                row(
+                    "service",
+                    "db",
+                    t as f64,
+                    10,
+                    10,
+                    0,
+                    if t >= 4 { 0.97 } else { 0.5 },
+                )
+            })
+            .collect();
+        let found = retry_storms(&summary(2.4), &hot);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at_s, Some(4.0));
+        assert!(
+            found[0].text.contains("2.40 attempts per call"),
+            "{}",
+            found[0].text
+        );
+        // Few retries, or a callee with room: no storm.
+        assert!(retry_storms(&summary(1.1), &hot).is_empty());
+        let cool: Vec<SeriesRow> = (0..10)
+            .map(|t| row("service", "db", t as f64, 10, 10, 0, 0.5))
+            .collect();
+        assert!(retry_storms(&summary(2.4), &cool).is_empty());
+    }
+
+    #[test]
+    fn a_breaker_that_keeps_opening_flaps() {
+        let open = |t: f64| {
+            event(
+                t,
+                "a->b",
+                Change::Breaker {
+                    from: Breaker::HalfOpen,
+                    to: Breaker::Open,
+                },
+            )
+        };
+        let close = |t: f64| {
+            event(
+                t,
+                "a->b",
+                Change::Breaker {
+                    from: Breaker::HalfOpen,
+                    to: Breaker::Closed,
+                },
+            )
+        };
+        let ev = vec![open(10.0), close(15.0), open(20.0), close(25.0), open(30.0)];
+        let found = flapping(&ev);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0]
+                .text
+                .contains("a->b's breaker opened up to 3 times between 10 and 30 s"),
+            "{}",
+            found[0].text
+        );
+        // Two caller instances' breakers on one edge: one insight.
+        let pod = |k: u32, e: &StateEvent| StateEvent {
+            subject: format!("a/{k}->b"),
+            ..e.clone()
+        };
+        let mut pods: Vec<StateEvent> = ev.iter().map(|e| pod(0, e)).collect();
+        pods.extend(ev.iter().map(|e| pod(1, e)));
+        let found = flapping(&pods);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].subject, "a->b");
+        assert!(
+            found[0].text.contains("2 callers' breakers on a->b"),
+            "{}",
+            found[0].text
+        );
+        assert!(
+            flapping(&ev[..3]).is_empty(),
+            "two openings are not flapping"
+        );
+    }
+
+    #[test]
+    fn refusals_in_many_buckets_are_a_saturated_queue() {
+        let series: Vec<SeriesRow> = (0..20)
+            .map(|t| {
+                row(
+                    "service",
+                    "s",
+                    t as f64,
+                    100,
+                    if t >= 10 { 80 } else { 100 },
+                    if t >= 10 { 20 } else { 0 },
+                    1.0,
+                )
+            })
+            .collect();
+        let found = saturated_queues(&series);
+        assert_eq!(found.len(), 1);
+        assert!(
+            found[0].text.contains("refused 200 requests"),
+            "{}",
+            found[0].text
+        );
+        assert_eq!(found[0].at_s, Some(10.0));
+        // A blip of two buckets is not saturation.
+        assert!(saturated_queues(&series[..12]).is_empty());
+    }
+
+    #[test]
+    fn stale_calls_and_rollbacks_are_reported_and_a_healthy_run_raises_nothing() {
+        let s = json!({"edges": {"a->b": {"calls_to_dead": 12, "amplification": 1.0}}});
+        assert_eq!(stale_discovery(&s)[0].kind, "stale_discovery");
+        let ev = vec![event(
+            50.0,
+            "api",
+            Change::CanaryRollback {
+                why: "error rate 0.2 > 0.05".into(),
+                requests: 100,
+            },
+        )];
+        assert!(rollbacks(&ev)[0]
+            .text
+            .contains("at 50 s (error rate 0.2 > 0.05)"));
+        let healthy: Vec<SeriesRow> = (0..50)
+            .flat_map(|t| {
+                [
+                    row("workload", "w", t as f64, 100, 100, 0, 0.0),
+                    row("service", "s", t as f64, 100, 100, 0, 0.5),
+                ]
+            })
+            .collect();
+        let summary = json!({"edges": {"w->s": {"amplification": 1.0, "calls_to_dead": 0}}});
+        assert!(detect(&summary, &healthy, &[], 50.0).is_empty());
+    }
+}
