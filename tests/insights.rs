@@ -92,3 +92,11 @@ fn a_rollback_is_named_and_a_healthy_run_raises_nothing() {
     assert!(has(&canary, "canary_rolled_back", "checkout"), "{canary:?}");
     assert!(insights("scenarios/quickstart.toml", &[]).is_empty());
 }
+
+/// cascading-failure.toml: payment slows, and frontend's threads, all waiting on it, give out:
+/// the distress climbs from payment to frontend.
+#[test]
+fn cascading_failure_tells_its_story() {
+    let found = insights("scenarios/cascading-failure.toml", &[]);
+    assert!(has(&found, "cascading_failure", "payment"), "{found:?}");
+}

@@ -10,8 +10,8 @@ use serde_json::Value;
 /// One thing that happened.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Insight {
-    /// Which detector: metastable_failure, retry_storm, breaker_flapping, queue_saturated,
-    /// stale_discovery, canary_rolled_back.
+    /// Which detector: metastable_failure, goodput_collapse, cascading_failure, retry_storm,
+    /// breaker_flapping, queue_saturated, stale_discovery, canary_rolled_back.
     pub kind: &'static str,
     /// The component it is about.
     pub subject: String,
@@ -27,6 +27,9 @@ pub const SATURATED: f64 = 0.9;
 pub const STORM_AMPLIFICATION: f64 = 1.5;
 /// Breaker openings at or above which it counts as flapping.
 pub const FLAPS: usize = 3;
+/// A caller whose distress starts more than this long after its callee's is not counted
+/// as part of a cascade from it.
+pub const CASCADE_LAG_S: f64 = 20.0;
 /// A workload whose goodput share after a disturbance stays below this share of its level
 /// before is still failing.
 pub const STILL_FAILING: f64 = 0.9;
@@ -40,6 +43,8 @@ pub fn detect(
 ) -> Vec<Insight> {
     let mut out = Vec::new();
     out.extend(metastable(summary, series, duration_s));
+    out.extend(goodput_collapse(series));
+    out.extend(cascades(summary, series, events));
     out.extend(retry_storms(summary, series));
     out.extend(flapping(events));
     out.extend(saturated_queues(series));
@@ -234,6 +239,150 @@ pub fn saturated_queues(series: &[SeriesRow]) -> Vec<Insight> {
         });
     }
     out
+}
+
+/// A workload's successful requests per bucket falling below half their early level for 3
+/// buckets or more while it kept sending: goodput collapsed.
+pub fn goodput_collapse(series: &[SeriesRow]) -> Vec<Insight> {
+    let mut out = Vec::new();
+    for name in names(series, "workload") {
+        let all: Vec<&SeriesRow> = rows(series, "workload", name).collect();
+        // The level: the median over the first fifth of the run.
+        let early = &all[..(all.len() / 5).max(1).min(all.len())];
+        let (ok0, sent0) = (
+            median(early.iter().map(|r| r.ok as f64)),
+            median(early.iter().map(|r| r.requests as f64)),
+        );
+        if ok0 < 5.0 {
+            // Too few to tell a collapse from noise.
+            continue;
+        }
+        let low = |r: &&SeriesRow| (r.ok as f64) < 0.5 * ok0 && (r.requests as f64) >= 0.8 * sent0;
+        let mut run: Vec<&SeriesRow> = Vec::new();
+        let mut found: Option<Vec<&SeriesRow>> = None;
+        for r in &all[early.len()..] {
+            if low(r) {
+                run.push(r);
+            } else {
+                if run.len() >= 3 && found.is_none() {
+                    found = Some(run.clone());
+                }
+                run.clear();
+            }
+        }
+        if run.len() >= 3 && found.is_none() {
+            found = Some(run);
+        }
+        let Some(run) = found else { continue };
+        let lowest = run.iter().map(|r| r.ok).min().unwrap_or(0);
+        out.push(Insight {
+            kind: "goodput_collapse",
+            subject: name.to_string(),
+            at_s: Some(run[0].t_s),
+            text: format!(
+                "goodput collapse: successful requests of {name} fell from about {ok0:.0} to {lowest} a bucket at {:.0} s, for {} buckets, while it kept sending",
+                run[0].t_s,
+                run.len()
+            ),
+        });
+    }
+    out
+}
+
+/// Distress that spread up the call graph: a callee in distress (under a fault, saturated,
+/// refusing, or its p99 five times its early level; not from the start of the run) and then
+/// its callers, in that order, each within `CASCADE_LAG_S` of the one it calls.
+pub fn cascades(summary: &Value, series: &[SeriesRow], events: &[StateEvent]) -> Vec<Insight> {
+    let Some(edges) = summary["edges"].as_object() else {
+        return Vec::new();
+    };
+    // When each service first showed distress: a fault on it (a delay at its door does not
+    // show in its own series), or its series.
+    let mut onset: Vec<(&str, f64)> = Vec::new();
+    for e in events {
+        if let (Change::Fault { on: true, .. }, true) = (&e.change, e.t_s > 0.0) {
+            // (A fault in force from t = 0 is the run's background, not an onset.)
+            let svc = e.subject.split('/').next().unwrap_or("");
+            if !onset.iter().any(|o| o.0 == svc) {
+                onset.push((svc, e.t_s));
+            }
+        }
+    }
+    for name in names(series, "service") {
+        let all: Vec<&SeriesRow> = rows(series, "service", name).collect();
+        let early = &all[..(all.len() / 5).max(1).min(all.len())];
+        let p99 = median(early.iter().filter(|r| r.ok > 0).map(|r| r.latency_p99_ms));
+        let in_distress = |r: &&&SeriesRow| {
+            r.utilization >= SATURATED
+                || r.rejected > 0
+                || (p99 > 0.0 && r.ok > 0 && r.latency_p99_ms >= 5.0 * p99)
+        };
+        // Distress from the start is how it runs, not something that spread to it.
+        if early.iter().any(|r| in_distress(&r)) {
+            continue;
+        }
+        if let Some(r) = all[early.len()..].iter().find(in_distress) {
+            match onset.iter_mut().find(|o| o.0 == name) {
+                Some(o) => o.1 = o.1.min(r.t_s),
+                None => onset.push((name, r.t_s)),
+            }
+        }
+    }
+    let at = |s: &str| onset.iter().find(|o| o.0 == s).map(|o| o.1);
+    // The longest chain callee <- caller <- ... with onsets in order.
+    let calls: Vec<(&str, &str)> = edges.keys().filter_map(|k| k.split_once("->")).collect();
+    let mut best: Vec<&str> = Vec::new();
+    for &(start, _) in &onset {
+        let mut chain = vec![start];
+        while let Some(&(caller, _)) = calls.iter().find(|(caller, callee)| {
+            *callee == chain[chain.len() - 1]
+                && !chain.contains(caller)
+                && at(caller).is_some_and(|t| {
+                    let from = at(callee).unwrap_or(f64::INFINITY);
+                    t >= from && t - from <= CASCADE_LAG_S
+                })
+        }) {
+            chain.push(caller);
+        }
+        if chain.len() > best.len() {
+            best = chain;
+        }
+    }
+    if best.len() < 2 {
+        return Vec::new();
+    }
+    let steps: Vec<String> = best
+        .iter()
+        .map(|s| format!("{s} ({:.0} s)", at(s).unwrap_or(0.0)))
+        .collect();
+    vec![Insight {
+        kind: "cascading_failure",
+        subject: best[0].to_string(),
+        at_s: at(best[0]),
+        text: format!(
+            "cascading failure: distress spread up the call graph: {}",
+            steps.join(" -> ")
+        ),
+    }]
+}
+
+fn names<'a>(series: &'a [SeriesRow], kind: &str) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for r in series.iter().filter(|r| r.kind == kind) {
+        if !seen.contains(&r.name.as_str()) {
+            seen.push(&r.name);
+        }
+    }
+    seen
+}
+
+fn median(xs: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = xs.collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 /// Calls sent to instances that were down, because the caller's list was stale.
@@ -468,6 +617,130 @@ mod tests {
         assert_eq!(found[0].at_s, Some(10.0));
         // A blip of two buckets is not saturation.
         assert!(saturated_queues(&series[..12]).is_empty());
+    }
+
+    #[test]
+    fn a_collapse_of_goodput_under_steady_sending_is_named() {
+        let series: Vec<SeriesRow> = (0..50)
+            .map(|t| {
+                let ok = if (20..26).contains(&t) { 10 } else { 100 };
+                row("workload", "w", t as f64, 100, ok, 0, 0.0)
+            })
+            .collect();
+        let found = goodput_collapse(&series);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].at_s, Some(20.0));
+        assert!(
+            found[0]
+                .text
+                .contains("from about 100 to 10 a bucket at 20 s, for 6 buckets"),
+            "{}",
+            found[0].text
+        );
+        // Less traffic sent is not a collapse; two bad buckets are a blip.
+        let quiet: Vec<SeriesRow> = (0..50)
+            .map(|t| {
+                let n = if (20..26).contains(&t) { 10 } else { 100 };
+                row("workload", "w", t as f64, n, n, 0, 0.0)
+            })
+            .collect();
+        assert!(goodput_collapse(&quiet).is_empty());
+        assert!(goodput_collapse(&series[..22]).is_empty());
+    }
+
+    #[test]
+    fn distress_that_climbs_the_call_graph_is_a_cascade() {
+        let summary = json!({"edges": {"front->mid": {}, "mid->db": {}, "front->other": {}}});
+        // db slows at 30 s, mid saturates at 33 s, front refuses from 35 s; other is fine.
+        let mut series = Vec::new();
+        for t in 0..60 {
+            let t_f = t as f64;
+            let mut db = row("service", "db", t_f, 100, 100, 0, 0.3);
+            if t >= 30 {
+                db.latency_p99_ms = 50.0;
+            }
+            let mid = row(
+                "service",
+                "mid",
+                t_f,
+                100,
+                100,
+                0,
+                if t >= 33 { 0.95 } else { 0.4 },
+            );
+            let front = row(
+                "service",
+                "front",
+                t_f,
+                100,
+                if t >= 35 { 95 } else { 100 },
+                if t >= 35 { 5 } else { 0 },
+                0.4,
+            );
+            series.extend([
+                db,
+                mid,
+                front,
+                row("service", "other", t_f, 100, 100, 0, 0.2),
+            ]);
+        }
+        let found = cascades(&summary, &series, &[]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].text,
+            "cascading failure: distress spread up the call graph: db (30 s) -> mid (33 s) -> front (35 s)"
+        );
+        // A delay fault at db's door shows only in the event, not in db's own series.
+        let quiet_db: Vec<SeriesRow> = series
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                r.latency_p99_ms = 1.0;
+                r
+            })
+            .collect();
+        let delay = event(
+            28.0,
+            "db",
+            Change::Fault {
+                on: true,
+                what: "latency +2s".into(),
+            },
+        );
+        let found = cascades(&summary, &quiet_db, &[delay]);
+        assert!(
+            found[0].text.contains("db (28 s) -> mid (33 s)"),
+            "{found:?}"
+        );
+        // A caller in distress long after its callee is not counted as its cascade.
+        let late: Vec<SeriesRow> = series
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r.name == "front" && r.t_s < 55.0 {
+                    (r.ok, r.rejected) = (100, 0);
+                }
+                r
+            })
+            .collect();
+        let found = cascades(&summary, &late, &[]);
+        assert!(found[0].text.ends_with("mid (33 s)"), "{found:?}");
+        // A caller in distress before its callee is not a cascade from it.
+        let early: Vec<SeriesRow> = series
+            .iter()
+            .cloned()
+            .map(|mut r| {
+                if r.name == "front" {
+                    (r.ok, r.rejected) = (95, 5);
+                }
+                r
+            })
+            .collect();
+        let found = cascades(&summary, &early, &[]);
+        assert!(
+            found.iter().all(|i| !i.text.contains("-> front")),
+            "{found:?}"
+        );
     }
 
     #[test]
