@@ -286,11 +286,15 @@ fn a_run_replaces_its_directory_whole_or_not_at_all() {
     };
     assert!(leftovers(&root).is_empty(), "{:?}", leftovers(&root));
     let before = std::fs::read(dir.join("summary.json")).unwrap();
-    // A long run, killed after a moment: the earlier run stays whole.
+    // A long run, killed after a moment: the earlier run stays whole. (Long enough that
+    // even a release build on an idle machine is still running when it is killed: the
+    // chain's own 1,667 s finished inside the 1.5 s on one CI run.)
     let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
             "run",
             "scenarios/chain.toml",
+            "--set",
+            "sim.duration=200000s",
             "--out",
             dir.to_str().unwrap(),
         ])
