@@ -211,14 +211,8 @@ fn edge_of(subject: &str) -> String {
 /// A service that refused requests for want of room (its queue full, or shedding) in many
 /// buckets.
 pub fn saturated_queues(series: &[SeriesRow]) -> Vec<Insight> {
-    let mut seen: Vec<&str> = Vec::new();
-    for r in series.iter().filter(|r| r.kind == "service") {
-        if !seen.contains(&r.name.as_str()) {
-            seen.push(&r.name);
-        }
-    }
     let mut out = Vec::new();
-    for name in seen {
+    for name in names(series, "service") {
         let all: Vec<&SeriesRow> = rows(series, "service", name).collect();
         let full: Vec<&SeriesRow> = all.iter().copied().filter(|r| r.rejected > 0).collect();
         // More than a tenth of the run, and at least 3 buckets.

@@ -135,11 +135,14 @@ impl World<'_> {
         }
         let r = srv.service.0 as usize;
         let first = self.svcs[r].first_instance as usize;
-        let running: Vec<usize> = (first..first + self.svcs[r].instances as usize)
-            .filter(|&i| self.insts[i].present && !self.insts[i].fault.down)
-            .collect();
+        // Counted, then walked to the one drawn: no list of running instances is built
+        // for each of thousands of requests a second.
+        let all = first..first + self.svcs[r].instances as usize;
+        let is_running = |i: &usize| self.insts[*i].present && !self.insts[*i].fault.down;
+        let n = all.clone().filter(is_running).count();
         let c = self.reg_clients.as_mut().expect("clients");
-        let target = running[(c.rng.unit() * running.len() as f64) as usize % running.len()];
+        let k = (c.rng.unit() * n as f64) as usize % n;
+        let target = all.filter(is_running).nth(k).expect("k < n running");
         let delay = self.spec.network.latency.sample(&mut c.rng);
         let req = Req::new(
             now,
