@@ -237,6 +237,13 @@ impl RunData {
                 dir.display()
             ));
         }
+        let summary = json_file(dir, "summary.json")?;
+        RunData::load_with_summary(dir, summary)
+    }
+
+    /// [`RunData::load`] with the summary given rather than read (a run that has it in
+    /// memory, before `summary.json` is written).
+    pub fn load_with_summary(dir: &Path, summary: Value) -> Result<RunData, String> {
         let series = series(dir)?;
         let mut index: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
         let mut seen = Vec::new();
@@ -251,7 +258,7 @@ impl RunData {
             }
         }
         Ok(RunData {
-            summary: json_file(dir, "summary.json")?,
+            summary,
             manifest: Manifest::read(dir)?,
             series,
             index,

@@ -705,7 +705,6 @@ fn render_loaded(
 /// summary, the manifest, the scenario, the latency CDF, the traces, the charts and the
 /// HTML report.
 pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) -> io::Result<()> {
-    write_json(&dir.join("summary.json"), &summary_json(scn, result))?;
     write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
     std::fs::write(dir.join("scenario.toml"), &scn.text)?;
     write_cdf(dir, result)?;
@@ -715,8 +714,9 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
         &traces::chrome_json(&scn.spec.name, scn.spec.seed, &views),
     )?;
     write_compact(&dir.join("traces.otlp.json"), &traces::otel_json(&views))?;
-    let mut d = data::RunData::load(dir).map_err(io::Error::other)?;
-    // What happened, from the summary, series and events just written: into the summary,
+    let mut d = data::RunData::load_with_summary(dir, summary_json(scn, result))
+        .map_err(io::Error::other)?;
+    // What happened, from the summary, series and events: into the summary, written once,
     // which the page then opens with.
     let found = crate::results::insights::detect(
         &d.summary,
