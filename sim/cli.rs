@@ -153,7 +153,7 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run a scenario and write summary.json, timeseries.csv, events.csv and manifest.json.
+    /// Run a scenario and write its report into reports/<scenario>/: report.html (what happened, charts, traces, call graph), SVG charts, summary.json, timeseries.csv, events.csv, traces and manifest.json.
     #[command(
         after_help = "Examples:\n  faultline run scenarios/quickstart.toml\n  faultline run scenarios/chain.toml --set sim.duration=60s --seed 7 --out /tmp/chain\n  faultline run scenarios/quickstart.toml --set service.orders.workers=16"
     )]

@@ -113,25 +113,17 @@ pub fn page(
     if let Some(found) = s["insights"].as_array() {
         o.push_str("<h2 id=\"what-happened\">What happened</h2>\n");
         if found.is_empty() {
-            o.push_str("<p>Nothing unusual: no metastable failure, retry storm, flapping breaker, saturated queue, stale discovery or rollback was detected.</p>\n");
+            o.push_str("<p>Nothing unusual: no metastable failure, goodput collapse, cascade, retry storm, flapping breaker, saturated or growing queue, timeout inversion that bit, stale discovery, saga inconsistency or rollback was detected.</p>\n");
         } else {
             o.push_str("<ul>\n");
             for i in found {
-                let subject = i["subject"].as_str().unwrap_or("");
-                // The chart that shows it.
-                let chart = match i["kind"].as_str().unwrap_or("") {
-                    "metastable_failure" => {
-                        format!("throughput-{}.svg", super::plot::slug(subject))
-                    }
-                    "retry_storm" => "amplification.svg".into(),
-                    "breaker_flapping" | "canary_rolled_back" => "timeline.svg".into(),
-                    _ => "services.svg".into(),
-                };
+                // The chart that shows it (named by the detector).
+                let chart = i["chart"].as_str().unwrap_or("services.svg");
                 let _ = writeln!(
                     o,
                     "<li>{} (<a href=\"{}\">chart</a>)</li>",
                     esc(i["text"].as_str().unwrap_or("")),
-                    esc(&chart)
+                    esc(chart)
                 );
             }
             o.push_str("</ul>\n");

@@ -7,7 +7,7 @@ pub mod plot;
 pub mod traces;
 
 use crate::metrics::{InstanceRow, LatencyMs, SeriesRow, Sink, StateEvent};
-use crate::results::{EdgeStats, RunResult};
+use crate::results::{insights, EdgeStats, RunResult};
 use crate::scenario::{analysis, Scenario};
 use serde_json::{json, Map, Value};
 use std::fs::File;
@@ -682,16 +682,24 @@ fn render_loaded(
 ) -> io::Result<Vec<String>> {
     let charts = charts::draw_all(d, dir, png)?;
     let mut files: Vec<String> = charts.iter().map(|c| c.file.clone()).collect();
-    std::fs::write(dir.join("graph.svg"), analysis::graph_svg(&scn.spec))?;
+    let graph = analysis::graph_svg(&scn.spec);
+    std::fs::write(dir.join("graph.svg"), &graph)?;
     files.push("graph.svg".into());
+    if png {
+        plot::svg_to_png(&graph, &dir.join("graph.png"))?;
+    }
     let waterfall = traces::waterfall_svg(&d.traces, 3);
     match &waterfall {
         Some(svg) => {
             std::fs::write(dir.join("waterfall.svg"), svg)?;
             files.push("waterfall.svg".into());
+            if png {
+                plot::svg_to_png(svg, &dir.join("waterfall.png"))?;
+            }
         }
         None => {
             let _ = std::fs::remove_file(dir.join("waterfall.svg"));
+            let _ = std::fs::remove_file(dir.join("waterfall.png"));
         }
     }
     let analysis = analysis::report(&scn.spec, scn.raw.sim.latency_budget);
@@ -718,10 +726,23 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
         .map_err(io::Error::other)?;
     // What happened, from the summary, series and events: into the summary, written once,
     // which the page then opens with.
-    let found = crate::results::insights::detect(
+    let name = |id: crate::ids::ServiceId| scn.spec.services[id.0 as usize].name.clone();
+    let inversions: Vec<insights::Inversion> = analysis::timeout_inversions(&scn.spec)
+        .into_iter()
+        .map(|v| insights::Inversion {
+            caller: name(v.caller),
+            callee: name(v.callee),
+            downstream: name(v.downstream),
+            timeout_ms: v.timeout.as_secs_f64() * 1e3,
+            may_take_ms: v.callee_may_take.as_secs_f64() * 1e3,
+            bounded: v.bounded,
+        })
+        .collect();
+    let found = insights::detect(
         &d.summary,
         &d.series,
         &d.events,
+        &inversions,
         scn.spec.duration.as_secs_f64(),
     );
     d.summary["insights"] = Value::Array(
@@ -733,6 +754,7 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
                     "subject": i.subject,
                     "at_s": i.at_s,
                     "text": i.text,
+                    "chart": chart_file(&i.chart),
                 })
             })
             .collect(),
@@ -740,6 +762,20 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
     write_json(&dir.join("summary.json"), &d.summary)?;
     render_loaded(&d, scn, dir, png)?;
     Ok(())
+}
+
+/// The file of the chart that shows an insight.
+fn chart_file(chart: &insights::Chart) -> String {
+    match chart {
+        insights::Chart::Throughput(w) => format!("throughput-{}.svg", plot::slug(w)),
+        insights::Chart::Services => "services.svg".into(),
+        insights::Chart::Amplification => "amplification.svg".into(),
+        insights::Chart::Timeline => "timeline.svg".into(),
+        insights::Chart::Brokers => "brokers.svg".into(),
+        insights::Chart::Sagas => "sagas.svg".into(),
+        insights::Chart::Projections => "projections.svg".into(),
+        insights::Chart::Share(s) => format!("share-{}.svg", plot::slug(s)),
+    }
 }
 
 /// The counters of the calls on an edge or at one call site, as `summary.json` writes them.

@@ -86,6 +86,34 @@ pub(crate) fn emit<C: Chart>(
     Ok(())
 }
 
+/// Writes an SVG drawn by hand (not through plotters: the call graph, the trace waterfall)
+/// as a PNG of the same size, text in the same compiled-in DejaVu Sans the charts use.
+pub(crate) fn svg_to_png(svg: &str, path: &Path) -> io::Result<()> {
+    use resvg::{tiny_skia, usvg};
+    static DB: std::sync::OnceLock<std::sync::Arc<usvg::fontdb::Database>> =
+        std::sync::OnceLock::new();
+    let db = DB.get_or_init(|| {
+        let mut db = usvg::fontdb::Database::new();
+        db.load_font_data(dejavu::sans::regular().to_vec());
+        db.load_font_data(dejavu::sans::bold().to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+        std::sync::Arc::new(db)
+    });
+    let options = usvg::Options {
+        fontdb: db.clone(),
+        font_family: "DejaVu Sans".into(),
+        ..usvg::Options::default()
+    };
+    let tree = usvg::Tree::from_str(svg, &options).map_err(io::Error::other)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| io::Error::other("an SVG of zero size"))?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    let bytes = pixmap.encode_png().map_err(io::Error::other)?;
+    std::fs::write(path, bytes)
+}
+
 /// A legend on one line: a swatch and a name per item.
 pub(crate) fn legend_row<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
@@ -252,7 +280,48 @@ impl Chart for Heat {
         let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
-        let mut c = ChartBuilder::on(root)
+        let colour = |t: f64| RGBColor(255, (245.0 - 200.0 * t) as u8, (235.0 - 215.0 * t) as u8);
+        // The colour scale on the right: white (lowest) to red (highest), labelled.
+        let (w, h) = root.dim_in_pixel();
+        let (root, scale) = root.split_horizontally(w as i32 - 110);
+        if lo.is_finite() && hi.is_finite() {
+            let (top, bottom) = (60, h as i32 - 60);
+            let steps = 40;
+            for k in 0..steps {
+                let y0 = bottom - (bottom - top) * (k + 1) / steps;
+                let y1 = bottom - (bottom - top) * k / steps;
+                scale
+                    .draw(&Rectangle::new(
+                        [(20, y0), (40, y1)],
+                        colour(k as f64 / (steps - 1) as f64).filled(),
+                    ))
+                    .map_err(err)?;
+            }
+            scale
+                .draw(&Rectangle::new(
+                    [(20, top), (40, bottom)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(err)?;
+            let font = ("sans-serif", 11).into_font();
+            let fmt = |v: f64| {
+                if v.abs() >= 100.0 {
+                    format!("{v:.1}")
+                } else {
+                    format!("{v:.4}")
+                }
+            };
+            scale
+                .draw(&Text::new(fmt(hi), (44, top - 6), font.clone()))
+                .map_err(err)?;
+            scale
+                .draw(&Text::new(fmt(lo), (44, bottom - 6), font.clone()))
+                .map_err(err)?;
+            scale
+                .draw(&Text::new("mean", (14, top - 24), font))
+                .map_err(err)?;
+        }
+        let mut c = ChartBuilder::on(&root)
             .caption(
                 &self.title,
                 ("sans-serif", 17).into_font().style(FontStyle::Bold),
@@ -289,12 +358,10 @@ impl Chart for Heat {
             for (x, v) in row.iter().enumerate() {
                 let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
                 let t = if t.is_finite() { t } else { 0.0 };
-                // White to red.
-                let colour = RGBColor(255, (245.0 - 200.0 * t) as u8, (235.0 - 215.0 * t) as u8);
                 let (x, yf) = (x as f64, y as f64);
                 c.draw_series(std::iter::once(Rectangle::new(
                     [(x - 0.5, yf - 0.5), (x + 0.5, yf + 0.5)],
-                    colour.filled(),
+                    colour(t).filled(),
                 )))
                 .map_err(err)?;
                 let p = c.backend_coord(&(x, yf));

@@ -24,12 +24,35 @@ fn endpoints_called(
     }
 }
 
+/// A duration estimated from means, to four significant digits in the largest unit that
+/// keeps it at 1 or more ("67.37ms", "1.5s", "2s"): the nanoseconds of an estimate mean
+/// nothing.
 fn fmt_ns(ns: f64) -> String {
-    if ns.is_finite() {
-        format!("{}", SimDuration(ns.round() as u64))
-    } else {
-        "unbounded".into()
+    if !ns.is_finite() {
+        return "unbounded".into();
     }
+    if ns <= 0.0 {
+        return "0s".into();
+    }
+    let (v, unit) = [
+        (3.6e12, "h"),
+        (6e10, "m"),
+        (1e9, "s"),
+        (1e6, "ms"),
+        (1e3, "us"),
+    ]
+    .into_iter()
+    .find(|&(size, _)| ns >= size)
+    .map_or((ns, "ns"), |(size, unit)| (ns / size, unit));
+    // (Below 1 ns only rounding is left: at most 3 decimals.)
+    let decimals = (3 - v.log10().floor() as i32).clamp(0, 3) as usize;
+    let text = format!("{v:.decimals$}");
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
+    format!("{text}{unit}")
 }
 
 /// Network one-way latency statistic (mean or max) between two services.
@@ -720,6 +743,8 @@ pub fn graph_svg(spec: &SystemSpec) -> String {
         for (k, text) in g[ed].iter().enumerate() {
             let y = ly - 6.0 + 11.0 * k as f64 - 5.5 * (n - 1.0);
             let w = 5.6 * text.chars().count() as f64 + 4.0;
+            // Not over the callee's box: a label ends 4 px before the arrow's head.
+            let lx = lx.min(x2 - 4.0 - w / 2.0);
             let _ = writeln!(
                 o,
                 r##"<rect x="{:.1}" y="{:.1}" width="{w:.1}" height="11" fill="white" opacity="0.85"/><text x="{lx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="#333">{}</text>"##,
@@ -1001,4 +1026,21 @@ pub fn unused_policies(spec: &SystemSpec) -> Vec<(&'static str, String)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimated_durations_print_four_significant_digits() {
+        assert_eq!(fmt_ns(67_367_454.0), "67.37ms");
+        assert_eq!(fmt_ns(2e9), "2s");
+        assert_eq!(fmt_ns(1.5e9), "1.5s");
+        assert_eq!(fmt_ns(999.6), "999.6ns");
+        assert_eq!(fmt_ns(120e9), "2m");
+        assert_eq!(fmt_ns(f64::INFINITY), "unbounded");
+        assert_eq!(fmt_ns(0.0), "0s");
+        assert_eq!(fmt_ns(0.25), "0.25ns");
+    }
 }

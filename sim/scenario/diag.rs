@@ -207,7 +207,8 @@ pub fn unknown(what: &str, word: &str, known: &[&str], label: &str, none: &str) 
 
 /// Adds a suggestion to serde's "unknown field `x`, expected one of `a`, `b`" messages.
 pub fn improve_serde_message(message: &str) -> String {
-    let message = message.trim();
+    let plain = in_scenario_terms(message.trim());
+    let message = plain.as_str();
     let Some(rest) = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))
@@ -224,9 +225,88 @@ pub fn improve_serde_message(message: &str) -> String {
     }
 }
 
+/// serde's words for types ("expected u32", "invalid type: string") in a scenario's terms.
+fn in_scenario_terms(message: &str) -> String {
+    let mut m = message.to_string();
+    for (rust, ours) in [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+        ("expected a string", "expected text in quotes"),
+        ("expected a sequence", "expected a list, [ ... ]"),
+        ("expected a map", "expected a table, { ... }"),
+        ("invalid type: string ", "got the text "),
+        ("invalid type: integer ", "got the whole number "),
+        ("invalid type: floating point ", "got the number "),
+        ("invalid type: boolean ", "got "),
+        ("invalid type: sequence", "got a list"),
+        ("invalid type: map", "got a table"),
+        ("invalid value: integer ", "got "),
+    ] {
+        // Only whole words: "expected u32" but not "expected u320".
+        let mut out = String::new();
+        let mut rest = m.as_str();
+        while let Some(k) = rest.find(rust) {
+            let after = &rest[k + rust.len()..];
+            let whole = rust.ends_with(' ') || !after.starts_with(|c: char| c.is_alphanumeric());
+            out.push_str(&rest[..k]);
+            out.push_str(if whole { ours } else { rust });
+            rest = after;
+        }
+        out.push_str(rest);
+        m = out;
+    }
+    // serde quotes numbers and booleans in backticks: `-1`; a scenario writes them bare.
+    let parts: Vec<&str> = m.split('`').collect();
+    if parts.len() % 2 == 0 {
+        return m;
+    }
+    let mut out = String::new();
+    for (k, p) in parts.iter().enumerate() {
+        let bare = p.parse::<f64>().is_ok() || *p == "true" || *p == "false";
+        if k % 2 == 1 && !bare {
+            out.push('`');
+            out.push_str(p);
+            out.push('`');
+        } else {
+            out.push_str(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn type_errors_speak_of_numbers_and_text_not_rust_types() {
+        assert_eq!(
+            improve_serde_message("invalid type: string \"abc\", expected u32"),
+            "got the text \"abc\", expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            improve_serde_message("invalid value: integer `-1`, expected u32"),
+            "got -1, expected a whole number from 0 to 4294967295"
+        );
+        assert_eq!(
+            improve_serde_message("invalid type: floating point `1.5`, expected u64"),
+            "got the number 1.5, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            improve_serde_message("invalid type: integer `5`, expected a string"),
+            "got the whole number 5, expected text in quotes"
+        );
+    }
 
     #[test]
     fn locates_nested_paths() {

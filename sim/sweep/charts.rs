@@ -80,7 +80,7 @@ pub fn sweep_charts(
                         ""
                     }
                 ),
-                y_desc: col.rsplit('.').next().unwrap_or(col).to_string(),
+                y_desc: metric_desc(col),
                 x_labels: (!numeric).then(|| axis.values.clone()),
                 lines: groups,
             };
@@ -98,7 +98,7 @@ pub fn sweep_charts(
                 values[y][x] = summaries[p][*ci].mean;
             }
             let chart = Heat {
-                title: format!("{col}: mean over replications"),
+                title: format!("{}: mean over replications", metric_desc(col)),
                 x_desc: ax.path.clone(),
                 y_desc: ay.path.clone(),
                 x_labels: ax.values.clone(),
@@ -115,4 +115,22 @@ pub fn sweep_charts(
         }
     }
     Ok(())
+}
+
+/// A headline metric's axis title, with its unit.
+fn metric_desc(col: &str) -> String {
+    // (Names may hold dots: the suffix is cut, not the first segment taken.)
+    let workload = |suffix: &str| {
+        col.strip_prefix("workloads.")
+            .and_then(|r| r.strip_suffix(suffix))
+            .unwrap_or("")
+            .to_string()
+    };
+    if col.ends_with(".latency_ms.p99") {
+        format!("{} p99 latency (ms)", workload(".latency_ms.p99"))
+    } else if col.ends_with(".error_rate") {
+        format!("{} error rate (share of requests)", workload(".error_rate"))
+    } else {
+        col.to_string()
+    }
 }

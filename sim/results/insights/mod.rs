@@ -7,11 +7,21 @@ use crate::metrics::SeriesRow;
 use crate::policy::breaker::State as Breaker;
 use serde_json::Value;
 
+mod flows;
+mod growth;
+mod lost_work;
+pub use flows::{bad_instances, ejections, lost_events, messaging, projections};
+pub use growth::growing_queues;
+pub use lost_work::{inversions_that_bit, saga_inconsistency, Inversion};
+
 /// One thing that happened.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Insight {
     /// Which detector: metastable_failure, goodput_collapse, cascading_failure, retry_storm,
-    /// breaker_flapping, queue_saturated, stale_discovery, canary_rolled_back.
+    /// breaker_flapping, queue_saturated, queue_growing, timeout_inversion, stale_discovery,
+    /// saga_inconsistent, messages_redelivered, duplicate_effects, messages_dead,
+    /// events_lost, events_republished, projection_behind, bad_instance, slow_instance,
+    /// host_ejected, canary_rolled_back.
     pub kind: &'static str,
     /// The component it is about.
     pub subject: String,
@@ -19,6 +29,30 @@ pub struct Insight {
     pub at_s: Option<f64>,
     /// What happened and the evidence.
     pub text: String,
+    /// The chart that shows it.
+    pub chart: Chart,
+}
+
+/// The chart of a run's report that shows an insight's evidence (the report names the
+/// file).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Chart {
+    /// A workload's throughput by outcome.
+    Throughput(String),
+    /// The services' utilisation, queues and latency.
+    Services,
+    /// Attempts per call on each edge.
+    Amplification,
+    /// State changes over time (breakers, faults, rollouts).
+    Timeline,
+    /// The brokers' queues.
+    Brokers,
+    /// The sagas' outcomes.
+    Sagas,
+    /// The projections' lag.
+    Projections,
+    /// A service's instances' shares of its arrivals.
+    Share(String),
 }
 
 /// Utilisation at or above which a service counts as saturated.
@@ -34,11 +68,13 @@ pub const CASCADE_LAG_S: f64 = 20.0;
 /// before is still failing.
 pub const STILL_FAILING: f64 = 0.9;
 
-/// Every detector, in a fixed order, over a run of `duration_s`.
+/// Every detector, in a fixed order, over a run of `duration_s` whose scenario has the
+/// timeout inversions `inversions`.
 pub fn detect(
     summary: &Value,
     series: &[SeriesRow],
     events: &[StateEvent],
+    inversions: &[Inversion],
     duration_s: f64,
 ) -> Vec<Insight> {
     let mut out = Vec::new();
@@ -48,12 +84,20 @@ pub fn detect(
     out.extend(retry_storms(summary, series));
     out.extend(flapping(events));
     out.extend(saturated_queues(series));
+    out.extend(growing_queues(series));
+    out.extend(inversions_that_bit(summary, series, inversions));
+    out.extend(saga_inconsistency(summary));
+    out.extend(messaging(summary));
+    out.extend(lost_events(summary));
+    out.extend(projections(summary));
+    out.extend(bad_instances(summary));
+    out.extend(ejections(events));
     out.extend(stale_discovery(summary));
     out.extend(rollbacks(events));
     out
 }
 
-fn rows<'a>(
+pub(super) fn rows<'a>(
     series: &'a [SeriesRow],
     kind: &'a str,
     name: &'a str,
@@ -99,6 +143,7 @@ pub fn metastable(summary: &Value, series: &[SeriesRow], duration_s: f64) -> Vec
             }
             out.push(Insight {
                 kind: "metastable_failure",
+                chart: Chart::Throughput(name.clone()),
                 subject: name.clone(),
                 at_s: Some(to_s),
                 text: format!(
@@ -136,6 +181,7 @@ pub fn retry_storms(summary: &Value, series: &[SeriesRow]) -> Vec<Insight> {
         };
         out.push(Insight {
             kind: "retry_storm",
+            chart: Chart::Amplification,
             subject: name.clone(),
             at_s: Some(first),
             text: format!(
@@ -184,6 +230,7 @@ pub fn flapping(events: &[StateEvent]) -> Vec<Insight> {
             };
             Insight {
                 kind: "breaker_flapping",
+                chart: Chart::Timeline,
                 subject: edge,
                 at_s: Some(first),
                 text: format!(
@@ -222,6 +269,7 @@ pub fn saturated_queues(series: &[SeriesRow]) -> Vec<Insight> {
         let refused: u64 = full.iter().map(|r| r.rejected).sum();
         out.push(Insight {
             kind: "queue_saturated",
+            chart: Chart::Services,
             subject: name.to_string(),
             at_s: Some(full[0].t_s),
             text: format!(
@@ -271,6 +319,7 @@ pub fn goodput_collapse(series: &[SeriesRow]) -> Vec<Insight> {
         let lowest = run.iter().map(|r| r.ok).min().unwrap_or(0);
         out.push(Insight {
             kind: "goodput_collapse",
+            chart: Chart::Throughput(name.to_string()),
             subject: name.to_string(),
             at_s: Some(run[0].t_s),
             text: format!(
@@ -351,6 +400,7 @@ pub fn cascades(summary: &Value, series: &[SeriesRow], events: &[StateEvent]) ->
         .collect();
     vec![Insight {
         kind: "cascading_failure",
+        chart: Chart::Services,
         subject: best[0].to_string(),
         at_s: at(best[0]),
         text: format!(
@@ -360,7 +410,7 @@ pub fn cascades(summary: &Value, series: &[SeriesRow], events: &[StateEvent]) ->
     }]
 }
 
-fn names<'a>(series: &'a [SeriesRow], kind: &str) -> Vec<&'a str> {
+pub(super) fn names<'a>(series: &'a [SeriesRow], kind: &str) -> Vec<&'a str> {
     let mut seen: Vec<&str> = Vec::new();
     for r in series.iter().filter(|r| r.kind == kind) {
         if !seen.contains(&r.name.as_str()) {
@@ -390,6 +440,7 @@ pub fn stale_discovery(summary: &Value) -> Vec<Insight> {
         if dead > 0 {
             out.push(Insight {
                 kind: "stale_discovery",
+                chart: Chart::Services,
                 subject: name.clone(),
                 at_s: None,
                 text: format!(
@@ -408,6 +459,7 @@ pub fn rollbacks(events: &[StateEvent]) -> Vec<Insight> {
         .filter_map(|e| match &e.change {
             Change::CanaryRollback { why, .. } => Some(Insight {
                 kind: "canary_rolled_back",
+                chart: Chart::Timeline,
                 subject: e.subject.clone(),
                 at_s: Some(e.t_s),
                 text: format!(
@@ -761,6 +813,6 @@ mod tests {
             })
             .collect();
         let summary = json!({"edges": {"w->s": {"amplification": 1.0, "calls_to_dead": 0}}});
-        assert!(detect(&summary, &healthy, &[], 50.0).is_empty());
+        assert!(detect(&summary, &healthy, &[], &[], 50.0).is_empty());
     }
 }
