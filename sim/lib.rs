@@ -93,6 +93,7 @@ pub mod api;
 pub mod check;
 pub mod dist;
 pub mod engine;
+pub mod explore;
 pub mod ids;
 pub mod metrics;
 pub mod model;

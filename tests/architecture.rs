@@ -13,48 +13,56 @@ const RULES: &[(&str, &[&str], &str)] = &[
     (
         "sim/engine",
         &[
-            "model", "policy", "scenario", "report", "api", "sweep", "check", "cli", "metrics",
+            "model", "policy", "scenario", "report", "api", "sweep", "check", "explore", "cli",
+            "metrics",
         ],
         "the engine is generic: it never names a service, a request or a policy",
     ),
     (
         "sim/policy",
         &[
-            "model", "engine", "scenario", "report", "api", "sweep", "check", "cli",
+            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "cli",
         ],
         "policies are sans-IO machines: `now` and randomness are arguments, decisions are returned",
     ),
     (
         "sim/results",
         &[
-            "model", "engine", "scenario", "report", "api", "sweep", "check", "cli",
+            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "cli",
         ],
         "results know nothing of the world that produced them",
     ),
     (
         "sim/report",
-        &["model", "engine", "api", "sweep", "check", "cli"],
+        &["model", "engine", "api", "sweep", "check", "explore", "cli"],
         "the report reads results and scenarios; it never runs anything",
+    ),
+    (
+        "sim/explore",
+        &["cli"],
+        "explore drives runs and checks like sweep; the command line drives it",
     ),
     (
         "sim/time.rs",
         &[
-            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "cli",
+            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
+            "cli",
         ],
         "time is the bottom layer",
     ),
     (
         "sim/rng.rs",
         &[
-            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "cli",
+            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
+            "cli",
         ],
         "random streams are the bottom layer",
     ),
     (
         "sim/ids.rs",
         &[
-            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "cli",
-            "results",
+            "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
+            "cli", "results",
         ],
         "typed ids are the bottom layer",
     ),

@@ -156,6 +156,7 @@ const GALLERY: &[(&str, &[(&str, &str)])] = &[
             ("projection_behind", "analytics"),
         ],
     ),
+    ("explore-checkout", &[("stale_discovery", "front->payment")]),
     ("health-check-kill", &[("cascading_failure", "back")]),
     ("hedging", &[]),
     (

@@ -12,6 +12,22 @@ fn calls_of(e: &EndpointSpec) -> impl Iterator<Item = &CallSpec> {
     e.steps.iter().flat_map(|st| st.calls().iter())
 }
 
+/// Every (caller, callee) pair of the call graph, once each, in service order.
+pub fn call_edges(spec: &SystemSpec) -> Vec<(ServiceId, ServiceId)> {
+    let mut out = Vec::new();
+    for (i, s) in spec.services.iter().enumerate() {
+        for e in &s.endpoints {
+            for c in calls_of(e) {
+                let pair = (ServiceId(i as u32), c.to);
+                if !out.contains(&pair) {
+                    out.push(pair);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn endpoints_called(
     spec: &SystemSpec,
     service: ServiceId,

@@ -6,6 +6,7 @@
 //! parameters" section of `manifest.json`.
 
 mod events;
+mod explore;
 mod hosts;
 mod mesh;
 mod policies;
@@ -13,6 +14,7 @@ mod steps;
 mod twopc;
 
 pub use events::*;
+pub use explore::*;
 pub use hosts::*;
 pub use mesh::*;
 pub use policies::*;
@@ -89,6 +91,9 @@ pub struct RawScenario {
     /// `[sweep]`: the axes `faultline sweep` uses when the command line gives none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sweep: Option<RawSweep>,
+    /// `[explore]`: the faults `faultline explore` may draw.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<RawExplore>,
 }
 
 /// `[sweep]`: `grid = { "path" = [values] or "lo..hi step s" }`, `zip = { ... }`

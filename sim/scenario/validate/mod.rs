@@ -4,6 +4,7 @@ mod arrivals;
 mod caches;
 mod dist;
 mod events;
+mod explore;
 mod faults;
 mod hosts;
 mod kinds;
@@ -892,6 +893,7 @@ pub fn validate(raw: &RawScenario) -> Result<SystemSpec, Vec<Problem>> {
         .registry
         .as_ref()
         .and_then(|r| build_registry(&mut cx, r, raw, &services, &resolve));
+    explore::check_explore(&mut cx, raw, &zone_names);
     let t = &raw.trace;
     if !(0.0..=1.0).contains(&t.sample) {
         cx.err(

@@ -1,5 +1,7 @@
 //! The command-line interface (part of the binary, not the library): argument parsing (clap), progress bars and the commands, mapped to exit codes.
 
+mod explore;
+
 use clap::{Parser, Subcommand};
 use faultline::report;
 use faultline::scenario::{self, analysis, diag::ScenarioError};
@@ -291,6 +293,36 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         wait: Option<String>,
     },
+    /// Search for fault schedules that break a scenario's [[expect]] blocks, shrink each to a
+    /// minimal one and write it as a scenario with its report; exit 1 when one is found.
+    #[command(
+        after_help = "Examples:\n  faultline explore scenarios/explore-canary.toml --budget 200\n  faultline explore scenarios/retry-storm.toml --time 10m --jobs 8 --out /tmp/found\n\nThe search draws each run's faults (kinds, targets, starts, lengths, intensities) within the\nscenario's [explore] table, or from its services, zones and registry when it has none:\n  [explore]\n  kinds = [\"crash\", \"latency\", \"partition\"]   # also error, slow, zone_outage, registry_outage\n  targets = [\"payment\", \"orders\"]             # default: every service\n  max_faults = 3                               # per schedule\n  from = \"30s\"                                  # default: the warmup\n  until = \"5m\"                                  # default: the run's end\n  longest = \"60s\"                               # default: a quarter of the window\n\nThe same seed gives the same runs, findings and files whatever --jobs is."
+    )]
+    Explore {
+        /// The scenario file (TOML), with [[expect]] blocks.
+        scenario: PathBuf,
+        /// Schedules to draw and judge at most (default: [explore] budget, else 200).
+        #[arg(long)]
+        budget: Option<u32>,
+        /// Stop drawing after this much wall time (e.g. `10m`), if the budget lasts longer.
+        #[arg(long, value_name = "DURATION")]
+        time: Option<String>,
+        /// The search's seed (default: the scenario's); the expectations keep their seeds.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Violations shrunk at most (the rest are counted).
+        #[arg(long, default_value_t = 3)]
+        shrink: u32,
+        /// Threads (default: every core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Overrides applied to the scenario.
+        #[arg(long = "set", value_name = "PATH=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: reports/<scenario>-explore/).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the [[expect]] blocks of scenarios (files, or directories searched recursively)
     /// and print a table; exit 1 if one fails, 2 on invalid input.
     #[command(
@@ -535,6 +567,32 @@ pub fn execute(cli: Cli) -> i32 {
             }
         }
         Command::Merge { dirs, out, wait } => merge(&dirs, &out, wait.as_deref()),
+        Command::Explore {
+            scenario,
+            budget,
+            time,
+            seed,
+            shrink,
+            jobs,
+            set,
+            out,
+        } => match load(&scenario, set, None) {
+            Ok(scn) => explore::explore(
+                &scn,
+                explore::Args {
+                    budget,
+                    time: time.as_deref(),
+                    seed,
+                    shrink,
+                    jobs,
+                    out,
+                },
+            ),
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_INVALID
+            }
+        },
         Command::Check {
             paths,
             seeds,
@@ -604,13 +662,14 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     }
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let problems = match faultline::api::gallery::generate(scenarios, &target) {
+    let mut problems = match faultline::api::gallery::generate(scenarios, &target) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("error: {e}");
             return EXIT_FAILED;
         }
     };
+    problems.extend(explore::gallery(&list, &target));
     for p in &problems {
         eprintln!("error: {p}");
     }
