@@ -95,6 +95,7 @@ pub mod dist;
 pub mod engine;
 pub mod explore;
 pub mod ids;
+pub mod import;
 pub mod metrics;
 pub mod model;
 pub mod policy;

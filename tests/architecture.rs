@@ -13,28 +13,32 @@ const RULES: &[(&str, &[&str], &str)] = &[
     (
         "sim/engine",
         &[
-            "model", "policy", "scenario", "report", "api", "sweep", "check", "explore", "cli",
-            "metrics",
+            "model", "policy", "scenario", "report", "api", "sweep", "check", "explore", "import",
+            "cli", "metrics",
         ],
         "the engine is generic: it never names a service, a request or a policy",
     ),
     (
         "sim/policy",
         &[
-            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "cli",
+            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "import",
+            "cli",
         ],
         "policies are sans-IO machines: `now` and randomness are arguments, decisions are returned",
     ),
     (
         "sim/results",
         &[
-            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "cli",
+            "model", "engine", "scenario", "report", "api", "sweep", "check", "explore", "import",
+            "cli",
         ],
         "results know nothing of the world that produced them",
     ),
     (
         "sim/report",
-        &["model", "engine", "api", "sweep", "check", "explore", "cli"],
+        &[
+            "model", "engine", "api", "sweep", "check", "explore", "import", "cli",
+        ],
         "the report reads results and scenarios; it never runs anything",
     ),
     (
@@ -43,10 +47,15 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "explore drives runs and checks like sweep; the command line drives it",
     ),
     (
+        "sim/import",
+        &["model", "engine", "api", "sweep", "check", "cli"],
+        "import reads configuration into scenario tables; it runs nothing",
+    ),
+    (
         "sim/time.rs",
         &[
             "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
-            "cli",
+            "import", "cli",
         ],
         "time is the bottom layer",
     ),
@@ -54,7 +63,7 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "sim/rng.rs",
         &[
             "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
-            "cli",
+            "import", "cli",
         ],
         "random streams are the bottom layer",
     ),
@@ -62,7 +71,7 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "sim/ids.rs",
         &[
             "model", "engine", "policy", "scenario", "report", "api", "sweep", "check", "explore",
-            "cli", "results",
+            "import", "cli", "results",
         ],
         "typed ids are the bottom layer",
     ),

@@ -323,6 +323,26 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Read mesh configuration into faultline policy tables: `import istio FILE...` prints a
+    /// scenario fragment (or, with --into, the whole scenario with them applied).
+    #[command(
+        after_help = "Examples:\n  faultline import istio virtualservice.yaml destinationrule.yaml\n  faultline import istio mesh/*.yaml --into scenarios/quickstart.toml --out imported.toml\n\nVirtualService: timeouts, retries (attempts, perTryTimeout, retryOn), weighted subsets and\nheader matches (as a canary's weights and routes), fault injection (delay, abort).\nDestinationRule: loadBalancer (simple, consistentHash), outlierDetection, connectionPool\n(as Envoy limits and a connection pool). Whatever cannot be mapped is listed, with why."
+    )]
+    Import {
+        /// What to read: `istio`.
+        #[arg(value_parser = ["istio"])]
+        what: String,
+        /// YAML files (several documents each, `---`-separated).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A scenario to apply the imported tables to (every call to a host takes them);
+        /// without it, a fragment to merge is printed.
+        #[arg(long)]
+        into: Option<PathBuf>,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the [[expect]] blocks of scenarios (files, or directories searched recursively)
     /// and print a table; exit 1 if one fails, 2 on invalid input.
     #[command(
@@ -567,6 +587,12 @@ pub fn execute(cli: Cli) -> i32 {
             }
         }
         Command::Merge { dirs, out, wait } => merge(&dirs, &out, wait.as_deref()),
+        Command::Import {
+            what: _,
+            files,
+            into,
+            out,
+        } => import_istio(&files, into.as_deref(), out.as_deref()),
         Command::Explore {
             scenario,
             budget,
@@ -703,6 +729,89 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
             out.display()
         );
         EXIT_FAILED
+    }
+}
+
+fn import_istio(
+    files: &[PathBuf],
+    into: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+) -> i32 {
+    use faultline::import::istio;
+    let mut im = istio::Imported::default();
+    let mut sources = Vec::new();
+    for f in files {
+        let text = match std::fs::read_to_string(f) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("error: {}: {e}", f.display());
+                return EXIT_INVALID;
+            }
+        };
+        if let Err(e) = istio::read(&f.display().to_string(), &text, &mut im) {
+            eprintln!("error: {e}");
+            return EXIT_INVALID;
+        }
+        sources.push(f.display().to_string());
+    }
+    let text = match into {
+        None => istio::fragment(&im, &sources),
+        Some(path) => {
+            let scn = match load(path, Vec::new(), None) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return EXIT_INVALID;
+                }
+            };
+            let mut raw = scn.raw.clone();
+            let notes = istio::apply(&mut raw, &im);
+            let body = match toml::to_string(&raw) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return EXIT_FAILED;
+                }
+            };
+            let mut text = format!(
+                "# {} with the policies of {} (faultline import istio; comments of the original are not kept).\n",
+                path.display(),
+                sources.join(", ")
+            );
+            for n in notes {
+                text.push_str(&format!("# Not applied: {n}\n"));
+            }
+            for (doc, field, why) in &im.unmapped {
+                text.push_str(&format!("# Not mapped: {doc}: {field}: {why}\n"));
+            }
+            text.push('\n');
+            text.push_str(&body);
+            // What is written must run.
+            if let Err(e) = scenario::parse(&path.display().to_string(), &text, &[]) {
+                eprintln!("error: the scenario with the imported policies does not validate (please report it):\n{e}");
+                return EXIT_FAILED;
+            }
+            text
+        }
+    };
+    for (doc, field, why) in &im.unmapped {
+        eprintln!("not mapped: {doc}: {field}: {why}");
+    }
+    match out {
+        Some(p) => match std::fs::write(p, &text) {
+            Ok(()) => {
+                eprintln!("faultline: wrote {}", p.display());
+                EXIT_OK
+            }
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                EXIT_FAILED
+            }
+        },
+        None => {
+            print!("{text}");
+            EXIT_OK
+        }
     }
 }
 
