@@ -246,3 +246,49 @@ fn broken_yaml_is_an_error_with_its_place() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Envoy clusters map where Envoy's and faultline's fields are the same thing.
+#[test]
+fn envoy_clusters_map_where_the_fields_are_the_same() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/istio/envoy-clusters.yaml");
+    let mut im = istio::Imported::default();
+    istio::read("envoy.yaml", &std::fs::read_to_string(f).unwrap(), &mut im).unwrap();
+    let p = &im.policy;
+    // Istio's generated cluster name is the host reviews.
+    let lb = &p.balancer["reviews"];
+    assert_eq!(
+        (lb.kind.as_str(), lb.choices, lb.panic_threshold),
+        ("least_request", Some(3), 30.0)
+    );
+    let cb = &p.bulkhead["reviews"];
+    assert_eq!(
+        (
+            cb.max_connections,
+            cb.max_pending,
+            cb.max_requests,
+            cb.max_retries
+        ),
+        (Some(512), Some(256), Some(1024), Some(5))
+    );
+    let od = &p.outlier["reviews"];
+    assert_eq!(od.consecutive_5xx, Some(7));
+    assert_eq!(od.base_ejection.unwrap().to_string(), "15s");
+    // Envoy writes the standard-deviation factor times 1000.
+    assert_eq!(od.success_rate_stdev_factor, Some(1.9));
+    let pool = &p.pool["reviews"];
+    assert_eq!(pool.protocol.as_deref(), Some("http2"));
+    assert_eq!(pool.connect_timeout.unwrap().to_string(), "250ms");
+    assert_eq!(p.balancer["details"].ring_size, Some(2048));
+    let said = |field: &str, why: &str| {
+        im.unmapped
+            .iter()
+            .any(|(_, f, w)| f == field && w.contains(why))
+    };
+    assert!(
+        said("circuit_breakers.thresholds[1]", "priority HIGH"),
+        "{:?}",
+        im.unmapped
+    );
+    assert!(said("health_checks", "[registry]"));
+    assert!(said("load_assignment", "replicas"));
+}

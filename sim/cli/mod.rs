@@ -326,7 +326,7 @@ pub enum Command {
     /// Read mesh configuration into faultline policy tables: `import istio FILE...` prints a
     /// scenario fragment (or, with --into, the whole scenario with them applied).
     #[command(
-        after_help = "Examples:\n  faultline import istio virtualservice.yaml destinationrule.yaml\n  faultline import istio mesh/*.yaml --into scenarios/quickstart.toml --out imported.toml\n\nVirtualService: timeouts, retries (attempts, perTryTimeout, retryOn), weighted subsets and\nheader matches (as a canary's weights and routes), fault injection (delay, abort).\nDestinationRule: loadBalancer (simple, consistentHash), outlierDetection, connectionPool\n(as Envoy limits and a connection pool). Whatever cannot be mapped is listed, with why."
+        after_help = "Examples:\n  faultline import istio virtualservice.yaml destinationrule.yaml\n  faultline import istio mesh/*.yaml --into scenarios/quickstart.toml --out imported.toml\n\nVirtualService: timeouts, retries (attempts, perTryTimeout, retryOn), weighted subsets and\nheader matches (as a canary's weights and routes), fault injection (delay, abort).\nDestinationRule: loadBalancer (simple, consistentHash), outlierDetection, connectionPool\n(as Envoy limits and a connection pool). Envoy clusters in the same files: lb_policy,\ncircuit_breakers, outlier_detection, connection settings. Whatever cannot be mapped is\nlisted, with why."
     )]
     Import {
         /// What to read: `istio`.

@@ -1,7 +1,8 @@
 //! `faultline import istio`: Istio `VirtualService` and `DestinationRule` YAML read into the
 //! faultline policy tables they imply (retries and timeouts, outlier detection, connection
 //! pools and limits, load balancers, traffic splits and header routes, fault injection).
-//! What cannot be mapped is listed with the reason, never dropped in silence.
+//! Envoy clusters in the same files are read too (`envoy.rs`). What cannot be mapped is
+//! listed with the reason, never dropped in silence.
 
 use crate::scenario::raw::{
     RawBackoff, RawBalancer, RawBulkhead, RawFault, RawOutlier, RawPool, RawRetry, RawRoute,
@@ -80,7 +81,18 @@ pub fn read(source: &str, yaml: &str, into: &mut Imported) -> Result<(), String>
         match kind.as_str() {
             "DestinationRule" => destination_rule(&here, &v, into),
             "VirtualService" => virtual_service(&here, &v, into),
-            "" => into.unmapped.push((here, "kind".into(), "not a Kubernetes object".into())),
+            "" => match super::envoy::clusters(&v) {
+                Some(cs) => {
+                    for c in cs {
+                        super::envoy::cluster(source, c, into);
+                    }
+                }
+                None => into.unmapped.push((
+                    here,
+                    "kind".into(),
+                    "neither a Kubernetes object nor Envoy clusters".into(),
+                )),
+            },
             other => into.unmapped.push((
                 here,
                 "kind".into(),
@@ -391,7 +403,7 @@ fn canary_routes(h: &Host) -> Vec<RawRoute> {
         .collect()
 }
 
-fn balancer(kind: &str) -> RawBalancer {
+pub(crate) fn balancer(kind: &str) -> RawBalancer {
     RawBalancer {
         kind: kind.into(),
         choices: None,
@@ -407,7 +419,7 @@ fn balancer(kind: &str) -> RawBalancer {
     }
 }
 
-fn toml_str(s: &str) -> String {
+pub(crate) fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
