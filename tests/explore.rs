@@ -198,3 +198,14 @@ fn a_wrong_explore_table_is_an_error_with_its_place() {
         .to_string();
     assert!(err.contains("unknown kind \"meteor\""), "{err}");
 }
+
+/// A partition where no two targets call each other cannot be drawn: an error, not a panic.
+#[test]
+fn a_space_with_nothing_to_draw_is_an_error() {
+    // weak and strong are both called by front, never by each other.
+    let text = PLANTED.replace("kinds = [\"crash\", \"error\"]", "kinds = [\"partition\"]");
+    let scn = scenario::parse("p.toml", &text, &[]).expect("valid");
+    let space = Space::of(&scn);
+    let err = explore::search(&scn, &space, 1, 4, 1, &|| true, &|_| {}).unwrap_err();
+    assert!(err.0.contains("no fault can be drawn"), "{}", err.0);
+}

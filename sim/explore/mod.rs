@@ -117,6 +117,12 @@ pub fn search(
     go_on: &dyn Fn() -> bool,
     progress: &(dyn Fn(u32) + Sync),
 ) -> Result<Outcome, Invalid> {
+    if space.kinds.is_empty() || space.targets.is_empty() {
+        return Err(Invalid(format!(
+            "{}: explore: no fault can be drawn: [explore] kinds leave none this scenario can have (a partition needs a call between two of the targets)",
+            scn.file
+        )));
+    }
     let mut out = Outcome::default();
     let batch = (rayon::current_num_threads() as u32 * 2).max(2);
     let mut violations: Vec<(u32, Vec<RawFault>)> = Vec::new();

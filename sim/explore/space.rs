@@ -49,13 +49,17 @@ impl Space {
             "registry_outage" => scn.raw.registry.is_some(),
             _ => true,
         };
-        let kinds: Vec<&'static str> = match &e.kinds {
-            Some(ks) => EXPLORE_KINDS
-                .into_iter()
-                .filter(|k| ks.iter().any(|x| x == k))
-                .collect(),
-            None => EXPLORE_KINDS.into_iter().filter(|k| possible(k)).collect(),
-        };
+        // Kinds the scenario cannot have (a partition without a call between two targets)
+        // are left out, named or not; `search` refuses a space with none left.
+        let kinds: Vec<&'static str> = EXPLORE_KINDS
+            .into_iter()
+            .filter(|k| {
+                e.kinds
+                    .as_ref()
+                    .map_or(true, |ks| ks.iter().any(|x| x == k))
+            })
+            .filter(|k| possible(k))
+            .collect();
         let from_ms = e.from.unwrap_or(scn.raw.sim.warmup).0 / 1_000_000;
         let until_ms = e.until.unwrap_or(scn.raw.sim.duration).0 / 1_000_000;
         let longest_ms = e
