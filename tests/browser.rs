@@ -37,6 +37,37 @@ fn chromium_or_skip(test: &str) -> Option<&'static str> {
     found
 }
 
+/// Chromium with the flags every test wants (headless, no sandbox, no network chatter, a
+/// profile of its own), then `args`.
+fn chromium_command(browser: &str, profile: &Path) -> Command {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}
+
+/// `faultline ARGS... --out OUT`, which must succeed.
+fn run_ok(args: &[&str], out: &Path) {
+    let done = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "faultline {args:?}: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+}
+
 #[test]
 fn report_renders_in_headless_chromium() {
     let Some(browser) = chromium_or_skip("report_renders_in_headless_chromium") else {
@@ -45,33 +76,17 @@ fn report_renders_in_headless_chromium() {
     let dir = std::env::temp_dir().join(format!("faultline-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // A scenario with faults, breakers and a timeline, so that every kind of chart is there.
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["run", "scenarios/outlier-ejection.toml", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["run", "scenarios/outlier-ejection.toml"], &dir);
     let html = dir.join("report.html");
     let profile = dir.join("chromium-profile");
-    let out = Command::new(browser)
+    let out = chromium_command(browser, &profile)
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
             "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
             "--disable-sync",
             "--enable-logging=stderr",
             "--v=0",
             "--virtual-time-budget=10000",
         ])
-        .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
         .arg(format!("file://{}", abs(&html)))
         .output()
@@ -116,18 +131,8 @@ fn svg_size(svg: &str) -> (u32, u32) {
 fn screenshot(browser: &str, file: &Path, size: (u32, u32)) -> resvg::tiny_skia::Pixmap {
     let png = file.with_extension("shot.png");
     let profile = file.with_extension("profile");
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--force-device-scale-factor=1",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let out = chromium_command(browser, &profile)
+        .args(["--hide-scrollbars", "--force-device-scale-factor=1"])
         .arg(format!("--window-size={},{}", size.0, size.1))
         .arg(format!("--screenshot={}", png.display()))
         .arg(format!("file://{}", abs(file)))
@@ -153,22 +158,12 @@ fn charts_drawn_by_chromium_stay_inside_their_frame() {
     };
     let dir = std::env::temp_dir().join(format!("faultline-shots-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let bin = env!("CARGO_BIN_EXE_faultline");
     // A load spike (shaded, labelled), a retry storm and a waterfall of timeouts.
     let run = dir.join("run");
-    let out = Command::new(bin)
-        .args(["run", "scenarios/retry-storm.toml", "--out"])
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["run", "scenarios/retry-storm.toml"], &run);
     let sweep = dir.join("sweep");
-    let out = Command::new(bin)
-        .args([
+    run_ok(
+        &[
             "sweep",
             "scenarios/quickstart.toml",
             "--param",
@@ -177,20 +172,13 @@ fn charts_drawn_by_chromium_stay_inside_their_frame() {
             "service.users.workers=2,4",
             "--set",
             "sim.duration=20s",
-            "--out",
-        ])
-        .arg(&sweep)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &sweep,
     );
     // A comparison, whose CDF legend names A and B by their overrides.
     let compare = dir.join("compare");
-    let out = Command::new(bin)
-        .args([
+    run_ok(
+        &[
             "compare",
             "scenarios/quickstart.toml",
             "--a",
@@ -201,15 +189,8 @@ fn charts_drawn_by_chromium_stay_inside_their_frame() {
             "sim.duration=20s",
             "--replications",
             "2",
-            "--out",
-        ])
-        .arg(&compare)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        &compare,
     );
     let mut charts: Vec<std::path::PathBuf> = [&run, &sweep, &compare]
         .iter()
