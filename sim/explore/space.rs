@@ -125,25 +125,9 @@ impl Space {
 pub fn fault(kind: &str, at_s: u64, for_s: u64) -> RawFault {
     RawFault {
         kind: kind.to_string(),
-        target: None,
-        zone: None,
-        peer_zone: None,
         at: SimDuration::from_secs(at_s),
         length: Some(SimDuration::from_secs(for_s)),
-        instance: None,
-        peer: None,
-        add: None,
-        multiply: None,
-        workers: None,
-        code: None,
-        p: None,
-        mttf: None,
-        mttr: None,
-        every: None,
-        pause: None,
-        periodic: None,
-        host: None,
-        threads: None,
+        ..RawFault::default()
     }
 }
 

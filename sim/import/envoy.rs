@@ -131,20 +131,13 @@ pub fn cluster(source: &str, c: &Value, into: &mut Imported) {
                 ));
                 continue;
             }
-            into.policy.bulkhead.insert(
-                host.clone(),
-                RawBulkhead {
-                    kind: "envoy".into(),
-                    max_concurrent: None,
-                    max_wait: None,
-                    max_connections: u(t, "max_connections"),
-                    max_pending: u(t, "max_pending_requests"),
-                    max_requests: u(t, "max_requests"),
-                    max_retries: u(t, "max_retries"),
-                    scope: None,
-                    state: None,
-                },
+            let limits = RawBulkhead::envoy(
+                u(t, "max_connections"),
+                u(t, "max_pending_requests"),
+                u(t, "max_requests"),
+                u(t, "max_retries"),
             );
+            into.policy.bulkhead.insert(host.clone(), limits);
             if !h.call.iter().any(|x| x.0 == "bulkhead") {
                 h.call
                     .push(("bulkhead".into(), super::istio::toml_str(&host)));
@@ -212,11 +205,7 @@ pub fn cluster(source: &str, c: &Value, into: &mut Imported) {
         ),
         state: None,
     };
-    if pool.protocol.is_some()
-        || pool.max_requests_per_connection.is_some()
-        || pool.connect_timeout.is_some()
-        || pool.idle_timeout.is_some()
-    {
+    if !pool.is_empty() {
         into.policy.pool.insert(host.clone(), pool);
         if !h.call.iter().any(|x| x.0 == "pool") {
             h.call.push(("pool".into(), super::istio::toml_str(&host)));

@@ -318,22 +318,13 @@ fn destination_rule(here: &str, v: &Value, into: &mut Imported) {
         fn http(k: &'static str) -> [&'static str; 5] {
             ["spec", "trafficPolicy", "connectionPool", "http", k]
         }
-        let limits = RawBulkhead {
-            kind: "envoy".into(),
-            max_concurrent: None,
-            max_wait: None,
-            max_connections: u32_at(v, &tcp("maxConnections")),
-            max_pending: u32_at(v, &http("http1MaxPendingRequests")),
-            max_requests: u32_at(v, &http("http2MaxRequests")),
-            max_retries: u32_at(v, &http("maxRetries")),
-            scope: None,
-            state: None,
-        };
-        if limits.max_connections.is_some()
-            || limits.max_pending.is_some()
-            || limits.max_requests.is_some()
-            || limits.max_retries.is_some()
-        {
+        let limits = RawBulkhead::envoy(
+            u32_at(v, &tcp("maxConnections")),
+            u32_at(v, &http("http1MaxPendingRequests")),
+            u32_at(v, &http("http2MaxRequests")),
+            u32_at(v, &http("maxRetries")),
+        );
+        if limits.has_envoy_limits() {
             into.policy.bulkhead.insert(host.clone(), limits);
             h.call.push(("bulkhead".into(), toml_str(&host)));
         }
@@ -350,12 +341,7 @@ fn destination_rule(here: &str, v: &Value, into: &mut Imported) {
             idle_timeout: dur_at(v, &http("idleTimeout"), here, into),
             state: None,
         };
-        if pool.protocol.is_some()
-            || pool.max_requests_per_connection.is_some()
-            || pool.max_concurrent_streams.is_some()
-            || pool.connect_timeout.is_some()
-            || pool.idle_timeout.is_some()
-        {
+        if !pool.is_empty() {
             into.policy.pool.insert(host.clone(), pool);
             h.call.push(("pool".into(), toml_str(&host)));
         }
@@ -580,8 +566,10 @@ fn virtual_service(here: &str, v: &Value, into: &mut Imported) {
             |f: &Value| -> f64 { f64_at(f, &["percentage", "value"]).map_or(1.0, |p| p / 100.0) };
         if let Some(d) = at(route, &["fault", "delay"]).filter(|_| general) {
             if let Some(add) = dur_at(d, &["fixedDelay"], here, into) {
-                let mut f = crate::explore::space::fault("latency", 0, 0);
-                f.length = None;
+                let mut f = RawFault {
+                    kind: "latency".into(),
+                    ..RawFault::default()
+                };
                 f.target = Some(host.clone());
                 f.add = Some(add);
                 f.p = Some(share(d));
@@ -594,8 +582,10 @@ fn virtual_service(here: &str, v: &Value, into: &mut Imported) {
                 .or_else(|| str_at(a, &["grpcStatus"]).map(RawStatus::Name));
             match code {
                 Some(code) => {
-                    let mut f = crate::explore::space::fault("error", 0, 0);
-                    f.length = None;
+                    let mut f = RawFault {
+                        kind: "error".into(),
+                        ..RawFault::default()
+                    };
                     f.target = Some(host.clone());
                     f.code = Some(code);
                     f.p = Some(share(a));

@@ -122,3 +122,14 @@ pub struct RawPool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
 }
+
+impl RawPool {
+    /// Whether nothing is set but (perhaps) the state scope: the defaults, not worth a table.
+    pub fn is_empty(&self) -> bool {
+        self.protocol.is_none()
+            && self.max_requests_per_connection.is_none()
+            && self.max_concurrent_streams.is_none()
+            && self.connect_timeout.is_none()
+            && self.idle_timeout.is_none()
+    }
+}

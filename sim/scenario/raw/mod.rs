@@ -436,8 +436,9 @@ fn one_ms_work() -> RawDist {
     }
 }
 
-/// `[[fault]]`: a fault during [at, at + for).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+/// `[[fault]]`: a fault during [at, at + for). `Default` is a fault of no kind, for
+/// builders that set the fields they mean (`explore`, `import`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFault {
     /// latency, error, slow, crash, pause, random_crash, gc, partition, reset, loss,

@@ -236,6 +236,36 @@ pub struct RawBulkhead {
     pub state: Option<String>,
 }
 
+impl RawBulkhead {
+    /// Envoy's cluster limits (`kind = "envoy"`); those not given take Envoy's defaults.
+    pub fn envoy(
+        max_connections: Option<u32>,
+        max_pending: Option<u32>,
+        max_requests: Option<u32>,
+        max_retries: Option<u32>,
+    ) -> RawBulkhead {
+        RawBulkhead {
+            kind: "envoy".into(),
+            max_concurrent: None,
+            max_wait: None,
+            max_connections,
+            max_pending,
+            max_requests,
+            max_retries,
+            scope: None,
+            state: None,
+        }
+    }
+
+    /// Whether any of Envoy's limits is given.
+    pub fn has_envoy_limits(&self) -> bool {
+        self.max_connections.is_some()
+            || self.max_pending.is_some()
+            || self.max_requests.is_some()
+            || self.max_retries.is_some()
+    }
+}
+
 /// `[policy.rate_limit.NAME]`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
