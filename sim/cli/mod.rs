@@ -1,6 +1,7 @@
 //! The command-line interface (part of the binary, not the library): argument parsing (clap), progress bars and the commands, mapped to exit codes.
 
 mod explore;
+mod import;
 
 use clap::{Parser, Subcommand};
 use faultline::report;
@@ -208,45 +209,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  faultline sweep scenarios/retry-storm.toml --param policy.retry.unbudgeted.max_attempts=1,2,3,4 --replications 5\n  faultline sweep s.toml --param 'service.orders.calls[1].timeout=100ms..500ms step 100ms' --param service.payment.workers=8,16\n  faultline sweep s.toml --zip service.a.workers=4,8 --zip service.b.workers=8,16\n  faultline sweep s.toml --param ... --shard 1/4 --out shard-1     (then: faultline merge shard-* --out sweep)\n  faultline sweep s.toml --param ... --emit slurm --shards 8 --out bundle   (then: bundle/submit.sh)\n  faultline sweep s.toml --param ... --emit k8s --shards 8 --out bundle     (then: kubectl apply -f bundle)\n\nReplication r runs with the same seed at every point (common random numbers); r = 0 is the scenario's own seed. Interrupted? Run the same command again: finished runs are kept."
     )]
-    Sweep {
-        /// The scenario file (TOML).
-        scenario: PathBuf,
-        /// A parameter to sweep in a grid: `path=a,b,c`, `path=lo..hi step s` or `path=lo..hi log n`.
-        #[arg(long = "param", value_name = "PATH=VALUES")]
-        param: Vec<String>,
-        /// Parameters that move together (same number of values each).
-        #[arg(long = "zip", value_name = "PATH=VALUES")]
-        zip: Vec<String>,
-        /// Replications per point (default: the [sweep] table's, or 1).
-        #[arg(long)]
-        replications: Option<u32>,
-        /// Threads (default: every core).
-        #[arg(long, conflicts_with = "emit")]
-        jobs: Option<usize>,
-        /// Output directory (default: reports/<scenario>-sweep/). With --emit, the bundle's
-        /// directory (default: reports/<scenario>-<kind>/), or `-` to print the job alone.
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Override the scenario's seed (the base of every replication's seed).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Fixed overrides applied to every point.
-        #[arg(long = "set", value_name = "PATH=VALUE")]
-        set: Vec<String>,
-        /// Run only points K, K+N, ...: `K/N`.
-        #[arg(long, conflicts_with = "emit")]
-        shard: Option<String>,
-        /// Write a cluster bundle instead of running: `slurm` (job array, merge job, submit
-        /// script) or `k8s` (ConfigMap, PVC, Indexed Job, merge Job, Containerfile).
-        #[arg(long, value_parser = ["k8s", "slurm"])]
-        emit: Option<String>,
-        /// Shards (array tasks, or pods) in the emitted bundle.
-        #[arg(long, default_value_t = 4, requires = "emit")]
-        shards: usize,
-        /// Container image for --emit k8s (the bundle's Containerfile builds it).
-        #[arg(long, requires = "emit", default_value = concat!("faultline:", env!("CARGO_PKG_VERSION")))]
-        image: String,
-    },
+    Sweep(SweepArgs),
     /// Run two variants on the same seeds and compare every key metric: paired
     /// differences with 95 % intervals and a verdict; compare.csv and an overlaid CDF.
     #[command(
@@ -498,33 +461,7 @@ pub fn execute(cli: Cli) -> i32 {
             out,
             check,
         } => gallery(&scenarios, &out, check),
-        Command::Sweep {
-            scenario,
-            param,
-            zip,
-            replications,
-            jobs,
-            out,
-            seed,
-            set,
-            shard,
-            emit,
-            shards,
-            image,
-        } => sweep(SweepArgs {
-            scenario,
-            param,
-            zip,
-            replications,
-            jobs,
-            out,
-            seed,
-            set,
-            shard,
-            emit,
-            shards,
-            image,
-        }),
+        Command::Sweep(args) => sweep(args),
         Command::Compare {
             scenario,
             a,
@@ -592,7 +529,7 @@ pub fn execute(cli: Cli) -> i32 {
             files,
             into,
             out,
-        } => import_istio(&files, into.as_deref(), out.as_deref()),
+        } => import::istio(&files, into.as_deref(), out.as_deref()),
         Command::Explore {
             scenario,
             budget,
@@ -732,89 +669,6 @@ fn gallery(scenarios: &std::path::Path, out: &std::path::Path, check: bool) -> i
     }
 }
 
-fn import_istio(
-    files: &[PathBuf],
-    into: Option<&std::path::Path>,
-    out: Option<&std::path::Path>,
-) -> i32 {
-    use faultline::import::istio;
-    let mut im = istio::Imported::default();
-    let mut sources = Vec::new();
-    for f in files {
-        let text = match std::fs::read_to_string(f) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("error: {}: {e}", f.display());
-                return EXIT_INVALID;
-            }
-        };
-        if let Err(e) = istio::read(&f.display().to_string(), &text, &mut im) {
-            eprintln!("error: {e}");
-            return EXIT_INVALID;
-        }
-        sources.push(f.display().to_string());
-    }
-    let text = match into {
-        None => istio::fragment(&im, &sources),
-        Some(path) => {
-            let scn = match load(path, Vec::new(), None) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return EXIT_INVALID;
-                }
-            };
-            let mut raw = scn.raw.clone();
-            let notes = istio::apply(&mut raw, &im);
-            let body = match toml::to_string(&raw) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return EXIT_FAILED;
-                }
-            };
-            let mut text = format!(
-                "# {} with the policies of {} (faultline import istio; comments of the original are not kept).\n",
-                path.display(),
-                sources.join(", ")
-            );
-            for n in notes {
-                text.push_str(&format!("# Not applied: {n}\n"));
-            }
-            for (doc, field, why) in &im.unmapped {
-                text.push_str(&format!("# Not mapped: {doc}: {field}: {why}\n"));
-            }
-            text.push('\n');
-            text.push_str(&body);
-            // What is written must run.
-            if let Err(e) = scenario::parse(&path.display().to_string(), &text, &[]) {
-                eprintln!("error: the scenario with the imported policies does not validate (please report it):\n{e}");
-                return EXIT_FAILED;
-            }
-            text
-        }
-    };
-    for (doc, field, why) in &im.unmapped {
-        eprintln!("not mapped: {doc}: {field}: {why}");
-    }
-    match out {
-        Some(p) => match std::fs::write(p, &text) {
-            Ok(()) => {
-                eprintln!("faultline: wrote {}", p.display());
-                EXIT_OK
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e}", p.display());
-                EXIT_FAILED
-            }
-        },
-        None => {
-            print!("{text}");
-            EXIT_OK
-        }
-    }
-}
-
 fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>) -> i32 {
     if seeds == Some(0) {
         eprintln!("error: --seeds must be at least 1");
@@ -852,18 +706,45 @@ fn check(paths: &[PathBuf], seeds: Option<u32>, junit: Option<&std::path::Path>)
     }
 }
 
-struct SweepArgs {
+/// `faultline sweep`'s options.
+#[derive(clap::Args, Debug)]
+pub struct SweepArgs {
+    /// The scenario file (TOML).
     scenario: PathBuf,
+    /// A parameter to sweep in a grid: `path=a,b,c`, `path=lo..hi step s` or `path=lo..hi log n`.
+    #[arg(long = "param", value_name = "PATH=VALUES")]
     param: Vec<String>,
+    /// Parameters that move together (same number of values each).
+    #[arg(long = "zip", value_name = "PATH=VALUES")]
     zip: Vec<String>,
+    /// Replications per point (default: the [sweep] table's, or 1).
+    #[arg(long)]
     replications: Option<u32>,
+    /// Threads (default: every core).
+    #[arg(long, conflicts_with = "emit")]
     jobs: Option<usize>,
+    /// Output directory (default: reports/<scenario>-sweep/). With --emit, the bundle's
+    /// directory (default: reports/<scenario>-<kind>/), or `-` to print the job alone.
+    #[arg(long)]
     out: Option<PathBuf>,
+    /// Override the scenario's seed (the base of every replication's seed).
+    #[arg(long)]
     seed: Option<u64>,
+    /// Fixed overrides applied to every point.
+    #[arg(long = "set", value_name = "PATH=VALUE")]
     set: Vec<String>,
+    /// Run only points K, K+N, ...: `K/N`.
+    #[arg(long, conflicts_with = "emit")]
     shard: Option<String>,
+    /// Write a cluster bundle instead of running: `slurm` (job array, merge job, submit
+    /// script) or `k8s` (ConfigMap, PVC, Indexed Job, merge Job, Containerfile).
+    #[arg(long, value_parser = ["k8s", "slurm"])]
     emit: Option<String>,
+    /// Shards (array tasks, or pods) in the emitted bundle.
+    #[arg(long, default_value_t = 4, requires = "emit")]
     shards: usize,
+    /// Container image for --emit k8s (the bundle's Containerfile builds it).
+    #[arg(long, requires = "emit", default_value = concat!("faultline:", env!("CARGO_PKG_VERSION")))]
     image: String,
 }
 
