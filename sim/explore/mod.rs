@@ -17,14 +17,15 @@ use crate::scenario::{self, Scenario};
 pub use files::{summary, write_dir};
 use rayon::prelude::*;
 pub use space::Space;
+use std::collections::BTreeMap;
 
 /// Schedules drawn when neither `--budget` nor `[explore] budget` says.
 pub const BUDGET: u32 = 200;
 /// Candidates tried while shrinking one schedule, at most.
 pub const SHRINK_TRIES: u32 = 200;
 
-/// A run judged: its index, its schedule, whether it broke an expectation.
-type Judged = (u32, Vec<RawFault>, bool);
+/// A run judged: its index, its schedule, the expectations it broke.
+type Judged = (u32, Vec<RawFault>, Vec<Verdict>);
 
 /// A schedule that breaks the scenario, drawn and shrunk.
 #[derive(Clone, Debug)]
@@ -126,21 +127,27 @@ pub fn search(
     let mut out = Outcome::default();
     let batch = (rayon::current_num_threads() as u32 * 2).max(2);
     let mut violations: Vec<(u32, Vec<RawFault>)> = Vec::new();
+    // Verdicts by schedule, as written (fault order can matter: faults at the same instant
+    // are scheduled in order): shrinking meets schedules judged before (the drawn one, the
+    // minimal one, another violation's candidates), and a verdict is a function of the
+    // schedule's text, so each is run once.
+    let mut judged_before: BTreeMap<String, Vec<Verdict>> = BTreeMap::new();
     while out.runs < budget && go_on() {
         let end = (out.runs + batch).min(budget);
         let judged: Vec<Result<Judged, Invalid>> = (out.runs..end)
             .into_par_iter()
             .map(|i| {
                 let faults = draw(space, seed, i);
-                let broke = !judge(scn, &faults)?.is_empty();
+                let broke = judge(scn, &faults)?;
                 progress(1);
                 Ok((i, faults, broke))
             })
             .collect();
         for j in judged {
             let (i, faults, broke) = j?;
-            if broke {
+            if !broke.is_empty() {
                 out.violating_runs.push(i);
+                judged_before.insert(space::to_toml(&faults), broke);
                 violations.push((i, faults));
             }
         }
@@ -152,13 +159,22 @@ pub fn search(
             out.unshrunk += 1;
             continue;
         }
-        let (minimal, tries) = shrink(drawn.clone(), &mut |f| Ok(!judge(scn, f)?.is_empty()))?;
+        let mut judge_once = |f: &[RawFault]| -> Result<Vec<Verdict>, Invalid> {
+            let key = space::to_toml(f);
+            if let Some(v) = judged_before.get(&key) {
+                return Ok(v.clone());
+            }
+            let v = judge(scn, f)?;
+            judged_before.insert(key, v.clone());
+            Ok(v)
+        };
+        let (minimal, tries) = shrink(drawn.clone(), &mut |f| Ok(!judge_once(f)?.is_empty()))?;
+        let failing = judge_once(&minimal)?;
         let key = canonical(&minimal);
         if keys.contains(&key) {
             continue;
         }
         keys.push(key);
-        let failing = judge(scn, &minimal)?;
         out.found.push(Violation {
             run,
             drawn,
