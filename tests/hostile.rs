@@ -14,7 +14,8 @@ fn cli(args: &[&str]) -> Output {
 }
 
 fn file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("faultline-hostile-{}", std::process::id()));
+    // Cargo's scratch directory for integration tests (inside target/): nothing left in /tmp.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();

@@ -15,6 +15,18 @@ pub fn run(scn: &Scenario) -> (RunResult, Vec<StateEvent>) {
     (r, sink.events)
 }
 
+/// Scenario text named `test.toml`, which must be valid.
+pub fn parse(text: &str) -> Scenario {
+    scenario::parse("test.toml", text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a loaded scenario with `opts`; its result and everything its sink kept.
+pub fn run_with(scn: &Scenario, opts: RunOptions) -> (RunResult, MemorySink) {
+    let mut sink = MemorySink::default();
+    let r = World::new(&scn.spec, opts).run(&mut sink);
+    (r, sink)
+}
+
 fn owned(sets: &[&str]) -> Vec<String> {
     sets.iter().map(|s| s.to_string()).collect()
 }
