@@ -3,6 +3,9 @@
 //!
 //!   cargo bench --bench ratios                 5 rounds; FAULTLINE_ROUNDS=n for more
 //!   FAULTLINE_SIMPY=0 cargo bench --bench ratios   without SimPy (it takes about a minute)
+//!   FAULTLINE_ONLY=bare_mmc cargo bench --bench ratios   one model, once, for a profiler
+//!     (bare_mmc, bare_chain, mmc, chain or mesh; `valgrind --tool=callgrind` counts its
+//!     instructions per event against faultline's)
 //!
 //! Each round runs every model once, back to back, so that a slow patch of a noisy machine
 //! hits both sides of a ratio; the figures are the medians over rounds of each round's
@@ -64,7 +67,34 @@ fn simpy(n: u64) -> Result<(f64, f64), String> {
     }
 }
 
+/// Runs one model once (`FAULTLINE_ONLY`) and prints its events, for a profiler.
+fn only(model: &str) {
+    let events = match model {
+        "bare_mmc" => {
+            black_box(bare_mmc());
+            2 * N
+        }
+        "bare_chain" => {
+            black_box(bare_chain());
+            // Per request: arrival, then arrive and work done at each tier, two replies.
+            9 * N
+        }
+        "mmc" => faultline_run("scenarios/mmc.toml", "111111s"),
+        "chain" => faultline_run("scenarios/chain.toml", "1667s"),
+        "mesh" => faultline_run("scenarios/mesh.toml", "60s"),
+        other => {
+            eprintln!("FAULTLINE_ONLY={other}: expected bare_mmc, bare_chain, mmc, chain or mesh");
+            std::process::exit(2);
+        }
+    };
+    println!("{model}: {events} events");
+}
+
 fn main() {
+    if let Ok(model) = std::env::var("FAULTLINE_ONLY") {
+        only(&model);
+        return;
+    }
     let rounds: usize = std::env::var("FAULTLINE_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
