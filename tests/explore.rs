@@ -97,6 +97,58 @@ fn a_planted_weakness_is_found_and_shrunk_to_its_one_fault() {
     }
 }
 
+/// Half the faults on a service of several instances hit one of them (one pod's bad day),
+/// the rest all of them; and findings are distinct in shape, not in their times.
+#[test]
+fn draws_hit_one_instance_or_all_and_findings_differ_in_shape() {
+    let scn = planted();
+    let space = Space::of(&scn);
+    let (mut one, mut all) = (0, 0);
+    for i in 0..200 {
+        for f in explore::draw(&space, 11, i) {
+            let replicas = if f.target.as_deref() == Some("weak") {
+                2
+            } else {
+                4
+            };
+            match f.instance {
+                Some(k) => {
+                    assert!(k < replicas, "{f:?}");
+                    one += 1;
+                }
+                None => all += 1,
+            }
+        }
+    }
+    // About 400 faults, each a fair coin: 30 % to 70 % is more than 8 sd either way.
+    let share = one as f64 / (one + all) as f64;
+    assert!(
+        (0.3..0.7).contains(&share),
+        "{one} on one instance, {all} on all"
+    );
+
+    let fault = |kind: &str, at_s: u64, instance: Option<u32>| {
+        let mut f = explore::space::fault(kind, at_s, 2);
+        f.target = Some("weak".into());
+        f.instance = instance;
+        f
+    };
+    assert_eq!(
+        explore::shape(&[fault("crash", 10, None)]),
+        explore::shape(&[fault("crash", 30, None)])
+    );
+    assert_ne!(
+        explore::shape(&[fault("crash", 10, None)]),
+        explore::shape(&[fault("crash", 10, Some(1))])
+    );
+    let o = search(2, 12);
+    let mut shapes: Vec<String> = o.found.iter().map(|f| explore::shape(&f.minimal)).collect();
+    let n = shapes.len();
+    shapes.sort();
+    shapes.dedup();
+    assert_eq!(shapes.len(), n, "{shapes:?}");
+}
+
 #[test]
 fn one_thread_or_two_find_the_same_and_shrinking_is_deterministic() {
     let (a, b) = (search(1, 8), search(2, 8));

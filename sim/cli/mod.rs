@@ -273,7 +273,7 @@ pub enum Command {
         /// The search's seed (default: the scenario's); the expectations keep their seeds.
         #[arg(long)]
         seed: Option<u64>,
-        /// Violations shrunk at most (the rest are counted).
+        /// Distinct findings to shrink violations into (in run order; the rest are counted).
         #[arg(long, default_value_t = 3)]
         shrink: u32,
         /// Threads (default: every core).

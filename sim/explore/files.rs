@@ -14,7 +14,7 @@ pub fn summary(scn: &Scenario, space: &Space, seed: u64, o: &Outcome) -> String 
     let _ = writeln!(t, "faultline explore: {} (explore seed {seed})", scn.file);
     let _ = writeln!(
         t,
-        "space: {} on {}; {} to {} faults a schedule, each within {} s to {} s and {} s long at most",
+        "space: {} on {} (one instance or all); {} to {} faults a schedule, each within {} s to {} s and {} s long at most",
         space.kinds.join(", "),
         space.targets.join(", "),
         1,
@@ -54,9 +54,9 @@ pub fn summary(scn: &Scenario, space: &Space, seed: u64, o: &Outcome) -> String 
         let n = k + 1;
         let _ = writeln!(
             t,
-            "\nfound {n}: run {}, shrunk from {} faults to {} in {} tries",
+            "\nfound {n}: run {}, shrunk from {} to {} in {} tries",
             f.run,
-            f.drawn.len(),
+            faults(f.drawn.len()),
             f.minimal.len(),
             f.tries
         );
@@ -113,9 +113,9 @@ pub fn write_dir(scn: &Scenario, o: &Outcome, text: &str, dir: &Path) -> std::io
     for (k, f) in o.found.iter().enumerate() {
         let n = k + 1;
         let comment = format!(
-            "Added by faultline explore: the minimal schedule of run {} (found {n}), shrunk from\n{} faults; it breaks {}.",
+            "Added by faultline explore: the minimal schedule of run {} (found {n}), shrunk from\n{}; it breaks {}.",
             f.run,
-            f.drawn.len(),
+            faults(f.drawn.len()),
             f.failing
                 .iter()
                 .map(|v| format!("{} {}", v.metric, v.bound.text()))
@@ -133,4 +133,13 @@ pub fn write_dir(scn: &Scenario, o: &Outcome, text: &str, dir: &Path) -> std::io
     std::fs::write(staging.join("explore.txt"), text)?;
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&staging, dir)
+}
+
+/// "1 fault", "2 faults".
+fn faults(n: usize) -> String {
+    if n == 1 {
+        "1 fault".into()
+    } else {
+        format!("{n} faults")
+    }
 }

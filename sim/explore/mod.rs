@@ -107,8 +107,10 @@ pub fn draw(space: &Space, seed: u64, i: u32) -> Vec<RawFault> {
 }
 
 /// Searches: runs `0..budget` in batches on the current rayon pool, while `go_on()` says so
-/// between batches (a wall-clock limit); `progress` hears of each batch's runs. Shrinks the
-/// first `shrink_at_most` violations, keeping distinct minimal schedules.
+/// between batches (a wall-clock limit); `progress` hears of each batch's runs. Shrinks
+/// violations in run order until `shrink_at_most` distinct findings are made: minimal
+/// schedules of a different shape (see [`shape`]), so that a second partition of the same
+/// two services at another time does not take the place of a different weakness.
 pub fn search(
     scn: &Scenario,
     space: &Space,
@@ -154,8 +156,8 @@ pub fn search(
         out.runs = end;
     }
     let mut keys: Vec<String> = Vec::new();
-    for (k, (run, drawn)) in violations.into_iter().enumerate() {
-        if k as u32 >= shrink_at_most {
+    for (run, drawn) in violations {
+        if out.found.len() as u32 >= shrink_at_most {
             out.unshrunk += 1;
             continue;
         }
@@ -170,7 +172,7 @@ pub fn search(
         };
         let (minimal, tries) = shrink(drawn.clone(), &mut |f| Ok(!judge_once(f)?.is_empty()))?;
         let failing = judge_once(&minimal)?;
-        let key = canonical(&minimal);
+        let key = shape(&minimal);
         if keys.contains(&key) {
             continue;
         }
@@ -191,6 +193,27 @@ pub fn canonical(faults: &[RawFault]) -> String {
     let mut f = faults.to_vec();
     f.sort_by_key(space::to_toml_one);
     space::to_toml(&f)
+}
+
+/// What a schedule does, whatever its times, lengths and intensities: each fault's kind,
+/// what it hits (service, peer, zone) and whether it hits one instance or all, in a fixed
+/// order. Two minimal schedules of one shape are one finding.
+pub fn shape(faults: &[RawFault]) -> String {
+    let mut parts: Vec<String> = faults
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} {}",
+                f.kind,
+                f.target.as_deref().unwrap_or("-"),
+                f.peer.as_deref().unwrap_or("-"),
+                f.zone.as_deref().unwrap_or("-"),
+                if f.instance.is_some() { "one" } else { "all" }
+            )
+        })
+        .collect();
+    parts.sort();
+    parts.join("; ")
 }
 
 /// Shrinks `faults` while `fails` holds (delta debugging, greedy to a fixed point): drop a

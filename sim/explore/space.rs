@@ -14,6 +14,8 @@ pub struct Space {
     pub kinds: Vec<&'static str>,
     /// Services hit.
     pub targets: Vec<String>,
+    /// Each target's instances: a fault on a service hits one of them or all.
+    pub replicas: Vec<u32>,
     /// (caller, callee) pairs among the targets, for partitions.
     pub pairs: Vec<(String, String)>,
     /// Zones, for zone outages.
@@ -37,6 +39,15 @@ impl Space {
             .targets
             .clone()
             .unwrap_or_else(|| spec.services.iter().map(|s| s.name.clone()).collect());
+        let replicas = targets
+            .iter()
+            .map(|t| {
+                spec.services
+                    .iter()
+                    .find(|s| &s.name == t)
+                    .map_or(1, |s| s.replicas)
+            })
+            .collect();
         let name = |id: crate::ids::ServiceId| spec.services[id.0 as usize].name.clone();
         let pairs: Vec<(String, String)> = call_edges(spec)
             .into_iter()
@@ -68,6 +79,7 @@ impl Space {
         Space {
             kinds,
             targets,
+            replicas,
             pairs,
             zones: spec.zones.clone(),
             from_ms,
@@ -101,7 +113,16 @@ impl Space {
                 f.target = Some(a.clone());
                 f.peer = Some(b.clone());
             }
-            _ => f.target = Some(self.targets[rng.index(self.targets.len())].clone()),
+            _ => {
+                let t = rng.index(self.targets.len());
+                f.target = Some(self.targets[t].clone());
+                // Half the time one instance of several: one pod's bad day, which
+                // per-instance breakers and outlier detection should ride out.
+                let n = self.replicas[t];
+                if n > 1 && rng.chance(0.5) {
+                    f.instance = Some(rng.index(n as usize) as u32);
+                }
+            }
         }
         match kind {
             // 10 ms to 2 s, log-uniform, in whole ms.
