@@ -1,7 +1,7 @@
 //! A queue that keeps growing: arrivals outran service for a sustained stretch, with room
 //! to spare (a full queue that refuses is `queue_saturated`).
 
-use super::{names, rows, Chart, Insight};
+use super::{grouped, Chart, Insight};
 use crate::metrics::SeriesRow;
 
 /// Waiting work at the peak below which growth is not worth telling.
@@ -18,8 +18,7 @@ pub const GROWTH_STEADY: f64 = 0.7;
 pub fn growing_queues(series: &[SeriesRow]) -> Vec<Insight> {
     let mut out = Vec::new();
     for (kind, unit) in [("service", "requests"), ("queue", "messages")] {
-        for name in names(series, kind) {
-            let all: Vec<&SeriesRow> = rows(series, kind, name).collect();
+        for (_, all) in grouped(series, kind) {
             if let Some(i) = growth(&all, kind, unit) {
                 out.push(i);
             }
