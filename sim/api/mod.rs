@@ -108,6 +108,8 @@ pub struct RunOutput {
     pub dir: PathBuf,
     /// The results.
     pub result: RunResult,
+    /// What happened: the insights' texts, as `summary.json` lists them.
+    pub insights: Vec<String>,
 }
 
 /// Runs a scenario and writes every output file into `dir` (created if needed).
@@ -169,13 +171,14 @@ pub fn run_to_dir_observed(
     };
     let result = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
     sink.inner.finish()?;
-    crate::report::write_outputs(scn, &staging, &result, png)?;
+    let insights = crate::report::write_outputs(scn, &staging, &result, png)?;
     if staging != dir {
         swap_into_place(&staging, dir)?;
     }
     Ok(RunOutput {
         dir: dir.to_path_buf(),
         result,
+        insights,
     })
 }
 

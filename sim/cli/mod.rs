@@ -42,19 +42,14 @@ fn progress_bar(horizon_s: f64) -> indicatif::ProgressBar {
 }
 
 /// What the detectors found (`summary.json` `insights`), up to `most` lines.
-fn insight_lines(dir: &std::path::Path, most: usize) -> Vec<String> {
-    let summary: serde_json::Value = std::fs::read_to_string(dir.join("summary.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    let found = summary["insights"].as_array().cloned().unwrap_or_default();
+fn insight_lines(found: &[String], most: usize) -> Vec<String> {
     if found.is_empty() {
         return vec!["what happened: nothing unusual".into()];
     }
     let mut out: Vec<String> = found
         .iter()
         .take(most)
-        .map(|i| format!("what happened: {}", i["text"].as_str().unwrap_or("")))
+        .map(|text| format!("what happened: {text}"))
         .collect();
     if found.len() > most {
         out.push(format!(
@@ -435,7 +430,7 @@ pub fn execute(cli: Cli) -> i32 {
             for line in recovery_lines(r, 8) {
                 eprintln!("  {line}");
             }
-            for line in insight_lines(&output.dir, 8) {
+            for line in insight_lines(&output.insights, 8) {
                 eprintln!("  {line}");
             }
             eprintln!(

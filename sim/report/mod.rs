@@ -711,8 +711,13 @@ fn render_loaded(
 
 /// Writes every file of a finished run into `dir` besides the streamed CSVs: the
 /// summary, the manifest, the scenario, the latency CDF, the traces, the charts and the
-/// HTML report.
-pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) -> io::Result<()> {
+/// HTML report. Returns the insights' texts (what happened), in the summary's order.
+pub fn write_outputs(
+    scn: &Scenario,
+    dir: &Path,
+    result: &RunResult,
+    png: bool,
+) -> io::Result<Vec<String>> {
     write_json(&dir.join("manifest.json"), &manifest_json(scn))?;
     std::fs::write(dir.join("scenario.toml"), &scn.text)?;
     write_cdf(dir, result)?;
@@ -761,7 +766,7 @@ pub fn write_outputs(scn: &Scenario, dir: &Path, result: &RunResult, png: bool) 
     );
     write_json(&dir.join("summary.json"), &d.summary)?;
     render_loaded(&d, scn, dir, png)?;
-    Ok(())
+    Ok(found.into_iter().map(|i| i.text).collect())
 }
 
 /// The file of the chart that shows an insight.
