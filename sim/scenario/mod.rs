@@ -185,7 +185,7 @@ pub fn parse(file: &str, text: &str, overrides: &[String]) -> Result<Scenario, S
     }
     // Stage 2: meaning. TOML allows `nan` and `inf`; no field of a scenario takes them.
     let mut problems = Vec::new();
-    non_finite_floats(&doc, TomlPath::default(), &mut problems);
+    non_finite_floats(&doc, &mut Vec::new(), &mut problems);
     let spec = match validate::validate(&raw) {
         Ok(spec) if problems.is_empty() => Ok(spec),
         Ok(_) => Err(problems),
@@ -303,21 +303,44 @@ fn remove_path(doc: &mut toml::Value, path: &TomlPath) -> Option<()> {
     }
 }
 
-/// Reports every float in the document that is NaN or infinite.
-fn non_finite_floats(v: &toml::Value, path: TomlPath, out: &mut Vec<validate::Problem>) {
+/// A borrowed step of a path being walked (a [`Seg`] without its allocation).
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// Reports every float in the document that is NaN or infinite. The path is a stack of
+/// borrowed keys grown and shrunk in place and made into a [`TomlPath`] only for a float
+/// reported: a document of thousands of services is walked without an allocation per value.
+fn non_finite_floats<'a>(
+    v: &'a toml::Value,
+    path: &mut Vec<Step<'a>>,
+    out: &mut Vec<validate::Problem>,
+) {
     match v {
         toml::Value::Float(f) if !f.is_finite() => out.push(validate::Problem {
-            path,
+            path: TomlPath(
+                path.iter()
+                    .map(|s| match s {
+                        Step::Key(k) => Seg::Key(k.to_string()),
+                        Step::Index(i) => Seg::Index(*i),
+                    })
+                    .collect(),
+            ),
             message: format!("{f} is not a number this field can take: give a finite value"),
         }),
         toml::Value::Table(t) => {
             for (k, x) in t {
-                non_finite_floats(x, path.key(k), out);
+                path.push(Step::Key(k));
+                non_finite_floats(x, path, out);
+                path.pop();
             }
         }
         toml::Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                non_finite_floats(x, path.index(i), out);
+                path.push(Step::Index(i));
+                non_finite_floats(x, path, out);
+                path.pop();
             }
         }
         _ => {}
