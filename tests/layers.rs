@@ -2,27 +2,13 @@
 //! that change what is in flight. Each test runs a small scenario twice (with and without the
 //! layer, same seed) and checks the layer's effect from the run's results.
 
-use faultline::metrics::MemorySink;
-use faultline::model::{RunOptions, RunResult, World};
-use faultline::scenario::{self, Scenario};
+use faultline::model::RunResult;
 
-fn scenario(text: &str) -> Scenario {
-    scenario::parse("test.toml", text, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"))
-}
-
-fn run_full(text: &str) -> (RunResult, MemorySink) {
-    let scn = scenario(text);
-    let mut sink = MemorySink::default();
-    let r = World::new(&scn.spec, RunOptions::default()).run(&mut sink);
-    (r, sink)
-}
+mod common;
+use common::{run_full, share};
 
 fn run(text: &str) -> RunResult {
     run_full(text).0
-}
-
-fn share(part: u64, whole: u64) -> f64 {
-    part as f64 / whole.max(1) as f64
 }
 
 /// A front end calling 10 back-end instances; instance 0 fails every request from 10 s on.

@@ -17,7 +17,17 @@ pub fn run(scn: &Scenario) -> (RunResult, Vec<StateEvent>) {
 
 /// Scenario text named `test.toml`, which must be valid.
 pub fn parse(text: &str) -> Scenario {
-    scenario::parse("test.toml", text, &[]).unwrap_or_else(|e| panic!("{e}"))
+    scenario::parse("test.toml", text, &[]).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// Runs scenario text (which must be valid); its result and everything its sink kept.
+pub fn run_full(text: &str) -> (RunResult, MemorySink) {
+    run_with(&parse(text), RunOptions::default())
+}
+
+/// `part` as a share of `whole` (0 when there is none).
+pub fn share(part: u64, whole: u64) -> f64 {
+    part as f64 / whole.max(1) as f64
 }
 
 /// Runs a loaded scenario with `opts`; its result and everything its sink kept.
