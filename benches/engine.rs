@@ -14,7 +14,7 @@
 mod models;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use models::{bare_chain, bare_mmc, faultline_run};
+use models::{bare_chain, bare_mmc, faultline_run, floor_mmc};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -24,6 +24,8 @@ fn benches(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
     g.bench_function("A_mmc_bare_loop", |b| b.iter(|| black_box(bare_mmc())));
+    // The bare loop plus only what faultline's outputs for A need (models/floor.rs).
+    g.bench_function("A_mmc_floor", |b| b.iter(|| black_box(floor_mmc())));
     // 111,111 s at 9/s is 1,000,000 customers on average.
     g.bench_function("A_mmc_faultline", |b| {
         b.iter(|| black_box(faultline_run("scenarios/mmc.toml", "111111s")))

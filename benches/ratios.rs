@@ -4,8 +4,13 @@
 //!   cargo bench --bench ratios                 5 rounds; FAULTLINE_ROUNDS=n for more
 //!   FAULTLINE_SIMPY=0 cargo bench --bench ratios   without SimPy (it takes about a minute)
 //!   FAULTLINE_ONLY=bare_mmc cargo bench --bench ratios   one model, once, for a profiler
-//!     (bare_mmc, bare_chain, mmc, chain or mesh; `valgrind --tool=callgrind` counts its
-//!     instructions per event against faultline's)
+//!     (bare_mmc, floor_mmc, bare_chain, mmc, chain or mesh; `valgrind --tool=callgrind`
+//!     counts its instructions per event against faultline's)
+//!
+//! A is also run as its *floor* (`models/floor.rs`): the bare loop plus only what
+//! faultline's outputs for A need (its counts, histograms, integrals, slowest traces and
+//! series rows), which splits faultline's ratio into what the metrics cost and what the
+//! general model costs.
 //!
 //! Each round runs every model once, back to back, so that a slow patch of a noisy machine
 //! hits both sides of a ratio; the figures are the medians over rounds of each round's
@@ -13,7 +18,7 @@
 
 mod models;
 
-use models::{bare_chain, bare_mmc, faultline_run, N};
+use models::{bare_chain, bare_mmc, faultline_run, floor_mmc, N};
 use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
@@ -74,6 +79,10 @@ fn only(model: &str) {
             black_box(bare_mmc());
             2 * N
         }
+        "floor_mmc" => {
+            black_box(floor_mmc());
+            2 * N
+        }
         "bare_chain" => {
             black_box(bare_chain());
             // Per request: arrival, then arrive and work done at each tier, two replies.
@@ -83,7 +92,7 @@ fn only(model: &str) {
         "chain" => faultline_run("scenarios/chain.toml", "1667s"),
         "mesh" => faultline_run("scenarios/mesh.toml", "60s"),
         other => {
-            eprintln!("FAULTLINE_ONLY={other}: expected bare_mmc, bare_chain, mmc, chain or mesh");
+            eprintln!("FAULTLINE_ONLY={other}: expected bare_mmc, floor_mmc, bare_chain, mmc, chain or mesh");
             std::process::exit(2);
         }
     };
@@ -101,6 +110,7 @@ fn main() {
         .unwrap_or(5)
         .max(1);
     let mut a = Vec::new();
+    let mut floor = Vec::new();
     let mut b = Vec::new();
     let mut mesh = Vec::new();
     let mut mesh_events = 0;
@@ -108,6 +118,9 @@ fn main() {
         // A: 111,111 s at 9/s is 1,000,000 customers on average; B: 1,667 s at 600/s.
         let a_bare = secs(|| {
             black_box(bare_mmc());
+        });
+        let a_floor = secs(|| {
+            black_box(floor_mmc());
         });
         let a_fl = secs(|| {
             black_box(faultline_run("scenarios/mmc.toml", "111111s"));
@@ -122,9 +135,10 @@ fn main() {
             mesh_events = black_box(faultline_run("scenarios/mesh.toml", "60s"));
         });
         eprintln!(
-            "round {round}/{rounds}: A bare {a_bare:.3} s, faultline {a_fl:.3} s; B bare {b_bare:.3} s, faultline {b_fl:.3} s; mesh {m:.3} s"
+            "round {round}/{rounds}: A bare {a_bare:.3} s, floor {a_floor:.3} s, faultline {a_fl:.3} s; B bare {b_bare:.3} s, faultline {b_fl:.3} s; mesh {m:.3} s"
         );
         a.push((a_bare, a_fl));
+        floor.push((a_bare, a_floor, a_fl));
         b.push((b_bare, b_fl));
         mesh.push(m);
     }
@@ -134,7 +148,9 @@ fn main() {
         let bare = median(runs.iter().map(|r| r.0).collect());
         let fl = median(runs.iter().map(|r| r.1).collect());
         let ratio = median(runs.iter().map(|r| r.1 / r.0).collect());
-        let vs = simpy.map_or("—".to_string(), |s| format!("{s:.1} s | {:.0}×", s / fl));
+        let vs = simpy.map_or("— | —".to_string(), |s| {
+            format!("{s:.1} s | {:.0}×", s / fl)
+        });
         println!("| {name} | {bare:.3} s | {fl:.3} s | {ratio:.2}× | {vs} |");
     };
     println!("\n{rounds} paired rounds; times are medians, ratios medians of each round's ratio\n");
@@ -150,6 +166,12 @@ fn main() {
     println!(
         "| C: 20-service mesh ({mesh_events} events) | — | {m:.3} s | {:.2} M events/s | — | — |",
         mesh_events as f64 / m / 1e6
+    );
+    println!(
+        "\nA's floor (the bare loop plus what faultline's outputs for A need): {:.3} s, {:.2}× the bare loop; faultline {:.2}× the floor",
+        median(floor.iter().map(|r| r.1).collect()),
+        median(floor.iter().map(|r| r.1 / r.0).collect()),
+        median(floor.iter().map(|r| r.2 / r.1).collect()),
     );
     if let Err(why) = sp {
         println!("\nSimPy: {why}");

@@ -11,6 +11,9 @@ use rand_distr::{Distribution, Exp, LogNormal};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
+mod floor;
+pub use floor::floor_mmc;
+
 /// Customers (A) and requests (B) per run.
 pub const N: u64 = 1_000_000;
 
