@@ -14,7 +14,7 @@
 mod models;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use models::{bare_chain, bare_mmc, faultline_run, floor_mmc};
+use models::{bare_chain, bare_mmc, faultline_run, floor_chain, floor_mmc};
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -31,6 +31,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| black_box(faultline_run("scenarios/mmc.toml", "111111s")))
     });
     g.bench_function("B_chain_bare_loop", |b| b.iter(|| black_box(bare_chain())));
+    g.bench_function("B_chain_floor", |b| b.iter(|| black_box(floor_chain())));
     // 1,667 s at 600/s is 1,000,200 requests on average.
     g.bench_function("B_chain_faultline", |b| {
         b.iter(|| black_box(faultline_run("scenarios/chain.toml", "1667s")))

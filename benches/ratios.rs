@@ -4,13 +4,13 @@
 //!   cargo bench --bench ratios                 5 rounds; FAULTLINE_ROUNDS=n for more
 //!   FAULTLINE_SIMPY=0 cargo bench --bench ratios   without SimPy (it takes about a minute)
 //!   FAULTLINE_ONLY=bare_mmc cargo bench --bench ratios   one model, once, for a profiler
-//!     (bare_mmc, floor_mmc, bare_chain, mmc, chain or mesh; `valgrind --tool=callgrind`
-//!     counts its instructions per event against faultline's)
+//!     (bare_mmc, floor_mmc, bare_chain, floor_chain, mmc, chain or mesh; `valgrind
+//!     --tool=callgrind` counts its instructions per event against faultline's)
 //!
-//! A is also run as its *floor* (`models/floor.rs`): the bare loop plus only what
-//! faultline's outputs for A need (its counts, histograms, integrals, slowest traces and
-//! series rows), which splits faultline's ratio into what the metrics cost and what the
-//! general model costs.
+//! A and B are also run as their *floors* (`models/floor.rs`): the bare loop plus only
+//! what faultline's outputs for the model need (counts, histograms, integrals, slowest
+//! traces and series rows), which splits faultline's ratio into what the metrics cost and
+//! what the general model costs.
 //!
 //! Each round runs every model once, back to back, so that a slow patch of a noisy machine
 //! hits both sides of a ratio; the figures are the medians over rounds of each round's
@@ -18,7 +18,7 @@
 
 mod models;
 
-use models::{bare_chain, bare_mmc, faultline_run, floor_mmc, N};
+use models::{bare_chain, bare_mmc, faultline_run, floor_chain, floor_mmc, N};
 use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
@@ -72,27 +72,24 @@ fn simpy(n: u64) -> Result<(f64, f64), String> {
     }
 }
 
-/// Runs one model once (`FAULTLINE_ONLY`) and prints its events, for a profiler.
+/// Runs one model once (`FAULTLINE_ONLY`) and prints its events, for a profiler, with the
+/// loops' own figure (A's mean wait, B's mean latency): the bare loops and the floors must
+/// agree on it (and with faultline's summary) for their ratios to compare the same model.
 fn only(model: &str) {
+    let loop_figure = |name: &str, events: u64, mean_ns: f64| {
+        println!("{name}: {events} events, mean {:.2} ms", mean_ns / 1e6);
+    };
     let events = match model {
-        "bare_mmc" => {
-            black_box(bare_mmc());
-            2 * N
-        }
-        "floor_mmc" => {
-            black_box(floor_mmc());
-            2 * N
-        }
-        "bare_chain" => {
-            black_box(bare_chain());
-            // Per request: arrival, then arrive and work done at each tier, two replies.
-            9 * N
-        }
+        "bare_mmc" => return loop_figure(model, 2 * N, bare_mmc()),
+        "floor_mmc" => return loop_figure(model, 2 * N, floor_mmc()),
+        // Per request: arrival, then arrive and work done at each tier, two replies.
+        "bare_chain" => return loop_figure(model, 9 * N, bare_chain()),
+        "floor_chain" => return loop_figure(model, 9 * N, floor_chain()),
         "mmc" => faultline_run("scenarios/mmc.toml", "111111s"),
         "chain" => faultline_run("scenarios/chain.toml", "1667s"),
         "mesh" => faultline_run("scenarios/mesh.toml", "60s"),
         other => {
-            eprintln!("FAULTLINE_ONLY={other}: expected bare_mmc, floor_mmc, bare_chain, mmc, chain or mesh");
+            eprintln!("FAULTLINE_ONLY={other}: expected bare_mmc, floor_mmc, bare_chain, floor_chain, mmc, chain or mesh");
             std::process::exit(2);
         }
     };
@@ -111,6 +108,7 @@ fn main() {
         .max(1);
     let mut a = Vec::new();
     let mut floor = Vec::new();
+    let mut floor_b = Vec::new();
     let mut b = Vec::new();
     let mut mesh = Vec::new();
     let mut mesh_events = 0;
@@ -128,6 +126,9 @@ fn main() {
         let b_bare = secs(|| {
             black_box(bare_chain());
         });
+        let b_floor = secs(|| {
+            black_box(floor_chain());
+        });
         let b_fl = secs(|| {
             black_box(faultline_run("scenarios/chain.toml", "1667s"));
         });
@@ -135,10 +136,11 @@ fn main() {
             mesh_events = black_box(faultline_run("scenarios/mesh.toml", "60s"));
         });
         eprintln!(
-            "round {round}/{rounds}: A bare {a_bare:.3} s, floor {a_floor:.3} s, faultline {a_fl:.3} s; B bare {b_bare:.3} s, faultline {b_fl:.3} s; mesh {m:.3} s"
+            "round {round}/{rounds}: A bare {a_bare:.3} s, floor {a_floor:.3} s, faultline {a_fl:.3} s; B bare {b_bare:.3} s, floor {b_floor:.3} s, faultline {b_fl:.3} s; mesh {m:.3} s"
         );
         a.push((a_bare, a_fl));
         floor.push((a_bare, a_floor, a_fl));
+        floor_b.push((b_bare, b_floor, b_fl));
         b.push((b_bare, b_fl));
         mesh.push(m);
     }
@@ -167,12 +169,15 @@ fn main() {
         "| C: 20-service mesh ({mesh_events} events) | — | {m:.3} s | {:.2} M events/s | — | — |",
         mesh_events as f64 / m / 1e6
     );
-    println!(
-        "\nA's floor (the bare loop plus what faultline's outputs for A need): {:.3} s, {:.2}× the bare loop; faultline {:.2}× the floor",
-        median(floor.iter().map(|r| r.1).collect()),
-        median(floor.iter().map(|r| r.1 / r.0).collect()),
-        median(floor.iter().map(|r| r.2 / r.1).collect()),
-    );
+    println!("\nThe floors (the bare loop plus what faultline's outputs for the model need):");
+    for (name, runs) in [("A", &floor), ("B", &floor_b)] {
+        println!(
+            "  {name}: {:.3} s, {:.2}× the bare loop; faultline {:.2}× the floor",
+            median(runs.iter().map(|r| r.1).collect()),
+            median(runs.iter().map(|r| r.1 / r.0).collect()),
+            median(runs.iter().map(|r| r.2 / r.1).collect()),
+        );
+    }
     if let Err(why) = sp {
         println!("\nSimPy: {why}");
     }

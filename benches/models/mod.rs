@@ -12,7 +12,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 mod floor;
-pub use floor::floor_mmc;
+pub use floor::{floor_chain, floor_mmc};
 
 /// Customers (A) and requests (B) per run.
 pub const N: u64 = 1_000_000;
