@@ -73,7 +73,8 @@ fn report_renders_in_headless_chromium() {
     let Some(browser) = chromium_or_skip("report_renders_in_headless_chromium") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("faultline-browser-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-browser-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // A scenario with faults, breakers and a timeline, so that every kind of chart is there.
     run_ok(&["run", "scenarios/outlier-ejection.toml"], &dir);
@@ -156,7 +157,8 @@ fn charts_drawn_by_chromium_stay_inside_their_frame() {
     let Some(browser) = chromium_or_skip("charts_drawn_by_chromium_stay_inside_their_frame") else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("faultline-shots-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-shots-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // A load spike (shaded, labelled), a retry storm and a waterfall of timeouts.
     let run = dir.join("run");

@@ -258,7 +258,8 @@ fn the_validation_bounds_hold_che_s_approximation() {
 /// A sweep over a cache's TTL reports its hit ratio per point, and a longer TTL hits more.
 #[test]
 fn a_sweep_over_the_ttl_reports_the_hit_ratio() {
-    let dir = std::env::temp_dir().join(format!("faultline-cache-sweep-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-cache-sweep-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("c.toml");

@@ -30,7 +30,8 @@ fn ok(o: &std::process::Output) -> String {
 
 /// A fresh directory whose name holds a space.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("faultline cluster {} {name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline cluster {} {name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

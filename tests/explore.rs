@@ -165,7 +165,8 @@ fn one_thread_or_two_find_the_same_and_shrinking_is_deterministic() {
 
 #[test]
 fn the_command_writes_a_scenario_that_reproduces_what_it_found() {
-    let base = std::env::temp_dir().join(format!("faultline-explore-{}", std::process::id()));
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-explore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&base).unwrap();
     let file = base.join("planted.toml");

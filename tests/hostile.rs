@@ -221,7 +221,7 @@ fn overrides_naming_no_element_list_the_names_there_are() {
             "--param",
             "service.nope.workers=1,2",
             "--out",
-            "/tmp/faultline-hostile-sweep",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/faultline-hostile-sweep"),
         ],
         &[
             "compare",
@@ -231,7 +231,7 @@ fn overrides_naming_no_element_list_the_names_there_are() {
             "--b",
             "service.nope.workers=2",
             "--out",
-            "/tmp/faultline-hostile-compare",
+            concat!(env!("CARGO_TARGET_TMPDIR"), "/faultline-hostile-compare"),
         ],
     ] {
         let out = cli(args);
@@ -262,7 +262,8 @@ fn two_calls_on_one_pair_cannot_name_different_breakers() {
 /// leaves the earlier run untouched beside a `.NAME.partial-PID` directory.
 #[test]
 fn a_run_replaces_its_directory_whole_or_not_at_all() {
-    let root = std::env::temp_dir().join(format!("faultline-swap-{}", std::process::id()));
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-swap-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let dir = root.join("out");
     std::fs::create_dir_all(&dir).unwrap();

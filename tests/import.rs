@@ -165,7 +165,8 @@ arrivals = { kind = "poisson", rate = 50 }
 
 #[test]
 fn applied_to_a_scenario_the_policies_validate_and_run() {
-    let dir = std::env::temp_dir().join(format!("faultline-import-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-import-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let base = dir.join("bookinfo.toml");
@@ -229,7 +230,8 @@ fn applied_to_a_scenario_the_policies_validate_and_run() {
 
 #[test]
 fn broken_yaml_is_an_error_with_its_place() {
-    let dir = std::env::temp_dir().join(format!("faultline-import-bad-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-import-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "kind: VirtualService\nspec:\n  http: [\n").unwrap();

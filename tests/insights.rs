@@ -7,7 +7,7 @@ use std::process::Command;
 /// Runs `scenario` with `sets` into a fresh directory; the kinds of insight found, in order,
 /// with their subjects.
 fn insights(scenario: &str, sets: &[&str]) -> Vec<(String, String)> {
-    let dir = std::env::temp_dir().join(format!(
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "faultline-insights-{}-{}",
         std::process::id(),
         scenario.replace('/', "_")

@@ -185,7 +185,8 @@ fn files_of(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// Same scenario and seed: every output file byte-identical. Another seed: different.
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
-    let tmp = std::env::temp_dir().join(format!("faultline-det-{}", std::process::id()));
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-det-{}", std::process::id()));
     let dirs: Vec<_> = ["a", "b", "c"].iter().map(|d| tmp.join(d)).collect();
     for (dir, seed) in dirs.iter().zip(["42", "42", "43"]) {
         let out = run_cli(&[
@@ -588,7 +589,8 @@ fn every_gallery_scenario_runs() {
 /// The README's run writes summary.json with every field of the output contract.
 #[test]
 fn summary_has_every_contract_field() {
-    let dir = std::env::temp_dir().join(format!("faultline-contract-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-contract-{}", std::process::id()));
     let out = run_cli(&[
         "run",
         "scenarios/quickstart.toml",
@@ -914,7 +916,8 @@ arrivals = { kind = "step", process = "uniform", steps = [{ at = "0s", rate = 10
 /// not in the files), and the summary lines are still there.
 #[test]
 fn no_progress_bar_off_a_terminal() {
-    let dir = std::env::temp_dir().join(format!("faultline-progress-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-progress-{}", std::process::id()));
     let out = run_cli(&[
         "run",
         "scenarios/mesh.toml",

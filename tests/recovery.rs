@@ -86,7 +86,8 @@ fn steps_and_bands() {
 /// the check (exit 1) rather than making the scenario invalid.
 #[test]
 fn recovery_can_be_checked() {
-    let dir = std::env::temp_dir().join(format!("faultline-recovery-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-recovery-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let text = std::fs::read_to_string("scenarios/retry-storm.toml").unwrap()
         + "\n[[expect]]\nmetric = \"recovery.shoppers-spike.workloads.shoppers.after_s\"\nbelow = 90\n";

@@ -15,7 +15,8 @@ fn cli(args: &[&str]) -> std::process::Output {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("faultline-report-{}-{name}", std::process::id()));
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faultline-report-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
 }
