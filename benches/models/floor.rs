@@ -22,12 +22,7 @@ use std::collections::{BinaryHeap, VecDeque};
 
 use super::N;
 
-const ARRIVE: u8 = 0;
-const DONE: u8 = 1;
-const BUCKET: u8 = 2;
-const WORKERS: u32 = 10;
-const WARMUP_NS: u64 = 3_600_000_000_000;
-const BUCKET_NS: u64 = 600_000_000_000;
+/// Roots whose traces are kept (faultline's `trace.slowest` default).
 const SLOWEST: usize = 5;
 
 /// Keeps the `SLOWEST` largest latencies (the roots whose traces are written).
@@ -156,6 +151,12 @@ impl Integral {
 /// The floor for model A: the same customers as [`super::bare_mmc`]; returns the mean
 /// queue wait (to keep the work alive) after checking every figure was produced.
 pub fn floor_mmc() -> f64 {
+    const ARRIVE: u8 = 0;
+    const DONE: u8 = 1;
+    const BUCKET: u8 = 2;
+    const WORKERS: u32 = 10;
+    const WARMUP_NS: u64 = 3_600_000_000_000;
+    const BUCKET_NS: u64 = 600_000_000_000;
     let mut arrivals_rng = ChaCha8Rng::seed_from_u64(1);
     let mut work_rng = ChaCha8Rng::seed_from_u64(2);
     let arr = Exp::new(9.0 / 1e9).unwrap();
