@@ -106,10 +106,9 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5)
         .max(1);
-    let mut a = Vec::new();
-    let mut floor = Vec::new();
-    let mut floor_b = Vec::new();
-    let mut b = Vec::new();
+    // Per round and model: (bare loop, floor, faultline) seconds.
+    let mut a: Vec<(f64, f64, f64)> = Vec::new();
+    let mut b: Vec<(f64, f64, f64)> = Vec::new();
     let mut mesh = Vec::new();
     let mut mesh_events = 0;
     for round in 1..=rounds {
@@ -138,18 +137,16 @@ fn main() {
         eprintln!(
             "round {round}/{rounds}: A bare {a_bare:.3} s, floor {a_floor:.3} s, faultline {a_fl:.3} s; B bare {b_bare:.3} s, floor {b_floor:.3} s, faultline {b_fl:.3} s; mesh {m:.3} s"
         );
-        a.push((a_bare, a_fl));
-        floor.push((a_bare, a_floor, a_fl));
-        floor_b.push((b_bare, b_floor, b_fl));
-        b.push((b_bare, b_fl));
+        a.push((a_bare, a_floor, a_fl));
+        b.push((b_bare, b_floor, b_fl));
         mesh.push(m);
     }
     eprintln!("SimPy, {N} customers per model (once: its spread is small beside the ratio)...");
     let sp = simpy(N);
-    let row = |name: &str, runs: &[(f64, f64)], simpy: Option<f64>| {
+    let row = |name: &str, runs: &[(f64, f64, f64)], simpy: Option<f64>| {
         let bare = median(runs.iter().map(|r| r.0).collect());
-        let fl = median(runs.iter().map(|r| r.1).collect());
-        let ratio = median(runs.iter().map(|r| r.1 / r.0).collect());
+        let fl = median(runs.iter().map(|r| r.2).collect());
+        let ratio = median(runs.iter().map(|r| r.2 / r.0).collect());
         let vs = simpy.map_or("— | —".to_string(), |s| {
             format!("{s:.1} s | {:.0}×", s / fl)
         });
@@ -170,7 +167,7 @@ fn main() {
         mesh_events as f64 / m / 1e6
     );
     println!("\nThe floors (the bare loop plus what faultline's outputs for the model need):");
-    for (name, runs) in [("A", &floor), ("B", &floor_b)] {
+    for (name, runs) in [("A", &a), ("B", &b)] {
         println!(
             "  {name}: {:.3} s, {:.2}× the bare loop; faultline {:.2}× the floor",
             median(runs.iter().map(|r| r.1).collect()),
